@@ -1,0 +1,14 @@
+//! pve-zfs-snap: rotating ZFS snapshots of the guests running on a Proxmox VE node, taken
+//! through OpenZFS channel programs so that all snapshots of a run on one pool share one
+//! transaction group.
+//!
+//! Layout (see DESIGN.md): pure modules (`naming`, `policy`, `plan`, `inventory`) return
+//! values with reasons and never log; effects (`zfs`, `pve`) live at the edges.
+
+pub mod emu;
+pub mod inventory;
+pub mod naming;
+pub mod plan;
+pub mod policy;
+pub mod pve;
+pub mod zfs;

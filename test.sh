@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): formatting, lints, unit + integration tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+export CARGO_TERM_COLOR=never
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+echo "== rustfmt"; cargo fmt --all -- --check
+echo "== clippy"; cargo clippy --all-targets --locked -- -D warnings
+echo "== tests"; cargo test --locked
