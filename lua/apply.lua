@@ -1,0 +1,131 @@
+-- apply.lua: applies one pool's part of a pve-zfs-snap plan in a single transaction group.
+--
+-- Run:      zfs program -j [-t N] [-m N] -- <pool> - <item tokens>...
+-- Needs:    OpenZFS >= 2.0 (zfs.sync.set_prop, zfs.sync.bookmark).
+-- Arguments (argv): a flat token list; every item starts with an opcode:
+--   G <group>                        starts a group (a guest); the items up to the next G belong to it
+--   P <dataset> <property> <value>   set a user property (value is a string)
+--   S <dataset>@<snap>               create a snapshot
+--   B <dataset>@<snap> <dataset>#<bm> create a bookmark of a snapshot (made earlier in this program or not)
+--   D <dataset>@<snap>               destroy a snapshot, best effort
+-- Every item belongs to a group; a G item itself gets no result.
+-- Order of work (check-then-sync, because a Lua error cannot be caught and earlier changes stay):
+--   1. every zfs.check.* of every P, S and D item;
+--   2. a group in which a P or S check failed is dropped whole (a guest's disks are all-or-nothing);
+--   3. the remaining items run with zfs.sync.*, group by group, in argv order.
+-- Destroys: a held snapshot (check EBUSY) is destroyed with defer=true (it goes when the hold is
+-- released); a snapshot with clones (EEXIST) is kept and reported. Bookmarks have no check: their
+-- source snapshot is usually created in this same program.
+-- Returns { r = "<one result per item, in argv order, separated by spaces>", t = <createtxg of the
+-- first snapshot created, absent if none> }. A result is one of:
+--   ok | deferred | dropped | check:<ERRNO> | <ERRNO>
+-- where <ERRNO> is the errno's name (EEXIST, ...) or its number when it has no name.
+
+local args = ...
+local argv = args["argv"]
+
+local ERRNO_NAMES = {
+    "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF", "ECHILD",
+    "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV", "ENODEV",
+    "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG", "ENOSPC",
+    "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK", "ENOLCK", "ECANCELED",
+    "ENOTSUP", "EDQUOT", "ENAMETOOLONG",
+}
+local errname = {}
+for _, n in ipairs(ERRNO_NAMES) do
+    local v = _G[n]
+    if v ~= nil then
+        errname[v] = n
+    end
+end
+local function ename(code)
+    return errname[code] or tostring(code)
+end
+
+-- Parse argv into items. An opcode with missing operands is a caller bug: fail before any change.
+local ARITY = { G = 1, P = 3, S = 1, B = 2, D = 1 }
+local items = {}
+local group = nil
+local i = 1
+while i <= #argv do
+    local op = argv[i]
+    local n = ARITY[op]
+    if n == nil then
+        error("apply: unknown opcode '" .. op .. "' at argument " .. i)
+    end
+    if i + n > #argv then
+        error("apply: opcode '" .. op .. "' at argument " .. i .. " lacks operands")
+    end
+    if op == "G" then
+        group = argv[i + 1]
+    else
+        if group == nil then
+            error("apply: item at argument " .. i .. " precedes the first group")
+        end
+        items[#items + 1] = { op = op, g = group, a = argv[i + 1], b = argv[i + 2], c = argv[i + 3] }
+    end
+    i = i + n + 1
+end
+
+-- 1. Checks.
+local failed = {}
+for _, it in ipairs(items) do
+    local err = 0
+    if it.op == "P" then
+        err = zfs.check.set_prop(it.a, it.b, it.c)
+    elseif it.op == "S" then
+        err = zfs.check.snapshot(it.a)
+    elseif it.op == "D" then
+        err = zfs.check.destroy(it.a)
+        if err == EBUSY then
+            it.defer = true
+        elseif err ~= 0 then
+            it.res = ename(err)
+        end
+        err = 0
+    end
+    if err ~= 0 then
+        it.res = "check:" .. ename(err)
+        failed[it.g] = true
+    end
+end
+
+-- 2 and 3. Sync what survived.
+local txg = nil
+for _, it in ipairs(items) do
+    if it.res ~= nil then
+        -- reported at check time
+    elseif failed[it.g] then
+        it.res = "dropped"
+    elseif it.op == "P" then
+        local err = zfs.sync.set_prop(it.a, it.b, it.c)
+        it.res = err == 0 and "ok" or ename(err)
+    elseif it.op == "S" then
+        local err = zfs.sync.snapshot(it.a)
+        if err == 0 then
+            it.res = "ok"
+            if txg == nil then
+                txg = zfs.get_prop(it.a, "createtxg")
+            end
+        else
+            it.res = ename(err)
+        end
+    elseif it.op == "B" then
+        local err = zfs.sync.bookmark(it.a, it.b)
+        it.res = err == 0 and "ok" or ename(err)
+    elseif it.op == "D" then
+        if it.defer then
+            local err = zfs.sync.destroy({ it.a, defer = true })
+            it.res = err == 0 and "deferred" or ename(err)
+        else
+            local err = zfs.sync.destroy(it.a)
+            it.res = err == 0 and "ok" or ename(err)
+        end
+    end
+end
+
+local out = {}
+for k, it in ipairs(items) do
+    out[k] = it.res
+end
+return { r = table.concat(out, " "), t = txg }

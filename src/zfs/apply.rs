@@ -1,0 +1,338 @@
+//! Runs `lua/apply.lua`: one pool's items (label changes, snapshots, bookmarks, destroys) in
+//! one sync program, one transaction group, and bookmark destroys through `zfs destroy ds#bm`
+//! afterwards (no released OpenZFS can destroy a bookmark inside a channel program).
+//!
+//! Executes what it is given; it decides nothing. Names are validated types, so nothing that
+//! reaches `zfs` here can be empty or malformed.
+
+use super::error::ZfsError;
+use super::exec::{Exec, Tool};
+use super::program::{self, APPLY, ProgramOpts};
+use crate::naming::Dataset;
+use serde_json::Value;
+
+/// One change, in the order it must happen within its group.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Item {
+    /// Set a user property.
+    SetProp {
+        /// Where.
+        dataset: Dataset,
+        /// User property name (contains `:`).
+        property: String,
+        /// Value.
+        value: String,
+    },
+    /// Create `dataset@name`.
+    Snapshot {
+        /// Where.
+        dataset: Dataset,
+        /// Short snapshot name (validated by the caller's `SnapName`).
+        name: String,
+    },
+    /// Create `dataset#name` from `dataset@name`.
+    Bookmark {
+        /// Where.
+        dataset: Dataset,
+        /// Short name, shared by the snapshot and the bookmark.
+        name: String,
+    },
+    /// Destroy `dataset@name`, best effort (held → deferred; cloned → kept and reported).
+    Destroy {
+        /// Where.
+        dataset: Dataset,
+        /// Short snapshot name.
+        name: String,
+    },
+    /// Destroy `dataset#name` (done with `zfs destroy` after the program).
+    DestroyBookmark {
+        /// Where.
+        dataset: Dataset,
+        /// Short bookmark name.
+        name: String,
+    },
+}
+
+impl Item {
+    /// The dataset the item touches.
+    pub fn dataset(&self) -> &Dataset {
+        match self {
+            Item::SetProp { dataset, .. }
+            | Item::Snapshot { dataset, .. }
+            | Item::Bookmark { dataset, .. }
+            | Item::Destroy { dataset, .. }
+            | Item::DestroyBookmark { dataset, .. } => dataset,
+        }
+    }
+}
+
+/// Items that stand or fall together: one guest's items on one pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Label for the report (the VMID).
+    pub key: String,
+    /// The items, in execution order.
+    pub items: Vec<Item>,
+}
+
+/// What happened to one item.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "error")]
+pub enum Outcome {
+    /// Done.
+    Ok,
+    /// A held snapshot: destroy deferred until its holds are released.
+    Deferred,
+    /// Not attempted: another item of the group failed its check.
+    Dropped,
+    /// This item's check failed (errno name); its whole group was dropped.
+    CheckFailed(String),
+    /// The change itself failed (errno name, or stderr for a bookmark destroy).
+    Failed(String),
+}
+
+impl Outcome {
+    /// True for outcomes that count as a failure in the run's exit code.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            Outcome::CheckFailed(_) | Outcome::Failed(_) | Outcome::Dropped
+        )
+    }
+
+    fn parse(token: &str) -> Outcome {
+        match token {
+            "ok" => Outcome::Ok,
+            "deferred" => Outcome::Deferred,
+            "dropped" => Outcome::Dropped,
+            t => match t.strip_prefix("check:") {
+                Some(e) => Outcome::CheckFailed(e.to_string()),
+                None => Outcome::Failed(t.to_string()),
+            },
+        }
+    }
+}
+
+/// The result of applying one pool's groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// Per group, per item: what happened (same shape as the input).
+    pub outcomes: Vec<Vec<Outcome>>,
+    /// The createtxg of the snapshots made (all share it), if any were made.
+    pub txg: Option<u64>,
+    /// Processes spawned for this pool (the program plus one per bookmark destroy).
+    pub commands: u64,
+}
+
+/// The argv tokens `apply.lua` takes for `groups` (bookmark destroys are not part of it).
+pub fn encode(groups: &[Group]) -> Vec<String> {
+    let mut argv = Vec::new();
+    for g in groups {
+        let in_program: Vec<&Item> = g
+            .items
+            .iter()
+            .filter(|i| !matches!(i, Item::DestroyBookmark { .. }))
+            .collect();
+        if in_program.is_empty() {
+            continue;
+        }
+        argv.extend(["G".to_string(), g.key.clone()]);
+        for item in in_program {
+            match item {
+                Item::SetProp {
+                    dataset,
+                    property,
+                    value,
+                } => {
+                    argv.extend([
+                        "P".into(),
+                        dataset.to_string(),
+                        property.clone(),
+                        value.clone(),
+                    ]);
+                }
+                Item::Snapshot { dataset, name } => {
+                    argv.extend(["S".into(), format!("{dataset}@{name}")])
+                }
+                Item::Bookmark { dataset, name } => {
+                    argv.extend([
+                        "B".into(),
+                        format!("{dataset}@{name}"),
+                        format!("{dataset}#{name}"),
+                    ]);
+                }
+                Item::Destroy { dataset, name } => {
+                    argv.extend(["D".into(), format!("{dataset}@{name}")])
+                }
+                Item::DestroyBookmark { .. } => unreachable!("filtered above"),
+            }
+        }
+    }
+    argv
+}
+
+/// Applies `groups` on `pool`: one sync program, then the bookmark destroys.
+pub fn apply_pool(exec: &dyn Exec, pool: &str, groups: &[Group]) -> Result<Applied, ZfsError> {
+    let before = exec.commands_run();
+    let argv = encode(groups);
+    let mut tokens: Vec<Outcome> = Vec::new();
+    let mut txg = None;
+    if !argv.is_empty() {
+        let ret = program::run(exec, pool, &APPLY, &argv, &ProgramOpts::default())?;
+        let bad = |d: &str| ZfsError::parse(Tool::Zfs, &argv, d.to_string(), &ret.to_string());
+        let r = ret
+            .get("r")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("no result string `r`"))?;
+        tokens = r
+            .split(' ')
+            .filter(|t| !t.is_empty())
+            .map(Outcome::parse)
+            .collect();
+        txg = ret.get("t").and_then(Value::as_u64);
+    }
+    let expected = groups
+        .iter()
+        .flat_map(|g| &g.items)
+        .filter(|i| !matches!(i, Item::DestroyBookmark { .. }))
+        .count();
+    if tokens.len() != expected {
+        return Err(ZfsError::parse(
+            Tool::Zfs,
+            &argv,
+            format!(
+                "apply.lua returned {} results for {expected} items",
+                tokens.len()
+            ),
+            "",
+        ));
+    }
+    let mut tokens = tokens.into_iter();
+    let mut outcomes = Vec::with_capacity(groups.len());
+    for g in groups {
+        let mut per = Vec::with_capacity(g.items.len());
+        let mut group_failed = false;
+        for item in &g.items {
+            let o = match item {
+                // Bookmark destroys run after the program; filled in below.
+                Item::DestroyBookmark { .. } => Outcome::Dropped,
+                _ => tokens.next().expect("count checked above"),
+            };
+            if matches!(o, Outcome::CheckFailed(_) | Outcome::Dropped)
+                && !matches!(item, Item::DestroyBookmark { .. })
+            {
+                group_failed = true;
+            }
+            per.push(o);
+        }
+        for (item, o) in g.items.iter().zip(per.iter_mut()) {
+            if let Item::DestroyBookmark { dataset, name } = item {
+                *o = if group_failed {
+                    Outcome::Dropped
+                } else {
+                    destroy_bookmark(exec, dataset, name)?
+                };
+            }
+        }
+        outcomes.push(per);
+    }
+    Ok(Applied {
+        outcomes,
+        txg,
+        commands: exec.commands_run() - before,
+    })
+}
+
+/// `zfs destroy dataset#name`. A bookmark that is already gone counts as done.
+fn destroy_bookmark(exec: &dyn Exec, dataset: &Dataset, name: &str) -> Result<Outcome, ZfsError> {
+    let args = vec!["destroy".to_string(), format!("{dataset}#{name}")];
+    let out = exec.run(Tool::Zfs, &args, None)?;
+    Ok(if out.code == 0 || out.stderr.contains("does not exist") {
+        Outcome::Ok
+    } else {
+        Outcome::Failed(out.stderr.trim().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ds(s: &str) -> Dataset {
+        Dataset::new(s).unwrap()
+    }
+
+    #[test]
+    fn encode_groups() {
+        let groups = vec![
+            Group {
+                key: "100".into(),
+                items: vec![
+                    Item::SetProp {
+                        dataset: ds("t/a"),
+                        property: "label:running".into(),
+                        value: "pve1".into(),
+                    },
+                    Item::Snapshot {
+                        dataset: ds("t/a"),
+                        name: "s1".into(),
+                    },
+                    Item::Bookmark {
+                        dataset: ds("t/a"),
+                        name: "s1".into(),
+                    },
+                    Item::DestroyBookmark {
+                        dataset: ds("t/a"),
+                        name: "old".into(),
+                    },
+                    Item::Destroy {
+                        dataset: ds("t/a"),
+                        name: "s0".into(),
+                    },
+                ],
+            },
+            Group {
+                key: "101".into(),
+                items: vec![Item::DestroyBookmark {
+                    dataset: ds("t/b"),
+                    name: "x".into(),
+                }],
+            },
+        ];
+        assert_eq!(
+            encode(&groups),
+            [
+                "G",
+                "100",
+                "P",
+                "t/a",
+                "label:running",
+                "pve1",
+                "S",
+                "t/a@s1",
+                "B",
+                "t/a@s1",
+                "t/a#s1",
+                "D",
+                "t/a@s0"
+            ]
+        );
+    }
+
+    #[test]
+    fn outcome_tokens() {
+        let cases = [
+            ("ok", Outcome::Ok),
+            ("deferred", Outcome::Deferred),
+            ("dropped", Outcome::Dropped),
+            ("check:EEXIST", Outcome::CheckFailed("EEXIST".into())),
+            ("EBUSY", Outcome::Failed("EBUSY".into())),
+            ("1039", Outcome::Failed("1039".into())),
+        ];
+        for (t, want) in cases {
+            assert_eq!(Outcome::parse(t), want);
+        }
+        assert!(!Outcome::Deferred.is_failure() && Outcome::Dropped.is_failure());
+    }
+}

@@ -1,0 +1,147 @@
+//! The OpenZFS version (`zfs version`) and the gate that refuses versions the programs in
+//! `lua/` cannot run on (set_prop, bookmark and list.bookmarks need 2.0).
+
+use super::error::ZfsError;
+use super::exec::{Exec, Tool};
+use std::fmt;
+
+/// An OpenZFS userland/kernel version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct ZfsVersion {
+    /// Major.
+    pub major: u32,
+    /// Minor.
+    pub minor: u32,
+    /// Patch.
+    pub patch: u32,
+}
+
+/// The oldest OpenZFS the shipped programs run on.
+pub const MINIMUM: ZfsVersion = ZfsVersion {
+    major: 2,
+    minor: 0,
+    patch: 0,
+};
+
+impl fmt::Display for ZfsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl ZfsVersion {
+    /// Parses `2.1.11`, `2.3.2-pve1`, `zfs-2.1.11-1`, `zfs-kmod-2.2.7-pve2`, `0.8.6-1ubuntu`.
+    pub fn parse_token(token: &str) -> Option<ZfsVersion> {
+        let t = token.trim();
+        let t = t
+            .strip_prefix("zfs-kmod-")
+            .or_else(|| t.strip_prefix("zfs-"))
+            .unwrap_or(t);
+        let numeric: String = t
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let mut parts = numeric
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse::<u32>());
+        let major = parts.next()?.ok()?;
+        let minor = parts.next()?.ok()?;
+        let patch = parts.next().unwrap_or(Ok(0)).ok()?;
+        Some(ZfsVersion {
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// Reads `zfs version` output: the userland line `zfs-X` and the kernel line `zfs-kmod-Y`.
+    /// The kernel module is what runs channel programs, so its version decides; without a
+    /// `zfs-kmod` line (module not loaded) the userland version is used.
+    pub fn parse_output(stdout: &str) -> Option<ZfsVersion> {
+        let mut user = None;
+        let mut kmod = None;
+        for line in stdout.lines().map(str::trim) {
+            if line.starts_with("zfs-kmod-") {
+                kmod = ZfsVersion::parse_token(line);
+            } else if line.starts_with("zfs-") {
+                user = ZfsVersion::parse_token(line);
+            }
+        }
+        kmod.or(user)
+    }
+}
+
+/// Runs `zfs version` and refuses anything older than [`MINIMUM`].
+pub fn detect(exec: &dyn Exec) -> Result<ZfsVersion, ZfsError> {
+    let args = vec!["version".to_string()];
+    let out = exec.run(Tool::Zfs, &args, None)?;
+    if out.code != 0 {
+        // OpenZFS 0.7 and older have no `zfs version` subcommand.
+        return Err(ZfsError::UnsupportedVersion(format!(
+            "`zfs version` failed (exit {}): {}; pve-zfs-snap needs OpenZFS {MINIMUM} or later",
+            out.code,
+            out.stderr.trim()
+        )));
+    }
+    let v = ZfsVersion::parse_output(&out.stdout)
+        .ok_or_else(|| ZfsError::parse(Tool::Zfs, &args, "no zfs-X.Y.Z line", &out.stdout))?;
+    check(v)?;
+    Ok(v)
+}
+
+/// Refuses versions older than [`MINIMUM`] with a message that says why.
+pub fn check(v: ZfsVersion) -> Result<ZfsVersion, ZfsError> {
+    if v < MINIMUM {
+        return Err(ZfsError::UnsupportedVersion(format!(
+            "OpenZFS {v} is too old: pve-zfs-snap needs {MINIMUM} or later \
+             (channel programs gained zfs.sync.set_prop, zfs.sync.bookmark and zfs.list.bookmarks in 2.0; \
+             Proxmox VE 7 and later ship 2.0+)"
+        )));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_table() {
+        let v = |a, b, c| {
+            Some(ZfsVersion {
+                major: a,
+                minor: b,
+                patch: c,
+            })
+        };
+        let cases = [
+            ("zfs-2.1.11-1\nzfs-kmod-2.1.11-1\n", v(2, 1, 11)),
+            (
+                "zfs-2.3.2-1~bpo12+1\nzfs-kmod-2.3.2-1~bpo12+1\n",
+                v(2, 3, 2),
+            ),
+            ("zfs-2.2.7-pve2\nzfs-kmod-2.2.6-pve1\n", v(2, 2, 6)),
+            ("zfs-2.2.7-pve2\n", v(2, 2, 7)),
+            ("zfs-0.8.6-1\nzfs-kmod-0.8.6-1\n", v(0, 8, 6)),
+            ("zfs-2.4.0-rc1\nzfs-kmod-2.4.0-rc1\n", v(2, 4, 0)),
+            ("garbage\n", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(ZfsVersion::parse_output(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn gate() {
+        let old = ZfsVersion::parse_token("0.8.6").unwrap();
+        let msg = check(old).unwrap_err().to_string();
+        assert!(
+            msg.contains("0.8.6 is too old") && msg.contains("2.0.0"),
+            "{msg}"
+        );
+        assert!(check(ZfsVersion::parse_token("2.0.0").unwrap()).is_ok());
+        assert!(check(ZfsVersion::parse_token("2.1.11").unwrap()).is_ok());
+    }
+}
