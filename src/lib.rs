@@ -5,10 +5,15 @@
 //! Layout (see DESIGN.md): pure modules (`naming`, `policy`, `plan`, `inventory`) return
 //! values with reasons and never log; effects (`zfs`, `pve`) live at the edges.
 
+pub mod app;
+pub mod cli;
 pub mod emu;
 pub mod inventory;
+pub mod lock;
 pub mod naming;
 pub mod plan;
 pub mod policy;
 pub mod pve;
+pub mod report;
+pub mod run;
 pub mod zfs;

@@ -1,0 +1,162 @@
+//! The run report: what was planned and what happened to each item, the one-line summary,
+//! the JSON form (`--json`) and the exit code. Pure: built from values, prints nothing.
+
+use crate::plan::{Action, Plan};
+use crate::zfs::apply::Outcome;
+use chrono::{DateTime, Utc};
+
+/// One planned item and what became of it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ItemReport {
+    /// Guest.
+    pub vmid: u32,
+    /// The change.
+    pub action: Action,
+    /// Why it was planned.
+    pub reason: String,
+    /// What happened (`None` in a dry run).
+    pub outcome: Option<Outcome>,
+}
+
+/// One pool's part of the run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PoolReport {
+    /// Pool name.
+    pub pool: String,
+    /// The createtxg all new snapshots share, if any were made.
+    pub txg: Option<u64>,
+    /// Why the pool could not be read or written at all, if so.
+    pub error: Option<String>,
+    /// Items, in execution order.
+    pub items: Vec<ItemReport>,
+}
+
+/// Totals by kind of change, counting only what was done.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    /// Snapshots created.
+    pub snapshots_created: u64,
+    /// Snapshots destroyed (or deferred).
+    pub snapshots_destroyed: u64,
+    /// Bookmarks created.
+    pub bookmarks_created: u64,
+    /// Bookmarks destroyed.
+    pub bookmarks_destroyed: u64,
+    /// `label:running` changes.
+    pub labels_set: u64,
+    /// Items that failed, were dropped, or belong to a pool that failed.
+    pub failed: u64,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// This node.
+    pub node: String,
+    /// The run's clock.
+    pub now: DateTime<Utc>,
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// Per pool.
+    pub pools: Vec<PoolReport>,
+    /// Notes from discovery and planning (skipped guests and disks, and why).
+    pub notes: Vec<String>,
+    /// Totals.
+    pub totals: Totals,
+}
+
+impl Report {
+    /// Adds up the totals from the pools.
+    pub fn finish(mut self) -> Report {
+        let mut t = Totals::default();
+        for p in &self.pools {
+            if p.error.is_some() {
+                t.failed += p.items.len().max(1) as u64;
+                continue;
+            }
+            for i in &p.items {
+                match &i.outcome {
+                    Some(o) if o.is_failure() => t.failed += 1,
+                    Some(_) => match i.action {
+                        Action::Snapshot { .. } => t.snapshots_created += 1,
+                        Action::Destroy { .. } => t.snapshots_destroyed += 1,
+                        Action::Bookmark { .. } => t.bookmarks_created += 1,
+                        Action::DestroyBookmark { .. } => t.bookmarks_destroyed += 1,
+                        Action::SetLabel { .. } => t.labels_set += 1,
+                    },
+                    None => {}
+                }
+            }
+        }
+        self.totals = t;
+        self
+    }
+
+    /// 0 when everything was done, 1 when anything failed.
+    pub fn exit_code(&self) -> i32 {
+        if self.totals.failed > 0 { crate::cli::EXIT_PARTIAL } else { crate::cli::EXIT_OK }
+    }
+
+    /// The one-line summary.
+    pub fn summary(&self) -> String {
+        let t = &self.totals;
+        let txgs: Vec<String> =
+            self.pools.iter().filter_map(|p| p.txg.map(|txg| format!("{} txg {txg}", p.pool))).collect();
+        let mut s = format!(
+            "pve-zfs-snap on {}: {} snapshots created{}, {} destroyed, {} bookmarks created, {} destroyed, {} labels set",
+            self.node,
+            t.snapshots_created,
+            if txgs.is_empty() { String::new() } else { format!(" ({})", txgs.join(", ")) },
+            t.snapshots_destroyed,
+            t.bookmarks_created,
+            t.bookmarks_destroyed,
+            t.labels_set,
+        );
+        if t.failed > 0 {
+            s.push_str(&format!(", {} FAILED", t.failed));
+        }
+        s
+    }
+
+    /// Human-readable failures, one per line, for stderr.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.pools {
+            if let Some(e) = &p.error {
+                out.push(format!("pool {}: {e}", p.pool));
+            }
+            for i in &p.items {
+                if let Some(o) = i.outcome.as_ref().filter(|o| o.is_failure()) {
+                    out.push(format!("guest {} on {}: {}: {:?}", i.vmid, p.pool, describe(&i.action), o));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `snapshot rpool/data/vm-100-disk-0@autosnap_…` and the like.
+pub fn describe(a: &Action) -> String {
+    match a {
+        Action::SetLabel { dataset, value } => format!("set label:running={value} on {dataset}"),
+        Action::Snapshot { dataset, name } => format!("snapshot {dataset}@{name}"),
+        Action::Bookmark { dataset, name } => format!("bookmark {dataset}#{name}"),
+        Action::Destroy { dataset, name } => format!("destroy {dataset}@{name}"),
+        Action::DestroyBookmark { dataset, name } => format!("destroy bookmark {dataset}#{name}"),
+    }
+}
+
+/// Keeps the plan type in scope for docs: a dry run's report is the plan with no outcomes.
+pub fn from_plan(plan: &Plan) -> Vec<ItemReport> {
+    plan.guests
+        .iter()
+        .flat_map(|g| {
+            g.actions.iter().map(move |p| ItemReport {
+                vmid: g.vmid,
+                action: p.action.clone(),
+                reason: p.reason.to_string(),
+                outcome: None,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,217 @@
+//! The snapshot run, in DESIGN.md's order: validate, lock, discover, inventory each pool,
+//! plan, apply each pool's plan in one program, report. The effects are passed in (the zfs
+//! executor, the clock's reading, the hostname) so this reads top to bottom.
+
+use crate::cli::{EXIT_LOCKED, EXIT_PARTIAL, EXIT_USAGE, RunArgs};
+use crate::inventory::DatasetState;
+use crate::lock::{LockError, RunLock};
+use crate::naming::Dataset;
+use crate::plan::{self, Action, Plan, PlanInput};
+use crate::policy::{BookmarkPolicy, Policy, Zone};
+use crate::pve::{self, Host};
+use crate::report::{ItemReport, PoolReport, Report, from_plan};
+use crate::zfs::apply::{self, Group, Item};
+use crate::zfs::{self, Exec, inventory};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// Why a run stopped before doing its work; each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad arguments: nothing touched.
+    #[error("{0}")]
+    Usage(String),
+    /// Another run holds the lock: nothing touched.
+    #[error(transparent)]
+    Locked(LockError),
+    /// The host or ZFS could not be read: nothing touched.
+    #[error("{0:#}")]
+    Failed(anyhow::Error),
+}
+
+impl RunError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Usage(_) => EXIT_USAGE,
+            RunError::Locked(LockError::Held(_)) => EXIT_LOCKED,
+            RunError::Locked(LockError::Io(..)) | RunError::Failed(_) => EXIT_PARTIAL,
+        }
+    }
+}
+
+/// Everything validated from the command line, before anything is touched.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// Snapshot retention.
+    pub policy: Policy,
+    /// Bookmark retention (or disabled).
+    pub bookmarks: BookmarkPolicy,
+    /// Zone of names and buckets.
+    pub zone: Zone,
+    /// The run's clock, read once.
+    pub now: DateTime<Utc>,
+}
+
+/// Validates the run's arguments. `clock` is read only when `--now` is not given.
+pub fn validate(args: &RunArgs, clock: impl FnOnce() -> DateTime<Utc>) -> Result<Validated, RunError> {
+    let usage = |e: &dyn std::fmt::Display| RunError::Usage(e.to_string());
+    let policy = Policy::parse(&args.keep).map_err(|e| usage(&e))?;
+    let bookmarks = if args.no_bookmarks {
+        BookmarkPolicy::Disabled
+    } else if args.bookmarks.is_empty() {
+        BookmarkPolicy::default_for(&policy)
+    } else {
+        BookmarkPolicy::parse(&args.bookmarks).map_err(|e| usage(&e))?
+    };
+    let zone = Zone::parse(&args.timezone, local_zone).map_err(|e| usage(&e))?;
+    let now = match &args.now {
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map_err(|e| RunError::Usage(format!("--now '{s}' is not an RFC 3339 time: {e}")))?
+            .with_timezone(&Utc),
+        None => clock(),
+    };
+    Ok(Validated { policy, bookmarks, zone, now })
+}
+
+/// The system's zone for `--timezone local`: `TZ` if set, else what /etc/localtime names.
+fn local_zone() -> Result<chrono_tz::Tz, String> {
+    let name = match std::env::var("TZ") {
+        Ok(tz) if !tz.is_empty() => tz.trim_start_matches(':').to_string(),
+        _ => iana_time_zone::get_timezone().map_err(|e| e.to_string())?,
+    };
+    name.parse().map_err(|_| format!("'{name}' is not a time zone name this build knows"))
+}
+
+/// Runs the snapshot job: lock (unless a dry run), discover, inventory, plan, apply.
+pub fn execute(args: &RunArgs, v: &Validated, hostname: &str, exec: &dyn Exec) -> Result<(Plan, Report), RunError> {
+    let root = &args.host.root;
+    let _lock = if args.dry_run { None } else { Some(RunLock::acquire(root).map_err(RunError::Locked)?) };
+
+    let host = pve::discover(root, args.host.node.as_deref(), hostname).map_err(|e| RunError::Failed(e.into()))?;
+    zfs::version::detect(exec).map_err(|e| RunError::Failed(e.into()))?;
+
+    let mut pools: BTreeMap<String, Vec<Dataset>> = BTreeMap::new();
+    for d in host.guests.iter().filter(|g| !g.template).flat_map(|g| &g.disks) {
+        let list = pools.entry(d.dataset.pool().to_string()).or_default();
+        if !list.contains(&d.dataset) {
+            list.push(d.dataset.clone());
+        }
+    }
+
+    let mut inventory: BTreeMap<Dataset, DatasetState> = BTreeMap::new();
+    let mut pool_errors: BTreeMap<String, String> = BTreeMap::new();
+    for (pool, datasets) in &pools {
+        let mut stats = inventory::InventoryStats::default();
+        match inventory::read_pool(exec, pool, datasets, v.bookmarks.counts().is_some(), &mut stats) {
+            Ok(states) => inventory.extend(states),
+            Err(e) => {
+                pool_errors.insert(pool.clone(), format!("cannot read the pool: {e}"));
+            }
+        }
+    }
+
+    let plan = plan::plan(&PlanInput {
+        policy: &v.policy,
+        bookmarks: &v.bookmarks,
+        now: v.now,
+        zone: v.zone,
+        host: &host,
+        inventory: &inventory,
+    });
+    let notes = notes(&host, &plan);
+
+    let mut reports: BTreeMap<String, PoolReport> = pools
+        .keys()
+        .map(|p| (p.clone(), PoolReport { pool: p.clone(), txg: None, error: pool_errors.get(p).cloned(), items: vec![] }))
+        .collect();
+    for item in from_plan(&plan) {
+        let pool = action_dataset(&item.action).pool().to_string();
+        reports
+            .entry(pool.clone())
+            .or_insert_with(|| PoolReport { pool, txg: None, error: None, items: vec![] })
+            .items
+            .push(item);
+    }
+
+    if !args.dry_run {
+        for report in reports.values_mut().filter(|r| r.error.is_none() && !r.items.is_empty()) {
+            apply_pool(exec, report);
+        }
+    }
+    let report = Report {
+        node: host.node.clone(),
+        now: v.now,
+        dry_run: args.dry_run,
+        pools: reports.into_values().collect(),
+        notes,
+        totals: Default::default(),
+    };
+    Ok((plan, report.finish()))
+}
+
+/// Applies one pool's items (already in the report) and records the outcomes there.
+fn apply_pool(exec: &dyn Exec, report: &mut PoolReport) {
+    // One group per guest, items in plan order; remember where each item sits in the report.
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: Vec<Vec<usize>> = Vec::new();
+    for (i, item) in report.items.iter().enumerate() {
+        let key = item.vmid.to_string();
+        if groups.last().is_none_or(|g| g.key != key) {
+            groups.push(Group { key, items: vec![] });
+            index.push(vec![]);
+        }
+        groups.last_mut().expect("pushed").items.push(to_item(&item.action));
+        index.last_mut().expect("pushed").push(i);
+    }
+    match apply::apply_pool(exec, &report.pool, &groups) {
+        Ok(applied) => {
+            report.txg = applied.txg;
+            for (g, outcomes) in applied.outcomes.into_iter().enumerate() {
+                for (k, o) in outcomes.into_iter().enumerate() {
+                    report.items[index[g][k]].outcome = Some(o);
+                }
+            }
+        }
+        // The program failed as a whole: its state is unknown until the next inventory.
+        Err(e) => report.error = Some(format!("applying the plan failed: {e}")),
+    }
+}
+
+fn action_dataset(a: &Action) -> &Dataset {
+    match a {
+        Action::SetLabel { dataset, .. }
+        | Action::Snapshot { dataset, .. }
+        | Action::Bookmark { dataset, .. }
+        | Action::Destroy { dataset, .. }
+        | Action::DestroyBookmark { dataset, .. } => dataset,
+    }
+}
+
+/// The plan's action as the ZFS layer's item.
+fn to_item(a: &Action) -> Item {
+    match a {
+        Action::SetLabel { dataset, value } => {
+            Item::SetProp { dataset: dataset.clone(), property: "label:running".into(), value: value.clone() }
+        }
+        Action::Snapshot { dataset, name } => Item::Snapshot { dataset: dataset.clone(), name: name.to_string() },
+        Action::Bookmark { dataset, name } => Item::Bookmark { dataset: dataset.clone(), name: name.to_string() },
+        Action::Destroy { dataset, name } => Item::Destroy { dataset: dataset.clone(), name: name.to_string() },
+        Action::DestroyBookmark { dataset, name } => {
+            Item::DestroyBookmark { dataset: dataset.clone(), name: name.to_string() }
+        }
+    }
+}
+
+fn notes(host: &Host, plan: &Plan) -> Vec<String> {
+    let mut out: Vec<String> = host.warnings.clone();
+    for g in &plan.guests {
+        out.extend(g.notes.iter().map(|n| format!("guest {}: {n}", g.vmid)));
+    }
+    out
+}
+
+/// Items of a report, for callers that print them.
+pub fn items(report: &Report) -> impl Iterator<Item = (&str, &ItemReport)> {
+    report.pools.iter().flat_map(|p| p.items.iter().map(move |i| (p.pool.as_str(), i)))
+}
