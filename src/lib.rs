@@ -5,6 +5,7 @@
 //! Layout (see DESIGN.md): pure modules (`naming`, `policy`, `plan`, `inventory`) return
 //! values with reasons and never log; effects (`zfs`, `pve`) live at the edges.
 
+pub mod cron;
 pub mod emu;
 pub mod inventory;
 pub mod naming;
