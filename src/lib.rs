@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cron;
 pub mod emu;
 pub mod inventory;
 pub mod lock;
