@@ -101,7 +101,6 @@ impl std::str::FromStr for Dataset {
     }
 }
 
-
 /// A retention class, ranked `Frequently < Hourly < Daily < Weekly < Monthly < Yearly`
 /// (the derived `Ord` is the rank).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -254,7 +253,8 @@ impl SnapName {
             }
         }
         let num = |r: std::ops::Range<usize>| -> u32 {
-            b[r].iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
+            b[r].iter()
+                .fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
         };
         let date = NaiveDate::from_ymd_opt(num(0..4) as i32, num(5..7), num(8..10))?;
         let (h, m, sec) = (num(11..13), num(14..16), num(17..19));
@@ -343,12 +343,30 @@ mod tests {
     fn snapname_parse_table() {
         use Class::*;
         let ok: &[(&str, SnapKind)] = &[
-            ("autosnap_2026-11-21_14:00:00_hourly", SnapKind::Periodic(Hourly)),
-            ("autosnap_2026-11-21_00:00:00_daily", SnapKind::Periodic(Daily)),
-            ("autosnap_2028-02-29_23:59:59_frequently", SnapKind::Periodic(Frequently)),
-            ("autosnap_2026-01-05_00:00:00_weekly", SnapKind::Periodic(Weekly)),
-            ("autosnap_2026-01-01_00:00:00_monthly", SnapKind::Periodic(Monthly)),
-            ("autosnap_2026-01-01_00:00:00_yearly", SnapKind::Periodic(Yearly)),
+            (
+                "autosnap_2026-11-21_14:00:00_hourly",
+                SnapKind::Periodic(Hourly),
+            ),
+            (
+                "autosnap_2026-11-21_00:00:00_daily",
+                SnapKind::Periodic(Daily),
+            ),
+            (
+                "autosnap_2028-02-29_23:59:59_frequently",
+                SnapKind::Periodic(Frequently),
+            ),
+            (
+                "autosnap_2026-01-05_00:00:00_weekly",
+                SnapKind::Periodic(Weekly),
+            ),
+            (
+                "autosnap_2026-01-01_00:00:00_monthly",
+                SnapKind::Periodic(Monthly),
+            ),
+            (
+                "autosnap_2026-01-01_00:00:00_yearly",
+                SnapKind::Periodic(Yearly),
+            ),
             ("autosnap_2026-11-21_14:03:12_stopped", SnapKind::Stopped),
         ];
         for (s, kind) in ok {
@@ -411,9 +429,15 @@ mod tests {
             n.later_by(1).unwrap().to_string(),
             "autosnap_2026-10-25_03:00:00_hourly"
         );
-        let far = NaiveDate::from_ymd_opt(10000, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        let far = NaiveDate::from_ymd_opt(10000, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
         assert_eq!(SnapName::new(far, SnapKind::Stopped), None);
-        assert_eq!(serde_json::to_string(&n).unwrap(), "\"autosnap_2026-10-25_02:59:59_hourly\"");
+        assert_eq!(
+            serde_json::to_string(&n).unwrap(),
+            "\"autosnap_2026-10-25_02:59:59_hourly\""
+        );
     }
 
     #[test]
