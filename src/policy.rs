@@ -437,7 +437,7 @@ pub fn due(keep: &Counts, zone: &Zone, now: DateTime<Utc>, existing: &[Entry]) -
         .filter_map(|e| keep.effective_class(e.kind).map(|c| (c, e.creation)))
         .collect();
     for class in Class::ALL.into_iter().rev() {
-        if class == Class::Frequently || !keep.get(class).is_some_and(|n| n > 0) {
+        if class == Class::Frequently || keep.get(class).unwrap_or(0) == 0 {
             continue;
         }
         let Some(current) = Bucket::of(zone, class, now) else {
@@ -752,7 +752,13 @@ mod tests {
         let h4f4 = Policy::parse(&args("f4 h4")).unwrap();
         let p = SnapKind::Periodic;
         // (policy, previous snapshot kind + creation, now, expected due class)
-        let cases: &[(&Policy, Option<(SnapKind, &str)>, &str, Option<Class>)] = &[
+        type Case<'a> = (
+            &'a Policy,
+            Option<(SnapKind, &'a str)>,
+            &'a str,
+            Option<Class>,
+        );
+        let cases: &[Case] = &[
             (&all, None, "2026-11-21 14:10:00", Some(Yearly)),
             (&hd, None, "2026-11-21 14:10:00", Some(Daily)),
             (
