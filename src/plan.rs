@@ -78,13 +78,25 @@ pub struct GuestPlan {
     pub notes: Vec<String>,
 }
 
-/// One action and why.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+/// One action and why. Serializes as `{action, reason, why}` where `why` is the reason's
+/// `Display` sentence.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Planned {
     /// What to do.
     pub action: Action,
     /// Why.
     pub reason: Reason,
+}
+
+impl serde::Serialize for Planned {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Planned", 3)?;
+        st.serialize_field("action", &self.action)?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("why", &self.reason.to_string())?;
+        st.end()
+    }
 }
 
 /// One change to a dataset.
