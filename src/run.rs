@@ -126,7 +126,7 @@ pub fn execute(args: &RunArgs, v: &Validated, hostname: &str, exec: &dyn Exec) -
         .map(|p| (p.clone(), PoolReport { pool: p.clone(), txg: None, error: pool_errors.get(p).cloned(), items: vec![] }))
         .collect();
     for item in from_plan(&plan) {
-        let pool = action_dataset(&item.action).pool().to_string();
+        let pool = item.action.dataset().pool().to_string();
         reports
             .entry(pool.clone())
             .or_insert_with(|| PoolReport { pool, txg: None, error: None, items: vec![] })
@@ -175,16 +175,6 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport) {
         }
         // The program failed as a whole: its state is unknown until the next inventory.
         Err(e) => report.error = Some(format!("applying the plan failed: {e}")),
-    }
-}
-
-fn action_dataset(a: &Action) -> &Dataset {
-    match a {
-        Action::SetLabel { dataset, .. }
-        | Action::Snapshot { dataset, .. }
-        | Action::Bookmark { dataset, .. }
-        | Action::Destroy { dataset, .. }
-        | Action::DestroyBookmark { dataset, .. } => dataset,
     }
 }
 
