@@ -914,7 +914,7 @@ proptest! {
                     if !st.snapshots.iter().any(|x| x.name == name) {
                         st.snapshots.push(SnapshotInfo { name: name.clone(), createtxg: txg - 1, creation: now.timestamp() - 7, userrefs: 0, clones: 0 });
                     }
-                    if i % 2 == 0 && !st.bookmarks.iter().any(|x| x.name == name) {
+                    if i.is_multiple_of(2) && !st.bookmarks.iter().any(|x| x.name == name) {
                         st.bookmarks.push(BookmarkInfo { name, createtxg: txg - 1, creation: now.timestamp() - 7 });
                     }
                 }
