@@ -44,6 +44,7 @@ struct Ctx {
     timed_out: bool,
     panic: Option<String>,
     mem_peak: u64,
+    timeout_msg: Option<String>,
 }
 
 type Shared = Rc<RefCell<Ctx>>;
@@ -126,6 +127,7 @@ pub(super) fn run(world: &mut World, req: &ProgramRequest) -> ProgramOutcome {
         timed_out: false,
         panic: None,
         mem_peak: 0,
+        timeout_msg: None,
     }));
     let result = execute(&ctx, req, &source);
     let mut c = ctx.borrow_mut();
@@ -190,6 +192,10 @@ fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
             c.instrs += 100;
             if c.instrs > c.limit {
                 c.timed_out = true;
+                c.timeout_msg = lua
+                    .traceback(Some("Channel program timed out."), 0)
+                    .map(|t| t.to_string_lossy())
+                    .ok();
                 return Err(LErr::RuntimeError("Channel program timed out.".into()));
             }
             Ok(VmState::Continue)
@@ -211,8 +217,9 @@ fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
         Ok(values) => convert_return(values, req.mem_limit),
         Err(e) => match describe(&e) {
             Described::Memory => outcome(1, ENOSPC, format!("{FAILED}:\nMemory limit exhausted.\n")),
-            Described::Text(msg) if timed_out => {
+            Described::Text(_) if timed_out => {
                 let n = ctx.borrow().instrs;
+                let msg = ctx.borrow().timeout_msg.clone().unwrap_or_default();
                 outcome(
                     1,
                     ETIME,

@@ -24,6 +24,7 @@ pub mod json;
 pub mod lint;
 mod lua;
 pub mod model;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::fmt;
