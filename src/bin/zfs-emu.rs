@@ -8,7 +8,6 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-
 use pve_zfs_snap::emu;
 
 fn main() {
@@ -25,7 +24,11 @@ fn main() {
             Some("zfs") | Some("zpool") => args.remove(0),
             _ => {
                 print!("{}", emu::cli::HELP);
-                std::process::exit(if args.is_empty() || args[0].contains("help") { 0 } else { 2 });
+                std::process::exit(if args.is_empty() || args[0].contains("help") {
+                    0
+                } else {
+                    2
+                });
             }
         }
     };
@@ -44,7 +47,9 @@ fn run(tool: &str, args: &[String]) -> anyhow::Result<i32> {
         .unwrap_or_else(|| PathBuf::from("zfs-emu-state.json"));
     let env = emu::state::EmuEnv::from_env()?;
     let mut stdin = String::new();
-    if tool == "zfs" && args.first().is_some_and(|a| a == "program") && args.iter().any(|a| a == "-")
+    if tool == "zfs"
+        && args.first().is_some_and(|a| a == "program")
+        && args.iter().any(|a| a == "-")
     {
         std::io::stdin().read_to_string(&mut stdin)?;
     }

@@ -1,7 +1,7 @@
 //! The `zfs-emu` state file: load under an exclusive lock, run one command, save
 //! atomically. Kept in the library so the locking is unit-tested.
 //!
-//! The lock is `flock` on `<state>.lock` (std `File::lock`), held from load to save, so
+//! The lock is `flock` on `<state>.lock` (`nix::fcntl::Flock`; std `File::lock` needs Rust 1.89, above the MSRV), held from load to save, so
 //! concurrent invocations serialise like commands on one host. The state is written to a
 //! temporary file in the same directory and renamed over the old one.
 
@@ -60,7 +60,9 @@ pub fn run_with_state(
         .write(true)
         .open(&lock_path)
         .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
-    lock.lock().context("cannot lock the state")?;
+    let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .context("cannot lock the state")?;
     let mut world = match std::fs::read(state) {
         Ok(bytes) if !bytes.is_empty() => serde_json::from_slice::<World>(&bytes)
             .with_context(|| format!("cannot parse state {}", state.display()))?,
