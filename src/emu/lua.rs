@@ -187,23 +187,9 @@ fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
         Ok(a) => a,
         Err(e) => return Exec::Syntax(format!("EMULATOR: {e}")),
     };
-    let hook_ctx = ctx.clone();
     let hooked = lua.set_hook(
         HookTriggers::new().every_nth_instruction(100),
-        move |lua, _dbg| {
-            let mut c = hook_ctx.borrow_mut();
-            c.mem_peak = c.mem_peak.max(lua.used_memory() as u64);
-            c.instrs += 100;
-            if c.instrs > c.limit {
-                c.timed_out = true;
-                c.timeout_msg = lua
-                    .traceback(Some("Channel program timed out."), 0)
-                    .map(|t| t.to_string_lossy())
-                    .ok();
-                return Err(LErr::RuntimeError("Channel program timed out.".into()));
-            }
-            Ok(VmState::Continue)
-        },
+        counthook(ctx),
     );
     if let Err(e) = hooked {
         return Exec::Syntax(format!("EMULATOR: {e}"));
@@ -236,6 +222,27 @@ fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
         },
     };
     Exec::Started(r)
+}
+
+/// `zcp_lua_counthook`: +100 every 100 instructions, abort once above the limit.
+fn counthook(
+    ctx: &Shared,
+) -> impl Fn(&Lua, &mlua::debug::Debug) -> mlua::Result<VmState> + 'static {
+    let hook_ctx = ctx.clone();
+    move |lua, _dbg| {
+        let mut c = hook_ctx.borrow_mut();
+        c.mem_peak = c.mem_peak.max(lua.used_memory() as u64);
+        c.instrs += 100;
+        if c.instrs > c.limit {
+            c.timed_out = true;
+            c.timeout_msg = lua
+                .traceback(Some("Channel program timed out."), 0)
+                .map(|t| t.to_string_lossy())
+                .ok();
+            return Err(LErr::RuntimeError("Channel program timed out.".into()));
+        }
+        Ok(VmState::Continue)
+    }
 }
 
 enum Described {
@@ -465,6 +472,18 @@ arith("__unm", function(a) return -a end)
 smt.__pow = nil
 "#;
 
+const WRAP: &str = r#"
+local create, resume, error, pack, unpack = coroutine.create, coroutine.resume, error, table.pack, table.unpack
+coroutine.wrap = function(f)
+  local co = create(f)
+  return function(...)
+    local r = pack(resume(co, ...))
+    if not r[1] then error(r[2], 0) end
+    return unpack(r, 2, r.n)
+  end
+end
+"#;
+
 /// `tonumber` of the channel-program Lua: base 0 (`0x` hex, leading `0` octal) or 2..36.
 fn zfs_tonumber(s: &str, base: Option<i64>) -> Option<i64> {
     match base {
@@ -517,6 +536,21 @@ fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
         }
     })?;
     g.raw_set("collectgarbage", cg)?;
+    // Coroutines inherit the instruction hook in the kernel; mlua hooks are per thread.
+    let co: Table = g.raw_get("coroutine")?;
+    let hook_ctx = ctx.clone();
+    co.raw_set(
+        "create",
+        lua.create_function(move |lua, f: mlua::Function| {
+            let th = lua.create_thread(f)?;
+            th.set_hook(
+                HookTriggers::new().every_nth_instruction(100),
+                counthook(&hook_ctx),
+            )?;
+            Ok(th)
+        })?,
+    )?;
+    lua.load(WRAP).set_name("=prelude").exec()?;
     prune(&g, BASE)?;
     for (lib, keep) in [
         ("coroutine", COROUTINE),

@@ -195,6 +195,24 @@ fn instruction_limit_trips_at_the_same_count() {
             "committed before the timeout"
         );
     }
+    // coroutines count too (the kernel's hook is inherited by new threads)
+    let mut w = world();
+    for script in [
+        "local co = coroutine.wrap(function() while true do end end) co()",
+        "local co = coroutine.create(function() while true do end end) coroutine.resume(co) while true do end",
+    ] {
+        let mut r = req(script, &[]);
+        r.instr_limit = 2000;
+        let o = w.run_program(&r);
+        assert_eq!(o.errno, ETIME, "{script}: {}", o.stderr);
+    }
+    assert_eq!(
+        ok(
+            &mut w,
+            "local t = {} for i = 1, 3 do t[i] = coroutine.wrap(function() coroutine.yield(i * 2) end)() end return t"
+        ),
+        r#"{"return":{"1":2,"2":4,"3":6}}"#
+    );
     // a short program stays far below the default limit
     let mut w = world();
     let o = run(
