@@ -6,6 +6,7 @@
 //! values with reasons and never log; effects (`zfs`, `pve`) live at the edges.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod cron;
 pub mod emu;
