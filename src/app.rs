@@ -2,7 +2,7 @@
 //! command line and the modules that do the work. The only place that reads the real clock,
 //! the environment and the hostname.
 
-use crate::cli::{Cli, RunArgs};
+use crate::cli::{Cli, Command, RunArgs};
 use crate::run::{self, RunError};
 use chrono::Utc;
 
@@ -10,7 +10,11 @@ use chrono::Utc;
 pub fn main_with(cli: Cli) -> i32 {
     match cli.command {
         None => snapshot_run(&cli.run),
-        Some(c) => match c {},
+        Some(Command::Check(args)) => {
+            let (out, code) = crate::check_cmd::run(&args, Utc::now);
+            print!("{out}");
+            code
+        }
     }
 }
 

@@ -346,12 +346,7 @@ pub fn vmid_of(ds: &Dataset) -> Option<u32> {
 }
 
 /// Evaluates every disk. `errors` are carried into the report unchanged.
-pub fn evaluate(
-    disks: &[DiskFacts],
-    errors: Vec<String>,
-    now: i64,
-    t: &Thresholds,
-) -> CheckReport {
+pub fn evaluate(disks: &[DiskFacts], errors: Vec<String>, now: i64, t: &Thresholds) -> CheckReport {
     let mut records: Vec<Record> = disks.iter().map(|d| evaluate_one(d, now, t)).collect();
     records.sort_by(|a, b| {
         b.state
@@ -414,7 +409,11 @@ fn evaluate_one(d: &DiskFacts, now: i64, t: &Thresholds) -> Record {
     let (state, reason) = if name.kind() == SnapKind::Stopped {
         (
             State::Stopped,
-            format!("newest {} (guest stopped, {} ago)", c.name, human(age.max(0))),
+            format!(
+                "newest {} (guest stopped, {} ago)",
+                c.name,
+                human(age.max(0))
+            ),
         )
     } else if age < -SKEW_TOLERANCE {
         let ahead = age.unsigned_abs();
@@ -438,7 +437,10 @@ fn evaluate_one(d: &DiskFacts, now: i64, t: &Thresholds) -> Record {
         } else {
             State::Ok
         };
-        (state, format!("newest {} is {} old", c.name, human(a as i64)))
+        (
+            state,
+            format!("newest {} is {} old", c.name, human(a as i64)),
+        )
     };
     rec.state = state;
     rec.reason = reason;
@@ -636,7 +638,12 @@ pub fn render_prometheus(r: &CheckReport) -> String {
         "1 for the disk's current state (ok, stopped, warn, unknown, missing, crit).",
         &r.records
             .iter()
-            .map(|x| (format!("{},state=\"{}\"", ds(x), x.state.label()), "1".into()))
+            .map(|x| {
+                (
+                    format!("{},state=\"{}\"", ds(x), x.state.label()),
+                    "1".into(),
+                )
+            })
             .collect::<Vec<_>>(),
     );
     gauge(

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod check;
+pub mod check_cmd;
 pub mod cli;
 pub mod cron;
 pub mod emu;

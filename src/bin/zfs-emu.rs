@@ -24,7 +24,11 @@ fn main() {
             Some("zfs") | Some("zpool") => args.remove(0),
             _ => {
                 print!("{}", emu::cli::HELP);
-                std::process::exit(if args.is_empty() || args[0].contains("help") { 0 } else { 2 });
+                std::process::exit(if args.is_empty() || args[0].contains("help") {
+                    0
+                } else {
+                    2
+                });
             }
         }
     };
@@ -72,10 +76,18 @@ fn run(tool: &str, args: &[String]) -> anyhow::Result<i32> {
         world.version = v;
     }
     if let Ok(now) = std::env::var("ZFS_EMU_NOW") {
-        world.set_clock(now.trim().parse().context("ZFS_EMU_NOW must be epoch seconds")?);
+        world.set_clock(
+            now.trim()
+                .parse()
+                .context("ZFS_EMU_NOW must be epoch seconds")?,
+        );
     }
     if let Ok(seed) = std::env::var("ZFS_EMU_SEED") {
-        world.set_seed(seed.trim().parse().context("ZFS_EMU_SEED must be an integer")?);
+        world.set_seed(
+            seed.trim()
+                .parse()
+                .context("ZFS_EMU_SEED must be an integer")?,
+        );
     }
 
     let needs_stdin = tool == "zfs" && args.first().is_some_and(|a| a == "program");
@@ -89,7 +101,10 @@ fn run(tool: &str, args: &[String]) -> anyhow::Result<i32> {
         emu::cli::zpool_main(&mut world, args)
     };
 
-    let dir = state.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = state
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).context("cannot write state")?;
     serde_json::to_writer(&mut tmp, &world)?;
     tmp.flush()?;

@@ -98,9 +98,24 @@ fn states_table() {
     let cases: Vec<(&str, Vec<Candidate>, u64, State)> = vec![
         ("fresh", vec![cand(H, 10, NOW - 60)], 1, State::Ok),
         ("warn boundary", vec![cand(H, 10, NOW - 2700)], 1, State::Ok),
-        ("just over warn", vec![cand(H, 10, NOW - 2701)], 1, State::Warn),
-        ("crit boundary", vec![cand(H, 10, NOW - 7200)], 1, State::Warn),
-        ("just over crit", vec![cand(H, 10, NOW - 7201)], 1, State::Crit),
+        (
+            "just over warn",
+            vec![cand(H, 10, NOW - 2701)],
+            1,
+            State::Warn,
+        ),
+        (
+            "crit boundary",
+            vec![cand(H, 10, NOW - 7200)],
+            1,
+            State::Warn,
+        ),
+        (
+            "just over crit",
+            vec![cand(H, 10, NOW - 7201)],
+            1,
+            State::Crit,
+        ),
         (
             "old stopped",
             vec![cand(S, 10, NOW - 86_400 * 30)],
@@ -132,12 +147,7 @@ fn states_table() {
             1,
             State::Warn,
         ),
-        (
-            "far future",
-            vec![cand(H, 10, NOW + 7201)],
-            1,
-            State::Crit,
-        ),
+        ("far future", vec![cand(H, 10, NOW + 7201)], 1, State::Crit),
         (
             "newest by txg, not by creation",
             vec![cand(H, 20, NOW - 9000), cand(F, 10, NOW - 60)],
@@ -167,7 +177,11 @@ fn future_dated_snapshot_says_clock_skew() {
     );
     let rec = &r.records[0];
     assert_eq!(rec.age_seconds, Some(-600));
-    assert!(rec.reason.contains("600 s in the future (clock skew?)"), "{}", rec.reason);
+    assert!(
+        rec.reason.contains("600 s in the future (clock skew?)"),
+        "{}",
+        rec.reason
+    );
     // Stays WARN as time passes until it really is in the past: never fresh "forever".
     let later = evaluate(
         &[disk("tank/vm-1-disk-0", vec![cand(H, 10, NOW + 600)])],
@@ -252,10 +266,16 @@ fn sample() -> CheckReport {
         disk("rpool/data/vm-100-disk-0", vec![cand(F, 500, NOW - 300)]),
         disk(
             "rpool/data/subvol-200-disk-0",
-            vec![cand(S, 400, NOW - 86_400), cand("__replicate_200-0_1__", 600, NOW)],
+            vec![
+                cand(S, 400, NOW - 86_400),
+                cand("__replicate_200-0_1__", 600, NOW),
+            ],
         ),
         disk("backup/pve1/vm-101-disk-0", vec![cand(H, 300, NOW - 3600)]),
-        disk("backup/pve1/vm-102-disk-1", vec![cand(H, 300, NOW - 90_000)]),
+        disk(
+            "backup/pve1/vm-102-disk-1",
+            vec![cand(H, 300, NOW - 90_000)],
+        ),
         disk("backup/pve1/vm-103-disk-0", vec![]),
         disk("backup/pve1/vm-104-disk-0", vec![cand(H, 300, NOW + 900)]),
     ];
@@ -281,8 +301,8 @@ fn golden_prometheus() {
 #[test]
 fn prometheus_parses() {
     let text = render_prometheus(&sample());
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
-        .expect("parses");
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
     let get = |name: &str, ds: &str| {
         scrape
             .samples
@@ -294,11 +314,17 @@ fn prometheus_parses() {
             })
     };
     assert_eq!(
-        get("pve_zfs_snap_newest_age_seconds", "backup/pve1/vm-104-disk-0"),
+        get(
+            "pve_zfs_snap_newest_age_seconds",
+            "backup/pve1/vm-104-disk-0"
+        ),
         Some(-900.0)
     );
     assert_eq!(
-        get("pve_zfs_snap_newest_age_seconds", "backup/pve1/vm-103-disk-0"),
+        get(
+            "pve_zfs_snap_newest_age_seconds",
+            "backup/pve1/vm-103-disk-0"
+        ),
         None
     );
     assert_eq!(
@@ -328,7 +354,8 @@ pub(crate) fn assert_exposition_is_strict(text: &str) {
     let valid_name = |n: &str| {
         !n.is_empty()
             && !n.starts_with(|c: char| c.is_ascii_digit())
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
     };
     while let Some(line) = lines.next() {
         if let Some(rest) = line.strip_prefix("# HELP ") {
@@ -354,7 +381,10 @@ pub(crate) fn assert_exposition_is_strict(text: &str) {
             for pair in inner.split("\",") {
                 let (k, v) = pair.split_once("=\"").expect("label=\"value\"");
                 assert!(valid_name(k) && !k.contains(':'), "label name in {line}");
-                assert!(!v.trim_end_matches('"').contains('"') || v.contains("\\\""), "{line}");
+                assert!(
+                    !v.trim_end_matches('"').contains('"') || v.contains("\\\""),
+                    "{line}"
+                );
             }
         }
     }

@@ -53,7 +53,10 @@ impl Ctx {
         &self.world.pools[&self.pool]
     }
     fn pool_mut(&mut self) -> &mut Pool {
-        self.world.pools.get_mut(&self.pool).expect("pool checked at start")
+        self.world
+            .pools
+            .get_mut(&self.pool)
+            .expect("pool checked at start")
     }
     fn stamp(&mut self) -> Stamp {
         Stamp {
@@ -113,7 +116,11 @@ pub(super) fn run(world: &mut World, req: &ProgramRequest) -> ProgramOutcome {
             );
         }
     };
-    let txg = if req.sync { world.txg + 1 } else { world.txg + 1 };
+    let txg = if req.sync {
+        world.txg + 1
+    } else {
+        world.txg + 1
+    };
     let rng = world.shuffle_seed();
     let ctx: Shared = Rc::new(RefCell::new(Ctx {
         world: std::mem::take(world),
@@ -210,7 +217,9 @@ fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
     let r = match ran {
         Ok(values) => convert_return(values, req.mem_limit),
         Err(e) => match describe(&e) {
-            Described::Memory => outcome(1, ENOSPC, format!("{FAILED}:\nMemory limit exhausted.\n")),
+            Described::Memory => {
+                outcome(1, ENOSPC, format!("{FAILED}:\nMemory limit exhausted.\n"))
+            }
             Described::Text(msg) if timed_out => {
                 let n = ctx.borrow().instrs;
                 outcome(
@@ -489,25 +498,27 @@ fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
     })?;
     lua.load(PRELUDE).set_name("=prelude").call::<()>(tonum)?;
     let g = lua.globals();
-    let cg = lua.create_function(|lua, opt: Option<String>| {
-        match opt.as_deref() {
-            Some("count") => {
-                let used = lua.used_memory() as i64;
-                Ok(MultiValue::from_iter([
-                    Value::Integer(used / 1024),
-                    Value::Integer(used % 1024),
-                ]))
-            }
-            Some("isrunning") => Ok(MultiValue::from_iter([Value::Boolean(true)])),
-            _ => {
-                lua.gc_collect()?;
-                Ok(MultiValue::from_iter([Value::Integer(0)]))
-            }
+    let cg = lua.create_function(|lua, opt: Option<String>| match opt.as_deref() {
+        Some("count") => {
+            let used = lua.used_memory() as i64;
+            Ok(MultiValue::from_iter([
+                Value::Integer(used / 1024),
+                Value::Integer(used % 1024),
+            ]))
+        }
+        Some("isrunning") => Ok(MultiValue::from_iter([Value::Boolean(true)])),
+        _ => {
+            lua.gc_collect()?;
+            Ok(MultiValue::from_iter([Value::Integer(0)]))
         }
     })?;
     g.raw_set("collectgarbage", cg)?;
     prune(&g, BASE)?;
-    for (lib, keep) in [("coroutine", COROUTINE), ("string", STRING), ("table", TABLE)] {
+    for (lib, keep) in [
+        ("coroutine", COROUTINE),
+        ("string", STRING),
+        ("table", TABLE),
+    ] {
         let t: Table = g.raw_get(lib)?;
         prune(&t, keep)?;
     }
@@ -573,7 +584,11 @@ impl Spec {
             .iter()
             .map(|(n, t)| format!("<{n}({})>", t.name()))
             .collect();
-        parts.extend(self.kwargs.iter().map(|(n, t)| format!("{n}=({})", t.name())));
+        parts.extend(
+            self.kwargs
+                .iter()
+                .map(|(n, t)| format!("{n}=({})", t.name())),
+        );
         format!("{}{{{}}}", self.name, parts.join(", "))
     }
     fn err<X>(&self, msg: String) -> mlua::Result<X> {
@@ -628,19 +643,14 @@ impl Spec {
                 let (k, _) = pair?;
                 let known = match &k {
                     Value::Integer(i) => *i >= 1 && (*i as usize) <= self.pargs.len(),
-                    Value::String(s) => self
-                        .kwargs
-                        .iter()
-                        .any(|(n, _)| *n == s.to_string_lossy()),
+                    Value::String(s) => self.kwargs.iter().any(|(n, _)| *n == s.to_string_lossy()),
                     _ => false,
                 };
                 if known {
                     continue;
                 }
                 return match &k {
-                    Value::Integer(i) if *i > 0 => {
-                        self.err("too many positional arguments".into())
-                    }
+                    Value::Integer(i) if *i > 0 => self.err("too many positional arguments".into()),
                     Value::Integer(i) => self.err(format!("invalid kwarg '{i}'")),
                     Value::String(s) => {
                         self.err(format!("invalid kwarg '{}'", s.to_string_lossy()))
@@ -734,11 +744,7 @@ enum PVal {
 }
 
 /// Value and source of a native property; `Ok(None)` = zero values; `Err` = not a property.
-fn native_prop(
-    pool: &Pool,
-    name: &str,
-    prop: &str,
-) -> Result<Option<(PVal, Option<String>)>, ()> {
+fn native_prop(pool: &Pool, name: &str, prop: &str) -> Result<Option<(PVal, Option<String>)>, ()> {
     const ZERO_PREFIXES: &[&str] = &[
         "userquota@",
         "groupquota@",
@@ -795,7 +801,12 @@ fn native_prop(
         "compressratio" | "refcompressratio" => ro(PVal::Str("1.00x".into())),
         "userrefs" if is_snap => ro(PVal::Int(snap.map_or(0, |(_, s)| s.holds.len()) as i64)),
         "defer_destroy" if is_snap => ro(PVal::Str(
-            if snap.is_some_and(|(_, s)| s.defer_destroy) { "on" } else { "off" }.into(),
+            if snap.is_some_and(|(_, s)| s.defer_destroy) {
+                "on"
+            } else {
+                "off"
+            }
+            .into(),
         )),
         "numclones" if is_snap => ro(PVal::Int(snap.map_or(0, |(_, s)| s.clones.len()) as i64)),
         "clones" if is_snap => ro(PVal::List(
@@ -831,12 +842,44 @@ fn native_prop(
 }
 
 const KNOWN_NATIVE: &[&str] = &[
-    "createtxg", "creation", "guid", "name", "type", "used", "referenced", "logicalused",
-    "logicalreferenced", "written", "available", "compressratio", "refcompressratio", "userrefs",
-    "defer_destroy", "numclones", "clones", "origin", "volsize", "volblocksize", "mountpoint",
-    "canmount", "recordsize", "snapdir", "quota", "refquota", "reservation", "refreservation",
-    "compression", "checksum", "readonly", "atime", "copies", "sync", "dedup", "encryption",
-    "mounted", "iscsioptions",
+    "createtxg",
+    "creation",
+    "guid",
+    "name",
+    "type",
+    "used",
+    "referenced",
+    "logicalused",
+    "logicalreferenced",
+    "written",
+    "available",
+    "compressratio",
+    "refcompressratio",
+    "userrefs",
+    "defer_destroy",
+    "numclones",
+    "clones",
+    "origin",
+    "volsize",
+    "volblocksize",
+    "mountpoint",
+    "canmount",
+    "recordsize",
+    "snapdir",
+    "quota",
+    "refquota",
+    "reservation",
+    "refreservation",
+    "compression",
+    "checksum",
+    "readonly",
+    "atime",
+    "copies",
+    "sync",
+    "dedup",
+    "encryption",
+    "mounted",
+    "iscsioptions",
 ];
 
 /// Names `system_properties` lists for a dataset.
@@ -1027,7 +1070,12 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
         let sn = c.pool().snap(name).expect("held");
         sn.holds
             .iter()
-            .map(|(t, at)| Ok(vec![Value::String(lua.create_string(t)?), Value::Integer(*at)]))
+            .map(|(t, at)| {
+                Ok(vec![
+                    Value::String(lua.create_string(t)?),
+                    Value::Integer(*at),
+                ])
+            })
             .collect()
     };
     let clones: RowsFn = |lua, c, name| {
@@ -1054,12 +1102,20 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
         ("children", "filesystem | volume", children),
         ("snapshots", "filesystem | volume", snapshots),
         ("clones", "snapshot", clones),
-        ("properties", "filesystem | snapshot | volume", user_properties),
+        (
+            "properties",
+            "filesystem | snapshot | volume",
+            user_properties,
+        ),
     ];
     if version.at_least(2, 0) {
         iters.push(("bookmarks", "filesystem | volume", bookmarks));
         iters.push(("holds", "snapshot", holds));
-        iters.push(("user_properties", "filesystem | snapshot | volume", user_properties));
+        iters.push((
+            "user_properties",
+            "filesystem | snapshot | volume",
+            user_properties,
+        ));
     }
     for (fname, argname, rows_fn) in iters {
         let c = ctx.clone();
@@ -1247,11 +1303,7 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
         fns.push((
             Spec {
                 name: "set_prop",
-                pargs: &[
-                    ("dataset", T::Str),
-                    ("property", T::Str),
-                    ("value", T::Str),
-                ],
+                pargs: &[("dataset", T::Str), ("property", T::Str), ("value", T::Str)],
                 kwargs: &[],
             },
             |_, c, sync, a| {
@@ -1291,10 +1343,23 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
                 }
                 // Native properties: read-only or non-inheritable ones are refused.
                 let inheritable = [
-                    "compression", "checksum", "readonly", "atime", "mountpoint", "canmount",
-                    "recordsize", "snapdir", "copies", "sync", "dedup",
+                    "compression",
+                    "checksum",
+                    "readonly",
+                    "atime",
+                    "mountpoint",
+                    "canmount",
+                    "recordsize",
+                    "snapdir",
+                    "copies",
+                    "sync",
+                    "dedup",
                 ];
-                ret(if inheritable.contains(&prop.as_str()) { 0 } else { EINVAL })
+                ret(if inheritable.contains(&prop.as_str()) {
+                    0
+                } else {
+                    EINVAL
+                })
             },
         ));
     }

@@ -25,7 +25,15 @@ fn run_n(w: &mut World, script: &str) -> ProgramOutcome {
 #[test]
 fn smoke() {
     let mut w = world();
-    for s in ["return 1", "return nil", "return {'a','b'}", "error('x')", "return 7/2, 1", "return zfs.get_prop('tank/a','createtxg')", "local x = 1.5"] {
+    for s in [
+        "return 1",
+        "return nil",
+        "return {'a','b'}",
+        "error('x')",
+        "return 7/2, 1",
+        "return zfs.get_prop('tank/a','createtxg')",
+        "local x = 1.5",
+    ] {
         let o = run(&mut w, s);
         eprintln!("{s:?} -> {o:?}");
     }

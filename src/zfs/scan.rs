@@ -111,9 +111,7 @@ fn children(exec: &dyn Exec, root: &Dataset) -> Result<Vec<Dataset>, ZfsError> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && *l != root.as_str())
-        .map(|l| {
-            Dataset::new(l).map_err(|e| ZfsError::parse(Tool::Zfs, &args, e.to_string(), l))
-        })
+        .map(|l| Dataset::new(l).map_err(|e| ZfsError::parse(Tool::Zfs, &args, e.to_string(), l)))
         .collect()
 }
 
@@ -130,7 +128,10 @@ fn decode(v: &Value) -> Result<Option<Vec<DiskFacts>>, String> {
     let mut out = Vec::with_capacity(len);
     for e in program::lua_array(d, len)? {
         let e = e.ok_or("hole in the disk list")?;
-        let name = e.get("n").and_then(Value::as_str).ok_or("disk without name")?;
+        let name = e
+            .get("n")
+            .and_then(Value::as_str)
+            .ok_or("disk without name")?;
         let dataset = Dataset::new(name).map_err(|e| e.to_string())?;
         let candidates = e
             .get("c")
@@ -251,7 +252,10 @@ mod tests {
         let mut stats = ScanStats::default();
         let (disks, errors) = scan(
             &e,
-            &[Dataset::new("tank").unwrap(), Dataset::new("tank/nope").unwrap()],
+            &[
+                Dataset::new("tank").unwrap(),
+                Dataset::new("tank/nope").unwrap(),
+            ],
             &mut stats,
         );
         assert_eq!(errors, ["tank/nope does not exist"]);
@@ -266,7 +270,11 @@ mod tests {
         );
         let vm = &disks[2];
         assert_eq!(vm.candidates, 2, "autosnap_foo is not a candidate");
-        let mut got: Vec<(&str, i64)> = vm.newest.iter().map(|c| (c.name.as_str(), c.creation)).collect();
+        let mut got: Vec<(&str, i64)> = vm
+            .newest
+            .iter()
+            .map(|c| (c.name.as_str(), c.creation))
+            .collect();
         got.sort();
         assert_eq!(
             got,
@@ -275,7 +283,13 @@ mod tests {
                 ("autosnap_2027-01-15_08:15:00_frequently", 1_800_000_060)
             ]
         );
-        assert_eq!(stats, ScanStats { programs: 2, splits: 0 });
+        assert_eq!(
+            stats,
+            ScanStats {
+                programs: 2,
+                splits: 0
+            }
+        );
     }
 
     #[test]
@@ -284,14 +298,27 @@ mod tests {
         for i in 0..(NEWEST_K + 4) {
             zfs(
                 &mut w,
-                &format!("snapshot tank/data/subvol-200-disk-1@autosnap_2027-01-16_00:00:{i:02}_frequently"),
+                &format!(
+                    "snapshot tank/data/subvol-200-disk-1@autosnap_2027-01-16_00:00:{i:02}_frequently"
+                ),
             );
         }
         let e = emu(w, None);
-        let (disks, _) = scan(&e, &[Dataset::new("tank/data").unwrap()], &mut ScanStats::default());
-        let ct = disks.iter().find(|d| d.dataset.leaf() == "subvol-200-disk-1").unwrap();
+        let (disks, _) = scan(
+            &e,
+            &[Dataset::new("tank/data").unwrap()],
+            &mut ScanStats::default(),
+        );
+        let ct = disks
+            .iter()
+            .find(|d| d.dataset.leaf() == "subvol-200-disk-1")
+            .unwrap();
         assert_eq!(ct.candidates, NEWEST_K as u64 + 4);
-        let mut secs: Vec<String> = ct.newest.iter().map(|c| c.name[26..28].to_string()).collect();
+        let mut secs: Vec<String> = ct
+            .newest
+            .iter()
+            .map(|c| c.name[26..28].to_string())
+            .collect();
         secs.sort();
         let want: Vec<String> = (4..NEWEST_K + 4).map(|i| format!("{i:02}")).collect();
         assert_eq!(secs, want);
@@ -302,7 +329,12 @@ mod tests {
     fn splits_on_the_instruction_limit() {
         let whole = {
             let e = emu(world(), None);
-            scan(&e, &[Dataset::new("tank").unwrap()], &mut ScanStats::default()).0
+            scan(
+                &e,
+                &[Dataset::new("tank").unwrap()],
+                &mut ScanStats::default(),
+            )
+            .0
         };
         // Find a limit that fails the whole walk but lets single subtrees through.
         let mut found = false;
@@ -318,7 +350,11 @@ mod tests {
         }
         assert!(found, "no limit between split and success");
         let e = emu(world(), Some(100));
-        let (_, errors) = scan(&e, &[Dataset::new("tank").unwrap()], &mut ScanStats::default());
+        let (_, errors) = scan(
+            &e,
+            &[Dataset::new("tank").unwrap()],
+            &mut ScanStats::default(),
+        );
         assert!(errors[0].contains("cannot scan tank"), "{errors:?}");
     }
 
