@@ -3,6 +3,7 @@
 //! the environment and the hostname.
 
 use crate::cli::{Cli, Command, RunArgs};
+use crate::metrics;
 use crate::run::{self, RunError};
 use chrono::Utc;
 
@@ -23,7 +24,17 @@ fn fail(e: &RunError) -> i32 {
     e.exit_code()
 }
 
+/// Writes `--metrics-file` (never in dry runs); a failure to write is reported, not fatal.
+fn record_metrics(args: &RunArgs, write: impl FnOnce(&std::path::Path) -> std::io::Result<()>) {
+    if let (Some(path), false) = (&args.metrics_file, args.dry_run)
+        && let Err(e) = write(path)
+    {
+        eprintln!("pve-zfs-snap: cannot write {}: {e}", path.display());
+    }
+}
+
 fn snapshot_run(args: &RunArgs) -> i32 {
+    let started = std::time::Instant::now();
     let v = match run::validate(args, Utc::now) {
         Ok(v) => v,
         Err(e) => return fail(&e),
@@ -35,15 +46,24 @@ fn snapshot_run(args: &RunArgs) -> i32 {
         path.as_deref(),
     ) {
         Ok(x) => x,
-        Err(e) => return fail(&RunError::Failed(e.into())),
+        Err(e) => {
+            record_metrics(args, |p| metrics::write_failed(p, v.now, started.elapsed()));
+            return fail(&RunError::Failed(e.into()));
+        }
     };
     let hostname = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (plan, report) = match run::execute(args, &v, &hostname, &exec) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(e) => {
+            if matches!(e, RunError::Failed(_)) {
+                record_metrics(args, |p| metrics::write_failed(p, v.now, started.elapsed()));
+            }
+            return fail(&e);
+        }
     };
+    record_metrics(args, |p| metrics::write(p, &report, started.elapsed()));
     if args.json {
         println!(
             "{}",

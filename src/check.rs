@@ -159,7 +159,7 @@ pub fn human(secs: i64) -> String {
     let body = if s < 60 {
         format!("{s}s")
     } else if s < 3600 {
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             format!("{}m", s / 60)
         } else {
             format!("{}m{:02}s", s / 60, s % 60)
@@ -659,4 +659,4 @@ pub fn render_prometheus(r: &CheckReport) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -167,6 +167,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Write the run's outcome (last run, last success, duration, snapshots created and
+    /// destroyed, failures) as a Prometheus textfile, atomically (node_exporter textfile
+    /// collector, e.g. /var/lib/prometheus/node-exporter/pve-zfs-snap.prom). Not in dry runs.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
     /// Host options.
     #[command(flatten)]
     pub host: HostArgs,

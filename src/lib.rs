@@ -13,6 +13,7 @@ pub mod cron;
 pub mod emu;
 pub mod inventory;
 pub mod lock;
+pub mod metrics;
 pub mod naming;
 pub mod plan;
 pub mod policy;
