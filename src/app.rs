@@ -2,7 +2,7 @@
 //! command line and the modules that do the work. The only place that reads the real clock,
 //! the environment and the hostname.
 
-use crate::cli::{Cli, Command, RunArgs};
+use crate::cli::{Cli, Command, RunArgs, StatusArgs};
 use crate::metrics;
 use crate::run::{self, RunError};
 use chrono::Utc;
@@ -16,6 +16,7 @@ pub fn main_with(cli: Cli) -> i32 {
             print!("{out}");
             code
         }
+        Some(Command::Status(args)) => status(&args),
     }
 }
 
@@ -78,4 +79,54 @@ fn snapshot_run(args: &RunArgs) -> i32 {
         eprintln!("pve-zfs-snap: {line}");
     }
     report.exit_code()
+}
+
+/// `status`: discovery + read-only inventory, then the table (or JSON).
+fn status(args: &StatusArgs) -> i32 {
+    let hostname = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let host = match crate::pve::discover(&args.root, args.node.as_deref(), &hostname) {
+        Ok(h) => h,
+        Err(e) => return fail(&RunError::Failed(e.into())),
+    };
+    let path = std::env::var("PATH").ok();
+    let exec = match crate::zfs::Cli::locate(
+        args.zfs.as_deref(),
+        args.zpool.as_deref(),
+        path.as_deref(),
+    ) {
+        Ok(x) => x,
+        Err(e) => return fail(&RunError::Failed(e.into())),
+    };
+    let mut pools: std::collections::BTreeMap<String, Vec<crate::naming::Dataset>> =
+        Default::default();
+    for d in host.guests.iter().flat_map(|g| &g.disks) {
+        let list = pools.entry(d.dataset.pool().to_string()).or_default();
+        if !list.contains(&d.dataset) {
+            list.push(d.dataset.clone());
+        }
+    }
+    let mut inventory = std::collections::BTreeMap::new();
+    let mut code = crate::cli::EXIT_OK;
+    for (pool, datasets) in &pools {
+        let mut stats = crate::zfs::inventory::InventoryStats::default();
+        match crate::zfs::inventory::read_pool(&exec, pool, datasets, false, &mut stats) {
+            Ok(states) => inventory.extend(states),
+            Err(e) => {
+                eprintln!("pve-zfs-snap: cannot read pool {pool}: {e}");
+                code = crate::cli::EXIT_PARTIAL;
+            }
+        }
+    }
+    let guests = crate::status::build(&host, &inventory);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&guests).expect("status serializes")
+        );
+    } else {
+        print!("{}", crate::status::render_table(&host.node, &guests));
+    }
+    code
 }

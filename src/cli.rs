@@ -52,6 +52,33 @@ CRIT, MISSING (no snapshot of ours: critical), UNKNOWN.\n\
 EXIT CODES (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (zfs not reachable, nothing found, bad usage)."
     )]
     Check(CheckArgs),
+    /// Per guest on this node: running or not, each disk, its label:running, the newest
+    /// snapshot of ours per class and the counts. Read-only.
+    Status(StatusArgs),
+}
+
+/// `pve-zfs-snap status`.
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Host root under which /etc/pve, /proc and /run are read (tests, chroots).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// The `zfs` executable (default: first on PATH, then /usr/sbin, /sbin).
+    #[arg(long, value_name = "PATH")]
+    pub zfs: Option<PathBuf>,
+
+    /// The `zpool` executable (default: first on PATH, then /usr/sbin, /sbin).
+    #[arg(long, value_name = "PATH")]
+    pub zpool: Option<PathBuf>,
+
+    /// PVE node name (default: the short hostname, cross-checked with /etc/pve/local).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
 }
 
 /// Output format of `check`.

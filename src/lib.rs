@@ -20,4 +20,5 @@ pub mod policy;
 pub mod pve;
 pub mod report;
 pub mod run;
+pub mod status;
 pub mod zfs;

@@ -7,3 +7,6 @@ mod harness;
 
 #[path = "e2e/check.rs"]
 mod check;
+
+#[path = "e2e/status.rs"]
+mod status;
