@@ -2,7 +2,8 @@
 //! command line and the modules that do the work. The only place that reads the real clock,
 //! the environment and the hostname.
 
-use crate::cli::{Cli, RunArgs};
+use crate::cli::{Cli, Command, RunArgs, StatusArgs};
+use crate::metrics;
 use crate::run::{self, RunError};
 use chrono::Utc;
 
@@ -10,7 +11,12 @@ use chrono::Utc;
 pub fn main_with(cli: Cli) -> i32 {
     match cli.command {
         None => snapshot_run(&cli.run),
-        Some(c) => match c {},
+        Some(Command::Check(args)) => {
+            let (out, code) = crate::check_cmd::run(&args, Utc::now);
+            print!("{out}");
+            code
+        }
+        Some(Command::Status(args)) => status(&args),
     }
 }
 
@@ -19,7 +25,17 @@ fn fail(e: &RunError) -> i32 {
     e.exit_code()
 }
 
+/// Writes `--metrics-file` (never in dry runs); a failure to write is reported, not fatal.
+fn record_metrics(args: &RunArgs, write: impl FnOnce(&std::path::Path) -> std::io::Result<()>) {
+    if let (Some(path), false) = (&args.metrics_file, args.dry_run)
+        && let Err(e) = write(path)
+    {
+        eprintln!("pve-zfs-snap: cannot write {}: {e}", path.display());
+    }
+}
+
 fn snapshot_run(args: &RunArgs) -> i32 {
+    let started = std::time::Instant::now();
     let v = match run::validate(args, Utc::now) {
         Ok(v) => v,
         Err(e) => return fail(&e),
@@ -31,15 +47,24 @@ fn snapshot_run(args: &RunArgs) -> i32 {
         path.as_deref(),
     ) {
         Ok(x) => x,
-        Err(e) => return fail(&RunError::Failed(e.into())),
+        Err(e) => {
+            record_metrics(args, |p| metrics::write_failed(p, v.now, started.elapsed()));
+            return fail(&RunError::Failed(e.into()));
+        }
     };
     let hostname = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (plan, report) = match run::execute(args, &v, &hostname, &exec) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(e) => {
+            if matches!(e, RunError::Failed(_)) {
+                record_metrics(args, |p| metrics::write_failed(p, v.now, started.elapsed()));
+            }
+            return fail(&e);
+        }
     };
+    record_metrics(args, |p| metrics::write(p, &report, started.elapsed()));
     if args.json {
         println!(
             "{}",
@@ -54,4 +79,54 @@ fn snapshot_run(args: &RunArgs) -> i32 {
         eprintln!("pve-zfs-snap: {line}");
     }
     report.exit_code()
+}
+
+/// `status`: discovery + read-only inventory, then the table (or JSON).
+fn status(args: &StatusArgs) -> i32 {
+    let hostname = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let host = match crate::pve::discover(&args.root, args.node.as_deref(), &hostname) {
+        Ok(h) => h,
+        Err(e) => return fail(&RunError::Failed(e.into())),
+    };
+    let path = std::env::var("PATH").ok();
+    let exec = match crate::zfs::Cli::locate(
+        args.zfs.as_deref(),
+        args.zpool.as_deref(),
+        path.as_deref(),
+    ) {
+        Ok(x) => x,
+        Err(e) => return fail(&RunError::Failed(e.into())),
+    };
+    let mut pools: std::collections::BTreeMap<String, Vec<crate::naming::Dataset>> =
+        Default::default();
+    for d in host.guests.iter().flat_map(|g| &g.disks) {
+        let list = pools.entry(d.dataset.pool().to_string()).or_default();
+        if !list.contains(&d.dataset) {
+            list.push(d.dataset.clone());
+        }
+    }
+    let mut inventory = std::collections::BTreeMap::new();
+    let mut code = crate::cli::EXIT_OK;
+    for (pool, datasets) in &pools {
+        let mut stats = crate::zfs::inventory::InventoryStats::default();
+        match crate::zfs::inventory::read_pool(&exec, pool, datasets, false, &mut stats) {
+            Ok(states) => inventory.extend(states),
+            Err(e) => {
+                eprintln!("pve-zfs-snap: cannot read pool {pool}: {e}");
+                code = crate::cli::EXIT_PARTIAL;
+            }
+        }
+    }
+    let guests = crate::status::build(&host, &inventory);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&guests).expect("status serializes")
+        );
+    } else {
+        print!("{}", crate::status::render_table(&host.node, &guests));
+    }
+    code
 }

@@ -43,7 +43,92 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Monitoring (Nagios plugin, JSON, Prometheus): is every guest disk's newest snapshot of
+    /// ours recent enough? Works on the node, the replica and the backup site. Read-only.
+    #[command(
+        after_help = "STATES: OK, STOPPED (newest is a _stopped snapshot: never alerts), WARN, \
+CRIT, MISSING (no snapshot of ours: critical), UNKNOWN.\n\
+EXIT CODES (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (zfs not reachable, nothing found, bad usage)."
+    )]
+    Check(CheckArgs),
+    /// Per guest on this node: running or not, each disk, its label:running, the newest
+    /// snapshot of ours per class and the counts. Read-only.
+    Status(StatusArgs),
+}
+
+/// `pve-zfs-snap status`.
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Host root under which /etc/pve, /proc and /run are read (tests, chroots).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// The `zfs` executable (default: first on PATH, then /usr/sbin, /sbin).
+    #[arg(long, value_name = "PATH")]
+    pub zfs: Option<PathBuf>,
+
+    /// The `zpool` executable (default: first on PATH, then /usr/sbin, /sbin).
+    #[arg(long, value_name = "PATH")]
+    pub zpool: Option<PathBuf>,
+
+    /// PVE node name (default: the short hostname, cross-checked with /etc/pve/local).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+}
+
+/// Output format of `check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// One Nagios plugin line with performance data; the exit code is the status.
+    Nagios,
+    /// A JSON list of per-disk records.
+    Json,
+    /// Prometheus text exposition format (node_exporter textfile collector).
+    Prometheus,
+}
+
+/// `pve-zfs-snap check`.
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    /// Warn when the newest snapshot of ours is older than this (`90m`, `2h`, `1d`).
+    /// Default: 2 missed runs of the installed schedule, else 45m.
+    #[arg(long, value_name = "DUR")]
+    pub warn: Option<String>,
+
+    /// Critical when older than this. Default: 8 missed runs of the installed schedule, else 2h.
+    #[arg(long, value_name = "DUR")]
+    pub crit: Option<String>,
+
+    /// Only disks at or below this dataset (repeatable), e.g. `backup/pve1` on a backup pool.
+    /// Default: every imported pool.
+    #[arg(long = "dataset", value_name = "PREFIX")]
+    pub datasets: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "nagios")]
+    pub format: CheckFormat,
+
+    /// Host root under which /etc/cron.d is read (tests, chroots).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// The `zfs` executable (default: first on PATH, then /usr/sbin, /sbin).
+    #[arg(long, value_name = "PATH")]
+    pub zfs: Option<PathBuf>,
+
+    /// The `zpool` executable (default: first on PATH, then /usr/sbin, /sbin).
+    #[arg(long, value_name = "PATH")]
+    pub zpool: Option<PathBuf>,
+
+    /// Pretend the time is this RFC 3339 instant (tests and simulation).
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
+}
 
 /// Options shared by everything that reads this host.
 #[derive(Debug, Args, Clone)]
@@ -108,6 +193,12 @@ pub struct RunArgs {
     /// Print the run report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Write the run's outcome (last run, last success, duration, snapshots created and
+    /// destroyed, failures) as a Prometheus textfile, atomically (node_exporter textfile
+    /// collector, e.g. /var/lib/prometheus/node-exporter/pve-zfs-snap.prom). Not in dry runs.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 
     /// Host options.
     #[command(flatten)]

@@ -6,15 +6,19 @@
 //! values with reasons and never log; effects (`zfs`, `pve`) live at the edges.
 
 pub mod app;
+pub mod check;
+pub mod check_cmd;
 pub mod cli;
 pub mod cron;
 pub mod emu;
 pub mod inventory;
 pub mod lock;
+pub mod metrics;
 pub mod naming;
 pub mod plan;
 pub mod policy;
 pub mod pve;
 pub mod report;
 pub mod run;
+pub mod status;
 pub mod zfs;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod exec;
 pub mod inventory;
 pub mod program;
+pub mod scan;
 pub mod version;
 
 pub use error::{FailureKind, ZfsError};

@@ -25,8 +25,13 @@ pub const APPLY: Program = Program {
     name: "apply.lua",
     source: include_str!("../../lua/apply.lua"),
 };
+/// `lua/scan.lua`: read-only search for guest disks and their newest candidates (`check`).
+pub const SCAN: Program = Program {
+    name: "scan.lua",
+    source: include_str!("../../lua/scan.lua"),
+};
 /// Every shipped program.
-pub const ALL: [Program; 2] = [INVENTORY, APPLY];
+pub const ALL: [Program; 3] = [INVENTORY, APPLY, SCAN];
 
 /// OpenZFS' default instruction limit (`-t`).
 pub const DEFAULT_INSTR_LIMIT: u64 = 10_000_000;

@@ -1,5 +1,12 @@
 //! The one integration-test binary: runs the real `pve-zfs-snap` binary against fixture PVE
-//! trees (`tests/fixtures/pve/`) with `zfs`/`zpool` symlinked to the emulator-backed `zfs-emu`.
+//! trees (`tests/fixtures/pve/`) and pools built with the `zfs-emu` stand-in (symlinked as
+//! `zfs`/`zpool` first on PATH).
 
+/// PVE fixture tree + emulator pools: the main run's world.
 mod harness;
+/// A bare ZFS host (no PVE tree): the monitoring side's world.
+mod host;
+
+mod check;
 mod run_main;
+mod status;

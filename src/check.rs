@@ -1,0 +1,662 @@
+//! Monitoring evaluation for `pve-zfs-snap check`: from per-disk facts (the newest snapshots
+//! whose names look like ours, read by `zfs::scan`), the clock and the thresholds to one
+//! record per disk with a state and a reason, and the three output formats (Nagios, JSON,
+//! Prometheus text exposition). Works the same on the node running the guests, the replica
+//! node and the backup site: it only looks at dataset and snapshot names.
+//!
+//! Pure: no I/O, no clock, no logging. The caller reads ZFS and the cron file.
+//!
+//! States, per disk (the newest snapshot *of ours* by createtxg; foreign snapshots, even
+//! newer ones, are ignored, and `SnapName::parse` decides what is ours):
+//! * `OK`: newest is at most `warn` seconds old;
+//! * `STOPPED`: newest is a `_stopped` snapshot: the guest was stopped and legitimately gets no
+//!   new snapshots, whatever its age;
+//! * `WARN` / `CRIT`: older than `warn` / `crit` (strictly greater);
+//! * `MISSING`: no snapshot of ours at all (critical);
+//! * `UNKNOWN`: the facts do not allow a verdict (see [`evaluate`]).
+//!
+//! Clock skew: a newest snapshot dated more than [`SKEW_TOLERANCE`] seconds in the future is
+//! never taken as fresh: `WARN`, or `CRIT` when it is more than `crit` seconds ahead, with
+//! the reason "… in the future (clock skew?)". Within the tolerance it counts as age 0.
+
+use crate::naming::{Dataset, SnapKind, SnapName};
+use std::fmt::Write as _;
+
+/// Nagios plugin exit codes.
+pub const EXIT_OK: i32 = 0;
+/// Nagios WARNING.
+pub const EXIT_WARN: i32 = 1;
+/// Nagios CRITICAL.
+pub const EXIT_CRIT: i32 = 2;
+/// Nagios UNKNOWN (zfs not reachable, nothing found, bad usage).
+pub const EXIT_UNKNOWN: i32 = 3;
+
+/// Seconds a snapshot may be dated in the future before it counts as clock skew.
+pub const SKEW_TOLERANCE: i64 = 60;
+
+/// Missed runs after which the derived thresholds warn / go critical.
+pub const MISSED_RUNS_WARN: u64 = 2;
+/// See [`MISSED_RUNS_WARN`].
+pub const MISSED_RUNS_CRIT: u64 = 8;
+
+/// Thresholds without an installed schedule: 45 minutes.
+pub const DEFAULT_WARN: u64 = 45 * 60;
+/// Thresholds without an installed schedule: 2 hours.
+pub const DEFAULT_CRIT: u64 = 2 * 3600;
+
+/// How many problem disks the Nagios line names before "and N more".
+pub const NAGIOS_NAMED: usize = 5;
+
+/// Age thresholds in seconds, validated `warn <= crit`, with where they came from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Thresholds {
+    warn: u64,
+    crit: u64,
+    source: String,
+}
+
+impl Thresholds {
+    /// `warn` and `crit` seconds; refused when `warn > crit` or either is 0.
+    pub fn new(warn: u64, crit: u64, source: impl Into<String>) -> Result<Thresholds, String> {
+        if warn == 0 || crit == 0 {
+            return Err("thresholds must be greater than 0".into());
+        }
+        if warn > crit {
+            return Err(format!(
+                "the warning threshold ({}) is larger than the critical one ({})",
+                human(warn as i64),
+                human(crit as i64)
+            ));
+        }
+        Ok(Thresholds {
+            warn,
+            crit,
+            source: source.into(),
+        })
+    }
+
+    /// Derived from the schedule's interval: `n` missed runs means the newest snapshot is
+    /// older than `(n + 1) × interval` (one interval is the normal gap between runs).
+    pub fn from_interval(interval: u64, schedule: &str) -> Thresholds {
+        let i = interval.max(1);
+        Thresholds {
+            warn: (MISSED_RUNS_WARN + 1) * i,
+            crit: (MISSED_RUNS_CRIT + 1) * i,
+            source: format!(
+                "schedule '{schedule}' (every {}): {MISSED_RUNS_WARN} / {MISSED_RUNS_CRIT} missed runs",
+                human(i as i64)
+            ),
+        }
+    }
+
+    /// 45m / 2h, when no schedule is installed.
+    pub fn fallback() -> Thresholds {
+        Thresholds {
+            warn: DEFAULT_WARN,
+            crit: DEFAULT_CRIT,
+            source: "default (no installed schedule found)".into(),
+        }
+    }
+
+    /// Warning threshold, seconds.
+    pub fn warn(&self) -> u64 {
+        self.warn
+    }
+
+    /// Critical threshold, seconds.
+    pub fn crit(&self) -> u64 {
+        self.crit
+    }
+
+    /// Where they came from (command line, schedule, default).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// Parses a duration: one or more `<integer><unit>` with unit `s`, `m`, `h`, `d`, `w`
+/// (`90m`, `2h`, `1d`, `1h30m`); a bare integer is seconds. Returns seconds.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let bad = || format!("invalid duration '{s}': expected e.g. 90m, 2h, 1d or 1h30m");
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| bad());
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        digits.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    if !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+/// A short human form of a number of seconds: `45s`, `12m`, `3h02m`, `2d04h`.
+pub fn human(secs: i64) -> String {
+    let sign = if secs < 0 { "-" } else { "" };
+    let s = secs.unsigned_abs();
+    let body = if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        if s.is_multiple_of(60) {
+            format!("{}m", s / 60)
+        } else {
+            format!("{}m{:02}s", s / 60, s % 60)
+        }
+    } else if s < 86_400 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600)
+    };
+    format!("{sign}{body}")
+}
+
+/// A snapshot whose short name has the shape of ours (the scan's filter); not yet validated.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Candidate {
+    /// Short name (after `@`).
+    pub name: String,
+    /// createtxg: the order.
+    pub createtxg: u64,
+    /// `creation`, seconds since the epoch: the age.
+    pub creation: i64,
+}
+
+/// What the scan found about one guest disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskFacts {
+    /// The dataset (`…/vm-100-disk-0`, `…/subvol-200-disk-1`).
+    pub dataset: Dataset,
+    /// The newest candidates, any order; at most a few (the scan's `K`).
+    pub newest: Vec<Candidate>,
+    /// How many candidates the dataset has in all (≥ `newest.len()`).
+    pub candidates: u64,
+}
+
+/// A disk's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum State {
+    /// Newest snapshot of ours is recent enough.
+    Ok,
+    /// Newest snapshot of ours is `_stopped`.
+    Stopped,
+    /// Older than the warning threshold, or dated in the future.
+    Warn,
+    /// The facts allow no verdict.
+    Unknown,
+    /// No snapshot of ours.
+    Missing,
+    /// Older than the critical threshold, or far in the future.
+    Crit,
+}
+
+impl State {
+    /// All states, in the order of the derived `Ord` (least severe first).
+    pub const ALL: [State; 6] = [
+        State::Ok,
+        State::Stopped,
+        State::Warn,
+        State::Unknown,
+        State::Missing,
+        State::Crit,
+    ];
+
+    /// The Nagios status this state contributes.
+    pub fn nagios(self) -> Status {
+        match self {
+            State::Ok | State::Stopped => Status::Ok,
+            State::Warn => Status::Warning,
+            State::Unknown => Status::Unknown,
+            State::Missing | State::Crit => Status::Critical,
+        }
+    }
+
+    /// Lowercase name (Prometheus label values).
+    pub fn label(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Stopped => "stopped",
+            State::Warn => "warn",
+            State::Unknown => "unknown",
+            State::Missing => "missing",
+            State::Crit => "crit",
+        }
+    }
+}
+
+/// Overall Nagios status. Derived `Ord` is "worse": `Ok < Warning < Unknown < Critical`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    /// 0.
+    Ok,
+    /// 1.
+    Warning,
+    /// 3.
+    Unknown,
+    /// 2.
+    Critical,
+}
+
+impl Status {
+    /// The plugin exit code.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Status::Ok => EXIT_OK,
+            Status::Warning => EXIT_WARN,
+            Status::Critical => EXIT_CRIT,
+            Status::Unknown => EXIT_UNKNOWN,
+        }
+    }
+
+    /// `OK`, `WARNING`, `CRITICAL`, `UNKNOWN`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// The newest snapshot of ours.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Newest {
+    /// Short name.
+    pub name: String,
+    /// Periodic class or stopped.
+    pub kind: SnapKind,
+    /// createtxg.
+    pub createtxg: u64,
+    /// creation, seconds since the epoch.
+    pub creation: i64,
+}
+
+/// One disk's verdict.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Record {
+    /// The dataset.
+    pub dataset: Dataset,
+    /// The guest, from the dataset's name.
+    pub vmid: Option<u32>,
+    /// The state.
+    pub state: State,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// The newest snapshot of ours, if any.
+    pub newest: Option<Newest>,
+    /// `now - creation` of the newest (negative when dated in the future).
+    pub age_seconds: Option<i64>,
+    /// Snapshots of ours (exact unless more candidates exist than the scan returned, in
+    /// which case candidates that could not be verified are counted).
+    pub snapshots: u64,
+}
+
+/// The whole check: records worst first, plus what could not be read at all.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CheckReport {
+    /// The check's clock, seconds since the epoch.
+    pub now: i64,
+    /// Thresholds in force.
+    pub thresholds: Thresholds,
+    /// One per disk, worst first (state, then age, then name).
+    pub records: Vec<Record>,
+    /// Pools or prefixes that could not be read (each makes the result at least UNKNOWN).
+    pub errors: Vec<String>,
+}
+
+/// The VMID in a guest disk's leaf name (`vm-100-disk-0`, `subvol-200-disk-1`).
+pub fn vmid_of(ds: &Dataset) -> Option<u32> {
+    let leaf = ds.leaf();
+    let rest = leaf
+        .strip_prefix("vm-")
+        .or_else(|| leaf.strip_prefix("subvol-"))?;
+    let (id, disk) = rest.split_once("-disk-")?;
+    if id.is_empty()
+        || disk.is_empty()
+        || !id.bytes().all(|b| b.is_ascii_digit())
+        || !disk.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    id.parse().ok()
+}
+
+/// Evaluates every disk. `errors` are carried into the report unchanged.
+pub fn evaluate(disks: &[DiskFacts], errors: Vec<String>, now: i64, t: &Thresholds) -> CheckReport {
+    let mut records: Vec<Record> = disks.iter().map(|d| evaluate_one(d, now, t)).collect();
+    records.sort_by(|a, b| {
+        b.state
+            .cmp(&a.state)
+            .then(b.age_seconds.cmp(&a.age_seconds))
+            .then(a.dataset.cmp(&b.dataset))
+    });
+    CheckReport {
+        now,
+        thresholds: t.clone(),
+        records,
+        errors,
+    }
+}
+
+/// One disk: the newest candidate that is really ours decides.
+fn evaluate_one(d: &DiskFacts, now: i64, t: &Thresholds) -> Record {
+    let mut sorted: Vec<&Candidate> = d.newest.iter().collect();
+    sorted.sort_by(|a, b| (b.createtxg, &b.name).cmp(&(a.createtxg, &a.name)));
+    let foreign = sorted
+        .iter()
+        .filter(|c| SnapName::parse(&c.name).is_none())
+        .count() as u64;
+    let snapshots = d.candidates.saturating_sub(foreign);
+    let newest = sorted
+        .iter()
+        .find_map(|c| SnapName::parse(&c.name).map(|n| (c, n)));
+    let mut rec = Record {
+        dataset: d.dataset.clone(),
+        vmid: vmid_of(&d.dataset),
+        state: State::Ok,
+        reason: String::new(),
+        newest: None,
+        age_seconds: None,
+        snapshots,
+    };
+    let Some((c, name)) = newest else {
+        if d.candidates > d.newest.len() as u64 {
+            rec.state = State::Unknown;
+            rec.reason = format!(
+                "the {} newest snapshots named like ours are not ours, and {} more were not read",
+                d.newest.len(),
+                d.candidates - d.newest.len() as u64
+            );
+        } else {
+            rec.state = State::Missing;
+            rec.snapshots = 0;
+            rec.reason = "no snapshot of ours".into();
+        }
+        return rec;
+    };
+    let age = now.saturating_sub(c.creation);
+    rec.age_seconds = Some(age);
+    rec.newest = Some(Newest {
+        name: c.name.clone(),
+        kind: name.kind(),
+        createtxg: c.createtxg,
+        creation: c.creation,
+    });
+    let (state, reason) = if name.kind() == SnapKind::Stopped {
+        (
+            State::Stopped,
+            format!(
+                "newest {} (guest stopped, {} ago)",
+                c.name,
+                human(age.max(0))
+            ),
+        )
+    } else if age < -SKEW_TOLERANCE {
+        let ahead = age.unsigned_abs();
+        (
+            if ahead > t.crit {
+                State::Crit
+            } else {
+                State::Warn
+            },
+            format!(
+                "newest {} is {} s in the future (clock skew?)",
+                c.name, ahead
+            ),
+        )
+    } else {
+        let a = age.max(0) as u64;
+        let state = if a > t.crit {
+            State::Crit
+        } else if a > t.warn {
+            State::Warn
+        } else {
+            State::Ok
+        };
+        (
+            state,
+            format!("newest {} is {} old", c.name, human(a as i64)),
+        )
+    };
+    rec.state = state;
+    rec.reason = reason;
+    rec
+}
+
+impl CheckReport {
+    /// Overall status: the worst record; UNKNOWN when anything could not be read (unless a
+    /// record is CRITICAL) or when no disk was found at all.
+    pub fn status(&self) -> Status {
+        let worst = self
+            .records
+            .iter()
+            .map(|r| r.state.nagios())
+            .max()
+            .unwrap_or(Status::Unknown);
+        if self.errors.is_empty() {
+            worst
+        } else {
+            worst.max(Status::Unknown)
+        }
+    }
+
+    /// Nagios exit code.
+    pub fn exit_code(&self) -> i32 {
+        self.status().exit_code()
+    }
+
+    /// How many records have `state`.
+    pub fn count(&self, state: State) -> usize {
+        self.records.iter().filter(|r| r.state == state).count()
+    }
+
+    /// Largest age among disks that age (OK/WARN/CRIT), at least 0.
+    pub fn max_age(&self) -> i64 {
+        self.records
+            .iter()
+            .filter(|r| matches!(r.state, State::Ok | State::Warn | State::Crit))
+            .filter_map(|r| r.age_seconds)
+            .max()
+            .unwrap_or(0)
+            .max(0)
+    }
+}
+
+/// The Nagios plugin output: one line, the worst disks named first, performance data.
+pub fn render_nagios(r: &CheckReport) -> String {
+    let status = r.status();
+    let mut text = format!("PVE-ZFS-SNAP {} - ", status.word());
+    let counts: Vec<String> = State::ALL
+        .iter()
+        .rev()
+        .filter(|s| r.count(**s) > 0)
+        .map(|s| format!("{} {}", r.count(*s), s.label()))
+        .collect();
+    if r.records.is_empty() {
+        text.push_str("no guest disks found");
+    } else {
+        let _ = write!(
+            text,
+            "{} disk{}: {}",
+            r.records.len(),
+            if r.records.len() == 1 { "" } else { "s" },
+            counts.join(", ")
+        );
+    }
+    let mut problems: Vec<String> = r.errors.clone();
+    problems.extend(
+        r.records
+            .iter()
+            .filter(|x| x.state.nagios() != Status::Ok)
+            .map(|x| format!("{}: {}", x.dataset, x.reason)),
+    );
+    let named = problems.len().min(NAGIOS_NAMED);
+    for p in &problems[..named] {
+        let _ = write!(text, "; {p}");
+    }
+    if problems.len() > named {
+        let _ = write!(text, "; and {} more", problems.len() - named);
+    }
+    if problems.is_empty() && !r.records.is_empty() {
+        let _ = write!(text, "; newest snapshot at most {} old", human(r.max_age()));
+    }
+    let _ = write!(
+        text,
+        " | max_age={}s;{};{};0 disks={}",
+        r.max_age(),
+        r.thresholds.warn,
+        r.thresholds.crit,
+        r.records.len()
+    );
+    for s in State::ALL {
+        let _ = write!(text, " {}={}", s.label(), r.count(s));
+    }
+    text.push('\n');
+    text
+}
+
+/// The JSON output: a list of per-disk records (worst first).
+pub fn render_json(r: &CheckReport) -> String {
+    let mut s = serde_json::to_string_pretty(&r.records).expect("records serialize");
+    s.push('\n');
+    s
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Writes `# HELP`/`# TYPE gauge` and the samples `(labels, value)` of one metric family.
+pub(crate) fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, String)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+/// The Prometheus text exposition format (for node_exporter's textfile collector): overall
+/// status, thresholds, counts per state, and per disk the age of the newest snapshot of
+/// ours, its creation time, the state and the number of snapshots. No timestamps.
+pub fn render_prometheus(r: &CheckReport) -> String {
+    let mut out = String::new();
+    let one = |v: String| vec![(String::new(), v)];
+    gauge(
+        &mut out,
+        "pve_zfs_snap_check_status",
+        "Overall check status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        &one(r.exit_code().to_string()),
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_check_timestamp_seconds",
+        "When the check ran, seconds since the epoch.",
+        &one(r.now.to_string()),
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_check_threshold_seconds",
+        "Age thresholds in force.",
+        &[
+            ("level=\"warn\"".into(), r.thresholds.warn.to_string()),
+            ("level=\"crit\"".into(), r.thresholds.crit.to_string()),
+        ],
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_check_errors",
+        "Pools or dataset prefixes that could not be read.",
+        &one(r.errors.len().to_string()),
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_datasets",
+        "Guest disks per state.",
+        &State::ALL
+            .iter()
+            .map(|s| (format!("state=\"{}\"", s.label()), r.count(*s).to_string()))
+            .collect::<Vec<_>>(),
+    );
+    let ds = |x: &Record| format!("dataset=\"{}\"", escape_label(x.dataset.as_str()));
+    let aged: Vec<&Record> = r.records.iter().filter(|x| x.newest.is_some()).collect();
+    gauge(
+        &mut out,
+        "pve_zfs_snap_newest_age_seconds",
+        "Age of the newest snapshot of ours (negative: dated in the future).",
+        &aged
+            .iter()
+            .map(|x| (ds(x), x.age_seconds.unwrap_or(0).to_string()))
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_newest_creation_timestamp_seconds",
+        "Creation time of the newest snapshot of ours, seconds since the epoch.",
+        &aged
+            .iter()
+            .map(|x| {
+                (
+                    ds(x),
+                    x.newest.as_ref().map_or(0, |n| n.creation).to_string(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_dataset_state",
+        "1 for the disk's current state (ok, stopped, warn, unknown, missing, crit).",
+        &r.records
+            .iter()
+            .map(|x| {
+                (
+                    format!("{},state=\"{}\"", ds(x), x.state.label()),
+                    "1".into(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_snapshots",
+        "Snapshots of ours per disk.",
+        &r.records
+            .iter()
+            .map(|x| (ds(x), x.snapshots.to_string()))
+            .collect::<Vec<_>>(),
+    );
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

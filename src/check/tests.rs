@@ -1,0 +1,391 @@
+use super::*;
+
+const NOW: i64 = 1_800_000_000;
+
+fn ds(s: &str) -> Dataset {
+    Dataset::new(s).unwrap()
+}
+
+fn cand(name: &str, txg: u64, creation: i64) -> Candidate {
+    Candidate {
+        name: name.into(),
+        createtxg: txg,
+        creation,
+    }
+}
+
+fn t() -> Thresholds {
+    Thresholds::new(2700, 7200, "test").unwrap()
+}
+
+fn disk(name: &str, newest: Vec<Candidate>) -> DiskFacts {
+    let n = newest.len() as u64;
+    DiskFacts {
+        dataset: ds(name),
+        newest,
+        candidates: n,
+    }
+}
+
+const H: &str = "autosnap_2027-01-15_08:00:00_hourly";
+const F: &str = "autosnap_2027-01-15_08:15:00_frequently";
+const S: &str = "autosnap_2027-01-15_08:30:00_stopped";
+
+#[test]
+fn parse_duration_table() {
+    let ok: &[(&str, u64)] = &[
+        ("90m", 5400),
+        ("2h", 7200),
+        ("1d", 86_400),
+        ("1h30m", 5400),
+        ("45s", 45),
+        ("1w", 604_800),
+        ("600", 600),
+    ];
+    for (s, want) in ok {
+        assert_eq!(parse_duration(s), Ok(*want), "{s}");
+    }
+    for bad in ["", "h", "2x", "1.5h", "-1h", "2h3", "99999999999999999999d"] {
+        assert!(parse_duration(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn thresholds_validation_and_derivation() {
+    assert!(Thresholds::new(10, 5, "x").is_err());
+    assert!(Thresholds::new(0, 5, "x").is_err());
+    assert!(Thresholds::new(5, 5, "x").is_ok());
+    let d = Thresholds::from_interval(900, "*/15 * * * *");
+    assert_eq!((d.warn(), d.crit()), (3 * 900, 9 * 900));
+    assert!(d.source().contains("*/15"), "{}", d.source());
+    let f = Thresholds::fallback();
+    assert_eq!((f.warn(), f.crit()), (45 * 60, 2 * 3600));
+}
+
+#[test]
+fn human_table() {
+    for (s, want) in [
+        (0, "0s"),
+        (59, "59s"),
+        (60, "1m"),
+        (90, "1m30s"),
+        (3600, "1h00m"),
+        (10_920, "3h02m"),
+        (2 * 86_400 + 4 * 3600, "2d04h"),
+        (-120, "-2m"),
+    ] {
+        assert_eq!(human(s), want, "{s}");
+    }
+}
+
+#[test]
+fn vmid_of_table() {
+    for (name, want) in [
+        ("rpool/data/vm-100-disk-0", Some(100)),
+        ("backup/pve1/subvol-200-disk-12", Some(200)),
+        ("tank/vm-100-state-x", None),
+        ("tank/vm--disk-0", None),
+        ("tank/base-100-disk-0", None),
+        ("tank/vm-1-disk-", None),
+    ] {
+        assert_eq!(vmid_of(&ds(name)), want, "{name}");
+    }
+}
+
+/// Each state, and the thresholds at their boundaries (strictly greater is worse).
+#[test]
+fn states_table() {
+    let cases: Vec<(&str, Vec<Candidate>, u64, State)> = vec![
+        ("fresh", vec![cand(H, 10, NOW - 60)], 1, State::Ok),
+        ("warn boundary", vec![cand(H, 10, NOW - 2700)], 1, State::Ok),
+        (
+            "just over warn",
+            vec![cand(H, 10, NOW - 2701)],
+            1,
+            State::Warn,
+        ),
+        (
+            "crit boundary",
+            vec![cand(H, 10, NOW - 7200)],
+            1,
+            State::Warn,
+        ),
+        (
+            "just over crit",
+            vec![cand(H, 10, NOW - 7201)],
+            1,
+            State::Crit,
+        ),
+        (
+            "old stopped",
+            vec![cand(S, 10, NOW - 86_400 * 30)],
+            1,
+            State::Stopped,
+        ),
+        ("nothing", vec![], 0, State::Missing),
+        (
+            "only look-alikes, all read",
+            vec![cand("autosnap_2027-02-30_00:00:00_hourly", 10, NOW)],
+            1,
+            State::Missing,
+        ),
+        (
+            "only look-alikes, more unread",
+            vec![cand("autosnap_2027-02-30_00:00:00_hourly", 10, NOW)],
+            5,
+            State::Unknown,
+        ),
+        (
+            "within skew tolerance",
+            vec![cand(H, 10, NOW + SKEW_TOLERANCE)],
+            1,
+            State::Ok,
+        ),
+        (
+            "future: skew",
+            vec![cand(H, 10, NOW + SKEW_TOLERANCE + 1)],
+            1,
+            State::Warn,
+        ),
+        ("far future", vec![cand(H, 10, NOW + 7201)], 1, State::Crit),
+        (
+            "newest by txg, not by creation",
+            vec![cand(H, 20, NOW - 9000), cand(F, 10, NOW - 60)],
+            2,
+            State::Crit,
+        ),
+    ];
+    for (what, newest, candidates, want) in cases {
+        let d = DiskFacts {
+            dataset: ds("tank/vm-100-disk-0"),
+            newest,
+            candidates,
+        };
+        let r = evaluate(&[d], vec![], NOW, &t());
+        assert_eq!(r.records[0].state, want, "{what}: {:?}", r.records[0]);
+        assert!(!r.records[0].reason.is_empty(), "{what}");
+    }
+}
+
+#[test]
+fn future_dated_snapshot_says_clock_skew() {
+    let r = evaluate(
+        &[disk("tank/vm-1-disk-0", vec![cand(H, 10, NOW + 600)])],
+        vec![],
+        NOW,
+        &t(),
+    );
+    let rec = &r.records[0];
+    assert_eq!(rec.age_seconds, Some(-600));
+    assert!(
+        rec.reason.contains("600 s in the future (clock skew?)"),
+        "{}",
+        rec.reason
+    );
+    // Stays WARN as time passes until it really is in the past: never fresh "forever".
+    let later = evaluate(
+        &[disk("tank/vm-1-disk-0", vec![cand(H, 10, NOW + 600)])],
+        vec![],
+        NOW + 600 - SKEW_TOLERANCE - 1,
+        &t(),
+    );
+    assert_eq!(later.records[0].state, State::Warn);
+}
+
+/// `_stopped` newest of ours, with a newer foreign (and a newer look-alike) snapshot: still STOPPED.
+#[test]
+fn stopped_newest_with_newer_foreign() {
+    let d = DiskFacts {
+        dataset: ds("tank/vm-100-disk-0"),
+        newest: vec![
+            cand("autosnap_foo_hourly", 30, NOW),
+            cand("autosnap_2027-13-01_00:00:00_hourly", 25, NOW),
+            cand(S, 20, NOW - 86_400),
+            cand(H, 10, NOW - 90_000),
+        ],
+        candidates: 4,
+    };
+    let r = evaluate(&[d], vec![], NOW, &t());
+    let rec = &r.records[0];
+    assert_eq!(rec.state, State::Stopped);
+    assert_eq!(rec.newest.as_ref().unwrap().name, S);
+    assert_eq!(rec.snapshots, 2);
+    assert_eq!(r.exit_code(), EXIT_OK);
+}
+
+#[test]
+fn overall_status_and_order() {
+    let disks = vec![
+        disk("tank/vm-1-disk-0", vec![cand(H, 10, NOW - 60)]),
+        disk("tank/vm-2-disk-0", vec![cand(H, 10, NOW - 3000)]),
+        disk("tank/vm-3-disk-0", vec![]),
+        disk("tank/vm-4-disk-0", vec![cand(H, 10, NOW - 8000)]),
+        disk("tank/vm-5-disk-0", vec![cand(S, 10, NOW - 8000)]),
+    ];
+    let r = evaluate(&disks, vec![], NOW, &t());
+    let order: Vec<&str> = r.records.iter().map(|x| x.dataset.leaf()).collect();
+    assert_eq!(
+        order,
+        [
+            "vm-4-disk-0",
+            "vm-3-disk-0",
+            "vm-2-disk-0",
+            "vm-5-disk-0",
+            "vm-1-disk-0"
+        ]
+    );
+    assert_eq!(r.exit_code(), EXIT_CRIT);
+    assert_eq!(r.max_age(), 8000);
+
+    let only_warn = evaluate(&disks[..2], vec![], NOW, &t());
+    assert_eq!(only_warn.exit_code(), EXIT_WARN);
+    let ok = evaluate(&disks[..1], vec![], NOW, &t());
+    assert_eq!(ok.exit_code(), EXIT_OK);
+    let with_error = evaluate(&disks[..2], vec!["pool x: boom".into()], NOW, &t());
+    assert_eq!(with_error.exit_code(), EXIT_UNKNOWN);
+    let crit_and_error = evaluate(&disks, vec!["pool x: boom".into()], NOW, &t());
+    assert_eq!(crit_and_error.exit_code(), EXIT_CRIT);
+    let empty = evaluate(&[], vec![], NOW, &t());
+    assert_eq!(empty.exit_code(), EXIT_UNKNOWN);
+    assert!(render_nagios(&empty).contains("no guest disks found"));
+}
+
+#[test]
+fn nagios_names_at_most_five_problems() {
+    let disks: Vec<DiskFacts> = (1..=8)
+        .map(|i| disk(&format!("tank/vm-{i}-disk-0"), vec![]))
+        .collect();
+    let line = render_nagios(&evaluate(&disks, vec![], NOW, &t()));
+    assert_eq!(line.matches(": no snapshot of ours").count(), NAGIOS_NAMED);
+    assert!(line.contains("; and 3 more |"), "{line}");
+    assert_eq!(line.lines().count(), 1);
+}
+
+fn sample() -> CheckReport {
+    let disks = vec![
+        disk("rpool/data/vm-100-disk-0", vec![cand(F, 500, NOW - 300)]),
+        disk(
+            "rpool/data/subvol-200-disk-0",
+            vec![
+                cand(S, 400, NOW - 86_400),
+                cand("__replicate_200-0_1__", 600, NOW),
+            ],
+        ),
+        disk("backup/pve1/vm-101-disk-0", vec![cand(H, 300, NOW - 3600)]),
+        disk(
+            "backup/pve1/vm-102-disk-1",
+            vec![cand(H, 300, NOW - 90_000)],
+        ),
+        disk("backup/pve1/vm-103-disk-0", vec![]),
+        disk("backup/pve1/vm-104-disk-0", vec![cand(H, 300, NOW + 900)]),
+    ];
+    evaluate(&disks, vec![], NOW, &t())
+}
+
+#[test]
+fn golden_nagios() {
+    insta::assert_snapshot!(render_nagios(&sample()));
+}
+
+#[test]
+fn golden_json() {
+    insta::assert_snapshot!(render_json(&sample()));
+}
+
+#[test]
+fn golden_prometheus() {
+    insta::assert_snapshot!(render_prometheus(&sample()));
+}
+
+/// The exposition text parses, and the parser sees what we meant.
+#[test]
+fn prometheus_parses() {
+    let text = render_prometheus(&sample());
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+    let get = |name: &str, ds: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && s.labels.get("dataset") == Some(ds))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) => v,
+                ref other => panic!("{name} is not a gauge: {other:?}"),
+            })
+    };
+    assert_eq!(
+        get(
+            "pve_zfs_snap_newest_age_seconds",
+            "backup/pve1/vm-104-disk-0"
+        ),
+        Some(-900.0)
+    );
+    assert_eq!(
+        get(
+            "pve_zfs_snap_newest_age_seconds",
+            "backup/pve1/vm-103-disk-0"
+        ),
+        None
+    );
+    assert_eq!(
+        get("pve_zfs_snap_snapshots", "rpool/data/vm-100-disk-0"),
+        Some(1.0)
+    );
+    let status = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "pve_zfs_snap_check_status")
+        .unwrap();
+    assert!(matches!(status.value, prometheus_parse::Value::Gauge(v) if v == 2.0));
+    assert!(
+        scrape.docs.contains_key("pve_zfs_snap_dataset_state"),
+        "HELP lines are read"
+    );
+    assert_exposition_is_strict(&text);
+}
+
+/// Checks what `prometheus-parse` does not: every family has HELP then TYPE before its
+/// samples, no family appears twice, names and label syntax are valid, values are numbers.
+pub(crate) fn assert_exposition_is_strict(text: &str) {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut current: Option<String> = None;
+    let mut lines = text.lines().peekable();
+    assert!(text.ends_with('\n'), "must end with a newline");
+    let valid_name = |n: &str| {
+        !n.is_empty()
+            && !n.starts_with(|c: char| c.is_ascii_digit())
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap();
+            assert!(valid_name(name), "{line}");
+            assert!(seen.insert(name.to_string()), "family {name} twice");
+            let ty = lines.next().expect("TYPE after HELP");
+            assert_eq!(ty, format!("# TYPE {name} gauge"), "after {line}");
+            current = Some(name.to_string());
+            continue;
+        }
+        assert!(!line.starts_with('#'), "stray comment {line}");
+        let name = current.as_deref().expect("sample before HELP");
+        let (series, value) = line.rsplit_once(' ').expect("value");
+        assert!(value.parse::<f64>().is_ok(), "value in {line}");
+        let metric = series.split('{').next().unwrap();
+        assert_eq!(metric, name, "sample outside its family: {line}");
+        if let Some(labels) = series.strip_prefix(metric).filter(|l| !l.is_empty()) {
+            let inner = labels
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .expect("braces");
+            for pair in inner.split("\",") {
+                let (k, v) = pair.split_once("=\"").expect("label=\"value\"");
+                assert!(valid_name(k) && !k.contains(':'), "label name in {line}");
+                assert!(
+                    !v.trim_end_matches('"').contains('"') || v.contains("\\\""),
+                    "{line}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `pve-zfs-snap check`: gathers the facts (thresholds from the options or the installed cron
+//! schedule, guest disks from a read-only ZFS scan) and renders `check`'s verdict. Never
+//! writes anything. Everything that goes wrong becomes part of the report (UNKNOWN), so every
+//! format still prints something a monitor can read.
+
+use crate::check::{self, CheckReport, Thresholds};
+use crate::cli::{CheckArgs, CheckFormat};
+use crate::cron::{self, CronSchedule};
+use crate::naming::Dataset;
+use crate::zfs::{self, Exec, scan};
+use chrono::{DateTime, Utc};
+use std::path::Path;
+
+/// Runs the check; returns what to print on stdout and the exit code. `clock` is read only
+/// when `--now` is not given.
+pub fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (String, i32) {
+    let usage = |msg: String| {
+        (
+            format!("PVE-ZFS-SNAP UNKNOWN - {msg}\n"),
+            check::EXIT_UNKNOWN,
+        )
+    };
+    let now = match &args.now {
+        Some(s) => match DateTime::parse_from_rfc3339(s) {
+            Ok(t) => t.with_timezone(&Utc),
+            Err(e) => return usage(format!("--now '{s}' is not an RFC 3339 time: {e}")),
+        },
+        None => clock(),
+    };
+    let thresholds = match thresholds(args, &args.root, now) {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
+    let mut roots = Vec::new();
+    for p in &args.datasets {
+        match Dataset::new(p.trim_end_matches('/')) {
+            Ok(d) => roots.push(d),
+            Err(e) => return usage(format!("--dataset: {e}")),
+        }
+    }
+    let path = std::env::var("PATH").ok();
+    let report = match zfs::Cli::locate(args.zfs.as_deref(), args.zpool.as_deref(), path.as_deref())
+    {
+        Ok(exec) => gather(&exec, roots, now.timestamp(), &thresholds),
+        Err(e) => check::evaluate(&[], vec![e.to_string()], now.timestamp(), &thresholds),
+    };
+    let out = match args.format {
+        CheckFormat::Nagios => check::render_nagios(&report),
+        CheckFormat::Json => check::render_json(&report),
+        CheckFormat::Prometheus => check::render_prometheus(&report),
+    };
+    if args.format != CheckFormat::Nagios {
+        for e in &report.errors {
+            eprintln!("pve-zfs-snap check: {e}");
+        }
+    }
+    (out, report.exit_code())
+}
+
+/// Scans `roots` (every pool when empty) and evaluates.
+pub fn gather(exec: &dyn Exec, roots: Vec<Dataset>, now: i64, t: &Thresholds) -> CheckReport {
+    let roots = if roots.is_empty() {
+        match zfs::list_pools(exec) {
+            Ok(pools) => pools.iter().filter_map(|p| Dataset::new(p).ok()).collect(),
+            Err(e) => return check::evaluate(&[], vec![format!("zfs not reachable: {e}")], now, t),
+        }
+    } else {
+        roots
+    };
+    let (disks, errors) = scan::scan(exec, &roots, &mut scan::ScanStats::default());
+    check::evaluate(&disks, errors, now, t)
+}
+
+/// `--warn`/`--crit`, else derived from the installed schedule, else the defaults; a single
+/// given option replaces only its own value.
+fn thresholds(args: &CheckArgs, root: &Path, now: DateTime<Utc>) -> Result<Thresholds, String> {
+    let base = installed_schedule(root)
+        .map(|s| Thresholds::from_interval(s.interval_hint(&now).as_secs(), s.as_str()))
+        .unwrap_or_else(Thresholds::fallback);
+    if args.warn.is_none() && args.crit.is_none() {
+        return Ok(base);
+    }
+    let warn = match &args.warn {
+        Some(w) => check::parse_duration(w).map_err(|e| format!("--warn: {e}"))?,
+        None => base.warn(),
+    };
+    let crit = match &args.crit {
+        Some(c) => check::parse_duration(c).map_err(|e| format!("--crit: {e}"))?,
+        None => base.crit(),
+    };
+    Thresholds::new(warn, crit, "command line")
+}
+
+/// The schedule in `<root>/etc/cron.d/pve-zfs-snap`, if that file is ours and readable.
+fn installed_schedule(root: &Path) -> Option<CronSchedule> {
+    let text = std::fs::read_to_string(root.join(cron::CRON_FILE)).ok()?;
+    cron::parse_installed(&text).map(|(s, _)| s)
+}

@@ -1,0 +1,249 @@
+//! `--metrics-file`: the snapshot run's own outcome as a Prometheus textfile (for
+//! node_exporter's textfile collector): last run time, last success time, duration, success,
+//! and what the run did. Rendering is pure ([`render`]); [`write`] and [`write_failed`] are the
+//! edge: they read the previous file (so `last_success` survives failed runs) and replace the
+//! file atomically (temporary file in the same directory, then rename).
+
+use crate::check::gauge;
+use crate::report::{Report, Totals};
+use chrono::{DateTime, Utc};
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
+
+/// The metric that carries the last success time; read back from the previous file.
+pub const LAST_SUCCESS: &str = "pve_zfs_snap_last_success_timestamp_seconds";
+
+/// What one run amounts to, for the metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// When the run started, seconds since the epoch.
+    pub now: i64,
+    /// Everything was done (exit code 0).
+    pub success: bool,
+    /// What it did (all zero when it stopped before applying anything).
+    pub totals: Totals,
+}
+
+/// The textfile. `last_success` is the previous file's value; replaced by `now` on success.
+pub fn render(o: &RunOutcome, duration: Duration, last_success: Option<i64>) -> String {
+    let mut out = String::new();
+    let one = |v: String| vec![(String::new(), v)];
+    let last_success = if o.success { Some(o.now) } else { last_success };
+    gauge(
+        &mut out,
+        "pve_zfs_snap_last_run_timestamp_seconds",
+        "When the last snapshot run started, seconds since the epoch.",
+        &one(o.now.to_string()),
+    );
+    gauge(
+        &mut out,
+        LAST_SUCCESS,
+        "When the last fully successful snapshot run started (0: never), seconds since the epoch.",
+        &one(last_success.unwrap_or(0).to_string()),
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_last_run_success",
+        "1 if the last snapshot run did everything, else 0.",
+        &one(u8::from(o.success).to_string()),
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_last_run_duration_seconds",
+        "How long the last snapshot run took.",
+        &one(format!("{:.3}", duration.as_secs_f64())),
+    );
+    let t = &o.totals;
+    gauge(
+        &mut out,
+        "pve_zfs_snap_last_run_snapshots",
+        "Snapshots created and destroyed by the last run.",
+        &[
+            ("action=\"created\"".into(), t.snapshots_created.to_string()),
+            (
+                "action=\"destroyed\"".into(),
+                t.snapshots_destroyed.to_string(),
+            ),
+        ],
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_last_run_bookmarks",
+        "Bookmarks created and destroyed by the last run.",
+        &[
+            ("action=\"created\"".into(), t.bookmarks_created.to_string()),
+            (
+                "action=\"destroyed\"".into(),
+                t.bookmarks_destroyed.to_string(),
+            ),
+        ],
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_last_run_labels_set",
+        "label:running changes made by the last run.",
+        &one(t.labels_set.to_string()),
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_last_run_failures",
+        "Items that failed in the last run (1 when the run failed as a whole).",
+        &one(t.failed.to_string()),
+    );
+    out
+}
+
+/// The last success time in a previous file, if it holds a positive one.
+pub fn previous_last_success(text: &str) -> Option<i64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(LAST_SUCCESS))
+        .filter_map(|rest| rest.strip_prefix(' '))
+        .find_map(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as i64)
+        .filter(|v| *v > 0)
+}
+
+/// Writes the file for a run that produced a report.
+pub fn write(path: &Path, report: &Report, duration: Duration) -> io::Result<()> {
+    let outcome = RunOutcome {
+        now: report.now.timestamp(),
+        success: report.exit_code() == 0,
+        totals: report.totals.clone(),
+    };
+    write_outcome(path, &outcome, duration)
+}
+
+/// Writes the file for a run that stopped before producing a report (host or ZFS unreadable).
+pub fn write_failed(path: &Path, now: DateTime<Utc>, duration: Duration) -> io::Result<()> {
+    let outcome = RunOutcome {
+        now: now.timestamp(),
+        success: false,
+        totals: Totals {
+            failed: 1,
+            ..Totals::default()
+        },
+    };
+    write_outcome(path, &outcome, duration)
+}
+
+/// Renders with the previous file's last success and replaces `path` atomically (mode 0644).
+pub fn write_outcome(path: &Path, o: &RunOutcome, duration: Duration) -> io::Result<()> {
+    let previous = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| previous_last_success(&t));
+    let text = render(o, duration, previous);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pve-zfs-snap-metrics")
+        .tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals() -> Totals {
+        Totals {
+            snapshots_created: 3,
+            snapshots_destroyed: 2,
+            bookmarks_created: 1,
+            bookmarks_destroyed: 0,
+            labels_set: 1,
+            failed: 0,
+        }
+    }
+
+    #[test]
+    fn golden_and_parses() {
+        let o = RunOutcome {
+            now: 1_800_000_000,
+            success: true,
+            totals: totals(),
+        };
+        let text = render(&o, Duration::from_millis(1234), Some(1_799_999_100));
+        insta::assert_snapshot!(text);
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+        assert_eq!(scrape.samples.len(), 10);
+        crate::check::tests::assert_exposition_is_strict(&text);
+        assert_eq!(previous_last_success(&text), Some(1_800_000_000));
+    }
+
+    #[test]
+    fn last_success_survives_failed_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pve-zfs-snap.prom");
+        let ok = RunOutcome {
+            now: 1000,
+            success: true,
+            totals: totals(),
+        };
+        write_outcome(&path, &ok, Duration::from_secs(1)).unwrap();
+        let failed = RunOutcome {
+            now: 2000,
+            success: false,
+            totals: Totals {
+                failed: 2,
+                ..Totals::default()
+            },
+        };
+        write_outcome(&path, &failed, Duration::from_secs(1)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(previous_last_success(&text), Some(1000), "{text}");
+        assert!(text.contains("\npve_zfs_snap_last_run_timestamp_seconds 2000\n"));
+        assert!(text.contains("\npve_zfs_snap_last_run_success 0\n"));
+        assert!(text.contains("\npve_zfs_snap_last_run_failures 2\n"));
+        write_failed(
+            &path,
+            DateTime::from_timestamp(3000, 0).unwrap(),
+            Duration::ZERO,
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(previous_last_success(&text), Some(1000));
+        // Never succeeded: 0; no temporary files left behind.
+        let fresh = dir.path().join("fresh.prom");
+        write_outcome(&fresh, &failed, Duration::ZERO).unwrap();
+        assert!(
+            std::fs::read_to_string(&fresh)
+                .unwrap()
+                .contains(&format!("\n{LAST_SUCCESS} 0\n"))
+        );
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
+
+    #[test]
+    fn previous_last_success_table() {
+        for (text, want) in [
+            ("", None),
+            ("pve_zfs_snap_last_success_timestamp_seconds 12\n", Some(12)),
+            ("pve_zfs_snap_last_success_timestamp_seconds 0\n", None),
+            ("pve_zfs_snap_last_success_timestamp_seconds_x 12\n", None),
+            (
+                "pve_zfs_snap_last_success_timestamp_seconds 1.2e3\n",
+                Some(1200),
+            ),
+            ("garbage", None),
+        ] {
+            assert_eq!(previous_last_success(text), want, "{text:?}");
+        }
+    }
+}

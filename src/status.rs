@@ -1,0 +1,216 @@
+//! `pve-zfs-snap status`: per guest on this node, whether it runs, each disk, its
+//! `label:running`, the newest snapshot of ours per class and the counts — the table an
+//! admin reads first. Pure: built from discovery and inventory values, returns text/JSON.
+
+use crate::inventory::DatasetState;
+use crate::naming::{Dataset, SnapName};
+use crate::pve::{GuestKind, Host};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// One disk's line.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DiskStatus {
+    /// Config key (`scsi0`, `rootfs`).
+    pub key: String,
+    /// The dataset.
+    pub dataset: Dataset,
+    /// False when the dataset is missing (or its pool could not be read).
+    pub exists: bool,
+    /// `label:running`, if set.
+    pub label: Option<String>,
+    /// Newest snapshot of ours per kind (`hourly`, `stopped`, …): its short name.
+    pub newest: BTreeMap<String, String>,
+    /// Snapshots of ours per kind.
+    pub counts: BTreeMap<String, u64>,
+    /// Snapshots that are not ours.
+    pub foreign: u64,
+}
+
+/// One guest's block.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GuestStatus {
+    /// VMID.
+    pub vmid: u32,
+    /// VM or container.
+    pub kind: GuestKind,
+    /// Running on this node.
+    pub running: bool,
+    /// A template (never snapshotted).
+    pub template: bool,
+    /// Its ZFS disks.
+    pub disks: Vec<DiskStatus>,
+}
+
+/// Joins discovery and inventory (datasets absent from `inventory` show as not existing).
+pub fn build(host: &Host, inventory: &BTreeMap<Dataset, DatasetState>) -> Vec<GuestStatus> {
+    host.guests
+        .iter()
+        .map(|g| GuestStatus {
+            vmid: g.vmid,
+            kind: g.kind,
+            running: g.running,
+            template: g.template,
+            disks: g
+                .disks
+                .iter()
+                .map(|d| {
+                    let st = inventory.get(&d.dataset);
+                    let mut s = DiskStatus {
+                        key: d.key.clone(),
+                        dataset: d.dataset.clone(),
+                        exists: st.is_some_and(|s| s.exists),
+                        label: st.and_then(|s| s.running.as_ref().map(|p| p.value.clone())),
+                        newest: BTreeMap::new(),
+                        counts: BTreeMap::new(),
+                        foreign: st.map_or(0, |s| s.foreign_snapshots),
+                    };
+                    // Snapshots are sorted by createtxg ascending: the last one of a kind wins.
+                    for snap in st.map_or(&[][..], |s| &s.snapshots[..]) {
+                        match SnapName::parse(&snap.name) {
+                            Some(n) => {
+                                let k = n.kind().suffix().to_string();
+                                *s.counts.entry(k.clone()).or_default() += 1;
+                                s.newest.insert(k, snap.name.clone());
+                            }
+                            None => s.foreign += 1,
+                        }
+                    }
+                    s
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The table.
+pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
+    let mut out = format!("node {node}: {} guests\n", guests.len());
+    let _ = writeln!(
+        out,
+        "{:<6} {:<5} {:<9} {:<8} {:<40} {:<9} {:>5} {:>7}  NEWEST PER CLASS",
+        "VMID", "TYPE", "STATE", "DISK", "DATASET", "LABEL", "OURS", "FOREIGN"
+    );
+    for g in guests {
+        let kind = match g.kind {
+            GuestKind::Qemu => "qemu",
+            GuestKind::Lxc => "lxc",
+        };
+        let state = if g.template {
+            "template"
+        } else if g.running {
+            "running"
+        } else {
+            "stopped"
+        };
+        if g.disks.is_empty() {
+            let _ = writeln!(out, "{:<6} {kind:<5} {state:<9} (no ZFS disks)", g.vmid);
+        }
+        for d in &g.disks {
+            let newest: Vec<String> = d
+                .newest
+                .iter()
+                .map(|(k, name)| {
+                    let stamp = name.get(9..28).unwrap_or(name);
+                    format!("{k} {stamp}")
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "{:<6} {kind:<5} {state:<9} {:<8} {:<40} {:<9} {:>5} {:>7}  {}",
+                g.vmid,
+                d.key,
+                d.dataset.as_str(),
+                if d.exists {
+                    d.label.as_deref().unwrap_or("-")
+                } else {
+                    "(missing)"
+                },
+                d.counts.values().sum::<u64>(),
+                d.foreign,
+                if newest.is_empty() {
+                    "-".to_string()
+                } else {
+                    newest.join(", ")
+                }
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{PropSource, PropValue, SnapshotInfo};
+    use crate::pve::{Disk, Guest};
+
+    fn snap(name: &str, txg: u64) -> SnapshotInfo {
+        SnapshotInfo {
+            name: name.into(),
+            createtxg: txg,
+            creation: txg as i64,
+            userrefs: 0,
+            clones: 0,
+        }
+    }
+
+    #[test]
+    fn builds_and_renders() {
+        let ds = Dataset::new("rpool/data/vm-100-disk-0").unwrap();
+        let gone = Dataset::new("rpool/data/vm-100-disk-1").unwrap();
+        let host = Host {
+            node: "pve1".into(),
+            guests: vec![Guest {
+                vmid: 100,
+                kind: GuestKind::Qemu,
+                running: true,
+                template: false,
+                lock: None,
+                disks: vec![
+                    Disk {
+                        key: "scsi0".into(),
+                        storage: "local-zfs".into(),
+                        dataset: ds.clone(),
+                    },
+                    Disk {
+                        key: "scsi1".into(),
+                        storage: "local-zfs".into(),
+                        dataset: gone.clone(),
+                    },
+                ],
+            }],
+            skipped: vec![],
+            warnings: vec![],
+        };
+        let mut inv = BTreeMap::new();
+        inv.insert(
+            ds.clone(),
+            DatasetState {
+                dataset: ds.clone(),
+                exists: true,
+                running: Some(PropValue {
+                    value: "pve1".into(),
+                    source: PropSource::Local,
+                }),
+                nosnap: false,
+                snapshots: vec![
+                    snap("autosnap_2027-01-15_07:00:00_hourly", 10),
+                    snap("autosnap_2027-01-15_07:45:00_frequently", 20),
+                    snap("autosnap_2027-01-15_08:00:00_hourly", 30),
+                    snap("autosnap_2027-02-30_08:00:00_hourly", 40),
+                ],
+                bookmarks: vec![],
+                foreign_snapshots: 2,
+            },
+        );
+        let g = build(&host, &inv);
+        let d = &g[0].disks[0];
+        assert_eq!(d.label.as_deref(), Some("pve1"));
+        assert_eq!(d.counts["hourly"], 2);
+        assert_eq!(d.newest["hourly"], "autosnap_2027-01-15_08:00:00_hourly");
+        assert_eq!(d.foreign, 3, "the impossible date is foreign");
+        assert!(!g[0].disks[1].exists);
+        insta::assert_snapshot!(render_table("pve1", &g));
+    }
+}
