@@ -33,7 +33,10 @@ pub const BASIC_ZVOLS: [&str; 7] = [
     "rpool/data/vm-300-disk-0",
 ];
 /// Filesystems of the `basic` fixture.
-pub const BASIC_SUBVOLS: [&str; 2] = ["rpool/data/subvol-200-disk-0", "tank/pve/ct/subvol-200-disk-0"];
+pub const BASIC_SUBVOLS: [&str; 2] = [
+    "rpool/data/subvol-200-disk-0",
+    "tank/pve/ct/subvol-200-disk-0",
+];
 /// Disks of the guests running on pve1 in `basic`.
 pub const RUNNING_DISKS: [&str; 5] = [
     "rpool/data/vm-100-disk-0",
@@ -52,8 +55,15 @@ impl Env {
     pub fn new(fixture: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pve").join(fixture);
-        let st = Command::new("cp").arg("-a").arg(&src).arg(&root).status().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/pve")
+            .join(fixture);
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(&src)
+            .arg(&root)
+            .status()
+            .unwrap();
         assert!(st.success(), "copy fixture {fixture}");
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
@@ -61,7 +71,13 @@ impl Env {
             std::os::unix::fs::symlink(EMU, bin.join(name)).unwrap();
         }
         let state = dir.path().join("state.json");
-        Env { dir, root, bin, state, clock: t("2026-01-01T00:00:00Z").timestamp() }
+        Env {
+            dir,
+            root,
+            bin,
+            state,
+            clock: t("2026-01-01T00:00:00Z").timestamp(),
+        }
     }
 
     /// `basic` with its pools and datasets created, plus PVE's own `@__base__` on the template.
@@ -92,20 +108,35 @@ impl Env {
 
     /// Runs `zfs args…` (the emulator) and returns its output, whatever the exit code.
     pub fn zfs_out(&self, args: &[&str]) -> Output {
-        self.cmd(&self.bin.join("zfs").display().to_string()).args(args).output().unwrap()
+        self.cmd(&self.bin.join("zfs").display().to_string())
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     /// Runs `zfs args…` and insists on success; returns stdout.
     pub fn zfs(&self, args: &[&str]) -> String {
         let o = self.zfs_out(args);
-        assert!(o.status.success(), "zfs {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "zfs {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8(o.stdout).unwrap()
     }
 
     /// Runs `zpool args…` and insists on success.
     pub fn zpool(&self, args: &[&str]) -> String {
-        let o = self.cmd(&self.bin.join("zpool").display().to_string()).args(args).output().unwrap();
-        assert!(o.status.success(), "zpool {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = self
+            .cmd(&self.bin.join("zpool").display().to_string())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "zpool {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8(o.stdout).unwrap()
     }
 
@@ -140,7 +171,15 @@ impl Env {
 
     /// Every snapshot and bookmark of the pools: (full name, createtxg), sorted by name.
     pub fn objects(&self) -> Vec<(String, u64)> {
-        let out = self.zfs(&["list", "-H", "-p", "-o", "name,createtxg", "-t", "snapshot,bookmark"]);
+        let out = self.zfs(&[
+            "list",
+            "-H",
+            "-p",
+            "-o",
+            "name,createtxg",
+            "-t",
+            "snapshot,bookmark",
+        ]);
         let mut v: Vec<(String, u64)> = out
             .lines()
             .map(|l| {
@@ -163,8 +202,23 @@ impl Env {
     }
 
     fn list_children(&self, ds: &str, kind: &str, sep: char) -> Vec<String> {
-        let out = self.zfs(&["list", "-H", "-p", "-o", "name", "-t", kind, "-s", "createtxg", "-d", "1", ds]);
-        out.lines().map(|l| l.split_once(sep).unwrap().1.to_string()).collect()
+        let out = self.zfs(&[
+            "list",
+            "-H",
+            "-p",
+            "-o",
+            "name",
+            "-t",
+            kind,
+            "-s",
+            "createtxg",
+            "-d",
+            "1",
+            ds,
+        ]);
+        out.lines()
+            .map(|l| l.split_once(sep).unwrap().1.to_string())
+            .collect()
     }
 
     /// `label:running` of `ds`: (value, source column), value `-` when unset.
@@ -186,16 +240,24 @@ impl Env {
         std::fs::create_dir_all(&proc_dir).unwrap();
         std::fs::write(
             proc_dir.join("cmdline"),
-            format!("/usr/bin/kvm\0-id\0{vmid}\0-pidfile\0/var/run/qemu-server/{vmid}.pid\0-daemonize\0"),
+            format!(
+                "/usr/bin/kvm\0-id\0{vmid}\0-pidfile\0/var/run/qemu-server/{vmid}.pid\0-daemonize\0"
+            ),
         )
         .unwrap();
         std::fs::write(proc_dir.join("stat"), format!("{pid} (kvm) S 1 {pid}")).unwrap();
-        std::fs::write(self.root.join(format!("run/qemu-server/{vmid}.pid")), format!("{pid}\n")).unwrap();
+        std::fs::write(
+            self.root.join(format!("run/qemu-server/{vmid}.pid")),
+            format!("{pid}\n"),
+        )
+        .unwrap();
     }
 
     /// Moves guest `vmid`'s config from node `from` to node `to` (migration / HA recovery).
     pub fn migrate(&self, vmid: u32, kind_dir: &str, from: &str, to: &str) {
-        let src = self.root.join(format!("etc/pve/nodes/{from}/{kind_dir}/{vmid}.conf"));
+        let src = self
+            .root
+            .join(format!("etc/pve/nodes/{from}/{kind_dir}/{vmid}.conf"));
         let dst_dir = self.root.join(format!("etc/pve/nodes/{to}/{kind_dir}"));
         std::fs::create_dir_all(&dst_dir).unwrap();
         std::fs::rename(&src, dst_dir.join(format!("{vmid}.conf"))).unwrap();
@@ -203,7 +265,11 @@ impl Env {
         let text = std::fs::read_to_string(&vmlist).unwrap();
         let needle = format!("\"{vmid}\": {{ \"node\": \"{from}\"");
         assert!(text.contains(&needle), "vmlist entry for {vmid} on {from}");
-        std::fs::write(&vmlist, text.replace(&needle, &format!("\"{vmid}\": {{ \"node\": \"{to}\""))).unwrap();
+        std::fs::write(
+            &vmlist,
+            text.replace(&needle, &format!("\"{vmid}\": {{ \"node\": \"{to}\"")),
+        )
+        .unwrap();
     }
 
     /// Advances the setup clock.

@@ -1,5 +1,4 @@
 //! Harness for monitoring tests: pools built with `zfs-emu`, no PVE tree needed.
-//! Shared harness: a temporary host with `zfs`/`zpool` → `zfs-emu` in `<tmp>/bin`, the
 //! emulator's state in `<tmp>/state.json`, and runs of the real binary with that PATH.
 
 #![allow(dead_code)]

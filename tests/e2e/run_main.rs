@@ -8,7 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 const OURS_PREFIX: &str = "autosnap_";
 
 fn ours(names: &[String]) -> Vec<String> {
-    names.iter().filter(|n| n.starts_with(OURS_PREFIX)).cloned().collect()
+    names
+        .iter()
+        .filter(|n| n.starts_with(OURS_PREFIX))
+        .cloned()
+        .collect()
 }
 
 /// Rank of a class suffix, independent of the product's code: f=0 … y=5, stopped=-1.
@@ -33,16 +37,34 @@ fn first_run_snapshots_running_guests_one_txg_per_pool() {
     assert!(out.contains("7 snapshots created"), "{out}");
 
     let objects = env.objects();
-    let new: Vec<&(String, u64)> = objects.iter().filter(|(n, _)| n.contains("@autosnap_")).collect();
+    let new: Vec<&(String, u64)> = objects
+        .iter()
+        .filter(|(n, _)| n.contains("@autosnap_"))
+        .collect();
     for d in RUNNING_DISKS {
-        assert_eq!(ours(&env.snaps(d)), ["autosnap_2026-11-21_00:00:00_daily"], "{d}");
+        assert_eq!(
+            ours(&env.snaps(d)),
+            ["autosnap_2026-11-21_00:00:00_daily"],
+            "{d}"
+        );
         assert_eq!(env.label(d), ("pve1".into(), "local".into()), "{d}");
-        assert_eq!(env.bookmarks(d), ["autosnap_2026-11-21_00:00:00_daily"], "{d}");
+        assert_eq!(
+            env.bookmarks(d),
+            ["autosnap_2026-11-21_00:00:00_daily"],
+            "{d}"
+        );
     }
     for d in ["rpool/data/vm-101-disk-0", "rpool/data/vm-102-disk-0"] {
-        assert_eq!(env.snaps(d), ["autosnap_2026-11-21_00:00:00_stopped"], "{d}");
+        assert_eq!(
+            env.snaps(d),
+            ["autosnap_2026-11-21_00:00:00_stopped"],
+            "{d}"
+        );
         assert_eq!(env.label(d).0, "stopped", "{d}");
-        assert!(env.bookmarks(d).is_empty(), "no bookmark of a stopped marker: {d}");
+        assert!(
+            env.bookmarks(d).is_empty(),
+            "no bookmark of a stopped marker: {d}"
+        );
     }
     // The template and the guest of pve2 are untouched.
     assert_eq!(env.snaps("rpool/data/base-900-disk-0"), ["__base__"]);
@@ -53,7 +75,9 @@ fn first_run_snapshots_running_guests_one_txg_per_pool() {
     // All snapshots of one run on a pool share one createtxg.
     let mut txgs: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
     for (name, txg) in &new {
-        txgs.entry(name.split('/').next().unwrap()).or_default().insert(*txg);
+        txgs.entry(name.split('/').next().unwrap())
+            .or_default()
+            .insert(*txg);
     }
     assert_eq!(txgs["rpool"].len(), 1, "{txgs:?}");
     assert_eq!(txgs["tank"].len(), 1, "{txgs:?}");
@@ -85,7 +109,11 @@ fn expected_kept(created: &[String], keep: &[(i32, usize)]) -> Vec<String> {
     if let Some(last) = created.last() {
         kept.insert(last);
     }
-    created.iter().filter(|s| kept.contains(s)).cloned().collect()
+    created
+        .iter()
+        .filter(|s| kept.contains(s))
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -102,14 +130,35 @@ fn eight_days_of_quarter_hour_runs_keep_exact_counts() {
     let mut now = start;
     while now < start + Duration::days(8) + Duration::hours(3) {
         env.run_ok(now, &["--cron", "f4", "h6", "d3", "w2"]);
-        let name = format!("autosnap_{}_{}", now.format("%Y-%m-%d_%H:%M:%S"), class_taken(prev, now));
+        let name = format!(
+            "autosnap_{}_{}",
+            now.format("%Y-%m-%d_%H:%M:%S"),
+            class_taken(prev, now)
+        );
         created.push(name);
-        assert_eq!(env.snaps(disk), expected_kept(&created, &keep), "snapshots after the run at {now}");
+        assert_eq!(
+            env.snaps(disk),
+            expected_kept(&created, &keep),
+            "snapshots after the run at {now}"
+        );
         let bm_created: Vec<String> = created.iter().filter(|s| rank(s) >= 1).cloned().collect();
         let mut bm_expected = expected_kept(&bm_created, &bm_keep);
         // The newest bookmark is kept as the newest of ours only through the classes.
-        bm_expected.retain(|b| bm_keep.iter().any(|(c, n)| bm_created.iter().rev().filter(|s| rank(s) >= *c).take(*n).any(|x| x == b)));
-        assert_eq!(env.bookmarks(disk), bm_expected, "bookmarks after the run at {now}");
+        bm_expected.retain(|b| {
+            bm_keep.iter().any(|(c, n)| {
+                bm_created
+                    .iter()
+                    .rev()
+                    .filter(|s| rank(s) >= *c)
+                    .take(*n)
+                    .any(|x| x == b)
+            })
+        });
+        assert_eq!(
+            env.bookmarks(disk),
+            bm_expected,
+            "bookmarks after the run at {now}"
+        );
         prev = Some(now);
         now += Duration::minutes(15);
     }
@@ -124,7 +173,11 @@ fn eight_days_of_quarter_hour_runs_keep_exact_counts() {
 #[test]
 fn stop_and_start_make_exactly_one_stopped_snapshot_per_stop() {
     let env = Env::basic();
-    let disks = ["rpool/data/vm-100-disk-0", "rpool/data/vm-100-disk-1", "rpool/data/vm-100-disk-2"];
+    let disks = [
+        "rpool/data/vm-100-disk-0",
+        "rpool/data/vm-100-disk-1",
+        "rpool/data/vm-100-disk-2",
+    ];
     let mut now = t("2026-11-21T10:00:00Z");
     let step = Duration::minutes(15);
     env.run_ok(now, &["f4", "h2"]);
@@ -134,18 +187,31 @@ fn stop_and_start_make_exactly_one_stopped_snapshot_per_stop() {
         env.run_ok(now, &["f4", "h2"]);
     }
     for d in disks {
-        let stopped: Vec<String> = env.snaps(d).into_iter().filter(|s| s.ends_with("_stopped")).collect();
+        let stopped: Vec<String> = env
+            .snaps(d)
+            .into_iter()
+            .filter(|s| s.ends_with("_stopped"))
+            .collect();
         assert_eq!(stopped, ["autosnap_2026-11-21_10:15:00_stopped"], "{d}");
         assert_eq!(env.label(d).0, "stopped");
         // Still there after four runs: the newest snapshot of a stopped guest is never destroyed.
-        assert_eq!(env.snaps(d).last().unwrap(), "autosnap_2026-11-21_10:15:00_stopped");
+        assert_eq!(
+            env.snaps(d).last().unwrap(),
+            "autosnap_2026-11-21_10:15:00_stopped"
+        );
     }
     env.start_vm(100);
     now += step;
     env.run_ok(now, &["f4", "h2"]);
     for d in disks {
         assert_eq!(env.label(d).0, "pve1");
-        assert!(env.snaps(d).last().unwrap().starts_with("autosnap_2026-11-21_11:15:00_"), "{d}");
+        assert!(
+            env.snaps(d)
+                .last()
+                .unwrap()
+                .starts_with("autosnap_2026-11-21_11:15:00_"),
+            "{d}"
+        );
     }
     env.stop_vm(100);
     now += step;
@@ -153,8 +219,16 @@ fn stop_and_start_make_exactly_one_stopped_snapshot_per_stop() {
     now += step;
     env.run_ok(now, &["f4", "h2"]);
     for d in disks {
-        let stopped: Vec<String> = env.snaps(d).into_iter().filter(|s| s.ends_with("_stopped")).collect();
-        assert_eq!(stopped.last().unwrap(), "autosnap_2026-11-21_11:30:00_stopped", "{d}");
+        let stopped: Vec<String> = env
+            .snaps(d)
+            .into_iter()
+            .filter(|s| s.ends_with("_stopped"))
+            .collect();
+        assert_eq!(
+            stopped.last().unwrap(),
+            "autosnap_2026-11-21_11:30:00_stopped",
+            "{d}"
+        );
         assert_eq!(stopped.iter().filter(|s| s.contains("11:30:00")).count(), 1);
     }
 }
@@ -169,9 +243,15 @@ fn guests_of_other_nodes_and_labels_naming_other_nodes_are_left_alone() {
         env.run_ok(now, &["f4", "h2"]);
         now += Duration::minutes(15);
     }
-    assert!(env.snaps("rpool/data/vm-300-disk-0").is_empty(), "pve2's guest was touched");
+    assert!(
+        env.snaps("rpool/data/vm-300-disk-0").is_empty(),
+        "pve2's guest was touched"
+    );
     assert_eq!(env.label("rpool/data/vm-300-disk-0").0, "-");
-    assert!(env.snaps("rpool/data/vm-101-disk-0").is_empty(), "a stopped guest labelled pve2 got a stopped marker");
+    assert!(
+        env.snaps("rpool/data/vm-101-disk-0").is_empty(),
+        "a stopped guest labelled pve2 got a stopped marker"
+    );
     assert_eq!(env.label("rpool/data/vm-101-disk-0").0, "pve2");
 
     // HA recovery moves VM 300 here and starts it: now it is ours to snapshot.
@@ -188,7 +268,11 @@ fn guests_of_other_nodes_and_labels_naming_other_nodes_are_left_alone() {
         now += Duration::minutes(15);
         env.run_ok(now, &["f1", "h1"]);
     }
-    assert_eq!(env.snaps("rpool/data/vm-100-disk-0"), before, "a migrated guest's snapshots changed");
+    assert_eq!(
+        env.snaps("rpool/data/vm-100-disk-0"),
+        before,
+        "a migrated guest's snapshots changed"
+    );
     assert_eq!(env.label("rpool/data/vm-100-disk-0").0, "pve1");
 }
 
@@ -222,10 +306,16 @@ fn foreign_and_unmanaged_snapshots_are_never_destroyed() {
     }
     let left = env.snaps(d);
     for f in foreign {
-        assert!(left.iter().any(|s| s == f), "{f} was destroyed; left: {left:?}");
+        assert!(
+            left.iter().any(|s| s == f),
+            "{f} was destroyed; left: {left:?}"
+        );
     }
     // Ours were rotated meanwhile: the newest 2 frequents, 2 hourlies and 1 daily.
-    let mine: Vec<&String> = left.iter().filter(|s| !foreign.contains(&s.as_str())).collect();
+    let mine: Vec<&String> = left
+        .iter()
+        .filter(|s| !foreign.contains(&s.as_str()))
+        .collect();
     assert_eq!(
         mine,
         [
@@ -266,7 +356,11 @@ fn held_and_cloned_snapshots_do_not_break_the_run() {
     }
     let left = env.snaps(d);
     assert!(left.contains(&first) && left.contains(&second), "{left:?}");
-    assert_eq!(left.len(), 4, "2 kept + the held and the cloned one: {left:?}");
+    assert_eq!(
+        left.len(),
+        4,
+        "2 kept + the held and the cloned one: {left:?}"
+    );
     // Other guests rotated normally.
     assert_eq!(ours(&env.snaps("rpool/data/vm-100-disk-1")).len(), 2);
     // Released, the held one goes at the next run.
@@ -281,9 +375,17 @@ fn dry_run_changes_nothing_and_prints_the_plan() {
     let env = Env::basic();
     let now = t("2026-11-21T00:00:00Z");
     env.run_ok(now - Duration::minutes(15), &["f1", "h1", "d1"]);
-    let before = (env.objects(), env.label("rpool/data/vm-100-disk-0"), std::fs::read(&env.state).unwrap().len());
+    let before = (
+        env.objects(),
+        env.label("rpool/data/vm-100-disk-0"),
+        std::fs::read(&env.state).unwrap().len(),
+    );
     let out = env.run_ok(now, &["--dry-run", "f1", "h1", "d1"]);
-    let after = (env.objects(), env.label("rpool/data/vm-100-disk-0"), std::fs::read(&env.state).unwrap().len());
+    let after = (
+        env.objects(),
+        env.label("rpool/data/vm-100-disk-0"),
+        std::fs::read(&env.state).unwrap().len(),
+    );
     assert_eq!(before, after);
     insta::assert_snapshot!("dry_run_basic", out);
 }
@@ -313,8 +415,13 @@ fn a_second_run_at_the_same_instant_creates_nothing() {
 fn concurrent_runs_do_not_double_anything() {
     let env = Env::basic();
     let now = t("2026-11-21T10:00:00Z");
-    let children: Vec<_> = (0..3).map(|_| env.product(now, &["--cron", "f4", "h2"]).spawn().unwrap()).collect();
-    let codes: Vec<i32> = children.into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap()).collect();
+    let children: Vec<_> = (0..3)
+        .map(|_| env.product(now, &["--cron", "f4", "h2"]).spawn().unwrap())
+        .collect();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
     assert!(codes.iter().all(|c| *c == 0 || *c == 75), "{codes:?}");
     assert!(codes.contains(&0), "{codes:?}");
     for d in RUNNING_DISKS {
@@ -341,8 +448,15 @@ fn bad_keys_exit_2_and_touch_nothing() {
     for (args, offending) in cases {
         let (code, out, err) = env.run(t("2026-11-21T10:00:00Z"), args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
-        assert_eq!(err.lines().filter(|l| !l.is_empty()).count(), 1, "one clear line for {args:?}: {err}");
-        assert!(err.contains(offending), "{args:?}: message should name {offending}: {err}");
+        assert_eq!(
+            err.lines().filter(|l| !l.is_empty()).count(),
+            1,
+            "one clear line for {args:?}: {err}"
+        );
+        assert!(
+            err.contains(offending),
+            "{args:?}: message should name {offending}: {err}"
+        );
     }
     let (code, _, err) = env.run(t("2026-11-21T10:00:00Z"), &[]);
     assert_eq!(code, 2, "{err}");
