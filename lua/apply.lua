@@ -12,7 +12,9 @@
 -- Order of work (check-then-sync, because a Lua error cannot be caught and earlier changes stay):
 --   1. every zfs.check.* of every P, S and D item;
 --   2. a group in which a P or S check failed is dropped whole (a guest's disks are all-or-nothing);
---   3. the remaining items run with zfs.sync.*, group by group, in argv order.
+--   3. the remaining items run with zfs.sync.*, group by group, in argv order; if a P or S item
+--      fails at sync time anyway, the group's later D items are dropped: the plan counted on the
+--      new snapshot being the newest when it chose what to destroy.
 -- Destroys: a held snapshot (check EBUSY) is destroyed with defer=true (it goes when the hold is
 -- released); a snapshot with clones (EEXIST) is kept and reported. Bookmarks have no check: their
 -- source snapshot is usually created in this same program.
@@ -92,14 +94,20 @@ end
 
 -- 2 and 3. Sync what survived.
 local txg = nil
+local sync_failed = {}
 for _, it in ipairs(items) do
     if it.res ~= nil then
         -- reported at check time
-    elseif failed[it.g] then
+    elseif failed[it.g] or (it.op == "D" and sync_failed[it.g]) then
         it.res = "dropped"
     elseif it.op == "P" then
         local err = zfs.sync.set_prop(it.a, it.b, it.c)
-        it.res = err == 0 and "ok" or ename(err)
+        if err == 0 then
+            it.res = "ok"
+        else
+            it.res = ename(err)
+            sync_failed[it.g] = true
+        end
     elseif it.op == "S" then
         local err = zfs.sync.snapshot(it.a)
         if err == 0 then
@@ -109,6 +117,7 @@ for _, it in ipairs(items) do
             end
         else
             it.res = ename(err)
+            sync_failed[it.g] = true
         end
     elseif it.op == "B" then
         local err = zfs.sync.bookmark(it.a, it.b)

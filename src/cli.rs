@@ -21,9 +21,16 @@ pub const EXIT_LOCKED: i32 = 75;
 /// of every disk of every guest running on this node; all snapshots of a pool are taken in one
 /// ZFS transaction group. Snapshots it did not make are never destroyed.
 #[derive(Debug, Parser)]
-#[command(name = "pve-zfs-snap", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-#[command(after_help = "EXIT CODES: 0 all done, 1 some items failed (the rest was done), \
-2 bad usage or configuration (nothing touched), 75 another run holds the lock (nothing touched).")]
+#[command(
+    name = "pve-zfs-snap",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+#[command(
+    after_help = "EXIT CODES: 0 all done, 1 some items failed (the rest was done), \
+2 bad usage or configuration (nothing touched), 75 another run holds the lock (nothing touched)."
+)]
 pub struct Cli {
     /// Subcommand; without one, the snapshot run.
     #[command(subcommand)]
@@ -86,7 +93,12 @@ pub struct RunArgs {
 
     /// Bookmark retention, same keys as KEEP without `f`, comma-separated (`h48,d14`).
     /// Default: the snapshot counts doubled.
-    #[arg(long, value_name = "KEEP", value_delimiter = ',', conflicts_with = "no_bookmarks")]
+    #[arg(
+        long,
+        value_name = "KEEP",
+        value_delimiter = ',',
+        conflicts_with = "no_bookmarks"
+    )]
     pub bookmarks: Vec<String>,
 
     /// Neither create nor destroy bookmarks.
@@ -118,7 +130,16 @@ mod tests {
 
     #[test]
     fn parses_a_typical_cron_line() {
-        let cli = Cli::try_parse_from(["pve-zfs-snap", "--cron", "f100", "h24", "d7", "--bookmarks", "h48,d14"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "pve-zfs-snap",
+            "--cron",
+            "f100",
+            "h24",
+            "d7",
+            "--bookmarks",
+            "h48,d14",
+        ])
+        .unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.run.keep, ["f100", "h24", "d7"]);
         assert_eq!(cli.run.bookmarks, ["h48", "d14"]);
@@ -129,6 +150,9 @@ mod tests {
     #[test]
     fn rejects_missing_keys_and_conflicts() {
         assert!(Cli::try_parse_from(["pve-zfs-snap"]).is_err());
-        assert!(Cli::try_parse_from(["pve-zfs-snap", "f1", "--bookmarks", "h2", "--no-bookmarks"]).is_err());
+        assert!(
+            Cli::try_parse_from(["pve-zfs-snap", "f1", "--bookmarks", "h2", "--no-bookmarks"])
+                .is_err()
+        );
     }
 }

@@ -11,7 +11,9 @@ pub const LOCK_PATH: &str = "run/lock/pve-zfs-snap.lock";
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another run holds it.
-    #[error("another pve-zfs-snap run holds {0}; not starting a second one (it will finish the work)")]
+    #[error(
+        "another pve-zfs-snap run holds {0}; not starting a second one (it will finish the work)"
+    )]
     Held(PathBuf),
     /// The lock file could not be opened.
     #[error("cannot open lock file {0}: {1}")]
@@ -60,7 +62,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let first = RunLock::acquire(root.path()).unwrap();
         assert!(first.path().ends_with("run/lock/pve-zfs-snap.lock"));
-        assert!(matches!(RunLock::acquire(root.path()), Err(LockError::Held(_))));
+        assert!(matches!(
+            RunLock::acquire(root.path()),
+            Err(LockError::Held(_))
+        ));
         drop(first);
         assert!(RunLock::acquire(root.path()).is_ok());
     }

@@ -405,7 +405,7 @@ pub struct Entry {
 
 /// Why a class is due.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "why")]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum DueWhy {
     /// `Frequently`: every run (unless this instant already has one).
     EveryRun,

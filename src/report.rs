@@ -94,19 +94,30 @@ impl Report {
 
     /// 0 when everything was done, 1 when anything failed.
     pub fn exit_code(&self) -> i32 {
-        if self.totals.failed > 0 { crate::cli::EXIT_PARTIAL } else { crate::cli::EXIT_OK }
+        if self.totals.failed > 0 {
+            crate::cli::EXIT_PARTIAL
+        } else {
+            crate::cli::EXIT_OK
+        }
     }
 
     /// The one-line summary.
     pub fn summary(&self) -> String {
         let t = &self.totals;
-        let txgs: Vec<String> =
-            self.pools.iter().filter_map(|p| p.txg.map(|txg| format!("{} txg {txg}", p.pool))).collect();
+        let txgs: Vec<String> = self
+            .pools
+            .iter()
+            .filter_map(|p| p.txg.map(|txg| format!("{} txg {txg}", p.pool)))
+            .collect();
         let mut s = format!(
             "pve-zfs-snap on {}: {} snapshots created{}, {} destroyed, {} bookmarks created, {} destroyed, {} labels set",
             self.node,
             t.snapshots_created,
-            if txgs.is_empty() { String::new() } else { format!(" ({})", txgs.join(", ")) },
+            if txgs.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", txgs.join(", "))
+            },
             t.snapshots_destroyed,
             t.bookmarks_created,
             t.bookmarks_destroyed,
@@ -127,7 +138,13 @@ impl Report {
             }
             for i in &p.items {
                 if let Some(o) = i.outcome.as_ref().filter(|o| o.is_failure()) {
-                    out.push(format!("guest {} on {}: {}: {:?}", i.vmid, p.pool, describe(&i.action), o));
+                    out.push(format!(
+                        "guest {} on {}: {}: {:?}",
+                        i.vmid,
+                        p.pool,
+                        describe(&i.action),
+                        o
+                    ));
                 }
             }
         }

@@ -54,7 +54,10 @@ pub struct Validated {
 }
 
 /// Validates the run's arguments. `clock` is read only when `--now` is not given.
-pub fn validate(args: &RunArgs, clock: impl FnOnce() -> DateTime<Utc>) -> Result<Validated, RunError> {
+pub fn validate(
+    args: &RunArgs,
+    clock: impl FnOnce() -> DateTime<Utc>,
+) -> Result<Validated, RunError> {
     let usage = |e: &dyn std::fmt::Display| RunError::Usage(e.to_string());
     let policy = Policy::parse(&args.keep).map_err(|e| usage(&e))?;
     let bookmarks = if args.no_bookmarks {
@@ -71,7 +74,12 @@ pub fn validate(args: &RunArgs, clock: impl FnOnce() -> DateTime<Utc>) -> Result
             .with_timezone(&Utc),
         None => clock(),
     };
-    Ok(Validated { policy, bookmarks, zone, now })
+    Ok(Validated {
+        policy,
+        bookmarks,
+        zone,
+        now,
+    })
 }
 
 /// The system's zone for `--timezone local`: `TZ` if set, else what /etc/localtime names.
@@ -80,19 +88,35 @@ fn local_zone() -> Result<chrono_tz::Tz, String> {
         Ok(tz) if !tz.is_empty() => tz.trim_start_matches(':').to_string(),
         _ => iana_time_zone::get_timezone().map_err(|e| e.to_string())?,
     };
-    name.parse().map_err(|_| format!("'{name}' is not a time zone name this build knows"))
+    name.parse()
+        .map_err(|_| format!("'{name}' is not a time zone name this build knows"))
 }
 
 /// Runs the snapshot job: lock (unless a dry run), discover, inventory, plan, apply.
-pub fn execute(args: &RunArgs, v: &Validated, hostname: &str, exec: &dyn Exec) -> Result<(Plan, Report), RunError> {
+pub fn execute(
+    args: &RunArgs,
+    v: &Validated,
+    hostname: &str,
+    exec: &dyn Exec,
+) -> Result<(Plan, Report), RunError> {
     let root = &args.host.root;
-    let _lock = if args.dry_run { None } else { Some(RunLock::acquire(root).map_err(RunError::Locked)?) };
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(RunLock::acquire(root).map_err(RunError::Locked)?)
+    };
 
-    let host = pve::discover(root, args.host.node.as_deref(), hostname).map_err(|e| RunError::Failed(e.into()))?;
+    let host = pve::discover(root, args.host.node.as_deref(), hostname)
+        .map_err(|e| RunError::Failed(e.into()))?;
     zfs::version::detect(exec).map_err(|e| RunError::Failed(e.into()))?;
 
     let mut pools: BTreeMap<String, Vec<Dataset>> = BTreeMap::new();
-    for d in host.guests.iter().filter(|g| !g.template).flat_map(|g| &g.disks) {
+    for d in host
+        .guests
+        .iter()
+        .filter(|g| !g.template)
+        .flat_map(|g| &g.disks)
+    {
         let list = pools.entry(d.dataset.pool().to_string()).or_default();
         if !list.contains(&d.dataset) {
             list.push(d.dataset.clone());
@@ -103,7 +127,13 @@ pub fn execute(args: &RunArgs, v: &Validated, hostname: &str, exec: &dyn Exec) -
     let mut pool_errors: BTreeMap<String, String> = BTreeMap::new();
     for (pool, datasets) in &pools {
         let mut stats = inventory::InventoryStats::default();
-        match inventory::read_pool(exec, pool, datasets, v.bookmarks.counts().is_some(), &mut stats) {
+        match inventory::read_pool(
+            exec,
+            pool,
+            datasets,
+            v.bookmarks.counts().is_some(),
+            &mut stats,
+        ) {
             Ok(states) => inventory.extend(states),
             Err(e) => {
                 pool_errors.insert(pool.clone(), format!("cannot read the pool: {e}"));
@@ -123,19 +153,37 @@ pub fn execute(args: &RunArgs, v: &Validated, hostname: &str, exec: &dyn Exec) -
 
     let mut reports: BTreeMap<String, PoolReport> = pools
         .keys()
-        .map(|p| (p.clone(), PoolReport { pool: p.clone(), txg: None, error: pool_errors.get(p).cloned(), items: vec![] }))
+        .map(|p| {
+            (
+                p.clone(),
+                PoolReport {
+                    pool: p.clone(),
+                    txg: None,
+                    error: pool_errors.get(p).cloned(),
+                    items: vec![],
+                },
+            )
+        })
         .collect();
     for item in from_plan(&plan) {
-        let pool = action_dataset(&item.action).pool().to_string();
+        let pool = item.action.dataset().pool().to_string();
         reports
             .entry(pool.clone())
-            .or_insert_with(|| PoolReport { pool, txg: None, error: None, items: vec![] })
+            .or_insert_with(|| PoolReport {
+                pool,
+                txg: None,
+                error: None,
+                items: vec![],
+            })
             .items
             .push(item);
     }
 
     if !args.dry_run {
-        for report in reports.values_mut().filter(|r| r.error.is_none() && !r.items.is_empty()) {
+        for report in reports
+            .values_mut()
+            .filter(|r| r.error.is_none() && !r.items.is_empty())
+        {
             apply_pool(exec, report);
         }
     }
@@ -161,7 +209,11 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport) {
             groups.push(Group { key, items: vec![] });
             index.push(vec![]);
         }
-        groups.last_mut().expect("pushed").items.push(to_item(&item.action));
+        groups
+            .last_mut()
+            .expect("pushed")
+            .items
+            .push(to_item(&item.action));
         index.last_mut().expect("pushed").push(i);
     }
     match apply::apply_pool(exec, &report.pool, &groups) {
@@ -178,28 +230,30 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport) {
     }
 }
 
-fn action_dataset(a: &Action) -> &Dataset {
-    match a {
-        Action::SetLabel { dataset, .. }
-        | Action::Snapshot { dataset, .. }
-        | Action::Bookmark { dataset, .. }
-        | Action::Destroy { dataset, .. }
-        | Action::DestroyBookmark { dataset, .. } => dataset,
-    }
-}
-
 /// The plan's action as the ZFS layer's item.
 fn to_item(a: &Action) -> Item {
     match a {
-        Action::SetLabel { dataset, value } => {
-            Item::SetProp { dataset: dataset.clone(), property: "label:running".into(), value: value.clone() }
-        }
-        Action::Snapshot { dataset, name } => Item::Snapshot { dataset: dataset.clone(), name: name.to_string() },
-        Action::Bookmark { dataset, name } => Item::Bookmark { dataset: dataset.clone(), name: name.to_string() },
-        Action::Destroy { dataset, name } => Item::Destroy { dataset: dataset.clone(), name: name.to_string() },
-        Action::DestroyBookmark { dataset, name } => {
-            Item::DestroyBookmark { dataset: dataset.clone(), name: name.to_string() }
-        }
+        Action::SetLabel { dataset, value } => Item::SetProp {
+            dataset: dataset.clone(),
+            property: "label:running".into(),
+            value: value.clone(),
+        },
+        Action::Snapshot { dataset, name } => Item::Snapshot {
+            dataset: dataset.clone(),
+            name: name.to_string(),
+        },
+        Action::Bookmark { dataset, name } => Item::Bookmark {
+            dataset: dataset.clone(),
+            name: name.to_string(),
+        },
+        Action::Destroy { dataset, name } => Item::Destroy {
+            dataset: dataset.clone(),
+            name: name.to_string(),
+        },
+        Action::DestroyBookmark { dataset, name } => Item::DestroyBookmark {
+            dataset: dataset.clone(),
+            name: name.to_string(),
+        },
     }
 }
 
@@ -213,5 +267,8 @@ fn notes(host: &Host, plan: &Plan) -> Vec<String> {
 
 /// Items of a report, for callers that print them.
 pub fn items(report: &Report) -> impl Iterator<Item = (&str, &ItemReport)> {
-    report.pools.iter().flat_map(|p| p.items.iter().map(move |i| (p.pool.as_str(), i)))
+    report
+        .pools
+        .iter()
+        .flat_map(|p| p.items.iter().map(move |i| (p.pool.as_str(), i)))
 }

@@ -197,6 +197,8 @@ fn fixture() -> (Host, BTreeMap<Dataset, DatasetState>) {
             ),
             g108,
         ],
+        skipped: vec![],
+        warnings: vec![],
     };
     let mut s100 = state(
         "rpool/data/vm-100-disk-0",
@@ -573,6 +575,8 @@ fn name_collision_moves_seconds() {
     let host = Host {
         node: "pve1".into(),
         guests: vec![guest(100, GuestKind::Qemu, true, &["rpool/vm-100-disk-0"])],
+        skipped: vec![],
+        warnings: vec![],
     };
     let inventory = inv(vec![state(
         "rpool/vm-100-disk-0",
@@ -635,6 +639,8 @@ fn dst_day(day: &str, hours: i64) {
     let host = Host {
         node: "pve1".into(),
         guests: vec![guest(100, GuestKind::Qemu, true, &["rpool/vm-100-disk-0"])],
+        skipped: vec![],
+        warnings: vec![],
     };
     let mut inventory = inv(vec![state("rpool/vm-100-disk-0", Some("pve1"), vec![])]);
     let policy = Policy::parse(&args("f1000 h1000 d1000")).unwrap();
@@ -881,7 +887,12 @@ proptest! {
         let zone = if berlin { Zone::Tz(chrono_tz::Europe::Berlin) } else { Zone::Utc };
         let d = ds("rpool/data/vm-100-disk-0");
         let mut inventory = inv(vec![state(d.as_str(), None, vec![])]);
-        let mut host = Host { node: "pve1".into(), guests: vec![guest(100, GuestKind::Qemu, true, &[d.as_str()])] };
+        let mut host = Host {
+            node: "pve1".into(),
+            guests: vec![guest(100, GuestKind::Qemu, true, &[d.as_str()])],
+            skipped: vec![],
+            warnings: vec![],
+        };
         let unmanaged: Vec<Class> = Class::ALL.into_iter().filter(|c| policy.keep().get(*c).is_none()).collect();
         let mut now = DateTime::from_timestamp(start, 0).unwrap();
         let mut txg = 10u64;
@@ -903,7 +914,7 @@ proptest! {
                     if !st.snapshots.iter().any(|x| x.name == name) {
                         st.snapshots.push(SnapshotInfo { name: name.clone(), createtxg: txg - 1, creation: now.timestamp() - 7, userrefs: 0, clones: 0 });
                     }
-                    if i % 2 == 0 && !st.bookmarks.iter().any(|x| x.name == name) {
+                    if i.is_multiple_of(2) && !st.bookmarks.iter().any(|x| x.name == name) {
                         st.bookmarks.push(BookmarkInfo { name, createtxg: txg - 1, creation: now.timestamp() - 7 });
                     }
                 }

@@ -224,7 +224,7 @@ fn decode(ds: &Dataset, e: &Value) -> Result<DatasetState, String> {
 }
 
 fn unhex(s: &str) -> Result<String, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("odd-length hex {s:?}"));
     }
     let bytes = (0..s.len())
