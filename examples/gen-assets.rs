@@ -26,7 +26,7 @@ Written by an interactive run (from a terminal, without \fB\-\-cron\fR) with the
 and retention keys of that run; scheduled runs never touch it. Removed on package purge
 if it still carries the header line written by \fBpve\-zfs\-snap\fR.
 .TP
-\fI/usr/lib/systemd/system/pve\-zfs\-snap.service\fR, \fIpve\-zfs\-snap.timer\fR
+\fI/lib/systemd/system/pve\-zfs\-snap.service\fR, \fIpve\-zfs\-snap.timer\fR
 The alternative to cron: a timer every 15 minutes running
 \fBpve\-zfs\-snap \-\-cron f100 h24 d7\fR. Shipped, not enabled. Enable it with
 \fBsystemctl enable \-\-now pve\-zfs\-snap.timer\fR and change the retention keys with
@@ -44,7 +44,10 @@ fn main() -> Result<()> {
     let out = PathBuf::from(out);
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     write(&out.join("pve-zfs-snap.8"), &man_page()?)?;
-    for (shell, file) in [(Shell::Bash, "pve-zfs-snap.bash"), (Shell::Zsh, "_pve-zfs-snap")] {
+    for (shell, file) in [
+        (Shell::Bash, "pve-zfs-snap.bash"),
+        (Shell::Zsh, "_pve-zfs-snap"),
+    ] {
         let mut buf = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "pve-zfs-snap", &mut buf);
         write(&out.join(file), &buf)?;
@@ -61,6 +64,7 @@ fn man_page() -> Result<Vec<u8>> {
     let man = clap_mangen::Man::new(cmd)
         .section("8")
         .manual("System Administration")
+        .date(man_date()?)
         .source(format!("pve-zfs-snap {}", env!("CARGO_PKG_VERSION")));
     let mut page = Vec::new();
     man.render_title(&mut page)?;
@@ -75,15 +79,33 @@ fn man_page() -> Result<Vec<u8>> {
         let mut extra = Vec::new();
         man.render_extra_section(&mut extra)?;
         let extra = String::from_utf8(extra)?;
-        let Some(body) = extra.strip_prefix(".SH EXTRA\n") else {
+        // Each rendered section starts with roff's apostrophe preamble, then `.SH EXTRA`.
+        if !extra.contains("\n.SH EXTRA\n") {
             bail!("clap_mangen's EXTRA section changed shape: {extra:?}");
-        };
-        page.write_all(b".SH \"EXIT STATUS\"\n")?;
-        page.write_all(body.as_bytes())?;
+        }
+        let extra = extra.replacen("\n.SH EXTRA\n", "\n.SH \"EXIT STATUS\"\n", 1);
+        page.write_all(extra.as_bytes())?;
     }
     page.write_all(FILES_AND_SEE_ALSO.as_bytes())?;
     man.render_version_section(&mut page)?;
     Ok(page)
+}
+
+/// The page's date: `SOURCE_DATE_EPOCH` (reproducible builds; build-deb.sh sets it to the last
+/// commit's time), else today, as `YYYY-MM-DD` in UTC.
+fn man_date() -> Result<String> {
+    let when = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(secs) => {
+            let secs: i64 = secs
+                .trim()
+                .parse()
+                .with_context(|| format!("SOURCE_DATE_EPOCH={secs:?} is not a number"))?;
+            chrono::DateTime::from_timestamp(secs, 0)
+                .with_context(|| format!("SOURCE_DATE_EPOCH={secs} is out of range"))?
+        }
+        Err(_) => chrono::Utc::now(),
+    };
+    Ok(when.format("%Y-%m-%d").to_string())
 }
 
 fn write(path: &Path, content: &[u8]) -> Result<()> {

@@ -22,6 +22,12 @@ fi
 log "cargo build --release --locked --bin pve-zfs-snap"
 cargo build --release --locked --bin pve-zfs-snap >&2
 
+# Reproducible man page date: the last commit's time (falls back to now outside git).
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+    SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
+    export SOURCE_DATE_EPOCH
+fi
+
 assets=target/assets
 log "generating man page and completions into $assets/"
 rm -rf "$assets"
