@@ -101,8 +101,10 @@ if grep -q 'zfs-emu' <<<"$contents"; then fail "the test tool zfs-emu is in the 
 if grep -q '\./etc/' <<<"$contents"; then fail "the package ships files in /etc: $(grep '\./etc/' <<<"$contents")"; fi
 
 step "lintian (errors and unexplained warnings fail; overrides: packaging/lintian-overrides)"
-lintian --fail-on error,warning --display-info --show-overrides "$deb" 2>&1 |
-    grep -v '^N: running with root privileges' || fail "lintian"
+# lintian counts overridden tags under --show-overrides, so the gate and the listing are two runs.
+lintian --show-overrides "$deb" 2>&1 | grep -v 'running with root privileges' || true
+lintian --fail-on error,warning --display-info "$deb" 2>&1 | grep -v 'running with root privileges' || true
+lintian --fail-on error,warning "$deb" >/dev/null 2>&1 || fail "lintian: an error or an unexplained warning"
 
 step "dpkg -i"
 dpkg -i "$deb"
@@ -126,7 +128,7 @@ warnings=$(man --warnings -E UTF-8 -l /usr/share/man/man8/pve-zfs-snap.8.gz 2>&1
 completed=$(bash -c '
     set -e
     source /usr/share/bash-completion/bash_completion
-    _completion_loader pve-zfs-snap
+    _completion_loader pve-zfs-snap || [ $? = 124 ] # 124: "loaded, retry the completion"
     spec=$(complete -p pve-zfs-snap)
     echo "$spec" >&2
     fn=$(sed -n "s/.* -F \([^ ]*\) .*/\1/p" <<<"$spec")

@@ -114,3 +114,108 @@ fn the_package_never_ships_the_test_tool_or_a_cron_file() {
         "units are shipped, not enabled"
     );
 }
+
+/// Runs `packaging/debian/postrm <action>` with `DPKG_ROOT=<root>` (so it touches only `root`
+/// and never calls systemctl) and returns its stderr.
+fn run_postrm(root: &Path, action: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/debian/postrm");
+    let out = std::process::Command::new("sh")
+        .arg(&script)
+        .arg(action)
+        .env("DPKG_ROOT", root)
+        .output()
+        .expect("sh runs");
+    assert!(out.status.success(), "postrm {action}: {out:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// (cron file content or none, timer link target or none, postrm action, cron file kept?,
+/// timer link kept?)
+type PostrmCase<'a> = (Option<&'a str>, Option<&'a str>, &'a str, bool, bool);
+
+#[test]
+fn postrm_purge_removes_only_what_pve_zfs_snap_created() {
+    let ours = cron::render(
+        &CronSchedule::parse(cron::DEFAULT_SCHEDULE).unwrap(),
+        Path::new("/usr/sbin/pve-zfs-snap"),
+        &["f100".to_string()],
+    )
+    .unwrap();
+    let foreign = "# my job\n0 * * * * root /usr/sbin/pve-zfs-snap --cron h24\n";
+    let cases: [PostrmCase; 7] = [
+        (Some(&ours), None, "purge", false, false),
+        (Some(foreign), None, "purge", true, false),
+        (Some(""), None, "purge", true, false),
+        (Some(&ours), None, "remove", true, false),
+        (
+            None,
+            Some("/lib/systemd/system/pve-zfs-snap.timer"),
+            "purge",
+            false,
+            false,
+        ),
+        (
+            None,
+            Some("/lib/systemd/system/other.timer"),
+            "purge",
+            false,
+            true,
+        ),
+        (
+            None,
+            Some("/lib/systemd/system/pve-zfs-snap.timer"),
+            "remove",
+            false,
+            true,
+        ),
+    ];
+    for (cron_content, link_target, action, cron_kept, link_kept) in cases {
+        let root = tempfile::tempdir().unwrap();
+        let cron_file = root.path().join("etc/cron.d/pve-zfs-snap");
+        let link = root
+            .path()
+            .join("etc/systemd/system/timers.target.wants/pve-zfs-snap.timer");
+        std::fs::create_dir_all(cron_file.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        if let Some(content) = cron_content {
+            std::fs::write(&cron_file, content).unwrap();
+        }
+        if let Some(target) = link_target {
+            std::os::unix::fs::symlink(target, &link).unwrap();
+        }
+        let stderr = run_postrm(root.path(), action);
+        let case = format!("{cron_content:?} {link_target:?} {action}: {stderr}");
+        assert_eq!(
+            cron_file.exists(),
+            cron_content.is_some() && cron_kept,
+            "{case}"
+        );
+        assert_eq!(
+            link.symlink_metadata().is_ok(),
+            link_target.is_some() && link_kept,
+            "{case}"
+        );
+        let noted = stderr.contains("keeping");
+        assert_eq!(
+            noted,
+            action == "purge" && cron_kept && cron_content.is_some(),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn postrm_purge_keeps_a_symlink_at_the_cron_path() {
+    let root = tempfile::tempdir().unwrap();
+    let target = root.path().join("elsewhere");
+    std::fs::write(
+        &target,
+        "# Written by pve-zfs-snap: but reached through a link\n",
+    )
+    .unwrap();
+    let cron_file = root.path().join("etc/cron.d/pve-zfs-snap");
+    std::fs::create_dir_all(cron_file.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&target, &cron_file).unwrap();
+    run_postrm(root.path(), "purge");
+    assert!(cron_file.symlink_metadata().is_ok() && target.exists());
+}
