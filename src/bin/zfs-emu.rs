@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use pve_zfs_snap::emu::{self, Version, World};
+use pve_zfs_snap::emu;
 
 fn main() {
     let mut args: Vec<String> = std::env::args().collect();
@@ -24,7 +24,11 @@ fn main() {
             Some("zfs") | Some("zpool") => args.remove(0),
             _ => {
                 print!("{}", emu::cli::HELP);
-                std::process::exit(if args.is_empty() || args[0].contains("help") { 0 } else { 2 });
+                std::process::exit(if args.is_empty() || args[0].contains("help") {
+                    0
+                } else {
+                    2
+                });
             }
         }
     };
@@ -38,64 +42,18 @@ fn main() {
 }
 
 fn run(tool: &str, args: &[String]) -> anyhow::Result<i32> {
-    use anyhow::Context;
     let state: PathBuf = std::env::var_os("ZFS_EMU_STATE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("zfs-emu-state.json"));
-    let lock_path = {
-        let mut p = state.clone().into_os_string();
-        p.push(".lock");
-        PathBuf::from(p)
-    };
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
-    lock.lock().context("cannot lock the state")?;
-
-    let env_version = match std::env::var("ZFS_EMU_VERSION") {
-        Ok(v) => Some(v.parse::<Version>().map_err(anyhow::Error::msg)?),
-        Err(_) => None,
-    };
-    let mut world = match std::fs::read(&state) {
-        Ok(bytes) if !bytes.is_empty() => serde_json::from_slice::<World>(&bytes)
-            .with_context(|| format!("cannot parse state {}", state.display()))?,
-        Ok(_) => World::new(env_version.unwrap_or_default()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            World::new(env_version.unwrap_or_default())
-        }
-        Err(e) => return Err(e).context(format!("cannot read {}", state.display())),
-    };
-    if let Some(v) = env_version {
-        world.version = v;
-    }
-    if let Ok(now) = std::env::var("ZFS_EMU_NOW") {
-        world.set_clock(now.trim().parse().context("ZFS_EMU_NOW must be epoch seconds")?);
-    }
-    if let Ok(seed) = std::env::var("ZFS_EMU_SEED") {
-        world.set_seed(seed.trim().parse().context("ZFS_EMU_SEED must be an integer")?);
-    }
-
-    let needs_stdin = tool == "zfs" && args.first().is_some_and(|a| a == "program");
+    let env = emu::state::EmuEnv::from_env()?;
     let mut stdin = String::new();
-    if needs_stdin && args.iter().any(|a| a == "-") {
+    if tool == "zfs"
+        && args.first().is_some_and(|a| a == "program")
+        && args.iter().any(|a| a == "-")
+    {
         std::io::stdin().read_to_string(&mut stdin)?;
     }
-    let (code, out, err) = if tool == "zfs" {
-        emu::cli::zfs_main(&mut world, args, &stdin)
-    } else {
-        emu::cli::zpool_main(&mut world, args)
-    };
-
-    let dir = state.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).context("cannot write state")?;
-    serde_json::to_writer(&mut tmp, &world)?;
-    tmp.flush()?;
-    tmp.persist(&state).context("cannot replace state")?;
-    drop(lock);
-
+    let (code, out, err) = emu::state::run_with_state(&state, &env, tool, args, &stdin)?;
     print!("{out}");
     eprint!("{err}");
     std::io::stdout().flush()?;

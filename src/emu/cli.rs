@@ -134,7 +134,10 @@ pub fn zfs_main(world: &mut World, args: &[String], stdin: &str) -> Out {
         "bookmark" => match rest {
             [src, bm] => match world.bookmark(src, bm) {
                 Ok(()) => ok(),
-                Err(e) => err(1, format!("cannot create bookmark '{bm}': {}\n", strerror(e))),
+                Err(e) => err(
+                    1,
+                    format!("cannot create bookmark '{bm}': {}\n", strerror(e)),
+                ),
             },
             _ => err(2, "usage:\n\tbookmark <snapshot|bookmark> <newbookmark>\n"),
         },
@@ -144,12 +147,18 @@ pub fn zfs_main(world: &mut World, args: &[String], stdin: &str) -> Out {
             [prop, dss @ ..] if !dss.is_empty() => {
                 for ds in dss {
                     if let Err(e) = world.inherit_user_prop(ds, prop) {
-                        return err(1, format!("cannot inherit {prop} for '{ds}': {}\n", strerror(e)));
+                        return err(
+                            1,
+                            format!("cannot inherit {prop} for '{ds}': {}\n", strerror(e)),
+                        );
                     }
                 }
                 ok()
             }
-            _ => err(2, "usage:\n\tinherit <property> <filesystem|volume|snapshot> ...\n"),
+            _ => err(
+                2,
+                "usage:\n\tinherit <property> <filesystem|volume|snapshot> ...\n",
+            ),
         },
         "get" => get(world, rest),
         "list" => list(world, rest),
@@ -164,13 +173,26 @@ pub fn zfs_main(world: &mut World, args: &[String], stdin: &str) -> Out {
                     match r {
                         Ok(()) => {}
                         Err(EEXIST) => {
-                            return err(1, format!("cannot hold snapshot '{s}': tag already exists on this dataset\n"));
+                            return err(
+                                1,
+                                format!(
+                                    "cannot hold snapshot '{s}': tag already exists on this dataset\n"
+                                ),
+                            );
                         }
                         Err(3) => {
-                            return err(1, format!("cannot release hold from snapshot '{s}': no such tag on this dataset\n"));
+                            return err(
+                                1,
+                                format!(
+                                    "cannot release hold from snapshot '{s}': no such tag on this dataset\n"
+                                ),
+                            );
                         }
                         Err(e) => {
-                            return err(1, format!("cannot {cmd} snapshot '{s}': {}\n", strerror(e)));
+                            return err(
+                                1,
+                                format!("cannot {cmd} snapshot '{s}': {}\n", strerror(e)),
+                            );
                         }
                     }
                 }
@@ -178,12 +200,20 @@ pub fn zfs_main(world: &mut World, args: &[String], stdin: &str) -> Out {
             }
             _ => err(2, format!("usage:\n\t{cmd} <tag> <snapshot> ...\n")),
         },
-        "clone" => match positional(&rest.iter().map(String::as_str).collect::<Vec<_>>(), &["-o"]).as_slice() {
+        "clone" => match positional(
+            &rest.iter().map(String::as_str).collect::<Vec<_>>(),
+            &["-o"],
+        )
+        .as_slice()
+        {
             [snap, fs] => match world.clone_snapshot(snap, fs) {
                 Ok(()) => ok(),
                 Err(e) => err(1, format!("cannot create '{fs}': {}\n", strerror(e))),
             },
-            _ => err(2, "usage:\n\tclone [-p] [-o property=value] ... <snapshot> <filesystem|volume>\n"),
+            _ => err(
+                2,
+                "usage:\n\tclone [-p] [-o property=value] ... <snapshot> <filesystem|volume>\n",
+            ),
         },
         "--help" | "-h" | "help" | "-?" => (0, HELP.to_string(), String::new()),
         other => err(2, format!("unrecognized command '{other}'\n{HELP}")),
@@ -253,8 +283,8 @@ fn program(world: &mut World, args: &[String], stdin: &str) -> Out {
             json_out = true;
             continue;
         }
-        if a.starts_with("--") {
-            return usage(format!("invalid option '{}'\n", &a[2..]));
+        if let Some(long) = a.strip_prefix("--") {
+            return usage(format!("invalid option '{long}'\n"));
         }
         if !a.starts_with('-') || a == "-" {
             pos.push(a);
@@ -314,7 +344,10 @@ fn program(world: &mut World, args: &[String], stdin: &str) -> Out {
         } else {
             "no such pool"
         };
-        return err(1, format!("cannot open '{pool}': {why}\ncannot open pool '{pool}'\n"));
+        return err(
+            1,
+            format!("cannot open '{pool}': {why}\ncannot open pool '{pool}'\n"),
+        );
     }
     let req = ProgramRequest {
         pool: pool.to_string(),
@@ -425,15 +458,34 @@ fn create(world: &mut World, args: &[String]) -> Out {
         i += 1;
     }
     let [name] = names.as_slice() else {
-        return err(2, "usage:\n\tcreate [-p] [-o property=value] ... <filesystem>\n\tcreate [-ps] [-b blocksize] [-o property=value] ... -V <size> <volume>\n");
+        return err(
+            2,
+            "usage:\n\tcreate [-p] [-o property=value] ... <filesystem>\n\tcreate [-ps] [-b blocksize] [-o property=value] ... -V <size> <volume>\n",
+        );
     };
     if world.pool(name).is_none() {
-        return err(1, format!("cannot create '{name}': no such pool '{}'\n", model::pool_of(name)));
+        return err(
+            1,
+            format!(
+                "cannot create '{name}': no such pool '{}'\n",
+                model::pool_of(name)
+            ),
+        );
     }
     match world.create_dataset(name, vol, parents) {
         Ok(()) => {}
-        Err(ENOENT) => return err(1, format!("cannot create '{name}': parent does not exist\n")),
-        Err(EEXIST) => return err(1, format!("cannot create '{name}': dataset already exists\n")),
+        Err(ENOENT) => {
+            return err(
+                1,
+                format!("cannot create '{name}': parent does not exist\n"),
+            );
+        }
+        Err(EEXIST) => {
+            return err(
+                1,
+                format!("cannot create '{name}': dataset already exists\n"),
+            );
+        }
         Err(_) => return err(1, format!("cannot create '{name}': invalid dataset name\n")),
     }
     for (p, v) in props {
@@ -448,16 +500,29 @@ fn snapshot(world: &mut World, args: &[String]) -> Out {
     let (props, rest) = take_props(args);
     let names: Vec<&String> = rest.iter().filter(|a| !a.starts_with('-')).collect();
     if names.is_empty() {
-        return err(2, "usage:\n\tsnapshot [-r] [-o property=value] ... <filesystem|volume>@<snap> ...\n");
+        return err(
+            2,
+            "usage:\n\tsnapshot [-r] [-o property=value] ... <filesystem|volume>@<snap> ...\n",
+        );
     }
     for n in &names {
         match split_name(n) {
             NameKind::Snapshot(ds, s) if model::valid_component(s) && !ds.is_empty() => {
                 if world.pool(n).and_then(|p| p.ds(ds)).is_none() {
-                    return err(1, format!("cannot open '{ds}': dataset does not exist\nusage:\n\tsnapshot [-r] [-o property=value] ... <filesystem|volume>@<snap> ...\n"));
+                    return err(
+                        1,
+                        format!(
+                            "cannot open '{ds}': dataset does not exist\nusage:\n\tsnapshot [-r] [-o property=value] ... <filesystem|volume>@<snap> ...\n"
+                        ),
+                    );
                 }
             }
-            _ => return err(1, format!("cannot create snapshot '{n}': invalid character in name\n")),
+            _ => {
+                return err(
+                    1,
+                    format!("cannot create snapshot '{n}': invalid character in name\n"),
+                );
+            }
         }
     }
     // All snapshots of one command share one txg, like `zfs snapshot a@s b@s`.
@@ -474,8 +539,18 @@ fn snapshot(world: &mut World, args: &[String]) -> Out {
         };
         match model::snapshot(pool, n, model::Stamp { guid, ..st }, false) {
             0 => {}
-            EEXIST => return err(1, format!("cannot create snapshot '{n}': dataset already exists\n")),
-            e => return err(1, format!("cannot create snapshot '{n}': {}\n", strerror(e))),
+            EEXIST => {
+                return err(
+                    1,
+                    format!("cannot create snapshot '{n}': dataset already exists\n"),
+                );
+            }
+            e => {
+                return err(
+                    1,
+                    format!("cannot create snapshot '{n}': {}\n", strerror(e)),
+                );
+            }
         }
         for (p, v) in &props {
             let _ = model::set_user_prop(pool, n, p, v, false);
@@ -488,7 +563,10 @@ fn destroy(world: &mut World, args: &[String]) -> Out {
     let defer = args.iter().any(|a| a == "-d");
     let names: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let [name] = names.as_slice() else {
-        return err(2, "usage:\n\tdestroy [-fnpRrv] <filesystem|volume>\n\tdestroy [-dnpRrv] <filesystem|volume>@<snap>[%<snap>][,...]\n\tdestroy <filesystem|volume>#<bookmark>\n");
+        return err(
+            2,
+            "usage:\n\tdestroy [-fnpRrv] <filesystem|volume>\n\tdestroy [-dnpRrv] <filesystem|volume>@<snap>[%<snap>][,...]\n\tdestroy <filesystem|volume>#<bookmark>\n",
+        );
     };
     let Some(pool) = world.pool(name) else {
         return err(1, format!("cannot open '{name}': dataset does not exist\n"));
@@ -499,14 +577,26 @@ fn destroy(world: &mut World, args: &[String]) -> Out {
                 return err(1, format!("cannot open '{ds}': dataset does not exist\n"));
             }
             let Some(sn) = pool.snap(name) else {
-                return err(1, "could not find any snapshots to destroy; check snapshot names.\n");
+                return err(
+                    1,
+                    "could not find any snapshots to destroy; check snapshot names.\n",
+                );
             };
             if !sn.clones.is_empty() && !defer {
                 let list: Vec<&str> = sn.clones.iter().map(String::as_str).collect();
-                return err(1, format!("cannot destroy '{name}': snapshot has dependent clones\nuse '-R' to destroy the following datasets:\n{}\n", list.join("\n")));
+                return err(
+                    1,
+                    format!(
+                        "cannot destroy '{name}': snapshot has dependent clones\nuse '-R' to destroy the following datasets:\n{}\n",
+                        list.join("\n")
+                    ),
+                );
             }
             if !sn.holds.is_empty() && !defer {
-                return err(1, format!("cannot destroy snapshot {name}: dataset is busy\n"));
+                return err(
+                    1,
+                    format!("cannot destroy snapshot {name}: dataset is busy\n"),
+                );
             }
             let p = world.pools.get_mut(model::pool_of(name)).expect("checked");
             world.txg += 1;
@@ -515,7 +605,10 @@ fn destroy(world: &mut World, args: &[String]) -> Out {
         }
         NameKind::Bookmark(..) => match world.destroy(name) {
             Ok(()) => ok(),
-            Err(_) => err(1, format!("cannot destroy bookmark '{name}': bookmark does not exist\n")),
+            Err(_) => err(
+                1,
+                format!("cannot destroy bookmark '{name}': bookmark does not exist\n"),
+            ),
         },
         NameKind::Dataset(ds) => {
             let Some(node) = pool.ds(ds) else {
@@ -524,7 +617,13 @@ fn destroy(world: &mut World, args: &[String]) -> Out {
             let mut deps: Vec<String> = pool.children(ds);
             deps.extend(node.snapshots.keys().map(|s| format!("{ds}@{s}")));
             if !deps.is_empty() {
-                return err(1, format!("cannot destroy '{name}': filesystem has children\nuse '-r' to destroy the following datasets:\n{}\n", deps.join("\n")));
+                return err(
+                    1,
+                    format!(
+                        "cannot destroy '{name}': filesystem has children\nuse '-r' to destroy the following datasets:\n{}\n",
+                        deps.join("\n")
+                    ),
+                );
             }
             match world.destroy(name) {
                 Ok(()) => ok(),
@@ -538,7 +637,10 @@ fn set(world: &mut World, args: &[String]) -> Out {
     let received = args.iter().any(|a| a == "--received");
     let rest: Vec<&String> = args.iter().filter(|a| *a != "--received").collect();
     let [assign, dss @ ..] = rest.as_slice() else {
-        return err(2, "usage:\n\tset <property=value> ... <filesystem|volume|snapshot> ...\n");
+        return err(
+            2,
+            "usage:\n\tset <property=value> ... <filesystem|volume|snapshot> ...\n",
+        );
     };
     let Some((prop, value)) = assign.split_once('=') else {
         return err(2, format!("missing '=' for property argument '{assign}'\n"));
@@ -547,7 +649,13 @@ fn set(world: &mut World, args: &[String]) -> Out {
         return err(2, "missing dataset name(s)\n");
     }
     if !model::is_user_prop(prop) {
-        return err(1, format!("cannot set property for '{}': EMULATOR: only user properties (with ':') can be set\n", dss[0]));
+        return err(
+            1,
+            format!(
+                "cannot set property for '{}': EMULATOR: only user properties (with ':') can be set\n",
+                dss[0]
+            ),
+        );
     }
     for ds in dss {
         let r = if received {
@@ -613,10 +721,9 @@ fn prop_value(world: &World, name: &str, prop: &str, parsable: bool) -> (String,
         ("numclones", Some(s)) => ro(s.clones.len().to_string()),
         ("clones", Some(s)) => ro(s.clones.iter().cloned().collect::<Vec<_>>().join(",")),
         ("origin", None) => node.origin.clone().map_or_else(none, ro),
-        ("volsize", None) if node.kind == DsKind::Volume => (
-            node.volsize.unwrap_or(0).to_string(),
-            "local".into(),
-        ),
+        ("volsize", None) if node.kind == DsKind::Volume => {
+            (node.volsize.unwrap_or(0).to_string(), "local".into())
+        }
         ("used" | "usedbysnapshots", Some(_)) => ro("0".into()),
         ("used" | "referenced" | "refer", _) => ro("98304".into()),
         ("available" | "avail", None) => ro("1073741824".into()),
@@ -640,7 +747,13 @@ fn fmt_time(t: i64, parsable: bool) -> String {
 }
 
 /// Datasets (and with `types`, snapshots/bookmarks) under `root`, in `zfs list` order.
-fn walk(world: &World, root: &str, depth: Option<usize>, types: &BTreeSet<String>, out: &mut Vec<String>) {
+fn walk(
+    world: &World,
+    root: &str,
+    depth: Option<usize>,
+    types: &BTreeSet<String>,
+    out: &mut Vec<String>,
+) {
     let Some(pool) = world.pool(root) else {
         return;
     };
@@ -659,14 +772,20 @@ fn walk(world: &World, root: &str, depth: Option<usize>, types: &BTreeSet<String
         return;
     }
     if want("snapshot") {
-        let mut snaps: Vec<(&String, u64)> =
-            node.snapshots.iter().map(|(n, s)| (n, s.createtxg)).collect();
+        let mut snaps: Vec<(&String, u64)> = node
+            .snapshots
+            .iter()
+            .map(|(n, s)| (n, s.createtxg))
+            .collect();
         snaps.sort_by_key(|(n, t)| (*t, (*n).clone()));
         out.extend(snaps.into_iter().map(|(n, _)| format!("{root}@{n}")));
     }
     if want("bookmark") {
-        let mut bms: Vec<(&String, u64)> =
-            node.bookmarks.iter().map(|(n, b)| (n, b.createtxg)).collect();
+        let mut bms: Vec<(&String, u64)> = node
+            .bookmarks
+            .iter()
+            .map(|(n, b)| (n, b.createtxg))
+            .collect();
         bms.sort_by_key(|(n, t)| (*t, (*n).clone()));
         out.extend(bms.into_iter().map(|(n, _)| format!("{root}#{n}")));
     }
@@ -753,7 +872,10 @@ fn parse_list_opts(args: &[String], default_fields: &str) -> Result<ListOpts, Ou
                 'r' => o.recursive = true,
                 'd' => {
                     let v = value()?;
-                    o.depth = Some(v.parse().map_err(|_| err(2, format!("invalid depth '{v}'\n")))?);
+                    o.depth = Some(
+                        v.parse()
+                            .map_err(|_| err(2, format!("invalid depth '{v}'\n")))?,
+                    );
                     o.recursive = true;
                 }
                 'o' => o.fields = value()?.split(',').map(String::from).collect(),
@@ -825,7 +947,10 @@ fn list(world: &mut World, args: &[String]) -> Out {
                 NameKind::Dataset(_) => {
                     let depth = if o.recursive {
                         o.depth
-                    } else if explicit_types && !types.contains("filesystem") && !types.contains("volume") {
+                    } else if explicit_types
+                        && !types.contains("filesystem")
+                        && !types.contains("volume")
+                    {
                         Some(1) // `zfs list -t snapshot fs`: the snapshots of fs
                     } else {
                         Some(0)
@@ -848,7 +973,8 @@ fn list(world: &mut World, args: &[String]) -> Out {
         })
         .collect();
     if !o.sort.is_empty() {
-        let keyed: Vec<(Vec<(bool, i128, String)>, Vec<String>)> = entries
+        type SortKey = Vec<(bool, i128, String)>;
+        let keyed: Vec<(SortKey, Vec<String>)> = entries
             .iter()
             .zip(rows.drain(..))
             .map(|(e, r)| {
@@ -973,7 +1099,10 @@ mod tests {
     #[test]
     fn zpool_create_list_destroy() {
         let mut w = World::new(Default::default());
-        assert_eq!(zpool_main(&mut w, &sv("create tank /dev/sdb /dev/sdc")).0, 0);
+        assert_eq!(
+            zpool_main(&mut w, &sv("create tank /dev/sdb /dev/sdc")).0,
+            0
+        );
         assert_eq!(zpool_main(&mut w, &sv("create tank /dev/sdb")).0, 1);
         assert_eq!(zpool_main(&mut w, &sv("list -H -o name")).1, "tank\n");
         assert_eq!(zpool_main(&mut w, &sv("destroy tank")).0, 0);

@@ -130,7 +130,8 @@ mod tests {
 
     #[test]
     fn json_table() {
-        let cases: Vec<(Vec<(Vec<u8>, Nv)>, &str)> = vec![
+        type Case = (Vec<(Vec<u8>, Nv)>, &'static str);
+        let cases: Vec<Case> = vec![
             (vec![], "{}"),
             (vec![(s("return"), Nv::Flag)], r#"{"return":true}"#),
             (vec![(s("return"), Nv::Int(-5))], r#"{"return":-5}"#),
@@ -139,7 +140,10 @@ mod tests {
                 vec![(s("return"), Nv::Str(s("a\"b\n\t\\\u{1}\u{7f}é€😀")))],
                 "{\"return\":\"a\\\"b\\n\\t\\\\\\u0001\u{7f}\\u00e9\\u20ac\"}",
             ),
-            (vec![(s("return"), Nv::Str(b"ab\0cd".to_vec()))], r#"{"return":"ab"}"#),
+            (
+                vec![(s("return"), Nv::Str(b"ab\0cd".to_vec()))],
+                r#"{"return":"ab"}"#,
+            ),
             (
                 vec![(
                     s("return"),
@@ -147,7 +151,10 @@ mod tests {
                 )],
                 r#"{"return":{"1":"a","x":{}}}"#,
             ),
-            (vec![(s("return"), Nv::Str(b"ok\xffno".to_vec()))], r#"{"return":"ok"#),
+            (
+                vec![(s("return"), Nv::Str(b"ok\xffno".to_vec()))],
+                r#"{"return":"ok"#,
+            ),
         ];
         for (pairs, want) in cases {
             assert_eq!(to_json(&pairs), want);

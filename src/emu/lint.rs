@@ -54,8 +54,8 @@ const KEYWORDS: &[&str] = &[
 
 // Longest first.
 const SYMS: &[&str] = &[
-    "...", "..", "==", "~=", "<=", ">=", "::", "//", "<<", ">>", "+", "-", "*", "/", "%", "^",
-    "#", "&", "~", "|", "<", ">", "=", "(", ")", "{", "}", "[", "]", ";", ":", ",", ".",
+    "...", "..", "==", "~=", "<=", ">=", "::", "//", "<<", ">>", "+", "-", "*", "/", "%", "^", "#",
+    "&", "~", "|", "<", ">", "=", "(", ")", "{", "}", "[", "]", ";", ":", ",", ".",
 ];
 
 fn lex(src: &[u8]) -> Result<Vec<Tok>, Option<LintError>> {
@@ -88,9 +88,16 @@ fn lex(src: &[u8]) -> Result<Vec<Tok>, Option<LintError>> {
         }
         let start = i;
         let tline = line;
-        if c == b'[' && let Some(level) = long_bracket_level(src, i) {
+        if c == b'['
+            && let Some(level) = long_bracket_level(src, i)
+        {
             i = skip_long(src, i, level, &mut line).ok_or(None)?;
-            out.push(Tok { k: K::Str, start, end: i, line: tline });
+            out.push(Tok {
+                k: K::Str,
+                start,
+                end: i,
+                line: tline,
+            });
             continue;
         }
         if c == b'"' || c == b'\'' {
@@ -111,7 +118,12 @@ fn lex(src: &[u8]) -> Result<Vec<Tok>, Option<LintError>> {
                     Some(_) => i += 1,
                 }
             }
-            out.push(Tok { k: K::Str, start, end: i, line: tline });
+            out.push(Tok {
+                k: K::Str,
+                start,
+                end: i,
+                line: tline,
+            });
             continue;
         }
         if c.is_ascii_digit() || (c == b'.' && src.get(i + 1).is_some_and(u8::is_ascii_digit)) {
@@ -131,7 +143,12 @@ fn lex(src: &[u8]) -> Result<Vec<Tok>, Option<LintError>> {
                     _ => break,
                 }
             }
-            out.push(Tok { k: K::Num, start, end: i, line: tline });
+            out.push(Tok {
+                k: K::Num,
+                start,
+                end: i,
+                line: tline,
+            });
             continue;
         }
         if c.is_ascii_alphabetic() || c == b'_' {
@@ -143,19 +160,31 @@ fn lex(src: &[u8]) -> Result<Vec<Tok>, Option<LintError>> {
                 .iter()
                 .find(|k| **k == word)
                 .map_or(K::Name, |k| K::Kw(k));
-            out.push(Tok { k, start, end: i, line: tline });
+            out.push(Tok {
+                k,
+                start,
+                end: i,
+                line: tline,
+            });
             continue;
         }
-        let Some(sym) = SYMS
-            .iter()
-            .find(|s| src[i..].starts_with(s.as_bytes()))
-        else {
+        let Some(sym) = SYMS.iter().find(|s| src[i..].starts_with(s.as_bytes())) else {
             return Err(None); // unknown character: leave it to the compiler
         };
         i += sym.len();
-        out.push(Tok { k: K::Sym(sym), start, end: i, line: tline });
+        out.push(Tok {
+            k: K::Sym(sym),
+            start,
+            end: i,
+            line: tline,
+        });
     }
-    out.push(Tok { k: K::Eof, start: n, end: n, line });
+    out.push(Tok {
+        k: K::Eof,
+        start: n,
+        end: n,
+        line,
+    });
     Ok(out)
 }
 
@@ -267,7 +296,13 @@ pub fn lint(source: &str) -> Result<String, LintError> {
     }
     out.push_str(&source[last..]);
     // Structure: levels and 5.4-only syntax.
-    let mut p = Parser { toks: &toks, pos: 0, level: 0, src, fn_line: vec![0] };
+    let mut p = Parser {
+        toks: &toks,
+        pos: 0,
+        level: 0,
+        src,
+        fn_line: vec![0],
+    };
     match p.chunk() {
         Ok(()) => Ok(out),
         Err(PErr::Report(e)) => Err(e),
@@ -755,7 +790,10 @@ mod tests {
         assert_eq!(lint("return 010 / 3").unwrap(), "return 8 // 3");
         assert_eq!(lint("return 18446744073709551615").unwrap(), "return (-1)");
         // strings and comments stay untouched
-        assert_eq!(lint("x = '1.5 / 2' -- 0.5 / 3").unwrap(), "x = '1.5 / 2' -- 0.5 / 3");
+        assert_eq!(
+            lint("x = '1.5 / 2' -- 0.5 / 3").unwrap(),
+            "x = '1.5 / 2' -- 0.5 / 3"
+        );
         assert_eq!(lint("x = [[a/b 1.5]]").unwrap(), "x = [[a/b 1.5]]");
     }
 
@@ -772,7 +810,12 @@ mod tests {
             let e = lint(src).unwrap_err();
             assert_eq!(e.msg, format!("unexpected symbol near '{near}'"), "{src}");
         }
-        assert!(lint("return 2 ^ 3").unwrap_err().msg.starts_with("EMULATOR:"));
+        assert!(
+            lint("return 2 ^ 3")
+                .unwrap_err()
+                .msg
+                .starts_with("EMULATOR:")
+        );
         assert!(lint("local a = 1 ~= 2; goto x; ::x::").is_ok());
     }
 
@@ -792,10 +835,19 @@ mod tests {
         // statement levels 1..=n, the innermost assignment's expression at n+2.
         assert!(lint(&nested(18)).is_ok());
         let e = lint(&nested(19)).unwrap_err();
-        assert!(e.msg.starts_with("too many C levels (limit is 20) in main function"), "{e:?}");
+        assert!(
+            e.msg
+                .starts_with("too many C levels (limit is 20) in main function"),
+            "{e:?}"
+        );
         let concat = |n: usize| format!("x = 'a'{}", " .. 'a'".repeat(n));
         assert!(lint(&concat(18)).is_ok());
-        assert!(lint(&concat(19)).unwrap_err().msg.contains("too many C levels"));
+        assert!(
+            lint(&concat(19))
+                .unwrap_err()
+                .msg
+                .contains("too many C levels")
+        );
         let tables = |n: usize| format!("x = {}{}", "{".repeat(n), "}".repeat(n));
         assert!(lint(&tables(18)).is_ok());
         assert!(lint(&tables(20)).is_err());

@@ -44,6 +44,7 @@ struct Ctx {
     timed_out: bool,
     panic: Option<String>,
     mem_peak: u64,
+    timeout_msg: Option<String>,
 }
 
 type Shared = Rc<RefCell<Ctx>>;
@@ -53,7 +54,10 @@ impl Ctx {
         &self.world.pools[&self.pool]
     }
     fn pool_mut(&mut self) -> &mut Pool {
-        self.world.pools.get_mut(&self.pool).expect("pool checked at start")
+        self.world
+            .pools
+            .get_mut(&self.pool)
+            .expect("pool checked at start")
     }
     fn stamp(&mut self) -> Stamp {
         Stamp {
@@ -113,7 +117,8 @@ pub(super) fn run(world: &mut World, req: &ProgramRequest) -> ProgramOutcome {
             );
         }
     };
-    let txg = if req.sync { world.txg + 1 } else { world.txg + 1 };
+    // The txg the program runs in; under -n nothing syncs, so the counter stays.
+    let txg = world.txg + 1;
     let rng = world.shuffle_seed();
     let ctx: Shared = Rc::new(RefCell::new(Ctx {
         world: std::mem::take(world),
@@ -126,6 +131,7 @@ pub(super) fn run(world: &mut World, req: &ProgramRequest) -> ProgramOutcome {
         timed_out: false,
         panic: None,
         mem_peak: 0,
+        timeout_msg: None,
     }));
     let result = execute(&ctx, req, &source);
     let mut c = ctx.borrow_mut();
@@ -181,19 +187,9 @@ fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
         Ok(a) => a,
         Err(e) => return Exec::Syntax(format!("EMULATOR: {e}")),
     };
-    let hook_ctx = ctx.clone();
     let hooked = lua.set_hook(
         HookTriggers::new().every_nth_instruction(100),
-        move |lua, _dbg| {
-            let mut c = hook_ctx.borrow_mut();
-            c.mem_peak = c.mem_peak.max(lua.used_memory() as u64);
-            c.instrs += 100;
-            if c.instrs > c.limit {
-                c.timed_out = true;
-                return Err(LErr::RuntimeError("Channel program timed out.".into()));
-            }
-            Ok(VmState::Continue)
-        },
+        counthook(ctx),
     );
     if let Err(e) = hooked {
         return Exec::Syntax(format!("EMULATOR: {e}"));
@@ -210,9 +206,12 @@ fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
     let r = match ran {
         Ok(values) => convert_return(values, req.mem_limit),
         Err(e) => match describe(&e) {
-            Described::Memory => outcome(1, ENOSPC, format!("{FAILED}:\nMemory limit exhausted.\n")),
-            Described::Text(msg) if timed_out => {
+            Described::Memory => {
+                outcome(1, ENOSPC, format!("{FAILED}:\nMemory limit exhausted.\n"))
+            }
+            Described::Text(_) if timed_out => {
                 let n = ctx.borrow().instrs;
+                let msg = ctx.borrow().timeout_msg.clone().unwrap_or_default();
                 outcome(
                     1,
                     ETIME,
@@ -223,6 +222,27 @@ fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
         },
     };
     Exec::Started(r)
+}
+
+/// `zcp_lua_counthook`: +100 every 100 instructions, abort once above the limit.
+fn counthook(
+    ctx: &Shared,
+) -> impl Fn(&Lua, &mlua::debug::Debug) -> mlua::Result<VmState> + 'static {
+    let hook_ctx = ctx.clone();
+    move |lua, _dbg| {
+        let mut c = hook_ctx.borrow_mut();
+        c.mem_peak = c.mem_peak.max(lua.used_memory() as u64);
+        c.instrs += 100;
+        if c.instrs > c.limit {
+            c.timed_out = true;
+            c.timeout_msg = lua
+                .traceback(Some("Channel program timed out."), 0)
+                .map(|t| t.to_string_lossy())
+                .ok();
+            return Err(LErr::RuntimeError("Channel program timed out.".into()));
+        }
+        Ok(VmState::Continue)
+    }
 }
 
 enum Described {
@@ -452,6 +472,18 @@ arith("__unm", function(a) return -a end)
 smt.__pow = nil
 "#;
 
+const WRAP: &str = r#"
+local create, resume, error, pack, unpack = coroutine.create, coroutine.resume, error, table.pack, table.unpack
+coroutine.wrap = function(f)
+  local co = create(f)
+  return function(...)
+    local r = pack(resume(co, ...))
+    if not r[1] then error(r[2], 0) end
+    return unpack(r, 2, r.n)
+  end
+end
+"#;
+
 /// `tonumber` of the channel-program Lua: base 0 (`0x` hex, leading `0` octal) or 2..36.
 fn zfs_tonumber(s: &str, base: Option<i64>) -> Option<i64> {
     match base {
@@ -489,25 +521,42 @@ fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
     })?;
     lua.load(PRELUDE).set_name("=prelude").call::<()>(tonum)?;
     let g = lua.globals();
-    let cg = lua.create_function(|lua, opt: Option<String>| {
-        match opt.as_deref() {
-            Some("count") => {
-                let used = lua.used_memory() as i64;
-                Ok(MultiValue::from_iter([
-                    Value::Integer(used / 1024),
-                    Value::Integer(used % 1024),
-                ]))
-            }
-            Some("isrunning") => Ok(MultiValue::from_iter([Value::Boolean(true)])),
-            _ => {
-                lua.gc_collect()?;
-                Ok(MultiValue::from_iter([Value::Integer(0)]))
-            }
+    let cg = lua.create_function(|lua, opt: Option<String>| match opt.as_deref() {
+        Some("count") => {
+            let used = lua.used_memory() as i64;
+            Ok(MultiValue::from_iter([
+                Value::Integer(used / 1024),
+                Value::Integer(used % 1024),
+            ]))
+        }
+        Some("isrunning") => Ok(MultiValue::from_iter([Value::Boolean(true)])),
+        _ => {
+            lua.gc_collect()?;
+            Ok(MultiValue::from_iter([Value::Integer(0)]))
         }
     })?;
     g.raw_set("collectgarbage", cg)?;
+    // Coroutines inherit the instruction hook in the kernel; mlua hooks are per thread.
+    let co: Table = g.raw_get("coroutine")?;
+    let hook_ctx = ctx.clone();
+    co.raw_set(
+        "create",
+        lua.create_function(move |lua, f: mlua::Function| {
+            let th = lua.create_thread(f)?;
+            th.set_hook(
+                HookTriggers::new().every_nth_instruction(100),
+                counthook(&hook_ctx),
+            )?;
+            Ok(th)
+        })?,
+    )?;
+    lua.load(WRAP).set_name("=prelude").exec()?;
     prune(&g, BASE)?;
-    for (lib, keep) in [("coroutine", COROUTINE), ("string", STRING), ("table", TABLE)] {
+    for (lib, keep) in [
+        ("coroutine", COROUTINE),
+        ("string", STRING),
+        ("table", TABLE),
+    ] {
         let t: Table = g.raw_get(lib)?;
         prune(&t, keep)?;
     }
@@ -573,7 +622,11 @@ impl Spec {
             .iter()
             .map(|(n, t)| format!("<{n}({})>", t.name()))
             .collect();
-        parts.extend(self.kwargs.iter().map(|(n, t)| format!("{n}=({})", t.name())));
+        parts.extend(
+            self.kwargs
+                .iter()
+                .map(|(n, t)| format!("{n}=({})", t.name())),
+        );
         format!("{}{{{}}}", self.name, parts.join(", "))
     }
     fn err<X>(&self, msg: String) -> mlua::Result<X> {
@@ -628,19 +681,14 @@ impl Spec {
                 let (k, _) = pair?;
                 let known = match &k {
                     Value::Integer(i) => *i >= 1 && (*i as usize) <= self.pargs.len(),
-                    Value::String(s) => self
-                        .kwargs
-                        .iter()
-                        .any(|(n, _)| *n == s.to_string_lossy()),
+                    Value::String(s) => self.kwargs.iter().any(|(n, _)| *n == s.to_string_lossy()),
                     _ => false,
                 };
                 if known {
                     continue;
                 }
                 return match &k {
-                    Value::Integer(i) if *i > 0 => {
-                        self.err("too many positional arguments".into())
-                    }
+                    Value::Integer(i) if *i > 0 => self.err("too many positional arguments".into()),
                     Value::Integer(i) => self.err(format!("invalid kwarg '{i}'")),
                     Value::String(s) => {
                         self.err(format!("invalid kwarg '{}'", s.to_string_lossy()))
@@ -734,11 +782,7 @@ enum PVal {
 }
 
 /// Value and source of a native property; `Ok(None)` = zero values; `Err` = not a property.
-fn native_prop(
-    pool: &Pool,
-    name: &str,
-    prop: &str,
-) -> Result<Option<(PVal, Option<String>)>, ()> {
+fn native_prop(pool: &Pool, name: &str, prop: &str) -> Result<Option<(PVal, Option<String>)>, ()> {
     const ZERO_PREFIXES: &[&str] = &[
         "userquota@",
         "groupquota@",
@@ -795,7 +839,12 @@ fn native_prop(
         "compressratio" | "refcompressratio" => ro(PVal::Str("1.00x".into())),
         "userrefs" if is_snap => ro(PVal::Int(snap.map_or(0, |(_, s)| s.holds.len()) as i64)),
         "defer_destroy" if is_snap => ro(PVal::Str(
-            if snap.is_some_and(|(_, s)| s.defer_destroy) { "on" } else { "off" }.into(),
+            if snap.is_some_and(|(_, s)| s.defer_destroy) {
+                "on"
+            } else {
+                "off"
+            }
+            .into(),
         )),
         "numclones" if is_snap => ro(PVal::Int(snap.map_or(0, |(_, s)| s.clones.len()) as i64)),
         "clones" if is_snap => ro(PVal::List(
@@ -831,12 +880,44 @@ fn native_prop(
 }
 
 const KNOWN_NATIVE: &[&str] = &[
-    "createtxg", "creation", "guid", "name", "type", "used", "referenced", "logicalused",
-    "logicalreferenced", "written", "available", "compressratio", "refcompressratio", "userrefs",
-    "defer_destroy", "numclones", "clones", "origin", "volsize", "volblocksize", "mountpoint",
-    "canmount", "recordsize", "snapdir", "quota", "refquota", "reservation", "refreservation",
-    "compression", "checksum", "readonly", "atime", "copies", "sync", "dedup", "encryption",
-    "mounted", "iscsioptions",
+    "createtxg",
+    "creation",
+    "guid",
+    "name",
+    "type",
+    "used",
+    "referenced",
+    "logicalused",
+    "logicalreferenced",
+    "written",
+    "available",
+    "compressratio",
+    "refcompressratio",
+    "userrefs",
+    "defer_destroy",
+    "numclones",
+    "clones",
+    "origin",
+    "volsize",
+    "volblocksize",
+    "mountpoint",
+    "canmount",
+    "recordsize",
+    "snapdir",
+    "quota",
+    "refquota",
+    "reservation",
+    "refreservation",
+    "compression",
+    "checksum",
+    "readonly",
+    "atime",
+    "copies",
+    "sync",
+    "dedup",
+    "encryption",
+    "mounted",
+    "iscsioptions",
 ];
 
 /// Names `system_properties` lists for a dataset.
@@ -1027,7 +1108,12 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
         let sn = c.pool().snap(name).expect("held");
         sn.holds
             .iter()
-            .map(|(t, at)| Ok(vec![Value::String(lua.create_string(t)?), Value::Integer(*at)]))
+            .map(|(t, at)| {
+                Ok(vec![
+                    Value::String(lua.create_string(t)?),
+                    Value::Integer(*at),
+                ])
+            })
             .collect()
     };
     let clones: RowsFn = |lua, c, name| {
@@ -1054,12 +1140,20 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
         ("children", "filesystem | volume", children),
         ("snapshots", "filesystem | volume", snapshots),
         ("clones", "snapshot", clones),
-        ("properties", "filesystem | snapshot | volume", user_properties),
+        (
+            "properties",
+            "filesystem | snapshot | volume",
+            user_properties,
+        ),
     ];
     if version.at_least(2, 0) {
         iters.push(("bookmarks", "filesystem | volume", bookmarks));
         iters.push(("holds", "snapshot", holds));
-        iters.push(("user_properties", "filesystem | snapshot | volume", user_properties));
+        iters.push((
+            "user_properties",
+            "filesystem | snapshot | volume",
+            user_properties,
+        ));
     }
     for (fname, argname, rows_fn) in iters {
         let c = ctx.clone();
@@ -1247,11 +1341,7 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
         fns.push((
             Spec {
                 name: "set_prop",
-                pargs: &[
-                    ("dataset", T::Str),
-                    ("property", T::Str),
-                    ("value", T::Str),
-                ],
+                pargs: &[("dataset", T::Str), ("property", T::Str), ("value", T::Str)],
                 kwargs: &[],
             },
             |_, c, sync, a| {
@@ -1291,10 +1381,23 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
                 }
                 // Native properties: read-only or non-inheritable ones are refused.
                 let inheritable = [
-                    "compression", "checksum", "readonly", "atime", "mountpoint", "canmount",
-                    "recordsize", "snapdir", "copies", "sync", "dedup",
+                    "compression",
+                    "checksum",
+                    "readonly",
+                    "atime",
+                    "mountpoint",
+                    "canmount",
+                    "recordsize",
+                    "snapdir",
+                    "copies",
+                    "sync",
+                    "dedup",
                 ];
-                ret(if inheritable.contains(&prop.as_str()) { 0 } else { EINVAL })
+                ret(if inheritable.contains(&prop.as_str()) {
+                    0
+                } else {
+                    EINVAL
+                })
             },
         ));
     }
@@ -1349,4 +1452,49 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
         t.raw_set(name, func)?;
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_are_refused_at_the_api_and_in_the_return_value() {
+        let err = to_nv(&Value::Number(1.5), b"return", 0).unwrap_err();
+        assert!(err.starts_with("EMULATOR: float"), "{err}");
+        assert_eq!(to_nv(&Value::Integer(3), b"return", 0), Ok(Nv::Int(3)));
+        const S: Spec = Spec {
+            name: "exists",
+            pargs: &[("dataset", T::Str)],
+            kwargs: &[],
+        };
+        let e = S
+            .parse(MultiValue::from_iter([Value::Number(2.0)]))
+            .unwrap_err();
+        assert!(e.to_string().contains("EMULATOR: float 2"), "{e}");
+        let e = S
+            .parse(MultiValue::from_iter([Value::Integer(2)]))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "arg 1 wrong type (is 'number', expected 'string'): exists{<dataset(string)>}"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tonumber_reads_like_the_kernel() {
+        for (s, base, want) in [
+            ("010", None, Some(8)),
+            ("08", None, None),
+            (" 0x1f ", None, Some(31)),
+            ("1.5", None, None),
+            ("inf", None, None),
+            ("z", Some(36), Some(35)),
+            ("102", Some(2), None),
+        ] {
+            assert_eq!(zfs_tonumber(s, base), want, "{s} {base:?}");
+        }
+    }
 }

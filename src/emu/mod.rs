@@ -24,6 +24,7 @@ pub mod json;
 pub mod lint;
 mod lua;
 pub mod model;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -88,9 +89,10 @@ impl FromStr for Version {
             return Err(format!("invalid OpenZFS version '{s}'"));
         }
         let num = |i: usize| -> Result<u32, String> {
-            parts
-                .get(i)
-                .map_or(Ok(0), |p| p.parse().map_err(|_| format!("invalid OpenZFS version '{s}'")))
+            parts.get(i).map_or(Ok(0), |p| {
+                p.parse()
+                    .map_err(|_| format!("invalid OpenZFS version '{s}'"))
+            })
         };
         Ok(Version::new(num(0)?, num(1)?, num(2)?))
     }
@@ -260,7 +262,8 @@ impl World {
         }
         let st = self.stamp();
         let mut pool = Pool::default();
-        pool.datasets.insert(name.to_string(), new_node(DsKind::Filesystem, st, None));
+        pool.datasets
+            .insert(name.to_string(), new_node(DsKind::Filesystem, st, None));
         self.pools.insert(name.to_string(), pool);
         Ok(())
     }
@@ -286,10 +289,15 @@ impl World {
         if self.pool(name).is_none() {
             return Err(errno::ENOENT);
         }
-        if self.pool(name).is_some_and(|p| p.datasets.contains_key(name)) {
+        if self
+            .pool(name)
+            .is_some_and(|p| p.datasets.contains_key(name))
+        {
             return Err(errno::EEXIST);
         }
-        let parent_exists = self.pool(name).is_some_and(|p| p.datasets.contains_key(parent));
+        let parent_exists = self
+            .pool(name)
+            .is_some_and(|p| p.datasets.contains_key(parent));
         if !parent_exists {
             if !parents {
                 return Err(errno::ENOENT);
@@ -375,7 +383,13 @@ impl World {
     /// `zfs set prop=value` for a user property.
     pub fn set_user_prop(&mut self, ds: &str, prop: &str, value: &str) -> Result<(), i32> {
         self.stamp();
-        code(model::set_user_prop(self.pool_mut(ds)?, ds, prop, value, false))
+        code(model::set_user_prop(
+            self.pool_mut(ds)?,
+            ds,
+            prop,
+            value,
+            false,
+        ))
     }
 
     /// A user property value as if it had arrived with `zfs recv` (source `received`).
@@ -389,14 +403,20 @@ impl World {
             .datasets
             .get_mut(ds)
             .ok_or(errno::ENOENT)?;
-        node.received_props.insert(prop.to_string(), value.to_string());
+        node.received_props
+            .insert(prop.to_string(), value.to_string());
         Ok(())
     }
 
     /// `zfs inherit prop ds` for a user property.
     pub fn inherit_user_prop(&mut self, ds: &str, prop: &str) -> Result<(), i32> {
         self.stamp();
-        code(model::inherit_user_prop(self.pool_mut(ds)?, ds, prop, false))
+        code(model::inherit_user_prop(
+            self.pool_mut(ds)?,
+            ds,
+            prop,
+            false,
+        ))
     }
 }
 

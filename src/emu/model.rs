@@ -443,12 +443,10 @@ pub fn bookmark(pool: &mut Pool, src: &str, new: &str, st: Stamp, dry_run: bool)
                 None => return ENOENT,
             }
         }
-        NameKind::Bookmark(sds, sb) => {
-            match pool.ds(sds).and_then(|n| n.bookmarks.get(sb)) {
-                Some(b) => (sds, b.createtxg, b.creation, b.guid),
-                None => return ENOENT,
-            }
-        }
+        NameKind::Bookmark(sds, sb) => match pool.ds(sds).and_then(|n| n.bookmarks.get(sb)) {
+            Some(b) => (sds, b.createtxg, b.creation, b.guid),
+            None => return ENOENT,
+        },
         NameKind::Dataset(_) => return EINVAL,
     };
     let (sds, createtxg, creation, guid) = ident;
@@ -775,7 +773,11 @@ mod tests {
     fn destroy_rules() {
         let mut p = pool();
         assert_eq!(destroy_dataset(&mut p, "tank/a", false, false), EEXIST);
-        assert_eq!(destroy_dataset(&mut p, "tank/a/b", true, false), EBUSY, "mounted");
+        assert_eq!(
+            destroy_dataset(&mut p, "tank/a/b", true, false),
+            EBUSY,
+            "mounted"
+        );
         assert_eq!(destroy_snapshot(&mut p, "tank/a@nope", false, false), 0);
         assert_eq!(destroy_snapshot(&mut p, "tank/zz@nope", false, false), 0);
         snapshot(&mut p, "tank/a@s", st(5), false);
@@ -801,18 +803,34 @@ mod tests {
         set_user_prop(&mut p, "tank/a", "x:y", "v", false);
         let hit = p.user_prop("tank/a/b", "x:y").unwrap();
         assert_eq!((hit.value.as_str(), hit.setpoint.as_str()), ("v", "tank/a"));
-        p.datasets.get_mut("tank/a/b").unwrap().received_props.insert("x:y".into(), "r".into());
+        p.datasets
+            .get_mut("tank/a/b")
+            .unwrap()
+            .received_props
+            .insert("x:y".into(), "r".into());
         let hit = p.user_prop("tank/a/b", "x:y").unwrap();
         assert_eq!((hit.value.as_str(), hit.setpoint.as_str()), ("r", "$recvd"));
         let hit = p.user_prop("tank/a/b@s", "x:y").unwrap();
-        assert_eq!((hit.value.as_str(), hit.setpoint.as_str()), ("r", "tank/a/b"));
+        assert_eq!(
+            (hit.value.as_str(), hit.setpoint.as_str()),
+            ("r", "tank/a/b")
+        );
         set_user_prop(&mut p, "tank/a/b", "x:y", "l", false);
         assert_eq!(p.user_prop("tank/a/b", "x:y").unwrap().setpoint, "tank/a/b");
         set_user_prop(&mut p, "tank/a/b@s", "x:y", "s", false);
-        assert_eq!(p.user_prop("tank/a/b@s", "x:y").unwrap().setpoint, "tank/a/b@s");
-        assert_eq!(set_user_prop(&mut p, "tank/a", "mountpoint", "/x", false), EINVAL);
+        assert_eq!(
+            p.user_prop("tank/a/b@s", "x:y").unwrap().setpoint,
+            "tank/a/b@s"
+        );
+        assert_eq!(
+            set_user_prop(&mut p, "tank/a", "mountpoint", "/x", false),
+            EINVAL
+        );
         assert_eq!(set_user_prop(&mut p, "tank/q", "a:b", "x", false), ENOENT);
-        assert_eq!(set_user_prop(&mut p, "tank/a", "a:b", &"x".repeat(8192), false), E2BIG);
+        assert_eq!(
+            set_user_prop(&mut p, "tank/a", "a:b", &"x".repeat(8192), false),
+            E2BIG
+        );
     }
 
     #[test]
@@ -820,10 +838,19 @@ mod tests {
         let mut p = pool();
         snapshot(&mut p, "tank/a@s", st(5), false);
         assert_eq!(bookmark(&mut p, "tank/a@s", "tank/a#s", st(6), false), 0);
-        assert_eq!(bookmark(&mut p, "tank/a@s", "tank/a#s", st(6), false), EEXIST);
+        assert_eq!(
+            bookmark(&mut p, "tank/a@s", "tank/a#s", st(6), false),
+            EEXIST
+        );
         assert_eq!(bookmark(&mut p, "tank/a#s", "tank/a#t", st(6), false), 0);
-        assert_eq!(bookmark(&mut p, "tank/a@zz", "tank/a#u", st(6), false), ENOENT);
-        assert_eq!(bookmark(&mut p, "tank/a@s", "tank/a#b@d", st(6), false), EINVAL);
+        assert_eq!(
+            bookmark(&mut p, "tank/a@zz", "tank/a#u", st(6), false),
+            ENOENT
+        );
+        assert_eq!(
+            bookmark(&mut p, "tank/a@s", "tank/a#b@d", st(6), false),
+            EINVAL
+        );
         assert_eq!(p.ds("tank/a").unwrap().bookmarks["t"].createtxg, 5);
         assert!(!p.exists("tank/a#s"));
     }
