@@ -12,31 +12,49 @@ use crate::naming::Dataset;
 
 /// A pool of `datasets` zvols, each with `ours` snapshots named like ours (one txg each, as
 /// 15-minute runs make them), `foreign` other snapshots and `bookmarks` bookmarks of ours.
-pub fn build_pool(datasets: usize, ours: usize, foreign: usize, bookmarks: usize) -> (World, Vec<Dataset>) {
+pub fn build_pool(
+    datasets: usize,
+    ours: usize,
+    foreign: usize,
+    bookmarks: usize,
+) -> (World, Vec<Dataset>) {
     let mut w = World::new(Version::new(2, 3, 2));
     w.set_seed(1);
     w.create_pool("tank").expect("pool");
     w.create_dataset("tank/data", None, false).expect("parent");
-    let names: Vec<Dataset> =
-        (0..datasets).map(|i| Dataset::new(&format!("tank/data/vm-{}-disk-{}", 100 + i / 2, i % 2)).expect("valid")).collect();
+    let names: Vec<Dataset> = (0..datasets)
+        .map(|i| {
+            Dataset::new(&format!("tank/data/vm-{}-disk-{}", 100 + i / 2, i % 2)).expect("valid")
+        })
+        .collect();
     for d in &names {
-        w.create_dataset(d.as_str(), Some(1 << 30), false).expect("zvol");
-        w.set_user_prop(d.as_str(), "label:running", "pve1").expect("label");
+        w.create_dataset(d.as_str(), Some(1 << 30), false)
+            .expect("zvol");
+        w.set_user_prop(d.as_str(), "label:running", "pve1")
+            .expect("label");
     }
     let t0: i64 = 1_790_000_000;
     for k in 0..ours.max(foreign) {
         w.set_clock(t0 + 900 * k as i64);
-        let stamp = chrono::DateTime::from_timestamp(t0 + 900 * k as i64, 0).expect("time").format("%Y-%m-%d_%H:%M:%S");
+        let stamp = chrono::DateTime::from_timestamp(t0 + 900 * k as i64, 0)
+            .expect("time")
+            .format("%Y-%m-%d_%H:%M:%S");
         for d in &names {
             if k < ours {
                 let snap = format!("{d}@autosnap_{stamp}_hourly");
                 w.snapshot(&snap).expect("snapshot");
                 if k < bookmarks {
-                    w.bookmark(&snap, &format!("{d}#autosnap_{stamp}_hourly")).expect("bookmark");
+                    w.bookmark(&snap, &format!("{d}#autosnap_{stamp}_hourly"))
+                        .expect("bookmark");
                 }
             }
             if k < foreign {
-                w.snapshot(&format!("{d}@__replicate_{}-0_{}__", d.leaf(), t0 + k as i64)).expect("foreign");
+                w.snapshot(&format!(
+                    "{d}@__replicate_{}-0_{}__",
+                    d.leaf(),
+                    t0 + k as i64
+                ))
+                .expect("foreign");
             }
         }
     }
@@ -54,16 +72,33 @@ pub fn run_inventory(w: &mut World, datasets: &[Dataset]) -> ProgramOutcome {
 
 /// Runs `apply.lua` with, per dataset, a new snapshot, its bookmark and `destroys` destroys of
 /// the oldest snapshots of ours.
-pub fn run_apply(w: &mut World, datasets: &[Dataset], destroys: usize, oldest: &[String]) -> (ProgramOutcome, usize) {
+pub fn run_apply(
+    w: &mut World,
+    datasets: &[Dataset],
+    destroys: usize,
+    oldest: &[String],
+) -> (ProgramOutcome, usize) {
     let groups: Vec<Group> = datasets
         .iter()
         .map(|d| {
             let mut items = vec![
-                Item::Snapshot { dataset: d.clone(), name: "autosnap_2030-01-01_00:00:00_daily".into() },
-                Item::Bookmark { dataset: d.clone(), name: "autosnap_2030-01-01_00:00:00_daily".into() },
+                Item::Snapshot {
+                    dataset: d.clone(),
+                    name: "autosnap_2030-01-01_00:00:00_daily".into(),
+                },
+                Item::Bookmark {
+                    dataset: d.clone(),
+                    name: "autosnap_2030-01-01_00:00:00_daily".into(),
+                },
             ];
-            items.extend(oldest.iter().take(destroys).map(|n| Item::Destroy { dataset: d.clone(), name: n.clone() }));
-            Group { key: d.leaf().to_string(), items }
+            items.extend(oldest.iter().take(destroys).map(|n| Item::Destroy {
+                dataset: d.clone(),
+                name: n.clone(),
+            }));
+            Group {
+                key: d.leaf().to_string(),
+                items,
+            }
         })
         .collect();
     let argv = encode(&groups);
@@ -78,7 +113,9 @@ pub fn oldest_names(n: usize) -> Vec<String> {
     let t0: i64 = 1_790_000_000;
     (0..n)
         .map(|k| {
-            let stamp = chrono::DateTime::from_timestamp(t0 + 900 * k as i64, 0).expect("time").format("%Y-%m-%d_%H:%M:%S");
+            let stamp = chrono::DateTime::from_timestamp(t0 + 900 * k as i64, 0)
+                .expect("time")
+                .format("%Y-%m-%d_%H:%M:%S");
             format!("autosnap_{stamp}_hourly")
         })
         .collect()
@@ -91,7 +128,13 @@ pub fn measure_inventory_model(n: usize, snaps: usize) -> super::inventory::Cost
     let a = run_inventory(&mut empty, &names);
     let (mut full, names) = build_pool(n, snaps, 0, 0);
     let b = run_inventory(&mut full, &names);
-    assert_eq!((a.exit_code, b.exit_code), (0, 0), "{} {}", a.stderr, b.stderr);
+    assert_eq!(
+        (a.exit_code, b.exit_code),
+        (0, 0),
+        "{} {}",
+        a.stderr,
+        b.stderr
+    );
     let per = |total: u64, count: usize| total.div_ceil(count as u64);
     super::inventory::CostModel {
         instr_per_dataset: per(a.instructions, n),
@@ -111,10 +154,22 @@ mod tests {
     #[test]
     fn measured_model_bounds_the_shipped_inventory() {
         let m = measure_inventory_model(20, 30);
-        assert!(m.instr_per_dataset <= MEASURED.instr_per_dataset, "{m:?} vs {MEASURED:?}");
-        assert!(m.instr_per_snapshot <= MEASURED.instr_per_snapshot, "{m:?} vs {MEASURED:?}");
-        assert!(m.mem_per_snapshot <= MEASURED.mem_per_snapshot, "{m:?} vs {MEASURED:?}");
-        assert!(m.mem_per_dataset <= MEASURED.mem_per_dataset, "{m:?} vs {MEASURED:?}");
+        assert!(
+            m.instr_per_dataset <= MEASURED.instr_per_dataset,
+            "{m:?} vs {MEASURED:?}"
+        );
+        assert!(
+            m.instr_per_snapshot <= MEASURED.instr_per_snapshot,
+            "{m:?} vs {MEASURED:?}"
+        );
+        assert!(
+            m.mem_per_snapshot <= MEASURED.mem_per_snapshot,
+            "{m:?} vs {MEASURED:?}"
+        );
+        assert!(
+            m.mem_per_dataset <= MEASURED.mem_per_dataset,
+            "{m:?} vs {MEASURED:?}"
+        );
     }
 
     /// A chunk sized by the model really fits in a quarter of the default limits.
@@ -126,6 +181,10 @@ mod tests {
         let out = run_inventory(&mut w, &names);
         assert_eq!(out.exit_code, 0, "{}", out.stderr);
         let share = out.instructions * 4;
-        assert!(share <= crate::zfs::program::DEFAULT_INSTR_LIMIT, "{} instructions for {size} datasets", out.instructions);
+        assert!(
+            share <= crate::zfs::program::DEFAULT_INSTR_LIMIT,
+            "{} instructions for {size} datasets",
+            out.instructions
+        );
     }
 }

@@ -30,8 +30,12 @@ pub struct CostModel {
 /// 20 × 30: 2,746 bytes per dataset, the fixed cost of the sandbox spread over fewer datasets),
 /// rounded up. `zfs::cost`'s test re-measures and fails if the shipped program became more
 /// expensive than this says.
-pub const MEASURED: CostModel =
-    CostModel { instr_per_dataset: 300, instr_per_snapshot: 200, mem_per_dataset: 3_000, mem_per_snapshot: 100 };
+pub const MEASURED: CostModel = CostModel {
+    instr_per_dataset: 300,
+    instr_per_snapshot: 200,
+    mem_per_dataset: 3_000,
+    mem_per_snapshot: 100,
+};
 
 /// Fraction of each default limit a chunk may use: a quarter, so a pool whose datasets hold
 /// four times the snapshots assumed still fits, and the halving fallback is rarely needed.
