@@ -86,8 +86,10 @@ timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
     -display none -monitor none -serial "file:$LOG" -no-reboot -nic none \
     -kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" \
     -append "console=ttyS0 root=/dev/vda rootfstype=ext4 rw init=/sbin/vm-init panic=-1 quiet loglevel=4 mitigations=off" \
-    -drive "file=$IMG/root.img,if=virtio,format=raw,snapshot=on" \
-    -drive "file=$TMP/pool0.img,if=virtio,format=raw,cache=unsafe,serial=pool0" \
+    -drive "file=$IMG/root.img,if=none,id=root,format=raw,snapshot=on" \
+    -device virtio-blk-pci,drive=root,serial=root \
+    -drive "file=$TMP/pool0.img,if=none,id=pool0,format=raw,cache=unsafe" \
+    -device virtio-blk-pci,drive=pool0,serial=pool0 \
     -virtfs "local,path=$CTL,mount_tag=ctl,security_model=none" \
     -virtfs "local,path=$REPO,mount_tag=work,security_model=none,readonly=on" \
     -virtfs "local,path=$OUTDIR,mount_tag=out,security_model=none" \
@@ -114,9 +116,9 @@ if [ ! -f "$CTL/status" ]; then
     {
         echo "run.sh: VM FAILURE: $why (qemu exit $QRC)"
         echo "---- qemu output"
-        tail -n 20 "$TMP/qemu.out"
+        tail -n 20 "$TMP/qemu.out" || true
         echo "---- console log tail ($LOG)"
-        tail -n 60 "$LOG" 2>/dev/null
+        tail -n 60 "$LOG" 2>/dev/null || echo "(no console log)"
         echo "----"
     } >&2
     finish "$VM_FAIL"
