@@ -1,6 +1,7 @@
 # A held snapshot: EBUSY; with defer=true: 0 and defer_destroy set.
 zfs create "$POOL/fs"
-zfs snapshot "$POOL/fs@a" "$POOL/fs@b"
+zfs snapshot "$POOL/fs@a"
+zfs snapshot "$POOL/fs@b"
 zfs hold keep "$POOL/fs@a" "$POOL/fs@b"
 prog <<'EOF'
 local e = zfs.sync.destroy("tank/fs@a")
