@@ -9,3 +9,7 @@ local i = 0
 for j = 1, 100 do i = i + j end
 return i
 EOF
+prog -t 5000 <<'EOF'
+local t = {}
+while true do t[#t + 1] = ("x"):rep(3) end
+EOF
