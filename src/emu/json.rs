@@ -1,0 +1,171 @@
+//! The output nvlist of a channel program and its JSON form exactly as `zfs program -j`
+//! prints it (`nvlist_print_json` in libnvpair_json.c, UTF-8 locale): compact, no trailing
+//! newline, `"` `\n` `\r` `\\` `\f` `\t` `\b` escaped, other control characters and BMP
+//! characters as `\u00xx`/`\uXXXX`, characters beyond the BMP dropped; a C string ends at
+//! NUL, and invalid UTF-8 stops the output mid-stream (as the C code does).
+//!
+//! Also an estimate of the packed (native encoding) size, used for the output-size limit.
+//! Pure.
+
+/// A value of the output nvlist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Nv {
+    /// `DATA_TYPE_BOOLEAN` (valueless, from a top-level nil): printed as `true`.
+    Flag,
+    Bool(bool),
+    Int(i64),
+    /// Raw bytes of a Lua string.
+    Str(Vec<u8>),
+    /// Nested nvlist, in insertion order.
+    List(Vec<(Vec<u8>, Nv)>),
+}
+
+/// Appends `s` as a JSON string; `false` when invalid UTF-8 stopped the output.
+fn push_str(out: &mut String, s: &[u8]) -> bool {
+    let s = match s.iter().position(|b| *b == 0) {
+        Some(i) => &s[..i],
+        None => s,
+    };
+    out.push('"');
+    let (valid, rest_invalid) = match std::str::from_utf8(s) {
+        Ok(v) => (v, false),
+        Err(e) => (
+            std::str::from_utf8(&s[..e.valid_up_to()]).unwrap_or_default(),
+            true,
+        ),
+    };
+    for c in valid.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\\' => out.push_str("\\\\"),
+            '\u{0c}' => out.push_str("\\f"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            c if (c as u32) <= 0x1f || ((c as u32) > 0x7f && (c as u32) <= 0xffff) => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c if (c as u32) <= 0x7f => out.push(c),
+            _ => {} // beyond the BMP: dropped
+        }
+    }
+    if rest_invalid {
+        return false;
+    }
+    out.push('"');
+    true
+}
+
+/// Prints an nvlist like `nvlist_print_json`; stops early on invalid UTF-8.
+pub fn print_list(out: &mut String, pairs: &[(Vec<u8>, Nv)]) -> bool {
+    out.push('{');
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if !push_str(out, k) {
+            return false;
+        }
+        out.push(':');
+        let ok = match v {
+            Nv::Flag => {
+                out.push_str("true");
+                true
+            }
+            Nv::Bool(b) => {
+                out.push_str(if *b { "true" } else { "false" });
+                true
+            }
+            Nv::Int(n) => {
+                out.push_str(&n.to_string());
+                true
+            }
+            Nv::Str(s) => push_str(out, s),
+            Nv::List(l) => print_list(out, l),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    out.push('}');
+    true
+}
+
+/// JSON of a whole output nvlist.
+pub fn to_json(pairs: &[(Vec<u8>, Nv)]) -> String {
+    let mut out = String::new();
+    print_list(&mut out, pairs);
+    out
+}
+
+fn align8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+/// Approximate size of the packed native nvlist (header, pairs, end markers).
+pub fn packed_size(pairs: &[(Vec<u8>, Nv)]) -> usize {
+    8 + pairs
+        .iter()
+        .map(|(k, v)| {
+            16 + align8(k.len() + 1)
+                + match v {
+                    Nv::Flag => 0,
+                    Nv::Bool(_) | Nv::Int(_) => 8,
+                    Nv::Str(s) => align8(s.len() + 1),
+                    Nv::List(l) => 24 + packed_size(l),
+                }
+        })
+        .sum::<usize>()
+        + 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> Vec<u8> {
+        x.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn json_table() {
+        type Case = (Vec<(Vec<u8>, Nv)>, &'static str);
+        let cases: Vec<Case> = vec![
+            (vec![], "{}"),
+            (vec![(s("return"), Nv::Flag)], r#"{"return":true}"#),
+            (vec![(s("return"), Nv::Int(-5))], r#"{"return":-5}"#),
+            (vec![(s("return"), Nv::Bool(false))], r#"{"return":false}"#),
+            (
+                vec![(s("return"), Nv::Str(s("a\"b\n\t\\\u{1}\u{7f}é€😀")))],
+                "{\"return\":\"a\\\"b\\n\\t\\\\\\u0001\u{7f}\\u00e9\\u20ac\"}",
+            ),
+            (
+                vec![(s("return"), Nv::Str(b"ab\0cd".to_vec()))],
+                r#"{"return":"ab"}"#,
+            ),
+            (
+                vec![(
+                    s("return"),
+                    Nv::List(vec![(s("1"), Nv::Str(s("a"))), (s("x"), Nv::List(vec![]))]),
+                )],
+                r#"{"return":{"1":"a","x":{}}}"#,
+            ),
+            (
+                vec![(s("return"), Nv::Str(b"ok\xffno".to_vec()))],
+                r#"{"return":"ok"#,
+            ),
+        ];
+        for (pairs, want) in cases {
+            assert_eq!(to_json(&pairs), want);
+        }
+    }
+
+    #[test]
+    fn packed_size_grows_with_content() {
+        let small = vec![(s("return"), Nv::Int(1))];
+        let big = vec![(s("return"), Nv::Str(vec![b'x'; 1000]))];
+        assert!(packed_size(&small) < 100);
+        assert!(packed_size(&big) > 1000);
+    }
+}

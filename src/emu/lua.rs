@@ -1,0 +1,1500 @@
+//! The channel-program runtime: a Lua 5.4 state (mlua) sandboxed to the channel-program
+//! globals, the `zfs.*` API over the [`model`](super::model), the instruction and memory
+//! limits, and the conversion of the return value to the output nvlist.
+//!
+//! Rules followed (reference §1–§3, zcp.c, zcp_synctask.c, zcp_get.c, zcp_iter.c):
+//! * globals are exactly the §2 list; `_VERSION` is `"Lua 5.2"`; `string.format` refuses
+//!   `%e %f %g %a`; `tonumber` and string arithmetic read leading-zero strings as octal;
+//! * arguments are parsed like `zcp_parse_args` (positional or one table, same messages);
+//! * `get_prop` and `list.*` are fatal on a missing dataset or another pool, `sync/check`
+//!   return errno values; `zfs.sync.*` under `-n` is fatal;
+//! * one txg per sync program; changes made before an error stay;
+//! * `zfs.list.*` yields in a shuffled order (seeded per world);
+//! * any float reaching a `zfs.*` call or the return value is an `EMULATOR:` error.
+//!
+//! Native properties served by `get_prop`: createtxg, creation, guid, type, name, used,
+//! referenced, available, written, userrefs, defer_destroy, numclones, clones, origin,
+//! volsize, and defaults for compression, readonly, atime, canmount, mountpoint,
+//! recordsize, volblocksize, copies, checksum, sync, dedup, snapdir, quota, reservation,
+//! refquota, refreservation, encryption; mounted, iscsioptions, `user*@`, `group*@`,
+//! `project*@`, `written@`/`written#` return zero values.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use mlua::{
+    Error as LErr, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState,
+};
+
+use super::json::{self, Nv};
+use super::model::{self, DsKind, NameKind, Pool, Stamp, errno::*, split_name};
+use super::{EXIT_PANIC, MAX_INSTR_LIMIT, MAX_MEM_LIMIT, ProgramOutcome, ProgramRequest, World};
+
+const FAILED: &str = "Channel program execution failed";
+const PANIC_TAG: &str = "\u{1}EMULATOR-PANIC\u{1}";
+
+struct Ctx {
+    world: World,
+    pool: String,
+    sync: bool,
+    txg: u64,
+    rng: u64,
+    instrs: u64,
+    limit: u64,
+    timed_out: bool,
+    panic: Option<String>,
+    mem_peak: u64,
+    timeout_msg: Option<String>,
+}
+
+type Shared = Rc<RefCell<Ctx>>;
+
+impl Ctx {
+    fn pool(&self) -> &Pool {
+        &self.world.pools[&self.pool]
+    }
+    fn pool_mut(&mut self) -> &mut Pool {
+        self.world
+            .pools
+            .get_mut(&self.pool)
+            .expect("pool checked at start")
+    }
+    fn stamp(&mut self) -> Stamp {
+        Stamp {
+            txg: self.txg,
+            now: self.world.now(),
+            guid: self.world.next_guid(),
+        }
+    }
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (super::splitmix(&mut self.rng) % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+fn outcome(exit_code: i32, errno: i32, stderr: String) -> ProgramOutcome {
+    ProgramOutcome {
+        exit_code,
+        stdout: String::new(),
+        stderr,
+        instructions: 0,
+        memory_peak: 0,
+        errno,
+        output: vec![],
+    }
+}
+
+/// Runs one program against `world` (see [`World::run_program`]).
+pub(super) fn run(world: &mut World, req: &ProgramRequest) -> ProgramOutcome {
+    if !world.pools.contains_key(&req.pool) || req.pool.contains(['/', '@', '#']) {
+        return outcome(1, ENOENT, format!("cannot open pool '{}'\n", req.pool));
+    }
+    if req.instr_limit == 0
+        || req.instr_limit > MAX_INSTR_LIMIT
+        || req.mem_limit == 0
+        || req.mem_limit > MAX_MEM_LIMIT
+    {
+        return outcome(
+            1,
+            EINVAL,
+            format!("{FAILED}:\nInvalid instruction or memory limit.\n"),
+        );
+    }
+    // Sent as a C string: a NUL ends it.
+    let script = req.script.split('\0').next().unwrap_or("");
+    let source = match super::lint::lint(script) {
+        Ok(s) => s,
+        Err(e) => {
+            return outcome(
+                1,
+                EINVAL,
+                format!(
+                    "{FAILED}:\n[string \"channel program\"]:{}: {}\n",
+                    e.line, e.msg
+                ),
+            );
+        }
+    };
+    // The txg the program runs in; under -n nothing syncs, so the counter stays.
+    let txg = world.txg + 1;
+    let rng = world.shuffle_seed();
+    let ctx: Shared = Rc::new(RefCell::new(Ctx {
+        world: std::mem::take(world),
+        pool: req.pool.clone(),
+        sync: req.sync,
+        txg,
+        rng,
+        instrs: 0,
+        limit: req.instr_limit,
+        timed_out: false,
+        panic: None,
+        mem_peak: 0,
+        timeout_msg: None,
+    }));
+    let result = execute(&ctx, req, &source);
+    let mut c = ctx.borrow_mut();
+    *world = std::mem::take(&mut c.world);
+    let mut out = match result {
+        Exec::Syntax(msg) => outcome(1, EINVAL, format!("{FAILED}:\n{msg}\n")),
+        Exec::Started(r) => {
+            if req.sync {
+                world.txg = txg; // the program's txg synced, whatever happened inside
+            }
+            r
+        }
+    };
+    if let Some(p) = &c.panic {
+        out = outcome(
+            EXIT_PANIC,
+            0,
+            format!("EMULATOR: this would panic the kernel: {p}\n"),
+        );
+    }
+    out.instructions = c.instrs;
+    out.memory_peak = c.mem_peak;
+    out
+}
+
+enum Exec {
+    Syntax(String),
+    Started(ProgramOutcome),
+}
+
+fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
+    let lua = match Lua::new_with(
+        StdLib::COROUTINE | StdLib::STRING | StdLib::TABLE,
+        LuaOptions::default(),
+    ) {
+        Ok(l) => l,
+        Err(e) => return Exec::Syntax(format!("EMULATOR: cannot create Lua state: {e}")),
+    };
+    if let Err(e) = sandbox(&lua, ctx) {
+        return Exec::Syntax(format!("EMULATOR: sandbox setup failed: {e}"));
+    }
+    let func = match lua
+        .load(source)
+        .set_name("channel program")
+        .set_mode(mlua::chunk::ChunkMode::Text)
+        .into_function()
+    {
+        Ok(f) => f,
+        Err(LErr::SyntaxError { message, .. }) => return Exec::Syntax(message),
+        Err(e) => return Exec::Syntax(e.to_string()),
+    };
+    let args = match make_args(&lua, &req.argv) {
+        Ok(a) => a,
+        Err(e) => return Exec::Syntax(format!("EMULATOR: {e}")),
+    };
+    let hooked = lua.set_hook(
+        HookTriggers::new().every_nth_instruction(100),
+        counthook(ctx),
+    );
+    if let Err(e) = hooked {
+        return Exec::Syntax(format!("EMULATOR: {e}"));
+    }
+    let _ = lua.set_memory_limit(req.mem_limit as usize);
+    let ran = func.call::<MultiValue>(args);
+    lua.remove_hook();
+    let _ = lua.set_memory_limit(0);
+    {
+        let mut c = ctx.borrow_mut();
+        c.mem_peak = c.mem_peak.max(lua.used_memory() as u64);
+    }
+    let timed_out = ctx.borrow().timed_out;
+    let r = match ran {
+        Ok(values) => convert_return(values, req.mem_limit),
+        Err(e) => match describe(&e) {
+            Described::Memory => {
+                outcome(1, ENOSPC, format!("{FAILED}:\nMemory limit exhausted.\n"))
+            }
+            Described::Text(_) if timed_out => {
+                let n = ctx.borrow().instrs;
+                let msg = ctx.borrow().timeout_msg.clone().unwrap_or_default();
+                outcome(
+                    1,
+                    ETIME,
+                    format!("{FAILED}:\n{}\n{n} Lua instructions\n", clean(&msg)),
+                )
+            }
+            Described::Text(msg) => outcome(1, ECHRNG, format!("{FAILED}:\n{}\n", clean(&msg))),
+        },
+    };
+    Exec::Started(r)
+}
+
+/// `zcp_lua_counthook`: +100 every 100 instructions, abort once above the limit.
+fn counthook(
+    ctx: &Shared,
+) -> impl Fn(&Lua, &mlua::debug::Debug) -> mlua::Result<VmState> + 'static {
+    let hook_ctx = ctx.clone();
+    move |lua, _dbg| {
+        let mut c = hook_ctx.borrow_mut();
+        c.mem_peak = c.mem_peak.max(lua.used_memory() as u64);
+        c.instrs += 100;
+        if c.instrs > c.limit {
+            c.timed_out = true;
+            c.timeout_msg = lua
+                .traceback(Some("Channel program timed out."), 0)
+                .map(|t| t.to_string_lossy())
+                .ok();
+            return Err(LErr::RuntimeError("Channel program timed out.".into()));
+        }
+        Ok(VmState::Continue)
+    }
+}
+
+enum Described {
+    Memory,
+    Text(String),
+}
+
+fn describe(e: &LErr) -> Described {
+    match e {
+        LErr::MemoryError(_) => Described::Memory,
+        LErr::CallbackError { traceback, cause } => match describe(cause) {
+            Described::Memory => Described::Memory,
+            Described::Text(m) if m.contains("stack traceback:") => Described::Text(m),
+            Described::Text(m) => Described::Text(format!("{m}\n{traceback}")),
+        },
+        LErr::RuntimeError(m) => Described::Text(m.clone()),
+        LErr::SyntaxError { message, .. } => Described::Text(message.clone()),
+        other => Described::Text(other.to_string()),
+    }
+}
+
+/// Makes mlua's messages look like the kernel's: no mlua frames, 5.2 wording.
+fn clean(msg: &str) -> String {
+    let mut lines: Vec<&str> = msg
+        .lines()
+        .filter(|l| l.trim() != "[C]: in ?" && !l.contains("mlua"))
+        .collect();
+    // error(<table>): the kernel keeps only the traceback.
+    if lines.first().is_some_and(|l| l.starts_with("table: 0x")) {
+        lines.remove(0);
+    }
+    lines
+        .join("\n")
+        .replace("attempt to perform 'n//0'", "attempt to divide by zero")
+}
+
+fn make_args(lua: &Lua, argv: &[String]) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    let a = lua.create_table()?;
+    for (i, s) in argv.iter().enumerate() {
+        a.raw_set(i + 1, lua.create_string(s)?)?;
+    }
+    t.raw_set("argv", a)?;
+    Ok(t)
+}
+
+// ---------------------------------------------------------------- return conversion
+
+fn convert_return(values: MultiValue, mem_limit: u64) -> ProgramOutcome {
+    let vals: Vec<Value> = values.into_iter().collect();
+    let pairs = match vals.len() {
+        0 => vec![],
+        1 => match to_nv(&vals[0], b"return", 0) {
+            Ok(nv) => vec![(b"return".to_vec(), nv)],
+            Err(m) => return outcome(1, ECHRNG, format!("{FAILED}:\n{m}\n")),
+        },
+        _ => {
+            return outcome(
+                1,
+                ECHRNG,
+                format!("{FAILED}:\nMultiple return values not supported\n"),
+            );
+        }
+    };
+    if json::packed_size(&pairs) as u64 > mem_limit {
+        return outcome(1, ENOMEM, format!("{FAILED}:\nReturn value too large.\n"));
+    }
+    ProgramOutcome {
+        exit_code: 0,
+        stdout: json::to_json(&pairs),
+        stderr: String::new(),
+        instructions: 0,
+        memory_peak: 0,
+        errno: 0,
+        output: pairs,
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Boolean(_) => "boolean",
+        Value::Integer(_) | Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Table(_) => "table",
+        Value::Function(_) => "function",
+        Value::Thread(_) => "thread",
+        _ => "userdata",
+    }
+}
+
+fn to_nv(v: &Value, key: &[u8], depth: usize) -> Result<Nv, String> {
+    Ok(match v {
+        Value::Nil => Nv::Flag,
+        Value::Boolean(b) => Nv::Bool(*b),
+        Value::Integer(i) => Nv::Int(*i),
+        Value::Number(f) => {
+            return Err(format!(
+                "EMULATOR: float {f} in the return value (channel programs have no floats)"
+            ));
+        }
+        Value::String(s) => Nv::Str(s.as_bytes().to_vec()),
+        Value::Table(t) => {
+            let mut out: Vec<(Vec<u8>, Nv)> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for pair in t.pairs::<Value, Value>() {
+                let (k, val) = pair.map_err(|e| e.to_string())?;
+                let kb: Vec<u8> = match &k {
+                    Value::String(s) => s.as_bytes().to_vec(),
+                    Value::Boolean(b) => b.to_string().into_bytes(),
+                    Value::Integer(i) => i.to_string().into_bytes(),
+                    Value::Number(f) => {
+                        return Err(format!("EMULATOR: float key {f} in the return value"));
+                    }
+                    other => {
+                        return Err(format!("Invalid key type '{}' in table", type_name(other)));
+                    }
+                };
+                if !seen.insert(kb.clone()) {
+                    return Err(format!(
+                        "Collision of key '{}' in table",
+                        String::from_utf8_lossy(&kb)
+                    ));
+                }
+                if depth >= 20 {
+                    return Err("Maximum table depth (20) exceeded for table".into());
+                }
+                let nv = to_nv(&val, &kb, depth + 1)?;
+                out.push((kb, nv));
+            }
+            Nv::List(out)
+        }
+        other => {
+            return Err(format!(
+                "Invalid value type '{}' for key '{}'",
+                type_name(other),
+                String::from_utf8_lossy(key)
+            ));
+        }
+    })
+}
+
+// ---------------------------------------------------------------- sandbox
+
+const BASE: &[&str] = &[
+    "assert",
+    "collectgarbage",
+    "error",
+    "getmetatable",
+    "ipairs",
+    "next",
+    "pairs",
+    "rawequal",
+    "rawget",
+    "rawlen",
+    "rawset",
+    "select",
+    "setmetatable",
+    "tonumber",
+    "tostring",
+    "type",
+    "_G",
+    "_VERSION",
+    "coroutine",
+    "string",
+    "table",
+];
+const COROUTINE: &[&str] = &["create", "resume", "running", "status", "wrap", "yield"];
+const STRING: &[&str] = &[
+    "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match", "rep", "reverse",
+    "sub", "upper",
+];
+const TABLE: &[&str] = &["concat", "insert", "pack", "unpack", "remove", "sort"];
+
+const PRELUDE: &str = r#"
+local tonum = ...
+local error, type, select = error, type, select
+local sfind, ssub, sformat = string.find, string.sub, string.format
+string.format = function(fmt, ...)
+  if type(fmt) == "string" then
+    local i = 1
+    while true do
+      local s, e = sfind(fmt, "%", i, true)
+      if not s then break end
+      local _, e2, conv = sfind(fmt, "^[-+ #0]*%d*%.?%d*(.)", e + 1)
+      if conv == nil then break end
+      if sfind("eEfFgGaA", conv, 1, true) then
+        error("invalid option '%" .. conv .. "' to 'format'", 0)
+      end
+      i = e2 + 1
+    end
+  end
+  return sformat(fmt, ...)
+end
+tonumber = function(v, base)
+  if base == nil and type(v) == "number" then return v end
+  if type(v) ~= "string" then
+    if base ~= nil then error("bad argument #1 to 'tonumber' (string expected, got " .. type(v) .. ")", 0) end
+    return nil
+  end
+  return tonum(v, base)
+end
+local smt = getmetatable("")
+local function num(v)
+  if type(v) == "number" then return v end
+  if type(v) == "string" then return tonum(v) end
+  return nil
+end
+local function arith(name, f)
+  smt[name] = function(a, b)
+    local x, y = num(a), num(b)
+    if x == nil or y == nil then
+      local bad = a
+      if x ~= nil then bad = b end
+      error("attempt to perform arithmetic on a " .. type(bad) .. " value", 2)
+    end
+    return f(x, y)
+  end
+end
+arith("__add", function(a, b) return a + b end)
+arith("__sub", function(a, b) return a - b end)
+arith("__mul", function(a, b) return a * b end)
+arith("__mod", function(a, b) return a % b end)
+arith("__idiv", function(a, b) return a // b end)
+arith("__div", function(a, b) return a // b end)
+arith("__unm", function(a) return -a end)
+smt.__pow = nil
+"#;
+
+const WRAP: &str = r#"
+local create, resume, error, pack, unpack = coroutine.create, coroutine.resume, error, table.pack, table.unpack
+coroutine.wrap = function(f)
+  local co = create(f)
+  return function(...)
+    local r = pack(resume(co, ...))
+    if not r[1] then error(r[2], 0) end
+    return unpack(r, 2, r.n)
+  end
+end
+"#;
+
+/// `tonumber` of the channel-program Lua: base 0 (`0x` hex, leading `0` octal) or 2..36.
+fn zfs_tonumber(s: &str, base: Option<i64>) -> Option<i64> {
+    match base {
+        None => {
+            if s.contains(['n', 'N']) {
+                return None;
+            }
+            super::lint::parse_numeral(s)
+        }
+        Some(b) => {
+            if !(2..=36).contains(&b) {
+                return None;
+            }
+            let t = s.trim();
+            let (neg, digits) = match t.strip_prefix('-') {
+                Some(r) => (true, r),
+                None => (false, t),
+            };
+            if digits.is_empty() {
+                return None;
+            }
+            let mut v: i64 = 0;
+            for ch in digits.chars() {
+                let d = ch.to_digit(b as u32)?;
+                v = v.wrapping_mul(b).wrapping_add(i64::from(d));
+            }
+            Some(if neg { v.wrapping_neg() } else { v })
+        }
+    }
+}
+
+fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
+    let tonum = lua.create_function(|_, (s, base): (mlua::LuaString, Option<i64>)| {
+        Ok(zfs_tonumber(&s.to_string_lossy(), base))
+    })?;
+    lua.load(PRELUDE).set_name("=prelude").call::<()>(tonum)?;
+    let g = lua.globals();
+    let cg = lua.create_function(|lua, opt: Option<String>| match opt.as_deref() {
+        Some("count") => {
+            let used = lua.used_memory() as i64;
+            Ok(MultiValue::from_iter([
+                Value::Integer(used / 1024),
+                Value::Integer(used % 1024),
+            ]))
+        }
+        Some("isrunning") => Ok(MultiValue::from_iter([Value::Boolean(true)])),
+        _ => {
+            lua.gc_collect()?;
+            Ok(MultiValue::from_iter([Value::Integer(0)]))
+        }
+    })?;
+    g.raw_set("collectgarbage", cg)?;
+    // Coroutines inherit the instruction hook in the kernel; mlua hooks are per thread.
+    let co: Table = g.raw_get("coroutine")?;
+    let hook_ctx = ctx.clone();
+    co.raw_set(
+        "create",
+        lua.create_function(move |lua, f: mlua::Function| {
+            let th = lua.create_thread(f)?;
+            th.set_hook(
+                HookTriggers::new().every_nth_instruction(100),
+                counthook(&hook_ctx),
+            )?;
+            Ok(th)
+        })?,
+    )?;
+    lua.load(WRAP).set_name("=prelude").exec()?;
+    prune(&g, BASE)?;
+    for (lib, keep) in [
+        ("coroutine", COROUTINE),
+        ("string", STRING),
+        ("table", TABLE),
+    ] {
+        let t: Table = g.raw_get(lib)?;
+        prune(&t, keep)?;
+    }
+    g.raw_set("_VERSION", "Lua 5.2")?;
+    for (name, v) in model::errno::GLOBALS {
+        g.raw_set(*name, *v)?;
+    }
+    g.raw_set("zfs", zfs_table(lua, ctx)?)?;
+    Ok(())
+}
+
+fn prune(t: &Table, keep: &[&str]) -> mlua::Result<()> {
+    let keys: Vec<Value> = t
+        .pairs::<Value, Value>()
+        .filter_map(|p| p.ok().map(|(k, _)| k))
+        .collect();
+    for k in keys {
+        let keep_it = matches!(&k, Value::String(s) if keep.contains(&&*s.to_string_lossy()));
+        if !keep_it {
+            t.raw_set(k, Value::Nil)?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- argument parsing
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum T {
+    Str,
+    Bool,
+}
+
+impl T {
+    fn name(self) -> &'static str {
+        match self {
+            T::Str => "string",
+            T::Bool => "boolean",
+        }
+    }
+    fn matches(self, v: &Value) -> bool {
+        matches!(
+            (self, v),
+            (T::Str, Value::String(_)) | (T::Bool, Value::Boolean(_))
+        )
+    }
+}
+
+struct Spec {
+    name: &'static str,
+    pargs: &'static [(&'static str, T)],
+    kwargs: &'static [(&'static str, T)],
+}
+
+fn rt<X>(msg: impl Into<String>) -> mlua::Result<X> {
+    Err(LErr::RuntimeError(msg.into()))
+}
+
+impl Spec {
+    fn usage(&self) -> String {
+        let mut parts: Vec<String> = self
+            .pargs
+            .iter()
+            .map(|(n, t)| format!("<{n}({})>", t.name()))
+            .collect();
+        parts.extend(
+            self.kwargs
+                .iter()
+                .map(|(n, t)| format!("{n}=({})", t.name())),
+        );
+        format!("{}{{{}}}", self.name, parts.join(", "))
+    }
+    fn err<X>(&self, msg: String) -> mlua::Result<X> {
+        rt(format!("{msg}: {}", self.usage()))
+    }
+    fn no_float(&self, v: &Value) -> mlua::Result<()> {
+        if let Value::Number(f) = v {
+            return rt(format!(
+                "EMULATOR: float {f} passed to zfs function '{}' (channel programs have no floats)",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+    /// `zcp_parse_args`: positional args then kwargs (nil when absent).
+    fn parse(&self, args: MultiValue) -> mlua::Result<Vec<Value>> {
+        let args: Vec<Value> = args.into_iter().collect();
+        for a in &args {
+            self.no_float(a)?;
+        }
+        let mut out = Vec::new();
+        if let [Value::Table(t)] = args.as_slice() {
+            for (i, (_, ty)) in self.pargs.iter().enumerate() {
+                let v: Value = t.raw_get(i + 1)?;
+                self.no_float(&v)?;
+                if v.is_nil() {
+                    return self.err("too few arguments".into());
+                }
+                if !ty.matches(&v) {
+                    return self.err(format!(
+                        "arg {} wrong type (is '{}', expected '{}')",
+                        i + 1,
+                        type_name(&v),
+                        ty.name()
+                    ));
+                }
+                out.push(v);
+            }
+            for (name, ty) in self.kwargs {
+                let v: Value = t.raw_get(*name)?;
+                self.no_float(&v)?;
+                if !v.is_nil() && !ty.matches(&v) {
+                    return self.err(format!(
+                        "kwarg '{name}' wrong type (is '{}', expected '{}')",
+                        type_name(&v),
+                        ty.name()
+                    ));
+                }
+                out.push(v);
+            }
+            for pair in t.pairs::<Value, Value>() {
+                let (k, _) = pair?;
+                let known = match &k {
+                    Value::Integer(i) => *i >= 1 && (*i as usize) <= self.pargs.len(),
+                    Value::String(s) => self.kwargs.iter().any(|(n, _)| *n == s.to_string_lossy()),
+                    _ => false,
+                };
+                if known {
+                    continue;
+                }
+                return match &k {
+                    Value::Integer(i) if *i > 0 => self.err("too many positional arguments".into()),
+                    Value::Integer(i) => self.err(format!("invalid kwarg '{i}'")),
+                    Value::String(s) => {
+                        self.err(format!("invalid kwarg '{}'", s.to_string_lossy()))
+                    }
+                    _ => self.err("kwarg keys must be strings".into()),
+                };
+            }
+        } else {
+            for (i, (_, ty)) in self.pargs.iter().enumerate() {
+                let Some(v) = args.get(i) else {
+                    return self.err("too few arguments".into());
+                };
+                if !ty.matches(v) {
+                    return self.err(format!(
+                        "arg {} wrong type (is '{}', expected '{}')",
+                        i + 1,
+                        type_name(v),
+                        ty.name()
+                    ));
+                }
+                out.push(v.clone());
+            }
+            if args.len() != self.pargs.len() {
+                return self.err("too many positional arguments".into());
+            }
+            out.extend(self.kwargs.iter().map(|_| Value::Nil));
+        }
+        Ok(out)
+    }
+}
+
+fn s_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string_lossy(),
+        _ => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------- dataset lookup
+
+enum Held {
+    Ok,
+    NoEnt,
+    XDev,
+    Inval,
+}
+
+/// `dsl_dataset_hold`: the pool is the part before the first `/` or `@`.
+fn hold(ctx: &Ctx, name: &str) -> Held {
+    let end = name.find(['/', '@']).unwrap_or(name.len());
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.: -/@#%".contains(c));
+    if !valid || name.len() > model::MAX_NAME_LEN {
+        return Held::Inval;
+    }
+    if name[..end] != *ctx.pool {
+        return Held::XDev;
+    }
+    if ctx.pool().exists(name) {
+        Held::Ok
+    } else {
+        Held::NoEnt
+    }
+}
+
+/// `zcp_dataset_hold`: fatal unless the dataset exists.
+fn hold_fatal(ctx: &Ctx, fname: &str, name: &str) -> mlua::Result<()> {
+    match hold(ctx, name) {
+        Held::Ok => Ok(()),
+        Held::NoEnt => rt(format!(
+            "bad argument #1 to '{fname}' (no such dataset '{name}')"
+        )),
+        Held::XDev => rt(format!(
+            "bad argument #1 to '{fname}' (dataset '{name}' is not in the target pool '{}')",
+            ctx.pool
+        )),
+        Held::Inval => rt(format!(
+            "unexpected error 22 while accessing dataset '{name}'"
+        )),
+    }
+}
+
+// ---------------------------------------------------------------- properties
+
+enum PVal {
+    Int(i64),
+    Str(String),
+    List(Vec<String>),
+}
+
+/// Value and source of a native property; `Ok(None)` = zero values; `Err` = not a property.
+fn native_prop(pool: &Pool, name: &str, prop: &str) -> Result<Option<(PVal, Option<String>)>, ()> {
+    const ZERO_PREFIXES: &[&str] = &[
+        "userquota@",
+        "groupquota@",
+        "userused@",
+        "groupused@",
+        "userobjquota@",
+        "groupobjquota@",
+        "userobjused@",
+        "groupobjused@",
+        "projectquota@",
+        "projectused@",
+        "projectobjquota@",
+        "projectobjused@",
+        "written@",
+        "written#",
+    ];
+    if ZERO_PREFIXES.iter().any(|p| prop.starts_with(p)) {
+        return Ok(None);
+    }
+    let (head, snap) = match split_name(name) {
+        NameKind::Snapshot(ds, s) => (ds, pool.snap(name).map(|sn| (s, sn))),
+        NameKind::Dataset(ds) => (ds, None),
+        NameKind::Bookmark(..) => return Ok(None),
+    };
+    let Some(node) = pool.ds(head) else {
+        return Ok(None);
+    };
+    let is_snap = snap.is_some();
+    let is_fs = !is_snap && node.kind == DsKind::Filesystem;
+    let is_vol = !is_snap && node.kind == DsKind::Volume;
+    let ro = |v: PVal| Ok(Some((v, None)));
+    let dflt = |v: PVal| Ok(Some((v, Some("default".to_string()))));
+    let (createtxg, creation, guid) = match snap {
+        Some((_, sn)) => (sn.createtxg, sn.creation, sn.guid),
+        None => (node.createtxg, node.creation, node.guid),
+    };
+    match prop {
+        "createtxg" => ro(PVal::Int(createtxg as i64)),
+        "creation" => ro(PVal::Int(creation)),
+        "guid" => ro(PVal::Int(guid as i64)),
+        "name" => ro(PVal::Str(name.to_string())),
+        "type" => ro(PVal::Str(
+            match (is_snap, node.kind) {
+                (true, _) => "snapshot",
+                (false, DsKind::Filesystem) => "filesystem",
+                (false, DsKind::Volume) => "volume",
+            }
+            .into(),
+        )),
+        "used" | "referenced" | "logicalused" | "logicalreferenced" | "written" => {
+            ro(PVal::Int(if is_snap { 0 } else { 98304 }))
+        }
+        "available" if !is_snap => ro(PVal::Int(1 << 30)),
+        "compressratio" | "refcompressratio" => ro(PVal::Str("1.00x".into())),
+        "userrefs" if is_snap => ro(PVal::Int(snap.map_or(0, |(_, s)| s.holds.len()) as i64)),
+        "defer_destroy" if is_snap => ro(PVal::Str(
+            if snap.is_some_and(|(_, s)| s.defer_destroy) {
+                "on"
+            } else {
+                "off"
+            }
+            .into(),
+        )),
+        "numclones" if is_snap => ro(PVal::Int(snap.map_or(0, |(_, s)| s.clones.len()) as i64)),
+        "clones" if is_snap => ro(PVal::List(
+            snap.map(|(_, s)| s.clones.iter().cloned().collect())
+                .unwrap_or_default(),
+        )),
+        "origin" if !is_snap && node.origin.is_some() => {
+            ro(PVal::Str(node.origin.clone().unwrap_or_default()))
+        }
+        "volsize" if is_vol => Ok(Some((
+            PVal::Int(node.volsize.unwrap_or(0) as i64),
+            Some(head.to_string()),
+        ))),
+        "volblocksize" if is_vol => ro(PVal::Int(16384)),
+        "mountpoint" if is_fs => dflt(PVal::Str(format!("/{head}"))),
+        "canmount" if is_fs => dflt(PVal::Str("on".into())),
+        "recordsize" if is_fs => dflt(PVal::Int(131072)),
+        "snapdir" if is_fs => dflt(PVal::Str("hidden".into())),
+        "quota" | "refquota" if is_fs => dflt(PVal::Int(0)),
+        "reservation" | "refreservation" if !is_snap => dflt(PVal::Int(0)),
+        "compression" | "checksum" if !is_snap => dflt(PVal::Str("on".into())),
+        "readonly" | "atime" if !is_snap => dflt(PVal::Str(
+            if prop == "readonly" { "off" } else { "on" }.into(),
+        )),
+        "copies" if !is_snap => dflt(PVal::Int(1)),
+        "sync" if !is_snap => dflt(PVal::Str("standard".into())),
+        "dedup" if !is_snap => dflt(PVal::Str("off".into())),
+        "encryption" => dflt(PVal::Str("off".into())),
+        "mounted" | "iscsioptions" => Ok(None),
+        _ if KNOWN_NATIVE.contains(&prop) => Ok(None), // valid, not for this type
+        _ => Err(()),
+    }
+}
+
+const KNOWN_NATIVE: &[&str] = &[
+    "createtxg",
+    "creation",
+    "guid",
+    "name",
+    "type",
+    "used",
+    "referenced",
+    "logicalused",
+    "logicalreferenced",
+    "written",
+    "available",
+    "compressratio",
+    "refcompressratio",
+    "userrefs",
+    "defer_destroy",
+    "numclones",
+    "clones",
+    "origin",
+    "volsize",
+    "volblocksize",
+    "mountpoint",
+    "canmount",
+    "recordsize",
+    "snapdir",
+    "quota",
+    "refquota",
+    "reservation",
+    "refreservation",
+    "compression",
+    "checksum",
+    "readonly",
+    "atime",
+    "copies",
+    "sync",
+    "dedup",
+    "encryption",
+    "mounted",
+    "iscsioptions",
+];
+
+/// Names `system_properties` lists for a dataset.
+fn system_prop_names(pool: &Pool, name: &str) -> Vec<String> {
+    KNOWN_NATIVE
+        .iter()
+        .filter(|p| matches!(native_prop(pool, name, p), Ok(Some(_))))
+        .map(|p| p.to_string())
+        .collect()
+}
+
+fn push_pval(lua: &Lua, v: PVal) -> mlua::Result<Value> {
+    Ok(match v {
+        PVal::Int(i) => Value::Integer(i),
+        PVal::Str(s) => Value::String(lua.create_string(&s)?),
+        PVal::List(l) => {
+            let t = lua.create_table()?;
+            for (i, s) in l.iter().enumerate() {
+                t.raw_set(i + 1, s.as_str())?;
+            }
+            Value::Table(t)
+        }
+    })
+}
+
+/// get_prop-style (value, source) for a user property; None when unset.
+fn user_prop_pair(pool: &Pool, name: &str, prop: &str) -> Option<(String, String)> {
+    pool.user_prop(name, prop).map(|h| (h.value, h.setpoint))
+}
+
+// ---------------------------------------------------------------- the zfs table
+
+fn zfs_table(lua: &Lua, ctx: &Shared) -> mlua::Result<Table> {
+    let version = ctx.borrow().world.version;
+    let zfs = lua.create_table()?;
+
+    let c = ctx.clone();
+    zfs.raw_set(
+        "debug",
+        lua.create_function(move |_, args: MultiValue| {
+            let _ = &c;
+            const S: Spec = Spec {
+                name: "debug",
+                pargs: &[("debug string", T::Str)],
+                kwargs: &[],
+            };
+            S.parse(args)?;
+            Ok(())
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    zfs.raw_set(
+        "exists",
+        lua.create_function(move |_, args: MultiValue| {
+            const S: Spec = Spec {
+                name: "exists",
+                pargs: &[("dataset", T::Str)],
+                kwargs: &[],
+            };
+            let a = S.parse(args)?;
+            let name = s_of(&a[0]);
+            let c = c.borrow();
+            match hold(&c, &name) {
+                Held::Ok => Ok(true),
+                Held::NoEnt => Ok(false),
+                Held::XDev => rt(format!("dataset '{name}' is not in the target pool")),
+                Held::Inval => rt("unexpected error 22"),
+            }
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    zfs.raw_set(
+        "get_prop",
+        lua.create_function(move |lua, args: MultiValue| {
+            const S: Spec = Spec {
+                name: "get_prop",
+                pargs: &[("dataset", T::Str), ("property", T::Str)],
+                kwargs: &[],
+            };
+            let a = S.parse(args)?;
+            let (name, prop) = (s_of(&a[0]), s_of(&a[1]));
+            let c = c.borrow();
+            hold_fatal(&c, "get_prop", &name)?;
+            let mut out = MultiValue::new();
+            if model::is_user_prop(&prop) {
+                if let Some((v, src)) = user_prop_pair(c.pool(), &name, &prop) {
+                    out.push_back(Value::String(lua.create_string(&v)?));
+                    out.push_back(Value::String(lua.create_string(&src)?));
+                }
+                return Ok(out);
+            }
+            match native_prop(c.pool(), &name, &prop) {
+                Err(()) => rt(format!("'{prop}' is not a valid property")),
+                Ok(None) => Ok(out),
+                Ok(Some((v, src))) => {
+                    out.push_back(push_pval(lua, v)?);
+                    out.push_back(match src {
+                        Some(s) => Value::String(lua.create_string(&s)?),
+                        None => Value::Nil,
+                    });
+                    Ok(out)
+                }
+            }
+        })?,
+    )?;
+
+    zfs.raw_set("list", list_table(lua, ctx, version)?)?;
+    zfs.raw_set("sync", sync_table(lua, ctx, version, true)?)?;
+    zfs.raw_set("check", sync_table(lua, ctx, version, false)?)?;
+    Ok(zfs)
+}
+
+/// An iterator function over precomputed rows.
+fn iterator(lua: &Lua, rows: Vec<Vec<Value>>) -> mlua::Result<mlua::Function> {
+    let rows = RefCell::new(rows.into_iter());
+    lua.create_function(move |_, _: MultiValue| {
+        Ok(match rows.borrow_mut().next() {
+            Some(r) => MultiValue::from_iter(r),
+            None => MultiValue::from_iter([Value::Nil]),
+        })
+    })
+}
+
+fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<Table> {
+    let list = lua.create_table()?;
+    type RowsFn = fn(&Lua, &Ctx, &str) -> mlua::Result<Vec<Vec<Value>>>;
+    let str_rows = |lua: &Lua, v: Vec<String>| -> mlua::Result<Vec<Vec<Value>>> {
+        v.into_iter()
+            .map(|s| Ok(vec![Value::String(lua.create_string(&s)?)]))
+            .collect()
+    };
+    let _ = str_rows;
+    fn strs(lua: &Lua, v: Vec<String>) -> mlua::Result<Vec<Vec<Value>>> {
+        v.into_iter()
+            .map(|s| Ok(vec![Value::String(lua.create_string(&s)?)]))
+            .collect()
+    }
+    fn need_head(c: &Ctx, fname: &str, name: &str) -> mlua::Result<()> {
+        hold_fatal(c, fname, name)?;
+        if !matches!(split_name(name), NameKind::Dataset(_)) {
+            return rt(format!(
+                "bad argument #1 to '{fname}' ('{name}' is not a filesystem or volume)"
+            ));
+        }
+        Ok(())
+    }
+    fn need_snap(c: &Ctx, fname: &str, name: &str) -> mlua::Result<()> {
+        hold_fatal(c, fname, name)?;
+        if !matches!(split_name(name), NameKind::Snapshot(..)) {
+            return rt(format!(
+                "bad argument #1 to '{fname}' ('{name}' is not a snapshot)"
+            ));
+        }
+        Ok(())
+    }
+    let children: RowsFn = |lua, c, name| {
+        need_head(c, "children", name)?;
+        let v = c
+            .pool()
+            .children(name)
+            .into_iter()
+            .filter(|n| !n.contains(['$', '%']))
+            .collect();
+        strs(lua, v)
+    };
+    let snapshots: RowsFn = |lua, c, name| {
+        need_head(c, "snapshots", name)?;
+        let v = c.pool().datasets[name]
+            .snapshots
+            .keys()
+            .map(|s| format!("{name}@{s}"))
+            .collect();
+        strs(lua, v)
+    };
+    let bookmarks: RowsFn = |lua, c, name| {
+        need_head(c, "bookmarks", name)?;
+        let v = c.pool().datasets[name]
+            .bookmarks
+            .keys()
+            .map(|s| format!("{name}#{s}"))
+            .collect();
+        strs(lua, v)
+    };
+    let holds: RowsFn = |lua, c, name| {
+        need_snap(c, "holds", name)?;
+        let sn = c.pool().snap(name).expect("held");
+        sn.holds
+            .iter()
+            .map(|(t, at)| {
+                Ok(vec![
+                    Value::String(lua.create_string(t)?),
+                    Value::Integer(*at),
+                ])
+            })
+            .collect()
+    };
+    let clones: RowsFn = |lua, c, name| {
+        need_snap(c, "clones", name)?;
+        let sn = c.pool().snap(name).expect("held");
+        strs(lua, sn.clones.iter().cloned().collect())
+    };
+    let user_properties: RowsFn = |lua, c, name| {
+        hold_fatal(c, "user_properties", name)?;
+        let pool = c.pool();
+        pool.user_prop_names(name)
+            .into_iter()
+            .filter_map(|p| user_prop_pair(pool, name, &p).map(|(v, s)| (p, v, s)))
+            .map(|(p, v, s)| {
+                Ok(vec![
+                    Value::String(lua.create_string(&p)?),
+                    Value::String(lua.create_string(&v)?),
+                    Value::String(lua.create_string(&s)?),
+                ])
+            })
+            .collect()
+    };
+    let mut iters: Vec<(&str, &'static str, RowsFn)> = vec![
+        ("children", "filesystem | volume", children),
+        ("snapshots", "filesystem | volume", snapshots),
+        ("clones", "snapshot", clones),
+        (
+            "properties",
+            "filesystem | snapshot | volume",
+            user_properties,
+        ),
+    ];
+    if version.at_least(2, 0) {
+        iters.push(("bookmarks", "filesystem | volume", bookmarks));
+        iters.push(("holds", "snapshot", holds));
+        iters.push((
+            "user_properties",
+            "filesystem | snapshot | volume",
+            user_properties,
+        ));
+    }
+    for (fname, argname, rows_fn) in iters {
+        let c = ctx.clone();
+        let fname: &'static str = Box::leak(fname.to_string().into_boxed_str());
+        let pargs: &'static [(&'static str, T)] = Box::leak(Box::new([(argname, T::Str)]));
+        let f = lua.create_function(move |lua, args: MultiValue| {
+            let spec = Spec {
+                name: fname,
+                pargs,
+                kwargs: &[],
+            };
+            let a = spec.parse(args)?;
+            let name = s_of(&a[0]);
+            let mut rows = {
+                let cb = c.borrow();
+                rows_fn(lua, &cb, &name)?
+            };
+            c.borrow_mut().shuffle(&mut rows);
+            iterator(lua, rows)
+        })?;
+        list.raw_set(fname, f)?;
+    }
+    let c = ctx.clone();
+    list.raw_set(
+        "system_properties",
+        lua.create_function(move |lua, args: MultiValue| {
+            const S: Spec = Spec {
+                name: "system_properties",
+                pargs: &[("filesystem | snapshot | volume", T::Str)],
+                kwargs: &[],
+            };
+            let a = S.parse(args)?;
+            let name = s_of(&a[0]);
+            let mut names = {
+                let cb = c.borrow();
+                hold_fatal(&cb, "system_properties", &name)?;
+                system_prop_names(cb.pool(), &name)
+            };
+            c.borrow_mut().shuffle(&mut names);
+            let t = lua.create_table()?;
+            for (i, n) in names.iter().enumerate() {
+                t.raw_set(i + 1, n.as_str())?;
+            }
+            Ok(t)
+        })?,
+    )?;
+    Ok(list)
+}
+
+const SYNC_NEEDS_SYNC: &str = "running functions from the zfs.sync submodule requires passing \
+sync=TRUE to lzc_channel_program() (i.e. do not specify the \"-n\" command line argument)";
+
+type SyncFn = fn(&Lua, &mut Ctx, bool, &[Value]) -> mlua::Result<MultiValue>;
+
+fn ret(code: i32) -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_iter([Value::Integer(i64::from(code))]))
+}
+
+fn other_pool(c: &Ctx, name: &str) -> bool {
+    model::pool_of(name) != c.pool
+}
+
+fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    let mut fns: Vec<(Spec, SyncFn)> = vec![
+        (
+            Spec {
+                name: "destroy",
+                pargs: &[("filesystem | snapshot", T::Str)],
+                kwargs: &[("defer", T::Bool)],
+            },
+            |_, c, sync, a| {
+                let name = s_of(&a[0]);
+                let defer = matches!(a[1], Value::Boolean(true));
+                let dry = !sync;
+                if other_pool(c, &name) {
+                    return ret(EXDEV);
+                }
+                if name.contains('@') {
+                    return ret(model::destroy_snapshot(c.pool_mut(), &name, defer, dry));
+                }
+                if !a[1].is_nil() {
+                    return rt("defer is only supported for snapshots");
+                }
+                ret(model::destroy_dataset(c.pool_mut(), &name, true, dry))
+            },
+        ),
+        (
+            Spec {
+                name: "snapshot",
+                pargs: &[("filesystem@snapname | volume@snapname", T::Str)],
+                kwargs: &[],
+            },
+            |_, c, sync, a| {
+                let name = s_of(&a[0]);
+                let NameKind::Snapshot(ds, snap) = split_name(&name) else {
+                    return ret(EINVAL);
+                };
+                if other_pool(c, &name) {
+                    return ret(EXDEV);
+                }
+                if name.len() > model::MAX_NAME_LEN {
+                    return ret(ENAMETOOLONG);
+                }
+                if snap.is_empty() {
+                    if !sync {
+                        return ret(0);
+                    }
+                    c.panic = Some(format!(
+                        "zfs.sync.snapshot('{name}') creates a snapshot with an empty name; \
+                         the next listing panics the kernel (openzfs#13548)"
+                    ));
+                    return rt(PANIC_TAG);
+                }
+                if !sync && !c.sync {
+                    // open context: dsl_dataset_snapshot_check_impl returns early
+                    let exists = c.pool().ds(ds).is_some();
+                    return ret(if exists { 0 } else { ENOENT });
+                }
+                let st = c.stamp();
+                ret(model::snapshot(c.pool_mut(), &name, st, !sync))
+            },
+        ),
+        (
+            Spec {
+                name: "rollback",
+                pargs: &[("filesystem", T::Str)],
+                kwargs: &[],
+            },
+            |lua, c, sync, a| {
+                let name = s_of(&a[0]);
+                if other_pool(c, &name) {
+                    return ret(EXDEV);
+                }
+                let (code, target) = model::rollback(c.pool_mut(), &name, !sync);
+                let mut out = ret(code)?;
+                if let Some(tg) = target.filter(|_| code == 0) {
+                    let t = lua.create_table()?;
+                    t.raw_set("target", tg)?;
+                    out.push_back(Value::Table(t));
+                }
+                Ok(out)
+            },
+        ),
+        (
+            Spec {
+                name: "promote",
+                pargs: &[("clone", T::Str)],
+                kwargs: &[],
+            },
+            |lua, c, sync, a| {
+                let name = s_of(&a[0]);
+                if other_pool(c, &name) {
+                    return ret(EXDEV);
+                }
+                let (code, conflicts) = model::promote(c.pool_mut(), &name, !sync);
+                let mut out = ret(code)?;
+                if code == EEXIST {
+                    let t = lua.create_table()?;
+                    for (i, n) in conflicts.iter().enumerate() {
+                        t.raw_set(i + 1, n.as_str())?;
+                    }
+                    out.push_back(Value::Table(t));
+                }
+                Ok(out)
+            },
+        ),
+    ];
+    if version.at_least(2, 0) {
+        fns.push((
+            Spec {
+                name: "bookmark",
+                pargs: &[("snapshot | bookmark", T::Str), ("bookmark", T::Str)],
+                kwargs: &[],
+            },
+            |_, c, sync, a| {
+                let (src, new) = (s_of(&a[0]), s_of(&a[1]));
+                if other_pool(c, &src) || other_pool(c, &new) {
+                    return ret(EXDEV);
+                }
+                let st = c.stamp();
+                ret(model::bookmark(c.pool_mut(), &src, &new, st, !sync))
+            },
+        ));
+        fns.push((
+            Spec {
+                name: "set_prop",
+                pargs: &[("dataset", T::Str), ("property", T::Str), ("value", T::Str)],
+                kwargs: &[],
+            },
+            |_, c, sync, a| {
+                let (ds, prop, val) = (s_of(&a[0]), s_of(&a[1]), s_of(&a[2]));
+                if other_pool(c, &ds) {
+                    return ret(EXDEV);
+                }
+                ret(model::set_user_prop(c.pool_mut(), &ds, &prop, &val, !sync))
+            },
+        ));
+        fns.push((
+            Spec {
+                name: "inherit",
+                pargs: &[("dataset", T::Str), ("property", T::Str)],
+                kwargs: &[],
+            },
+            |_, c, sync, a| {
+                let (ds, prop) = (s_of(&a[0]), s_of(&a[1]));
+                if model::is_user_prop(&prop) {
+                    if !sync {
+                        return ret(0); // the check never looks the dataset up
+                    }
+                    if other_pool(c, &ds) || !c.pool().exists(&ds) {
+                        c.panic = Some(format!(
+                            "zfs.sync.inherit('{ds}', '{prop}') on a dataset that does not \
+                             exist reaches VERIFY0(dsl_dataset_hold)"
+                        ));
+                        return rt(PANIC_TAG);
+                    }
+                    return ret(model::inherit_user_prop(c.pool_mut(), &ds, &prop, false));
+                }
+                if other_pool(c, &ds) {
+                    return ret(EXDEV);
+                }
+                if !c.pool().exists(&ds) {
+                    return ret(ENOENT);
+                }
+                // Native properties: read-only or non-inheritable ones are refused.
+                let inheritable = [
+                    "compression",
+                    "checksum",
+                    "readonly",
+                    "atime",
+                    "mountpoint",
+                    "canmount",
+                    "recordsize",
+                    "snapdir",
+                    "copies",
+                    "sync",
+                    "dedup",
+                ];
+                ret(if inheritable.contains(&prop.as_str()) {
+                    0
+                } else {
+                    EINVAL
+                })
+            },
+        ));
+    }
+    if version.at_least(2, 2) {
+        fns.push((
+            Spec {
+                name: "rename_snapshot",
+                pargs: &[
+                    ("filesystem | volume", T::Str),
+                    ("oldsnapname", T::Str),
+                    ("newsnapname", T::Str),
+                ],
+                kwargs: &[],
+            },
+            |_, c, sync, a| {
+                let (fs, old, new) = (s_of(&a[0]), s_of(&a[1]), s_of(&a[2]));
+                if other_pool(c, &fs) {
+                    return ret(EXDEV);
+                }
+                ret(model::rename_snapshot(c.pool_mut(), &fs, &old, &new, !sync))
+            },
+        ));
+    }
+    if version.at_least(2, 4) {
+        fns.push((
+            Spec {
+                name: "clone",
+                pargs: &[("snapshot", T::Str), ("newdataset", T::Str)],
+                kwargs: &[],
+            },
+            |_, c, sync, a| {
+                let (snap, fs) = (s_of(&a[0]), s_of(&a[1]));
+                if other_pool(c, &snap) || other_pool(c, &fs) {
+                    return ret(EXDEV);
+                }
+                let st = c.stamp();
+                ret(model::clone(c.pool_mut(), &snap, &fs, st, !sync))
+            },
+        ));
+    }
+    for (spec, f) in fns {
+        let c = ctx.clone();
+        let name = spec.name;
+        let func = lua.create_function(move |lua, args: MultiValue| {
+            if sync && !c.borrow().sync {
+                return rt(SYNC_NEEDS_SYNC);
+            }
+            let a = spec.parse(args)?;
+            let mut cb = c.borrow_mut();
+            f(lua, &mut cb, sync, &a)
+        })?;
+        t.raw_set(name, func)?;
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_are_refused_at_the_api_and_in_the_return_value() {
+        let err = to_nv(&Value::Number(1.5), b"return", 0).unwrap_err();
+        assert!(err.starts_with("EMULATOR: float"), "{err}");
+        assert_eq!(to_nv(&Value::Integer(3), b"return", 0), Ok(Nv::Int(3)));
+        const S: Spec = Spec {
+            name: "exists",
+            pargs: &[("dataset", T::Str)],
+            kwargs: &[],
+        };
+        let e = S
+            .parse(MultiValue::from_iter([Value::Number(2.0)]))
+            .unwrap_err();
+        assert!(e.to_string().contains("EMULATOR: float 2"), "{e}");
+        let e = S
+            .parse(MultiValue::from_iter([Value::Integer(2)]))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "arg 1 wrong type (is 'number', expected 'string'): exists{<dataset(string)>}"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tonumber_reads_like_the_kernel() {
+        for (s, base, want) in [
+            ("010", None, Some(8)),
+            ("08", None, None),
+            (" 0x1f ", None, Some(31)),
+            ("1.5", None, None),
+            ("inf", None, None),
+            ("z", Some(36), Some(35)),
+            ("102", Some(2), None),
+        ] {
+            assert_eq!(zfs_tonumber(s, base), want, "{s} {base:?}");
+        }
+    }
+}

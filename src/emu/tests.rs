@@ -1,0 +1,1025 @@
+//! Emulator rules, one test per rule of the reference (§6 checklist and the issue), run
+//! through `World::run_program` and `cli::zfs_main` in-process.
+
+use super::model::errno::*;
+use super::*;
+
+const FAILED: &str = "Channel program execution failed:\n";
+
+fn world_v(v: &str) -> World {
+    let mut w = World::new(v.parse().unwrap());
+    w.set_clock(1_700_000_000);
+    w.set_seed(7);
+    w.create_pool("tank").unwrap();
+    w.create_dataset("tank/a", None, false).unwrap();
+    w
+}
+
+fn world() -> World {
+    world_v("2.3.2")
+}
+
+fn req(script: &str, argv: &[&str]) -> ProgramRequest {
+    ProgramRequest::new("tank", script, argv)
+}
+
+fn run(w: &mut World, script: &str) -> ProgramOutcome {
+    w.run_program(&req(script, &[]))
+}
+
+fn run_n(w: &mut World, script: &str) -> ProgramOutcome {
+    let mut r = req(script, &[]);
+    r.sync = false;
+    w.run_program(&r)
+}
+
+/// Runs and expects success; returns stdout.
+fn ok(w: &mut World, script: &str) -> String {
+    let o = run(w, script);
+    assert_eq!(o.exit_code, 0, "{script}\n{}", o.stderr);
+    o.stdout
+}
+
+fn zfs(w: &mut World, line: &str) -> (i32, String, String) {
+    let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+    cli::zfs_main(w, &args, "")
+}
+
+fn zfs_stdin(w: &mut World, line: &str, stdin: &str) -> (i32, String, String) {
+    let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+    cli::zfs_main(w, &args, stdin)
+}
+
+#[test]
+fn float_literal_is_a_syntax_error_and_nothing_runs() {
+    let mut w = world();
+    let o = run(
+        &mut w,
+        "zfs.sync.snapshot('tank/a@s')\nlocal x = 1.5\nreturn x",
+    );
+    assert_eq!(o.exit_code, 1);
+    assert_eq!(o.errno, EINVAL);
+    assert_eq!(o.stdout, "");
+    assert_eq!(
+        o.stderr,
+        format!("{FAILED}[string \"channel program\"]:2: malformed number near '1.5'\n")
+    );
+    assert!(!w.pool("tank").unwrap().exists("tank/a@s"), "nothing ran");
+    assert_eq!(run(&mut w, "return 1.0").errno, EINVAL);
+}
+
+#[test]
+fn second_snapshot_of_a_dataset_in_one_program_is_eagain() {
+    let mut w = world();
+    let out = ok(
+        &mut w,
+        "return {zfs.sync.snapshot('tank/a@s1'), zfs.sync.snapshot('tank/a@s2'), \
+         zfs.check.snapshot('tank/a@s3')}",
+    );
+    assert_eq!(out, r#"{"return":{"1":0,"2":11,"3":11}}"#);
+    let pool = w.pool("tank").unwrap();
+    assert!(pool.exists("tank/a@s1") && !pool.exists("tank/a@s2"));
+    // The next program is another txg: a new snapshot works again.
+    assert_eq!(
+        ok(&mut w, "return zfs.sync.snapshot('tank/a@s2')"),
+        r#"{"return":0}"#
+    );
+}
+
+#[test]
+fn one_txg_per_program_and_check_first_sees_sync_effects() {
+    let mut w = world();
+    w.create_dataset("tank/b", None, false).unwrap();
+    let before = w.txg;
+    ok(
+        &mut w,
+        "zfs.sync.snapshot('tank/a@x'); zfs.sync.snapshot('tank/b@x')",
+    );
+    assert_eq!(w.txg, before + 1);
+    let p = w.pool("tank").unwrap();
+    let t1 = p.snap("tank/a@x").unwrap().createtxg;
+    assert_eq!(t1, p.snap("tank/b@x").unwrap().createtxg);
+    assert_eq!(t1, before + 1);
+    // check sees the earlier sync in the same program: EEXIST
+    assert_eq!(
+        ok(
+            &mut w,
+            "zfs.sync.snapshot('tank/a@y'); return zfs.check.snapshot('tank/a@y')"
+        ),
+        r#"{"return":17}"#
+    );
+}
+
+#[test]
+fn bookmark_destroy_returns_enoent() {
+    let mut w = world();
+    w.snapshot("tank/a@s").unwrap();
+    w.bookmark("tank/a@s", "tank/a#s").unwrap();
+    let out = ok(
+        &mut w,
+        "return {zfs.sync.destroy('tank/a#s'), zfs.exists('tank/a#s'), zfs.check.destroy('tank/a#s')}",
+    );
+    assert_eq!(out, r#"{"return":{"1":2,"2":false,"3":2}}"#);
+    assert!(
+        w.pool("tank")
+            .unwrap()
+            .ds("tank/a")
+            .unwrap()
+            .bookmarks
+            .contains_key("s")
+    );
+    // `pool#bm` parses as another pool: fatal in exists
+    assert!(
+        run(&mut w, "return zfs.exists('tank#s')")
+            .stderr
+            .contains("not in the target pool")
+    );
+}
+
+#[test]
+fn runtime_error_leaves_earlier_changes_committed() {
+    let mut w = world();
+    let o = run(
+        &mut w,
+        "zfs.sync.snapshot('tank/a@before')\nzfs.sync.set_prop('tank/a', 'label:x', 'v')\nerror('boom')",
+    );
+    assert_eq!(o.exit_code, 1);
+    assert_eq!(o.errno, ECHRNG);
+    assert_eq!(
+        o.stderr,
+        format!(
+            "{FAILED}[string \"channel program\"]:3: boom\nstack traceback:\n\t[C]: in function 'error'\n\t[string \"channel program\"]:3: in main chunk\n"
+        )
+    );
+    let p = w.pool("tank").unwrap();
+    assert!(p.exists("tank/a@before"));
+    assert_eq!(p.user_prop("tank/a", "label:x").unwrap().value, "v");
+    // also after an assert and after multiple return values
+    let o = run(&mut w, "zfs.sync.snapshot('tank/a@two'); return 1, 2");
+    assert_eq!(
+        o.stderr,
+        format!("{FAILED}Multiple return values not supported\n")
+    );
+    assert!(w.pool("tank").unwrap().exists("tank/a@two"));
+}
+
+#[test]
+fn instruction_limit_trips_at_the_same_count() {
+    for limit in [1000u64, 10_000, 100_000] {
+        let mut w = world();
+        let mut r = req(
+            "zfs.sync.snapshot('tank/a@s'); local i = 0; while true do i = i + 1 end",
+            &[],
+        );
+        r.instr_limit = limit;
+        let o = w.run_program(&r);
+        assert_eq!(o.errno, ETIME);
+        // the kernel's counter: +100 per hook, abort once above the limit
+        let expected = (limit / 100 + 1) * 100;
+        assert_eq!(o.instructions, expected);
+        assert!(
+            o.stderr.starts_with(&format!(
+                "{FAILED}Channel program timed out.\nstack traceback:"
+            )),
+            "{}",
+            o.stderr
+        );
+        assert!(
+            o.stderr
+                .ends_with(&format!("\n{expected} Lua instructions\n")),
+            "{}",
+            o.stderr
+        );
+        assert!(
+            w.pool("tank").unwrap().exists("tank/a@s"),
+            "committed before the timeout"
+        );
+    }
+    // coroutines count too (the kernel's hook is inherited by new threads)
+    let mut w = world();
+    for script in [
+        "local co = coroutine.wrap(function() while true do end end) co()",
+        "local co = coroutine.create(function() while true do end end) coroutine.resume(co) while true do end",
+    ] {
+        let mut r = req(script, &[]);
+        r.instr_limit = 2000;
+        let o = w.run_program(&r);
+        assert_eq!(o.errno, ETIME, "{script}: {}", o.stderr);
+    }
+    assert_eq!(
+        ok(
+            &mut w,
+            "local t = {} for i = 1, 3 do t[i] = coroutine.wrap(function() coroutine.yield(i * 2) end)() end return t"
+        ),
+        r#"{"return":{"1":2,"2":4,"3":6}}"#
+    );
+    // a short program stays far below the default limit
+    let mut w = world();
+    let o = run(
+        &mut w,
+        "local n = 0 for i = 1, 1000 do n = n + i end return n",
+    );
+    assert_eq!(o.stdout, r#"{"return":500500}"#);
+    assert!(
+        o.instructions > 0 && o.instructions < 20_000,
+        "{}",
+        o.instructions
+    );
+}
+
+#[test]
+fn memory_limit_trips_with_enospc() {
+    let mut w = world();
+    let mut r = req(
+        "local t = {} for i = 1, 100000 do t[i] = string.rep('x', 100) .. i end return #t",
+        &[],
+    );
+    r.mem_limit = 1024 * 1024;
+    let o = w.run_program(&r);
+    assert_eq!(o.errno, ENOSPC);
+    assert_eq!(o.stderr, format!("{FAILED}Memory limit exhausted.\n"));
+    r.mem_limit = 100 * 1024 * 1024;
+    assert_eq!(w.run_program(&r).stdout, r#"{"return":100000}"#);
+}
+
+#[test]
+fn output_larger_than_memlimit_is_enomem() {
+    let mut w = world();
+    let mut r = req(
+        "local s = string.rep('y', 1000) local t = {} for i = 1, 1000 do t['k' .. i] = s end return t",
+        &[],
+    );
+    r.mem_limit = 512 * 1024;
+    let o = w.run_program(&r);
+    assert_eq!(o.errno, ENOMEM, "{}", o.stderr);
+    assert_eq!(o.stderr, format!("{FAILED}Return value too large.\n"));
+}
+
+#[test]
+fn octal_numbers_like_lcompat_strtoll() {
+    let mut w = world();
+    assert_eq!(
+        ok(
+            &mut w,
+            "return {010, tonumber('010'), tonumber('08') == nil, '010' + 0, tonumber('0x10'), \
+             tonumber('1.5') == nil, tonumber('1e3') == nil, tonumber('ff', 16), ' 7 ' * 2}"
+        ),
+        r#"{"return":{"1":8,"2":8,"3":true,"4":8,"5":16,"6":true,"7":true,"8":255,"9":14}}"#
+    );
+    let o = run(&mut w, "return 08");
+    assert!(
+        o.stderr.contains("malformed number near '08'"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn division_is_floor_integer_division() {
+    let mut w = world();
+    assert_eq!(
+        ok(
+            &mut w,
+            "local a, b = 7, -7 return {a/2, b/2, b%2, a%-2, 2*3, '9'/2}"
+        ),
+        r#"{"return":{"1":3,"2":-4,"3":1,"4":-1,"5":6,"6":4}}"#
+    );
+    let o = run(&mut w, "local z = 0\nreturn 1/z");
+    assert_eq!(
+        o.stderr,
+        format!(
+            "{FAILED}[string \"channel program\"]:2: attempt to divide by zero\nstack traceback:\n\t[string \"channel program\"]:2: in main chunk\n"
+        )
+    );
+    assert!(
+        run(&mut w, "local z = 0 return 1 % z")
+            .stderr
+            .contains("attempt to perform 'n%0'")
+    );
+    // int64 wrap-around
+    assert_eq!(
+        ok(&mut w, "return 9223372036854775807 + 1"),
+        r#"{"return":-9223372036854775808}"#
+    );
+}
+
+#[test]
+fn sandbox_has_exactly_the_channel_program_globals() {
+    let mut w = world();
+    let present = [
+        "assert",
+        "collectgarbage",
+        "error",
+        "getmetatable",
+        "ipairs",
+        "next",
+        "pairs",
+        "rawequal",
+        "rawget",
+        "rawlen",
+        "rawset",
+        "select",
+        "setmetatable",
+        "tonumber",
+        "tostring",
+        "type",
+        "coroutine.create",
+        "coroutine.resume",
+        "coroutine.running",
+        "coroutine.status",
+        "coroutine.wrap",
+        "coroutine.yield",
+        "string.byte",
+        "string.char",
+        "string.find",
+        "string.format",
+        "string.gmatch",
+        "string.gsub",
+        "string.len",
+        "string.lower",
+        "string.match",
+        "string.rep",
+        "string.reverse",
+        "string.sub",
+        "string.upper",
+        "table.concat",
+        "table.insert",
+        "table.pack",
+        "table.unpack",
+        "table.remove",
+        "table.sort",
+        "zfs.exists",
+        "zfs.get_prop",
+        "zfs.debug",
+        "zfs.list.snapshots",
+        "zfs.sync.snapshot",
+        "zfs.check.destroy",
+    ];
+    let absent = [
+        "print",
+        "pcall",
+        "xpcall",
+        "load",
+        "loadstring",
+        "loadfile",
+        "dofile",
+        "require",
+        "unpack",
+        "warn",
+        "math",
+        "os",
+        "io",
+        "debug",
+        "package",
+        "bit32",
+        "utf8",
+        "string.dump",
+        "string.pack",
+        "string.unpack",
+        "string.packsize",
+        "table.maxn",
+        "table.move",
+        "coroutine.close",
+        "coroutine.isyieldable",
+    ];
+    let lookup = |name: &str| {
+        let expr = name.replace('.', "\"][\"");
+        format!("_G[\"{expr}\"]")
+    };
+    for name in present {
+        let out = ok(
+            &mut w,
+            &format!("return type({}) == 'function'", lookup(name)),
+        );
+        assert_eq!(out, r#"{"return":true}"#, "{name} should be a function");
+    }
+    for name in absent {
+        let (root, _) = name.split_once('.').unwrap_or((name, ""));
+        let script = if root == name {
+            format!("return _G['{name}'] == nil")
+        } else {
+            format!("return {} == nil", lookup(name))
+        };
+        assert_eq!(
+            ok(&mut w, &script),
+            r#"{"return":true}"#,
+            "{name} should be absent"
+        );
+    }
+    assert_eq!(ok(&mut w, "return _VERSION"), r#"{"return":"Lua 5.2"}"#);
+    assert_eq!(
+        ok(
+            &mut w,
+            "return {EAGAIN, EBUSY, EEXIST, ENOENT, E2BIG, ENOTSUP, EDQUOT}"
+        ),
+        r#"{"return":{"1":11,"2":16,"3":17,"4":2,"5":7,"6":95,"7":122}}"#
+    );
+    assert_eq!(ok(&mut w, "return ('abc'):upper()"), r#"{"return":"ABC"}"#);
+    assert_eq!(
+        ok(&mut w, "return ('%05d|%x|%s'):format(42, 255, 'z')"),
+        r#"{"return":"00042|ff|z"}"#
+    );
+    let o = run(&mut w, "return string.format('%5.2f', 1)");
+    assert!(
+        o.stderr
+            .starts_with(&format!("{FAILED}invalid option '%f' to 'format'")),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn args_arrive_as_argv_table() {
+    let mut w = world();
+    let o = w.run_program(&req(
+        "local a = ... return {#a.argv, a.argv[1], a.argv[2]}",
+        &["x", "-y"],
+    ));
+    assert_eq!(o.stdout, r#"{"return":{"1":2,"2":"x","3":"-y"}}"#);
+    let o = w.run_program(&req("local a = ... return #a.argv", &[]));
+    assert_eq!(o.stdout, r#"{"return":0}"#);
+}
+
+#[test]
+fn return_value_conversion_table() {
+    let mut w = world();
+    for (script, want) in [
+        ("return", "{}"),
+        ("local x = 1", "{}"),
+        ("return nil", r#"{"return":true}"#),
+        ("return false", r#"{"return":false}"#),
+        ("return 'a\\n\"b'", r#"{"return":"a\n\"b"}"#),
+        ("return {'a', 'b'}", r#"{"return":{"1":"a","2":"b"}}"#),
+        ("return {[true] = 1}", r#"{"return":{"true":1}}"#),
+        ("return {x = {y = {}}}", r#"{"return":{"x":{"y":{}}}}"#),
+    ] {
+        assert_eq!(ok(&mut w, script), want, "{script}");
+    }
+    for (script, msg) in [
+        (
+            "return {[1] = 'a', ['1'] = 'b'}",
+            "Collision of key '1' in table",
+        ),
+        ("return print", ""),
+        (
+            "return function() end",
+            "Invalid value type 'function' for key 'return'",
+        ),
+        (
+            "return {f = function() end}",
+            "Invalid value type 'function' for key 'f'",
+        ),
+        (
+            "local t = {} t.t = t return t",
+            "Maximum table depth (20) exceeded for table",
+        ),
+        ("return {[{}] = 1}", "Invalid key type 'table' in table"),
+    ] {
+        let o = run(&mut w, script);
+        if script == "return print" {
+            // print is absent: nil → true
+            assert_eq!(o.stdout, r#"{"return":true}"#);
+            continue;
+        }
+        assert_eq!(o.stderr, format!("{FAILED}{msg}\n"), "{script}");
+        assert_eq!(o.errno, ECHRNG);
+    }
+    // depth: 20 nested tables convert, 21 do not
+    let nest = |n: usize| format!("local t = {{}} for i = 1, {n} do t = {{t}} end return t");
+    assert_eq!(run(&mut w, &nest(19)).exit_code, 0);
+    assert_eq!(run(&mut w, &nest(21)).errno, ECHRNG);
+}
+
+#[test]
+fn holds_give_ebusy_and_defer_destroys_later() {
+    let mut w = world();
+    w.snapshot("tank/a@held").unwrap();
+    w.hold("keep", "tank/a@held").unwrap();
+    assert_eq!(
+        ok(
+            &mut w,
+            "return {zfs.sync.destroy('tank/a@held'), zfs.get_prop('tank/a@held', 'userrefs')}"
+        ),
+        r#"{"return":{"1":16,"2":1}}"#
+    );
+    assert_eq!(
+        ok(
+            &mut w,
+            "local e = zfs.sync.destroy{'tank/a@held', defer=true} \
+            return {e, zfs.get_prop('tank/a@held', 'defer_destroy')}"
+        ),
+        r#"{"return":{"1":0,"2":"on"}}"#
+    );
+    assert!(w.pool("tank").unwrap().exists("tank/a@held"));
+    w.release("keep", "tank/a@held").unwrap();
+    assert!(!w.pool("tank").unwrap().exists("tank/a@held"));
+    // holds iterator (2.0+)
+    w.snapshot("tank/a@h2").unwrap();
+    w.hold("t1", "tank/a@h2").unwrap();
+    assert_eq!(
+        ok(
+            &mut w,
+            "for tag, t in zfs.list.holds('tank/a@h2') do return {tag, t} end"
+        ),
+        r#"{"return":{"1":"t1","2":1700000000}}"#
+    );
+}
+
+#[test]
+fn clones_give_eexist_and_filesystems_with_snapshots_ebusy() {
+    let mut w = world();
+    w.snapshot("tank/a@origin").unwrap();
+    w.clone_snapshot("tank/a@origin", "tank/c").unwrap();
+    w.create_dataset("tank/vol", Some(1 << 20), false).unwrap();
+    w.snapshot("tank/vol@s").unwrap();
+    w.create_dataset("tank/vol2", Some(1 << 20), false).unwrap();
+    assert_eq!(
+        ok(
+            &mut w,
+            "return {zfs.sync.destroy('tank/a@origin'), zfs.sync.destroy('tank/vol'), \
+            zfs.sync.destroy('tank/a'), zfs.sync.destroy('tank/vol2'), \
+            zfs.get_prop('tank/a@origin', 'numclones')}"
+        ),
+        // clone → EEXIST; volume with a snapshot → EBUSY; mounted fs → EBUSY; free volume → 0
+        r#"{"return":{"1":17,"2":16,"3":16,"4":0,"5":1}}"#
+    );
+    assert!(w.pool("tank").unwrap().ds("tank/vol2").is_none());
+    let o = run(&mut w, "return zfs.sync.destroy{'tank/vol', defer=true}");
+    assert!(
+        o.stderr.contains("defer"),
+        "defer on a filesystem is fatal: {}",
+        o.stderr
+    );
+}
+
+#[test]
+fn missing_snapshot_destroy_returns_zero() {
+    let mut w = world();
+    assert_eq!(
+        ok(
+            &mut w,
+            "return {zfs.sync.destroy('tank/a@nope'), zfs.sync.destroy('tank/zz@nope'), \
+            zfs.sync.destroy('tank/zz'), zfs.sync.destroy('other/x@s')}"
+        ),
+        r#"{"return":{"1":0,"2":0,"3":2,"4":18}}"#
+    );
+}
+
+#[test]
+fn get_prop_zero_values_and_sources() {
+    let mut w = world();
+    w.create_dataset("tank/a/b", None, false).unwrap();
+    w.snapshot("tank/a/b@s").unwrap();
+    assert_eq!(
+        ok(
+            &mut w,
+            "return select('#', zfs.get_prop('tank/a', 'label:running'))"
+        ),
+        r#"{"return":0}"#
+    );
+    assert_eq!(
+        ok(&mut w, "return zfs.get_prop('tank/a', 'label:running')"),
+        "{}"
+    );
+    w.set_user_prop("tank/a", "label:running", "node1").unwrap();
+    let both = "local v, s = zfs.get_prop(..., 'label:running') return {v, s}";
+    let get = |w: &mut World, ds: &str| {
+        w.run_program(&req(&both.replace("...", &format!("'{ds}'")), &[]))
+            .stdout
+    };
+    assert_eq!(
+        get(&mut w, "tank/a"),
+        r#"{"return":{"1":"node1","2":"tank/a"}}"#
+    );
+    assert_eq!(
+        get(&mut w, "tank/a/b"),
+        r#"{"return":{"1":"node1","2":"tank/a"}}"#
+    );
+    w.set_received_prop("tank/a/b", "label:running", "node2")
+        .unwrap();
+    assert_eq!(
+        get(&mut w, "tank/a/b"),
+        r#"{"return":{"1":"node2","2":"$recvd"}}"#
+    );
+    assert_eq!(
+        get(&mut w, "tank/a/b@s"),
+        r#"{"return":{"1":"node2","2":"tank/a/b"}}"#
+    );
+    ok(
+        &mut w,
+        "zfs.sync.set_prop('tank/a/b@s', 'label:running', 'snap')",
+    );
+    assert_eq!(
+        get(&mut w, "tank/a/b@s"),
+        r#"{"return":{"1":"snap","2":"tank/a/b@s"}}"#
+    );
+    // native: read-only ones have no source; numbers are integers
+    assert_eq!(
+        ok(
+            &mut w,
+            "local v, s = zfs.get_prop('tank/a/b@s', 'createtxg') \
+            local t = zfs.get_prop('tank/a/b@s', 'type') return {type(v), s == nil, t}"
+        ),
+        r#"{"return":{"1":"number","2":true,"3":"snapshot"}}"#
+    );
+    assert_eq!(
+        ok(
+            &mut w,
+            "return select('#', zfs.get_prop('tank/a', 'origin'))"
+        ),
+        r#"{"return":0}"#
+    );
+    // fatal: missing dataset, other pool, unknown property
+    let o = run(&mut w, "return zfs.get_prop('tank/none', 'createtxg')");
+    assert!(
+        o.stderr
+            .contains("bad argument #1 to 'get_prop' (no such dataset 'tank/none')"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        run(&mut w, "return zfs.get_prop('x/y', 'guid')")
+            .stderr
+            .contains("not in the target pool 'tank'")
+    );
+    assert!(
+        run(&mut w, "return zfs.get_prop('tank/a', 'bogus')")
+            .stderr
+            .contains("'bogus' is not a valid property")
+    );
+    // set_prop: user properties and strings only
+    assert_eq!(
+        ok(
+            &mut w,
+            "return zfs.sync.set_prop('tank/a', 'mountpoint', '/x')"
+        ),
+        r#"{"return":22}"#
+    );
+    assert!(
+        run(&mut w, "return zfs.sync.set_prop('tank/a', 'a:b', 5)")
+            .stderr
+            .contains("arg 3 wrong type (is 'number', expected 'string')")
+    );
+}
+
+#[test]
+fn list_order_is_shuffled() {
+    let mut orders = std::collections::BTreeSet::new();
+    for seed in 1..=6 {
+        let mut w = world();
+        w.set_seed(seed);
+        for i in 0..8 {
+            w.snapshot(&format!("tank/a@s{i}")).unwrap();
+        }
+        let out = ok(
+            &mut w,
+            "local r = {} for s in zfs.list.snapshots('tank/a') do r[#r + 1] = s end \
+             return table.concat(r, ',')",
+        );
+        assert_eq!(out.matches("tank/a@s").count(), 8);
+        orders.insert(out);
+    }
+    assert!(
+        orders.len() >= 4,
+        "shuffle should vary with the seed: {orders:?}"
+    );
+    let sorted = format!(
+        r#"{{"return":"{}"}}"#,
+        (0..8)
+            .map(|i| format!("tank/a@s{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert!(orders.iter().any(|o| *o != sorted));
+    // same seed, same order
+    let mut a = world();
+    let mut b = world();
+    for w in [&mut a, &mut b] {
+        for i in 0..8 {
+            w.snapshot(&format!("tank/a@s{i}")).unwrap();
+        }
+    }
+    let script = "local r = {} for s in zfs.list.snapshots('tank/a') do r[#r + 1] = s end return table.concat(r, ',')";
+    assert_eq!(ok(&mut a, script), ok(&mut b, script));
+}
+
+#[test]
+fn system_properties_is_a_table_and_iterators_are_fatal_on_missing() {
+    let mut w = world();
+    assert_eq!(
+        ok(&mut w, "return type(zfs.list.system_properties('tank/a'))"),
+        r#"{"return":"table"}"#
+    );
+    let o = run(&mut w, "for c in zfs.list.children('tank/nope') do end");
+    assert!(
+        o.stderr.contains("no such dataset 'tank/nope'"),
+        "{}",
+        o.stderr
+    );
+    w.create_dataset("tank/a/k", None, false).unwrap();
+    w.set_user_prop("tank/a", "x:y", "1").unwrap();
+    assert_eq!(
+        ok(
+            &mut w,
+            "local r = {} for c in zfs.list.children('tank/a') do r[#r+1] = c end \
+            for k, v, s in zfs.list.user_properties('tank/a/k') do r[#r+1] = k .. '=' .. v .. '@' .. s end return r"
+        ),
+        r#"{"return":{"1":"tank/a/k","2":"x:y=1@tank/a"}}"#
+    );
+}
+
+#[test]
+fn dry_run_makes_sync_fatal_and_keeps_the_txg() {
+    let mut w = world();
+    let before = w.txg;
+    let o = run_n(&mut w, "return zfs.sync.snapshot('tank/a@s')");
+    assert_eq!(o.errno, ECHRNG);
+    assert!(
+        o.stderr
+            .contains("running functions from the zfs.sync submodule requires passing sync=TRUE"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(w.txg, before);
+    assert!(!w.pool("tank").unwrap().exists("tank/a@s"));
+    // checks work under -n, but snapshot checks are weaker (no EEXIST)
+    w.snapshot("tank/a@e").unwrap();
+    let o = run_n(
+        &mut w,
+        "return {zfs.check.snapshot('tank/a@e'), zfs.check.snapshot('tank/zz@e'), zfs.check.destroy('tank/a@e')}",
+    );
+    assert_eq!(o.stdout, r#"{"return":{"1":0,"2":2,"3":0}}"#);
+    assert!(
+        w.pool("tank").unwrap().exists("tank/a@e"),
+        "check does not destroy"
+    );
+}
+
+#[test]
+fn kernel_panic_cases_are_loud() {
+    let mut w = world();
+    let o = run(&mut w, "zfs.sync.snapshot('tank/a@')");
+    assert_eq!(o.exit_code, EXIT_PANIC);
+    assert!(
+        o.stderr
+            .starts_with("EMULATOR: this would panic the kernel:"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(
+        ok(&mut w, "return zfs.check.snapshot('tank/a@')"),
+        r#"{"return":0}"#
+    );
+    let o = run(&mut w, "zfs.sync.inherit('tank/missing', 'label:running')");
+    assert_eq!(o.exit_code, EXIT_PANIC);
+    assert_eq!(
+        ok(
+            &mut w,
+            "return zfs.check.inherit('tank/missing', 'label:running')"
+        ),
+        r#"{"return":0}"#
+    );
+}
+
+#[test]
+fn power_operator_is_refused_by_the_pre_pass() {
+    let mut w = world();
+    // Lua 5.4 computes `^` as a float; the emulator refuses it rather than deviate
+    let o = run(&mut w, "return zfs.exists(string.len('x') * (2^1))");
+    assert_eq!(
+        o.errno, EINVAL,
+        "^ is refused by the pre-pass: {}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("EMULATOR:"));
+}
+
+#[test]
+fn version_gating() {
+    let probe = "return {zfs.sync.bookmark ~= nil, zfs.sync.set_prop ~= nil, zfs.sync.inherit ~= nil, \
+        zfs.list.bookmarks ~= nil, zfs.list.holds ~= nil, zfs.list.user_properties ~= nil, \
+        zfs.sync.rename_snapshot ~= nil, zfs.sync.clone ~= nil, zfs.check.clone ~= nil, \
+        zfs.list.properties ~= nil, zfs.sync.snapshot ~= nil}";
+    for (v, want) in [
+        (
+            "0.8.6",
+            "false,false,false,false,false,false,false,false,false,true,true",
+        ),
+        (
+            "2.0.0",
+            "true,true,true,true,true,true,false,false,false,true,true",
+        ),
+        (
+            "2.1.11",
+            "true,true,true,true,true,true,false,false,false,true,true",
+        ),
+        (
+            "2.2.0",
+            "true,true,true,true,true,true,true,false,false,true,true",
+        ),
+        (
+            "2.4.1",
+            "true,true,true,true,true,true,true,true,true,true,true",
+        ),
+    ] {
+        let mut w = world_v(v);
+        let out = ok(&mut w, probe);
+        let got: Vec<&str> = (1..=11)
+            .map(|i| {
+                let key = format!("\"{i}\":");
+                let start = out.find(&key).unwrap() + key.len();
+                let rest = &out[start..];
+                &rest[..rest.find([',', '}']).unwrap()]
+            })
+            .collect();
+        assert_eq!(got.join(","), want, "version {v}");
+    }
+    let mut w = world_v("2.2.0");
+    w.snapshot("tank/a@old").unwrap();
+    assert_eq!(
+        ok(
+            &mut w,
+            "return zfs.sync.rename_snapshot('tank/a', 'old', 'new')"
+        ),
+        r#"{"return":0}"#
+    );
+    assert!(w.pool("tank").unwrap().exists("tank/a@new"));
+}
+
+#[test]
+fn nesting_limit_is_a_syntax_error() {
+    let mut w = world();
+    let src = format!("x = 'a'{}\nreturn x", " .. 'a'".repeat(25));
+    let o = run(&mut w, &src);
+    assert_eq!(o.errno, EINVAL);
+    assert!(o.stderr.contains("too many C levels"), "{}", o.stderr);
+    let src = format!("return 'a'{}", " .. 'a'".repeat(8));
+    assert_eq!(ok(&mut w, &src), r#"{"return":"aaaaaaaaa"}"#);
+}
+
+// ---------------------------------------------------------------- CLI
+
+#[test]
+fn cli_program_options_and_validation() {
+    let mut w = world();
+    let r = zfs_stdin(
+        &mut w,
+        "program -j -n -t 10000000 -m 10485760 -- tank - -x y",
+        "local a = ... return a.argv",
+    );
+    assert_eq!(
+        r,
+        (0, r#"{"return":{"1":"-x","2":"y"}}"#.into(), String::new())
+    );
+    let inval = format!("{FAILED}Invalid instruction or memory limit.\n");
+    for opts in ["-t 0", "-m 0", "-t 100000001", "-m 104857601"] {
+        let r = zfs_stdin(&mut w, &format!("program {opts} tank -"), "return 1");
+        assert_eq!((r.0, r.2.as_str()), (1, inval.as_str()), "{opts}");
+    }
+    assert_eq!(
+        zfs_stdin(&mut w, "program -t 0x10 -j tank -", "return 1").1,
+        r#"{"return":1}"#
+    );
+    for bad in [
+        "program -t abc tank -",
+        "program tank",
+        "program -q tank -",
+        "program -t",
+    ] {
+        assert_eq!(zfs_stdin(&mut w, bad, "return 1").0, 2, "{bad}");
+    }
+    let r = zfs_stdin(&mut w, "program -j nope -", "return 1");
+    assert_eq!(r.0, 1);
+    assert!(r.2.ends_with("cannot open pool 'nope'\n"));
+    let r = zfs_stdin(&mut w, "program -j tank/a -", "return 1");
+    assert!(r.2.ends_with("cannot open pool 'tank/a'\n"));
+    // --json only from 2.3
+    assert_eq!(zfs_stdin(&mut w, "program --json tank -", "return 1").0, 0);
+    let mut old = world_v("2.1.11");
+    assert_eq!(
+        zfs_stdin(&mut old, "program --json tank -", "return 1").0,
+        2
+    );
+    // without -j
+    assert_eq!(
+        zfs_stdin(&mut w, "program tank -", "return").1,
+        "Channel program fully executed and did not produce output.\n"
+    );
+    assert!(
+        zfs_stdin(&mut w, "program tank -", "return 5")
+            .1
+            .starts_with("Channel program fully executed and produced output:\n")
+    );
+}
+
+#[test]
+fn cli_version_get_list_destroy() {
+    let mut w = world_v("2.1.11");
+    assert_eq!(
+        zfs(&mut w, "version").1,
+        "zfs-2.1.11-1\nzfs-kmod-2.1.11-1\n"
+    );
+    assert_eq!(zfs(&mut w, "create -p tank/vm/disk").0, 0);
+    assert_eq!(zfs(&mut w, "create -s -V 1G tank/vm/vol").0, 0);
+    assert_eq!(zfs(&mut w, "create tank/x/y").0, 1);
+    assert_eq!(zfs(&mut w, "set label:running=n1 tank/vm").0, 0);
+    assert_eq!(
+        zfs(&mut w, "set --received label:nosnap=nosnap tank/vm/disk").0,
+        0
+    );
+    let r = zfs(
+        &mut w,
+        "get -H -p -o name,property,value,source label:running,label:nosnap tank/vm tank/vm/disk",
+    );
+    assert_eq!(
+        r.1,
+        "tank/vm\tlabel:running\tn1\tlocal\ntank/vm\tlabel:nosnap\t-\t-\n\
+         tank/vm/disk\tlabel:running\tn1\tinherited from tank/vm\ntank/vm/disk\tlabel:nosnap\tnosnap\treceived\n"
+    );
+    w.set_clock(1_700_000_100);
+    assert_eq!(zfs(&mut w, "snapshot tank/vm/disk@a tank/vm/vol@a").0, 0);
+    assert_eq!(zfs(&mut w, "snapshot tank/vm/disk@a").0, 1);
+    assert_eq!(zfs(&mut w, "bookmark tank/vm/disk@a tank/vm/disk#a").0, 0);
+    let r = zfs(
+        &mut w,
+        "list -H -p -o name,creation,type -t snapshot,bookmark -r tank/vm",
+    );
+    assert_eq!(
+        r.1,
+        "tank/vm/disk@a\t1700000100\tsnapshot\ntank/vm/disk#a\t1700000100\tbookmark\ntank/vm/vol@a\t1700000100\tsnapshot\n"
+    );
+    let r = zfs(&mut w, "list -H -o name -t snapshot tank/vm/disk");
+    assert_eq!(r.1, "tank/vm/disk@a\n");
+    let r = zfs(&mut w, "list -H -o name,volsize -t volume");
+    assert_eq!(r.1, "tank/vm/vol\t1073741824\n");
+    let r = zfs(
+        &mut w,
+        "list -H -o name -s createtxg -t filesystem tank/nope",
+    );
+    assert_eq!(
+        (r.0, r.2.as_str()),
+        (1, "cannot open 'tank/nope': dataset does not exist\n")
+    );
+    let r = zfs(&mut w, "list -H -o name -S name -r tank/vm");
+    assert_eq!(r.1, "tank/vm/vol\ntank/vm/disk\ntank/vm\n");
+    // destroy: non-recursive, like real zfs
+    assert_eq!(zfs(&mut w, "destroy tank/vm/disk").0, 1);
+    assert_eq!(zfs(&mut w, "hold keep tank/vm/disk@a").0, 0);
+    assert_eq!(zfs(&mut w, "destroy tank/vm/disk@a").0, 1);
+    assert_eq!(zfs(&mut w, "release keep tank/vm/disk@a").0, 0);
+    assert_eq!(zfs(&mut w, "destroy tank/vm/disk@a").0, 0);
+    assert_eq!(zfs(&mut w, "destroy tank/vm/disk#a").0, 0);
+    assert_eq!(zfs(&mut w, "destroy tank/vm/disk").0, 0);
+    assert_eq!(zfs(&mut w, "destroy tank/vm/disk").0, 1);
+}
+
+#[test]
+fn state_file_round_trip_and_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let env = state::EmuEnv {
+        version: Some("2.1.11".parse().unwrap()),
+        now: Some(1_700_000_000),
+        seed: Some(1),
+    };
+    let sv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let r = state::run_with_state(&path, &env, "zpool", &sv("create tank /dev/vdb"), "").unwrap();
+    assert_eq!(r.0, 0);
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let path = path.clone();
+            let env = env.clone();
+            std::thread::spawn(move || {
+                for i in 0..15 {
+                    let args = sv(&format!("create tank/t{t}x{i}"));
+                    let r = state::run_with_state(&path, &env, "zfs", &args, "").unwrap();
+                    assert_eq!(r.0, 0, "{r:?}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let r = state::run_with_state(
+        &path,
+        &state::EmuEnv::default(),
+        "zfs",
+        &sv("list -H -o name -t filesystem"),
+        "",
+    )
+    .unwrap();
+    assert_eq!(r.1.lines().count(), 31, "no lost updates:\n{}", r.1);
+    let r =
+        state::run_with_state(&path, &state::EmuEnv::default(), "zfs", &sv("version"), "").unwrap();
+    assert_eq!(
+        r.1, "zfs-2.1.11-1\nzfs-kmod-2.1.11-1\n",
+        "version persisted"
+    );
+    // a JSON round trip keeps the world
+    let w: World = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let again = serde_json::to_string(&w).unwrap();
+    let w2: World = serde_json::from_str(&again).unwrap();
+    assert_eq!(serde_json::to_string(&w2).unwrap(), again);
+    assert_eq!(w.pools["tank"].datasets.len(), 31);
+}
