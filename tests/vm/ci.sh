@@ -47,7 +47,7 @@ for f in "${FLAVORS[@]}"; do
         continue
     fi
     timed "image $f (build or cache)" "$HERE/build-image.sh" "$f" >/dev/null || fail "image build $f"
-    timed "boot smoke $f (zfs version)" "$HERE/run.sh" "$f" -- zfs version || fail "VM boot $f"
+    timed "boot smoke $f (zfs version)" "$HERE/run.sh" "$f" --out "$HERE/cache/smoke-$f" -- zfs version || fail "VM boot $f"
     timed "conformance $f" "$HERE/conformance.sh" "$f" || rc=1
 done
 table
