@@ -3,7 +3,7 @@
 #
 #   tests/vm/build-image.sh <flavor>        flavor: 2.3 (bookworm-backports zfs) | 2.1 (bookworm zfs)
 #
-# Output: tests/vm/cache/img-<flavor>-<isoweek>-<hash>/{vmlinuz,initrd.img,root.img,manifest}
+# Output: $VM_CACHE_DIR (default /var/cache/pve-zfs-snap-vm)/img-<flavor>-<isoweek>-<hash>/{vmlinuz,initrd.img,root.img,manifest}
 # and the path of that directory as the last line on stdout. The key hashes this script, so
 # any change to the recipe rebuilds; the ISO week makes the image follow Debian's updates.
 # A second call with the same key returns at once. Builds are serialized with a lock, share a
@@ -28,7 +28,9 @@ command -v debootstrap >/dev/null || die "debootstrap missing: run tests/vm/setu
 command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 missing: run tests/vm/setup-host.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-CACHE=${VM_CACHE_DIR:-$HERE/cache}
+# Images live outside the checkout so that every clone on this machine (CI clones afresh)
+# reuses them; VM_CACHE_DIR overrides.
+CACHE=${VM_CACHE_DIR:-/var/cache/pve-zfs-snap-vm}
 MIRROR=http://deb.debian.org/debian
 WEEK=$(date -u +%G-W%V)
 HASH=$(sha256sum "$HERE/build-image.sh" | cut -c1-12)
