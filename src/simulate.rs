@@ -21,6 +21,8 @@ use crate::pve::{Disk, Guest, GuestKind, Host};
 use crate::run::{self, Validated};
 use crate::zfs::{self, Exec, InProcess};
 
+pub mod twin;
+
 /// Node name of the synthetic host.
 pub const NODE: &str = "pve1";
 /// Pool of the synthetic host.
@@ -106,6 +108,9 @@ pub struct Scenario {
     pub keep_rows: bool,
     /// Days per timeline line (at least 1).
     pub timeline_every: u32,
+    /// Run the real `inventory.lua` on every run instead of checking its native twin on
+    /// one run per simulated day and on every guest start or stop ([`twin`]).
+    pub exact: bool,
 }
 
 /// Days the virtual clock covers by default (`--days`).
@@ -160,6 +165,7 @@ impl Scenario {
             guests: a.guests,
             stops,
             keep_rows: a.csv.is_some(),
+            exact: a.exact,
             timeline_every: a
                 .timeline_every
                 .unwrap_or_else(|| a.days.div_ceil(TIMELINE_LINES))
@@ -329,8 +335,12 @@ pub struct Outcome {
     /// Commands run against the emulator (programs, `zfs version`, bookmark listings and
     /// destroys).
     pub commands: u64,
-    /// Channel programs run.
+    /// Channel programs run (the real ones, and the inventories answered by the twin).
     pub programs: u64,
+    /// Inventory calls that ran the real `inventory.lua` (and were compared with the twin).
+    pub inventories_real: u64,
+    /// Inventory calls answered by the native twin.
+    pub inventories_native: u64,
     /// Runs that created at least one snapshot.
     pub runs_with_snapshots: u64,
     /// Distinct txgs the runs' snapshots were created in.
@@ -382,8 +392,10 @@ fn pool_counts(world: &World) -> (u64, u64, u64) {
 /// Runs the scenario: `scenario.runs` real runs, `scenario.every` apart.
 pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
     let mut host = host(sc.guests);
-    let exec = InProcess::new(world(&host)?);
+    let emulator = InProcess::new(world(&host)?);
+    let exec = twin::Twin::new(&emulator, sc.exact);
     zfs::version::detect(&exec).map_err(|e| e.to_string())?;
+    let runs_per_day = (86_400 / sc.every.num_seconds()).max(1) as u64;
     let mut v = sc.validated.clone();
     let last = host.guests.len() - 1;
     let mut out = Outcome {
@@ -391,6 +403,8 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         end: sc.start,
         commands: 0,
         programs: 0,
+        inventories_real: 0,
+        inventories_native: 0,
         runs_with_snapshots: 0,
         snapshot_txgs: 0,
         created: 0,
@@ -413,9 +427,15 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         let since = sc.every * i as i32;
         let now = sc.start + since;
         v.now = now;
-        host.guests[last].running = !sc.stops.iter().any(|w| w.contains(since));
-        exec.world_mut().set_clock(now.timestamp());
+        let running = !sc.stops.iter().any(|w| w.contains(since));
+        let changed = host.guests[last].running != running;
+        host.guests[last].running = running;
+        exec.verify_next(i == 0 || changed || i % runs_per_day == 0 || i + 1 == sc.runs);
+        emulator.world_mut().set_clock(now.timestamp());
         let (_plan, report) = run::run_host(&host, &exec, &v, false);
+        if let Some(m) = exec.mismatch() {
+            return Err(format!("run at {now}: {m}"));
+        }
 
         let t = &report.totals;
         out.runs += 1;
@@ -441,7 +461,7 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         }
         txgs.extend(report.pools.iter().filter_map(|p| p.txg));
 
-        let world = exec.world();
+        let world = emulator.world();
         let (snaps, bms, most) = pool_counts(&world);
         if snaps > out.peak_snapshots.0 {
             out.peak_snapshots = (snaps, now);
@@ -494,7 +514,7 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         }
     }
     out.snapshot_txgs = txgs.len() as u64;
-    let world = exec.world();
+    let world = emulator.world();
     let mut end_txgs = BTreeSet::new();
     let mut end_times = BTreeSet::new();
     for g in &host.guests {
@@ -502,7 +522,9 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
             if let Some(s) = disk_state(&world, g.vmid, &d.dataset) {
                 out.disks.push(s);
             }
-            if let Some(n) = world.pool(d.dataset.as_str()).and_then(|p| p.ds(d.dataset.as_str()))
+            if let Some(n) = world
+                .pool(d.dataset.as_str())
+                .and_then(|p| p.ds(d.dataset.as_str()))
             {
                 for s in n.snapshots.values() {
                     end_txgs.insert(s.createtxg);
@@ -515,7 +537,9 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
     out.end_runs = end_times.len() as u64;
     drop(world);
     out.commands = exec.commands_run();
-    out.programs = exec.programs_run();
+    out.inventories_real = exec.real_calls();
+    out.inventories_native = exec.native_calls();
+    out.programs = emulator.programs_run() + out.inventories_native;
     Ok(out)
 }
 
@@ -588,7 +612,9 @@ pub fn render(sc: &Scenario, o: &Outcome, wall: std::time::Duration) -> String {
         }
     );
     let end = o.end.timestamp();
-    s.push_str("\nat the end (snapshots of ours per class; oldest = the oldest point to roll back to):\n");
+    s.push_str(
+        "\nat the end (snapshots of ours per class; oldest = the oldest point to roll back to):\n",
+    );
     for d in &o.disks {
         let oldest = d.oldest.as_ref().map_or("none".to_string(), |(n, c)| {
             format!("{n} ({} ago)", human_age(end - c))
@@ -620,7 +646,29 @@ pub fn render(sc: &Scenario, o: &Outcome, wall: std::time::Duration) -> String {
         s,
         "programs: {} channel programs ({} commands) for {} runs; the snapshots of {} runs used {} transaction group(s); \
          those left at the end come from {} runs in {} txg(s)",
-        o.programs, o.commands, o.runs, o.runs_with_snapshots, o.snapshot_txgs, o.end_runs, o.end_txgs
+        o.programs,
+        o.commands,
+        o.runs,
+        o.runs_with_snapshots,
+        o.snapshot_txgs,
+        o.end_runs,
+        o.end_txgs
+    );
+    let _ = writeln!(
+        s,
+        "inventory: {} call(s) ran inventory.lua{}; {} answered by its native twin{}",
+        o.inventories_real,
+        if sc.exact {
+            ""
+        } else {
+            " and matched the twin"
+        },
+        o.inventories_native,
+        if sc.exact {
+            ""
+        } else {
+            " (--exact: inventory.lua on every run)"
+        }
     );
     for f in &o.failures {
         let _ = writeln!(s, "  failed: {f}");

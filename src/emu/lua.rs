@@ -104,7 +104,7 @@ pub(super) fn run(world: &mut World, req: &ProgramRequest) -> ProgramOutcome {
     }
     // Sent as a C string: a NUL ends it.
     let script = req.script.split('\0').next().unwrap_or("");
-    let source = match super::lint::lint(script) {
+    let source = match linted(script) {
         Ok(s) => s,
         Err(e) => {
             return outcome(
@@ -162,6 +162,74 @@ enum Exec {
     Started(ProgramOutcome),
 }
 
+/// Most scripts remembered per thread (the product ships three, plus the two preludes).
+const CACHE_SIZE: usize = 8;
+
+thread_local! {
+    /// Scripts that linted cleanly and their linted text, newest last. A simulation runs the
+    /// same two programs tens of thousands of times; linting and parsing them (and the
+    /// preludes) was most of the time of a small program.
+    static LINTED: RefCell<Vec<(String, Rc<str>)>> = const { RefCell::new(Vec::new()) };
+    /// Lua texts compiled before and their bytecode (Lua's own dump, with debug information,
+    /// so messages and line numbers are those of the text).
+    static BYTECODE: RefCell<Vec<(Rc<str>, Rc<[u8]>)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn remember<T>(cache: &mut Vec<T>, entry: T) {
+    if cache.len() >= CACHE_SIZE {
+        cache.remove(0);
+    }
+    cache.push(entry);
+}
+
+/// `lint::lint`, remembered for scripts that lint cleanly (the result depends on the text only).
+fn linted(script: &str) -> Result<Rc<str>, super::lint::LintError> {
+    let hit = LINTED.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(k, _)| k == script)
+            .map(|(_, v)| v.clone())
+    });
+    if let Some(v) = hit {
+        return Ok(v);
+    }
+    let source: Rc<str> = super::lint::lint(script)?.into();
+    LINTED.with(|c| remember(&mut c.borrow_mut(), (script.to_string(), source.clone())));
+    Ok(source)
+}
+
+/// Loads Lua text as a function named `name`: from the bytecode of an earlier compile of the
+/// same text and name when there is one, else from the text (then remembering its bytecode).
+/// Only successful compiles are remembered, so a syntax error is reported every time.
+fn load(lua: &Lua, name: &str, source: &str) -> mlua::Result<mlua::Function> {
+    let key = |k: &str| {
+        k.len() == name.len() + 1 + source.len()
+            && k.starts_with(name)
+            && k[name.len() + 1..] == *source
+    };
+    let code = BYTECODE.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(k, _)| key(k))
+            .map(|(_, v)| v.clone())
+    });
+    if let Some(code) = code {
+        return lua
+            .load(&code[..])
+            .set_name(name)
+            .set_mode(mlua::chunk::ChunkMode::Binary)
+            .into_function();
+    }
+    let f = lua
+        .load(source)
+        .set_name(name)
+        .set_mode(mlua::chunk::ChunkMode::Text)
+        .into_function()?;
+    let k: Rc<str> = format!("{name}\0{source}").into();
+    BYTECODE.with(|c| remember(&mut c.borrow_mut(), (k, f.dump(false).into())));
+    Ok(f)
+}
+
 fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
     let lua = match Lua::new_with(
         StdLib::COROUTINE | StdLib::STRING | StdLib::TABLE,
@@ -173,12 +241,7 @@ fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
     if let Err(e) = sandbox(&lua, ctx) {
         return Exec::Syntax(format!("EMULATOR: sandbox setup failed: {e}"));
     }
-    let func = match lua
-        .load(source)
-        .set_name("channel program")
-        .set_mode(mlua::chunk::ChunkMode::Text)
-        .into_function()
-    {
+    let func = match load(&lua, "channel program", source) {
         Ok(f) => f,
         Err(LErr::SyntaxError { message, .. }) => return Exec::Syntax(message),
         Err(e) => return Exec::Syntax(e.to_string()),
@@ -421,8 +484,9 @@ const PRELUDE: &str = r#"
 local tonum = ...
 local error, type, select = error, type, select
 local sfind, ssub, sformat = string.find, string.sub, string.format
+local checked, nchecked = {}, 0
 string.format = function(fmt, ...)
-  if type(fmt) == "string" then
+  if type(fmt) == "string" and not checked[fmt] then
     local i = 1
     while true do
       local s, e = sfind(fmt, "%", i, true)
@@ -433,6 +497,11 @@ string.format = function(fmt, ...)
         error("invalid option '%" .. conv .. "' to 'format'", 0)
       end
       i = e2 + 1
+    end
+    -- A format found clean stays clean: remember a few (the kernel's check is C, free).
+    if nchecked < 32 then
+      checked[fmt] = true
+      nchecked = nchecked + 1
     end
   end
   return sformat(fmt, ...)
@@ -519,7 +588,7 @@ fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
     let tonum = lua.create_function(|_, (s, base): (mlua::LuaString, Option<i64>)| {
         Ok(zfs_tonumber(&s.to_string_lossy(), base))
     })?;
-    lua.load(PRELUDE).set_name("=prelude").call::<()>(tonum)?;
+    load(lua, "=prelude", PRELUDE)?.call::<()>(tonum)?;
     let g = lua.globals();
     let cg = lua.create_function(|lua, opt: Option<String>| match opt.as_deref() {
         Some("count") => {
@@ -550,7 +619,7 @@ fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
             Ok(th)
         })?,
     )?;
-    lua.load(WRAP).set_name("=prelude").exec()?;
+    load(lua, "=prelude", WRAP)?.call::<()>(())?;
     prune(&g, BASE)?;
     for (lib, keep) in [
         ("coroutine", COROUTINE),

@@ -318,7 +318,10 @@ mod tests {
     fn in_process_runs_the_emulator_and_counts() {
         let x = InProcess::new(emu::World::new(emu::Version::new(2, 2, 0)));
         let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
-        assert_eq!(x.run(Tool::Zpool, &argv("create tank"), None).unwrap().code, 0);
+        assert_eq!(
+            x.run(Tool::Zpool, &argv("create tank"), None).unwrap().code,
+            0
+        );
         let v = x.run(Tool::Zfs, &argv("version"), None).unwrap();
         assert!(v.stdout.contains("zfs-kmod-2.2.0"), "{v:?}");
         let p = x
