@@ -423,6 +423,7 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         end_runs: 0,
     };
     let mut txgs = BTreeSet::new();
+    let mut changed_today = false;
     for i in 0..sc.runs {
         let since = sc.every * i as i32;
         let now = sc.start + since;
@@ -430,6 +431,7 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         let running = !sc.stops.iter().any(|w| w.contains(since));
         let changed = host.guests[last].running != running;
         host.guests[last].running = running;
+        changed_today |= changed && i > 0;
         exec.verify_next(i == 0 || changed || i % runs_per_day == 0 || i + 1 == sc.runs);
         emulator.world_mut().set_clock(now.timestamp());
         let (_plan, report) = run::run_host(&host, &exec, &v, false);
@@ -498,7 +500,9 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         let day = since.num_days();
         let next_day = (since + sc.every).num_days();
         let last_run = i + 1 == sc.runs;
-        if (next_day != day && day % i64::from(sc.timeline_every) == 0) || last_run {
+        let end_of_day = next_day != day || last_run;
+        if end_of_day && (day % i64::from(sc.timeline_every) == 0 || changed_today || last_run) {
+            changed_today = false;
             let state = |g: &Guest| disk_state(&world, g.vmid, &g.disks[0].dataset);
             if let Some(first) = state(&host.guests[0]) {
                 out.timeline.push(TimelineRow {
@@ -511,6 +515,9 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
                     pool_bookmarks: bms,
                 });
             }
+        }
+        if end_of_day {
+            changed_today = false;
         }
     }
     out.snapshot_txgs = txgs.len() as u64;
@@ -541,6 +548,24 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
     out.inventories_native = exec.native_calls();
     out.programs = emulator.programs_run() + out.inventories_native;
     Ok(out)
+}
+
+/// `100d`, `3d 6h`, `15m`: a duration in its largest whole units, for the scenario line.
+fn dur_text(secs: i64) -> String {
+    let parts: Vec<String> = [(86_400, 'd'), (3_600, 'h'), (60, 'm'), (1, 's')]
+        .iter()
+        .scan(secs.max(0), |rest, &(unit, c)| {
+            let n = *rest / unit;
+            *rest %= unit;
+            Some((n > 0).then(|| format!("{n}{c}")))
+        })
+        .flatten()
+        .collect();
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// `3d 4h`, `2h 15m`, `45m`, `0m`: an age to read, not to parse.
@@ -578,9 +603,9 @@ pub fn render(sc: &Scenario, o: &Outcome, wall: std::time::Duration) -> String {
         .iter()
         .map(|w| {
             format!(
-                "from day {} for {}",
-                human_age(w.from.num_seconds()),
-                human_age(w.length.num_seconds())
+                "from {} after the start for {}",
+                dur_text(w.from.num_seconds()),
+                dur_text(w.length.num_seconds())
             )
         })
         .collect();
@@ -588,7 +613,7 @@ pub fn render(sc: &Scenario, o: &Outcome, wall: std::time::Duration) -> String {
         s,
         "simulated {} runs every {} from {} to {} ({}), policy {}, bookmarks {}, zone {}",
         o.runs,
-        human_age(sc.every.num_seconds()),
+        dur_text(sc.every.num_seconds()),
         sc.start.format("%Y-%m-%d %H:%M"),
         o.end.format("%Y-%m-%d %H:%M"),
         human_age((o.end - sc.start).num_seconds()),
@@ -683,7 +708,8 @@ pub fn render(sc: &Scenario, o: &Outcome, wall: std::time::Duration) -> String {
 
     let _ = writeln!(
         s,
-        "\ntimeline (end of every {} day(s); vm-{}-disk-0{}; pool totals):",
+        "\ntimeline (end of every {} day(s) and of days a guest stopped or started; \
+         vm-{}-disk-0{}; pool totals):",
         sc.timeline_every,
         FIRST_VMID,
         if sc.guests > 1 {

@@ -162,6 +162,9 @@ enum Exec {
     Started(ProgramOutcome),
 }
 
+/// A compiled text (keyed by its name, a NUL and the text) and its bytecode.
+type Chunk = (Rc<str>, Rc<[u8]>);
+
 /// Most scripts remembered per thread (the product ships three, plus the two preludes).
 const CACHE_SIZE: usize = 8;
 
@@ -172,7 +175,7 @@ thread_local! {
     static LINTED: RefCell<Vec<(String, Rc<str>)>> = const { RefCell::new(Vec::new()) };
     /// Lua texts compiled before and their bytecode (Lua's own dump, with debug information,
     /// so messages and line numbers are those of the text).
-    static BYTECODE: RefCell<Vec<(Rc<str>, Rc<[u8]>)>> = const { RefCell::new(Vec::new()) };
+    static BYTECODE: RefCell<Vec<Chunk>> = const { RefCell::new(Vec::new()) };
 }
 
 fn remember<T>(cache: &mut Vec<T>, entry: T) {
