@@ -38,8 +38,7 @@ fn main() {
     // `cargo bench` passes `--bench`; anything else is the keep keys.
     let keys = std::env::args()
         .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .next_back()
+        .rfind(|a| !a.starts_with("--"))
         .unwrap_or_else(|| "f100 h24 d7".into());
     measure(&format!("default ({keys})"), &keys);
     measure(
