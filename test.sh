@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): formatting, lints, unit + integration tests.
+# The project's test command (README, .ci/run): formatting, lints, unit + integration tests,
+# and the shell-level smoke test of the zfs-emu stand-in.
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TERM_COLOR=never
@@ -8,3 +9,4 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 echo "== rustfmt"; cargo fmt --all -- --check
 echo "== clippy"; cargo clippy --all-targets --locked -- -D warnings
 echo "== tests"; cargo test --locked
+echo "== zfs-emu smoke"; tests/emu_smoke.sh target/debug/zfs-emu

@@ -17,6 +17,7 @@ pub fn main_with(cli: Cli) -> i32 {
             code
         }
         Some(Command::Status(args)) => status(&args),
+        Some(Command::Uninstall(args)) => crate::cron_cmd::uninstall(&args),
         Some(Command::Simulate(args)) => simulate(&args),
     }
 }
@@ -67,6 +68,21 @@ fn snapshot_run(args: &RunArgs) -> i32 {
         Ok(v) => v,
         Err(e) => return fail(&e),
     };
+    // The cron job is rendered before the run (a problem with it changes nothing) and
+    // installed after a run that produced a report, so a broken setup is not scheduled.
+    let interactive = crate::cron_cmd::is_interactive();
+    let cron_setup = match crate::cron_cmd::Setup::decide(
+        args,
+        &v.schedule,
+        interactive,
+        crate::cron_cmd::current_binary,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = format!("cannot write the cron job: {e:#}; add --no-cron to run without it");
+            return fail(&RunError::Usage(msg));
+        }
+    };
     let path = std::env::var("PATH").ok();
     let exec = match crate::zfs::Cli::locate(
         args.host.zfs.as_deref(),
@@ -105,7 +121,9 @@ fn snapshot_run(args: &RunArgs) -> i32 {
     for line in report.failures() {
         eprintln!("pve-zfs-snap: {line}");
     }
-    report.exit_code()
+    report
+        .exit_code()
+        .max(crate::cron_cmd::after_run(&cron_setup, args.json))
 }
 
 /// `status`: discovery + read-only inventory, then the table (or JSON).

@@ -20,6 +20,9 @@ pub const EXIT_LOCKED: i32 = 75;
 /// `pve-zfs-snap f100 h24 d7` keeps 100 frequent (every run), 24 hourly and 7 daily snapshots
 /// of every disk of every guest running on this node; all snapshots of a pool are taken in one
 /// ZFS transaction group. Snapshots it did not make are never destroyed.
+///
+/// Run from a terminal, it also installs itself as a cron job with the same arguments
+/// (/etc/cron.d/pve-zfs-snap, every 15 minutes unless --schedule); `uninstall` removes it.
 #[derive(Debug, Parser)]
 #[command(
     name = "pve-zfs-snap",
@@ -60,6 +63,9 @@ EXIT CODES (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (zfs not reachable, 
     /// 2 disks each, one stopped for 3 days). Prints what is kept per class, the oldest point
     /// to roll back to, peaks and a timeline. Touches no real pool.
     Simulate(SimulateArgs),
+    /// Remove the cron job (/etc/cron.d/pve-zfs-snap) installed by an interactive run; also
+    /// reports a line of the original tool in root's crontab.
+    Uninstall(UninstallArgs),
 }
 
 /// `pve-zfs-snap simulate`.
@@ -121,6 +127,14 @@ pub struct SimulateArgs {
     /// destroyed, txg) to this file, for plotting.
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
+}
+
+/// `pve-zfs-snap uninstall`.
+#[derive(Debug, Args, Clone)]
+pub struct UninstallArgs {
+    /// Host root under which /etc/cron.d is changed (tests, chroots).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
 }
 
 /// `pve-zfs-snap status`.
@@ -236,6 +250,15 @@ pub struct RunArgs {
     /// Scheduled run: quiet unless something failed; never installs the cron file.
     #[arg(long)]
     pub cron: bool,
+
+    /// Do not install or update the cron job, even when run from a terminal.
+    #[arg(long)]
+    pub no_cron: bool,
+
+    /// Schedule of the cron job installed by this (interactive) run: five cron fields
+    /// (minute hour day-of-month month day-of-week). Default: `*/15 * * * *`.
+    #[arg(long, value_name = "EXPR", conflicts_with = "no_cron")]
+    pub schedule: Option<String>,
 
     /// Time zone of snapshot names and of the hour/day/week/month/year buckets:
     /// `utc` (default), `local`, or an IANA name such as `Europe/Berlin`.

@@ -10,6 +10,7 @@ pub mod check;
 pub mod check_cmd;
 pub mod cli;
 pub mod cron;
+pub mod cron_cmd;
 pub mod emu;
 pub mod inventory;
 pub mod lock;

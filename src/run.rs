@@ -3,6 +3,7 @@
 //! executor, the clock's reading, the hostname) so this reads top to bottom.
 
 use crate::cli::{EXIT_LOCKED, EXIT_PARTIAL, EXIT_USAGE, RunArgs};
+use crate::cron::CronSchedule;
 use crate::inventory::DatasetState;
 use crate::lock::{LockError, RunLock};
 use crate::naming::Dataset;
@@ -51,6 +52,8 @@ pub struct Validated {
     pub zone: Zone,
     /// The run's clock, read once.
     pub now: DateTime<Utc>,
+    /// Schedule for the cron job (`--schedule`, else the default), used only by interactive runs.
+    pub schedule: CronSchedule,
 }
 
 /// Validates the run's arguments. `clock` is read only when `--now` is not given.
@@ -68,6 +71,10 @@ pub fn validate(
         BookmarkPolicy::parse(&args.bookmarks).map_err(|e| usage(&e))?
     };
     let zone = Zone::parse(&args.timezone, local_zone).map_err(|e| usage(&e))?;
+    let schedule = match &args.schedule {
+        Some(expr) => CronSchedule::parse(expr).map_err(|e| usage(&e))?,
+        None => CronSchedule::default(),
+    };
     let now = match &args.now {
         Some(s) => DateTime::parse_from_rfc3339(s)
             .map_err(|e| RunError::Usage(format!("--now '{s}' is not an RFC 3339 time: {e}")))?
@@ -79,6 +86,7 @@ pub fn validate(
         bookmarks,
         zone,
         now,
+        schedule,
     })
 }
 

@@ -158,6 +158,8 @@ impl Scenario {
                 bookmarks,
                 zone,
                 now: start,
+                // Used by interactive runs only (the cron file); never by `run_host`.
+                schedule: crate::cron::CronSchedule::default(),
             },
             start,
             runs: runs.max(1),

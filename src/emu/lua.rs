@@ -162,20 +162,15 @@ enum Exec {
     Started(ProgramOutcome),
 }
 
-/// A compiled text (keyed by its name, a NUL and the text) and its bytecode.
-type Chunk = (Rc<str>, Rc<[u8]>);
-
-/// Most scripts remembered per thread (the product ships three, plus the two preludes).
+/// Most scripts remembered per thread (the product ships three).
 const CACHE_SIZE: usize = 8;
 
 thread_local! {
-    /// Scripts that linted cleanly and their linted text, newest last. A simulation runs the
-    /// same two programs tens of thousands of times; linting and parsing them (and the
-    /// preludes) was most of the time of a small program.
+    /// Scripts that linted cleanly and their linted text, newest last: a simulation runs the
+    /// same two programs tens of thousands of times. (Parsing is not cached: loading cached
+    /// bytecode leaves the collector in another state than the kernel's parse does, and
+    /// shifts the measured memory peak.)
     static LINTED: RefCell<Vec<(String, Rc<str>)>> = const { RefCell::new(Vec::new()) };
-    /// Lua texts compiled before and their bytecode (Lua's own dump, with debug information,
-    /// so messages and line numbers are those of the text).
-    static BYTECODE: RefCell<Vec<Chunk>> = const { RefCell::new(Vec::new()) };
 }
 
 fn remember<T>(cache: &mut Vec<T>, entry: T) {
@@ -201,38 +196,6 @@ fn linted(script: &str) -> Result<Rc<str>, super::lint::LintError> {
     Ok(source)
 }
 
-/// Loads Lua text as a function named `name`: from the bytecode of an earlier compile of the
-/// same text and name when there is one, else from the text (then remembering its bytecode).
-/// Only successful compiles are remembered, so a syntax error is reported every time.
-fn load(lua: &Lua, name: &str, source: &str) -> mlua::Result<mlua::Function> {
-    let key = |k: &str| {
-        k.len() == name.len() + 1 + source.len()
-            && k.starts_with(name)
-            && k[name.len() + 1..] == *source
-    };
-    let code = BYTECODE.with(|c| {
-        c.borrow()
-            .iter()
-            .find(|(k, _)| key(k))
-            .map(|(_, v)| v.clone())
-    });
-    if let Some(code) = code {
-        return lua
-            .load(&code[..])
-            .set_name(name)
-            .set_mode(mlua::chunk::ChunkMode::Binary)
-            .into_function();
-    }
-    let f = lua
-        .load(source)
-        .set_name(name)
-        .set_mode(mlua::chunk::ChunkMode::Text)
-        .into_function()?;
-    let k: Rc<str> = format!("{name}\0{source}").into();
-    BYTECODE.with(|c| remember(&mut c.borrow_mut(), (k, f.dump(false).into())));
-    Ok(f)
-}
-
 fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
     let lua = match Lua::new_with(
         StdLib::COROUTINE | StdLib::STRING | StdLib::TABLE,
@@ -244,7 +207,12 @@ fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
     if let Err(e) = sandbox(&lua, ctx) {
         return Exec::Syntax(format!("EMULATOR: sandbox setup failed: {e}"));
     }
-    let func = match load(&lua, "channel program", source) {
+    let func = match lua
+        .load(source)
+        .set_name("channel program")
+        .set_mode(mlua::chunk::ChunkMode::Text)
+        .into_function()
+    {
         Ok(f) => f,
         Err(LErr::SyntaxError { message, .. }) => return Exec::Syntax(message),
         Err(e) => return Exec::Syntax(e.to_string()),
@@ -591,7 +559,7 @@ fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
     let tonum = lua.create_function(|_, (s, base): (mlua::LuaString, Option<i64>)| {
         Ok(zfs_tonumber(&s.to_string_lossy(), base))
     })?;
-    load(lua, "=prelude", PRELUDE)?.call::<()>(tonum)?;
+    lua.load(PRELUDE).set_name("=prelude").call::<()>(tonum)?;
     let g = lua.globals();
     let cg = lua.create_function(|lua, opt: Option<String>| match opt.as_deref() {
         Some("count") => {
@@ -622,7 +590,7 @@ fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
             Ok(th)
         })?,
     )?;
-    load(lua, "=prelude", WRAP)?.call::<()>(())?;
+    lua.load(WRAP).set_name("=prelude").exec()?;
     prune(&g, BASE)?;
     for (lib, keep) in [
         ("coroutine", COROUTINE),

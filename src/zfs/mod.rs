@@ -5,6 +5,7 @@
 //! state ([`inventory`]) and applies given items ([`apply`]), nothing else.
 
 pub mod apply;
+pub mod cost;
 pub mod error;
 pub mod exec;
 pub mod inventory;

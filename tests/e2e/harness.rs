@@ -96,7 +96,8 @@ impl Env {
         env
     }
 
-    fn cmd(&self, program: &str) -> Command {
+    /// A command with the test's PATH (`bin/` first) and the emulator's environment.
+    pub fn cmd(&self, program: &str) -> Command {
         let mut c = Command::new(program);
         c.env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
             .env("ZFS_EMU_STATE", &self.state)

@@ -8,5 +8,6 @@ mod harness;
 mod host;
 
 mod check;
+mod cron;
 mod run_main;
 mod status;

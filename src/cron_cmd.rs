@@ -1,0 +1,390 @@
+//! The cron job as the binary uses it: whether a snapshot run installs it (interactive runs
+//! only), which of the run's arguments go on the cron line, installing after the run,
+//! `pve-zfs-snap uninstall`, and the warning about a line of the original Go tool in root's
+//! crontab (read with `crontab -l`, never changed).
+//!
+//! Like `app.rs`, this prints (the install notice, the hint, warnings). It must never be
+//! reached from a `--cron` run: [`Setup::decide`] returns [`Setup::Skip`] for those before
+//! anything else is looked at.
+
+use crate::cli::{EXIT_OK, EXIT_PARTIAL, RunArgs, UninstallArgs};
+use crate::cron::{self, CronSchedule, InstallOutcome};
+use anyhow::Context;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Hidden test hook: when this environment variable is `1`, the run behaves as if stdin and
+/// stdout were terminals (the e2e tests cannot always give the binary a TTY). Deliberately not
+/// in `--help`.
+pub const ASSUME_TTY_ENV: &str = "PVE_ZFS_SNAP_ASSUME_TTY";
+
+/// The line printed (on stderr) after a non-interactive run that was given neither `--cron`
+/// nor `--no-cron`.
+pub const HINT: &str = "not installing the cron job (stdin/stdout are not a terminal): run \
+this command once from a terminal to install it, or add --cron (scheduled runs) or --no-cron \
+to silence this";
+
+/// What a snapshot run does about the cron job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setup {
+    /// Nothing: a `--cron` run, `--no-cron`, or a dry run.
+    Skip,
+    /// Not interactive and not told: print [`HINT`] after the run.
+    Hint,
+    /// Interactive: install this job after a run that produced a report.
+    Install(Job),
+}
+
+/// A rendered cron file, ready to install; built before the run so that any problem with it
+/// is reported before anything is changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Host root the file goes under.
+    pub root: PathBuf,
+    /// The whole file.
+    pub content: String,
+    /// Its command line (`<schedule> root <binary> --cron …`), for messages.
+    pub line: String,
+}
+
+impl Setup {
+    /// Decides from the arguments and whether the run is interactive (see [`is_interactive`]).
+    /// For an install, renders the file with `binary` (see [`current_binary`]); an error
+    /// means the job cannot be written (e.g. an argument cron cannot carry).
+    pub fn decide(
+        args: &RunArgs,
+        schedule: &CronSchedule,
+        interactive: bool,
+        binary: impl FnOnce() -> anyhow::Result<PathBuf>,
+    ) -> anyhow::Result<Setup> {
+        if args.cron || args.no_cron || args.dry_run {
+            return Ok(Setup::Skip);
+        }
+        if !interactive {
+            return Ok(Setup::Hint);
+        }
+        Ok(Setup::Install(Job::new(args, schedule, &binary()?)?))
+    }
+}
+
+impl Job {
+    /// Renders the cron file for `args` run by `binary` (absolute).
+    pub fn new(args: &RunArgs, schedule: &CronSchedule, binary: &Path) -> anyhow::Result<Job> {
+        let content = cron::render(schedule, binary, &cron_args(args)?)?;
+        let line = content.lines().last().unwrap_or_default().to_string();
+        Ok(Job {
+            root: args.host.root.clone(),
+            content,
+            line,
+        })
+    }
+
+    /// The file's path under the root.
+    pub fn path(&self) -> PathBuf {
+        self.root.join(cron::CRON_FILE)
+    }
+
+    /// The notice for an install outcome: `installed|updated|unchanged <path>: <line>`.
+    pub fn notice(&self, outcome: InstallOutcome) -> String {
+        let verb = match outcome {
+            InstallOutcome::Created => "installed",
+            InstallOutcome::Updated => "updated",
+            InstallOutcome::Unchanged => "unchanged",
+        };
+        format!("{verb} {}: {}", self.path().display(), self.line)
+    }
+}
+
+/// The arguments after `--cron` on the cron line: the KEEP keys and the options that change
+/// what a run does, with paths made absolute (cron starts jobs in root's home). Never
+/// `--dry-run`, `--json`, `--now`, `-v`, `--schedule`, `--no-cron`.
+pub fn cron_args(args: &RunArgs) -> anyhow::Result<Vec<String>> {
+    let abs = |p: &Path| -> anyhow::Result<String> {
+        let a = std::path::absolute(p).with_context(|| format!("{}", p.display()))?;
+        a.to_str()
+            .map(str::to_string)
+            .with_context(|| format!("{} is not valid UTF-8", a.display()))
+    };
+    let mut out = args.keep.clone();
+    if args.timezone != "utc" {
+        out.extend(["--timezone".into(), args.timezone.clone()]);
+    }
+    if args.no_bookmarks {
+        out.push("--no-bookmarks".into());
+    } else if !args.bookmarks.is_empty() {
+        out.extend(["--bookmarks".into(), args.bookmarks.join(",")]);
+    }
+    if let Some(p) = &args.metrics_file {
+        out.extend(["--metrics-file".into(), abs(p)?]);
+    }
+    let host = &args.host;
+    if host.root != Path::new("/") {
+        out.extend(["--root".into(), abs(&host.root)?]);
+    }
+    if let Some(p) = &host.zfs {
+        out.extend(["--zfs".into(), abs(p)?]);
+    }
+    if let Some(p) = &host.zpool {
+        out.extend(["--zpool".into(), abs(p)?]);
+    }
+    if let Some(n) = &host.node {
+        out.extend(["--node".into(), n.clone()]);
+    }
+    Ok(out)
+}
+
+/// stdin and stdout are both terminals, or [`ASSUME_TTY_ENV`] is `1`.
+pub fn is_interactive() -> bool {
+    std::env::var(ASSUME_TTY_ENV).is_ok_and(|v| v == "1")
+        || (std::io::stdin().is_terminal() && std::io::stdout().is_terminal())
+}
+
+/// The running binary's absolute, canonical path (what a relative `./pve-zfs-snap` resolves to).
+pub fn current_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the running binary's path")?;
+    exe.canonicalize()
+        .with_context(|| format!("cannot resolve the running binary's path {}", exe.display()))
+}
+
+/// After a run that produced a report: prints the hint, or installs the job, prints what it
+/// did (on stdout, on stderr under `--json`) and checks root's crontab. Returns the exit code
+/// this adds: [`EXIT_PARTIAL`] when the file could not be written.
+pub fn after_run(setup: &Setup, json: bool) -> i32 {
+    match setup {
+        Setup::Skip => EXIT_OK,
+        Setup::Hint => {
+            eprintln!("pve-zfs-snap: {HINT}");
+            EXIT_OK
+        }
+        Setup::Install(job) => {
+            let code = match cron::install(&job.root, &job.content) {
+                Ok(outcome) if json => {
+                    eprintln!("{}", job.notice(outcome));
+                    EXIT_OK
+                }
+                Ok(outcome) => {
+                    println!("{}", job.notice(outcome));
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!(
+                        "pve-zfs-snap: cannot install the cron job {}: {e}",
+                        job.path().display()
+                    );
+                    EXIT_PARTIAL
+                }
+            };
+            warn_legacy("also runs", "so the job doesn't run twice");
+            code
+        }
+    }
+}
+
+/// `pve-zfs-snap uninstall`: removes the file, says so, reports a legacy crontab line.
+pub fn uninstall(args: &UninstallArgs) -> i32 {
+    let path = args.root.join(cron::CRON_FILE);
+    let code = match cron::uninstall(&args.root) {
+        Ok(true) => {
+            println!("removed {}", path.display());
+            EXIT_OK
+        }
+        Ok(false) => {
+            println!("{} not present", path.display());
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("pve-zfs-snap: cannot remove {}: {e}", path.display());
+            EXIT_PARTIAL
+        }
+    };
+    warn_legacy("still runs", "to stop it");
+    code
+}
+
+/// Prints one warning per line of root's crontab that runs pve-zfs-snap (the original tool
+/// installed itself there), or one when the crontab cannot be read.
+fn warn_legacy(verb: &str, purpose: &str) {
+    match crontab_l() {
+        Ok(text) => {
+            for line in cron::legacy_crontab_lines(&text) {
+                eprintln!(
+                    "pve-zfs-snap: warning: root's crontab {verb} pve-zfs-snap: {line}; \
+                     remove that line with 'crontab -e' {purpose}"
+                );
+            }
+        }
+        Err(e) => eprintln!(
+            "pve-zfs-snap: warning: cannot check root's crontab for a pve-zfs-snap line: {e}"
+        ),
+    }
+}
+
+/// Output of `crontab -l` (the `crontab` found on PATH): empty when there is no `crontab`
+/// program or the user has no crontab ("no crontab for root", exit 1).
+fn crontab_l() -> Result<String, String> {
+    let out = match Command::new("crontab")
+        .arg("-l")
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(format!("crontab -l: {e}")),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else if stderr.contains("no crontab for") {
+        Ok(String::new())
+    } else {
+        Err(format!("crontab -l: {} {}", out.status, stderr.trim()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn run_args(argv: &[&str]) -> RunArgs {
+        let mut full = vec!["pve-zfs-snap"];
+        full.extend_from_slice(argv);
+        Cli::try_parse_from(full).unwrap().run
+    }
+
+    #[test]
+    fn cron_args_table() {
+        let cwd = std::env::current_dir().unwrap();
+        let rel = |p: &str| cwd.join(p).to_str().unwrap().to_string();
+        let cases: Vec<(&[&str], Vec<String>)> = vec![
+            (
+                &["f100", "h24", "d7"],
+                vec!["f100".into(), "h24".into(), "d7".into()],
+            ),
+            // Options that do not change what a scheduled run does are dropped.
+            (
+                &[
+                    "-v",
+                    "--dry-run",
+                    "--json",
+                    "--now",
+                    "2026-01-01T00:00:00Z",
+                    "f4",
+                ],
+                vec!["f4".into()],
+            ),
+            (
+                &["--schedule", "0 * * * *", "--timezone", "utc", "f4"],
+                vec!["f4".into()],
+            ),
+            (
+                &[
+                    "--timezone",
+                    "Europe/Berlin",
+                    "--bookmarks",
+                    "h48,d14",
+                    "f4",
+                ],
+                [
+                    "f4",
+                    "--timezone",
+                    "Europe/Berlin",
+                    "--bookmarks",
+                    "h48,d14",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            (
+                &["--no-bookmarks", "--root", "/", "--node", "pve1", "f4"],
+                ["f4", "--no-bookmarks", "--node", "pve1"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            (
+                &[
+                    "--root",
+                    "r",
+                    "--zfs",
+                    "bin/zfs",
+                    "--zpool",
+                    "/sbin/zpool",
+                    "--metrics-file",
+                    "m.prom",
+                    "f4",
+                ],
+                vec![
+                    "f4".into(),
+                    "--metrics-file".into(),
+                    rel("m.prom"),
+                    "--root".into(),
+                    rel("r"),
+                    "--zfs".into(),
+                    rel("bin/zfs"),
+                    "--zpool".into(),
+                    "/sbin/zpool".into(),
+                ],
+            ),
+        ];
+        for (argv, want) in cases {
+            assert_eq!(cron_args(&run_args(argv)).unwrap(), want, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn decide_table() {
+        let sched = CronSchedule::default();
+        let bin = || Ok(PathBuf::from("/usr/local/sbin/pve-zfs-snap"));
+        let cases: &[(&[&str], bool, &str)] = &[
+            (&["--cron", "f4"], true, "skip"),
+            (&["--no-cron", "f4"], true, "skip"),
+            (&["--dry-run", "f4"], true, "skip"),
+            (&["--cron", "f4"], false, "skip"),
+            (&["f4"], false, "hint"),
+            (&["f4"], true, "install"),
+        ];
+        for (argv, interactive, want) in cases {
+            let got = Setup::decide(&run_args(argv), &sched, *interactive, bin).unwrap();
+            let kind = match got {
+                Setup::Skip => "skip",
+                Setup::Hint => "hint",
+                Setup::Install(_) => "install",
+            };
+            assert_eq!(kind, *want, "{argv:?} interactive={interactive}");
+        }
+        // A cron run never even resolves the binary.
+        let never = || -> anyhow::Result<PathBuf> { panic!("binary resolved for a cron run") };
+        assert_eq!(
+            Setup::decide(&run_args(&["--cron", "f4"]), &sched, true, never).unwrap(),
+            Setup::Skip
+        );
+    }
+
+    #[test]
+    fn job_line_and_notice() {
+        let sched = CronSchedule::parse("0 */2 * * *").unwrap();
+        let job = Job::new(
+            &run_args(&["--root", "/srv/x", "f4", "h2"]),
+            &sched,
+            Path::new("/opt/pve-zfs-snap"),
+        )
+        .unwrap();
+        assert_eq!(
+            job.line,
+            "0 */2 * * * root /opt/pve-zfs-snap --cron f4 h2 --root /srv/x"
+        );
+        assert_eq!(
+            job.notice(InstallOutcome::Updated),
+            "updated /srv/x/etc/cron.d/pve-zfs-snap: 0 */2 * * * root /opt/pve-zfs-snap --cron f4 h2 --root /srv/x"
+        );
+        // An argument cron cannot carry is refused up front.
+        let bad = Job::new(
+            &run_args(&["--node", "a\\b", "f4"]),
+            &sched,
+            Path::new("/opt/pve-zfs-snap"),
+        );
+        assert!(bad.is_err());
+    }
+}

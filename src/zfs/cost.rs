@@ -1,0 +1,190 @@
+//! Measures what the shipped programs cost (instructions, peak Lua memory, output size) on
+//! the emulator, on pools shaped like a large PVE node. Used by `benches/programs.rs` to print
+//! the figures and by the test that keeps [`super::inventory::MEASURED`] honest.
+//!
+//! The emulator runs Lua 5.4, the kernel a modified Lua 5.2: instruction counts agree in
+//! magnitude, not to the instruction; the model keeps a 4× margin (`BUDGET_DIVISOR`).
+
+use super::apply::{Group, Item, encode};
+use super::program::{APPLY, INVENTORY};
+use crate::emu::{ProgramOutcome, ProgramRequest, Version, World};
+use crate::naming::Dataset;
+
+/// A pool of `datasets` zvols, each with `ours` snapshots named like ours (one txg each, as
+/// 15-minute runs make them), `foreign` other snapshots and `bookmarks` bookmarks of ours.
+pub fn build_pool(
+    datasets: usize,
+    ours: usize,
+    foreign: usize,
+    bookmarks: usize,
+) -> (World, Vec<Dataset>) {
+    let mut w = World::new(Version::new(2, 3, 2));
+    w.set_seed(1);
+    w.create_pool("tank").expect("pool");
+    w.create_dataset("tank/data", None, false).expect("parent");
+    let names: Vec<Dataset> = (0..datasets)
+        .map(|i| {
+            Dataset::new(&format!("tank/data/vm-{}-disk-{}", 100 + i / 2, i % 2)).expect("valid")
+        })
+        .collect();
+    for d in &names {
+        w.create_dataset(d.as_str(), Some(1 << 30), false)
+            .expect("zvol");
+        w.set_user_prop(d.as_str(), "label:running", "pve1")
+            .expect("label");
+    }
+    let t0: i64 = 1_790_000_000;
+    for k in 0..ours.max(foreign) {
+        w.set_clock(t0 + 900 * k as i64);
+        let stamp = chrono::DateTime::from_timestamp(t0 + 900 * k as i64, 0)
+            .expect("time")
+            .format("%Y-%m-%d_%H:%M:%S");
+        for d in &names {
+            if k < ours {
+                let snap = format!("{d}@autosnap_{stamp}_hourly");
+                w.snapshot(&snap).expect("snapshot");
+                if k < bookmarks {
+                    w.bookmark(&snap, &format!("{d}#autosnap_{stamp}_hourly"))
+                        .expect("bookmark");
+                }
+            }
+            if k < foreign {
+                w.snapshot(&format!(
+                    "{d}@__replicate_{}-0_{}__",
+                    d.leaf(),
+                    t0 + k as i64
+                ))
+                .expect("foreign");
+            }
+        }
+    }
+    (w, names)
+}
+
+/// Runs `inventory.lua` over `datasets` read-only with the default limits.
+pub fn run_inventory(w: &mut World, datasets: &[Dataset]) -> ProgramOutcome {
+    let argv: Vec<String> = datasets.iter().map(|d| d.to_string()).collect();
+    let mut req = ProgramRequest::new("tank", INVENTORY.source, &[]);
+    req.argv = argv;
+    req.sync = false;
+    w.run_program(&req)
+}
+
+/// Runs `apply.lua` with, per dataset, a new snapshot, its bookmark and `destroys` destroys of
+/// the oldest snapshots of ours.
+pub fn run_apply(
+    w: &mut World,
+    datasets: &[Dataset],
+    destroys: usize,
+    oldest: &[String],
+) -> (ProgramOutcome, usize) {
+    let groups: Vec<Group> = datasets
+        .iter()
+        .map(|d| {
+            let mut items = vec![
+                Item::Snapshot {
+                    dataset: d.clone(),
+                    name: "autosnap_2030-01-01_00:00:00_daily".into(),
+                },
+                Item::Bookmark {
+                    dataset: d.clone(),
+                    name: "autosnap_2030-01-01_00:00:00_daily".into(),
+                },
+            ];
+            items.extend(oldest.iter().take(destroys).map(|n| Item::Destroy {
+                dataset: d.clone(),
+                name: n.clone(),
+            }));
+            Group {
+                key: d.leaf().to_string(),
+                items,
+            }
+        })
+        .collect();
+    let argv = encode(&groups);
+    let bytes = argv.iter().map(|a| a.len() + 1).sum();
+    let mut req = ProgramRequest::new("tank", APPLY.source, &[]);
+    req.argv = argv;
+    (w.run_program(&req), bytes)
+}
+
+/// Names of the oldest `n` snapshots of ours that `build_pool` makes.
+pub fn oldest_names(n: usize) -> Vec<String> {
+    let t0: i64 = 1_790_000_000;
+    (0..n)
+        .map(|k| {
+            let stamp = chrono::DateTime::from_timestamp(t0 + 900 * k as i64, 0)
+                .expect("time")
+                .format("%Y-%m-%d_%H:%M:%S");
+            format!("autosnap_{stamp}_hourly")
+        })
+        .collect()
+}
+
+/// Per-dataset and per-snapshot cost of `inventory.lua`, from two measured runs over `n`
+/// datasets: one without snapshots and one with `snaps` snapshots of ours each.
+pub fn measure_inventory_model(n: usize, snaps: usize) -> super::inventory::CostModel {
+    let (mut empty, names) = build_pool(n, 0, 0, 0);
+    let a = run_inventory(&mut empty, &names);
+    let (mut full, names) = build_pool(n, snaps, 0, 0);
+    let b = run_inventory(&mut full, &names);
+    assert_eq!(
+        (a.exit_code, b.exit_code),
+        (0, 0),
+        "{} {}",
+        a.stderr,
+        b.stderr
+    );
+    let per = |total: u64, count: usize| total.div_ceil(count as u64);
+    super::inventory::CostModel {
+        instr_per_dataset: per(a.instructions, n),
+        instr_per_snapshot: per(b.instructions.saturating_sub(a.instructions), n * snaps),
+        mem_per_dataset: per(a.memory_peak, n),
+        mem_per_snapshot: per(b.memory_peak.saturating_sub(a.memory_peak), n * snaps),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zfs::inventory::{MEASURED, chunk_size};
+
+    /// The shipped model must not under-state what the shipped program costs: if
+    /// `inventory.lua` becomes more expensive, this fails until `MEASURED` is re-measured.
+    #[test]
+    fn measured_model_bounds_the_shipped_inventory() {
+        let m = measure_inventory_model(20, 30);
+        assert!(
+            m.instr_per_dataset <= MEASURED.instr_per_dataset,
+            "{m:?} vs {MEASURED:?}"
+        );
+        assert!(
+            m.instr_per_snapshot <= MEASURED.instr_per_snapshot,
+            "{m:?} vs {MEASURED:?}"
+        );
+        assert!(
+            m.mem_per_snapshot <= MEASURED.mem_per_snapshot,
+            "{m:?} vs {MEASURED:?}"
+        );
+        assert!(
+            m.mem_per_dataset <= MEASURED.mem_per_dataset,
+            "{m:?} vs {MEASURED:?}"
+        );
+    }
+
+    /// A chunk sized by the model really fits in a quarter of the default limits.
+    #[test]
+    fn a_model_sized_chunk_fits_well_inside_the_limits() {
+        let snaps = 40;
+        let size = chunk_size(&MEASURED, snaps as u64).min(60);
+        let (mut w, names) = build_pool(size, snaps, 5, 10);
+        let out = run_inventory(&mut w, &names);
+        assert_eq!(out.exit_code, 0, "{}", out.stderr);
+        let share = out.instructions * 4;
+        assert!(
+            share <= crate::zfs::program::DEFAULT_INSTR_LIMIT,
+            "{} instructions for {size} datasets",
+            out.instructions
+        );
+    }
+}
