@@ -1,0 +1,4 @@
+# A plain return value.
+prog <<'EOF'
+return 42
+EOF

@@ -1,0 +1,4 @@
+# Top-level nil is a valueless boolean: {"return":true}.
+prog <<'EOF'
+return nil
+EOF

@@ -1,0 +1,4 @@
+# A syntax error: nothing runs.
+prog <<'EOF'
+return (
+EOF
