@@ -18,6 +18,33 @@ pub fn main_with(cli: Cli) -> i32 {
         }
         Some(Command::Status(args)) => status(&args),
         Some(Command::Uninstall(args)) => crate::cron_cmd::uninstall(&args),
+        Some(Command::Simulate(args)) => simulate(&args),
+    }
+}
+
+/// `simulate`: run the scenario, print the report, write `--csv`.
+fn simulate(args: &crate::cli::SimulateArgs) -> i32 {
+    use crate::simulate::{self, Scenario};
+    let sc = match Scenario::from_args(args) {
+        Ok(sc) => sc,
+        Err(e) => return fail(&RunError::Usage(e)),
+    };
+    let started = std::time::Instant::now();
+    let out = match simulate::simulate(&sc) {
+        Ok(o) => o,
+        Err(e) => return fail(&RunError::Failed(anyhow::anyhow!(e))),
+    };
+    print!("{}", simulate::render(&sc, &out, started.elapsed()));
+    if let Some(path) = &args.csv
+        && let Err(e) = std::fs::write(path, simulate::csv(&out))
+    {
+        eprintln!("pve-zfs-snap: cannot write {}: {e}", path.display());
+        return crate::cli::EXIT_PARTIAL;
+    }
+    if out.failed > 0 {
+        crate::cli::EXIT_PARTIAL
+    } else {
+        crate::cli::EXIT_OK
     }
 }
 

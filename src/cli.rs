@@ -58,9 +58,75 @@ EXIT CODES (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (zfs not reachable, 
     /// Per guest on this node: running or not, each disk, its label:running, the newest
     /// snapshot of ours per class and the counts. Read-only.
     Status(StatusArgs),
+    /// Try a policy before installing it: the real plan and the real channel programs, run
+    /// every 15 minutes for 400 virtual days against an in-memory emulated pool (3 guests with
+    /// 2 disks each, one stopped for 3 days). Prints what is kept per class, the oldest point
+    /// to roll back to, peaks and a timeline. Touches no real pool.
+    Simulate(SimulateArgs),
     /// Remove the cron job (/etc/cron.d/pve-zfs-snap) installed by an interactive run; also
     /// reports a line of the original tool in root's crontab.
     Uninstall(UninstallArgs),
+}
+
+/// `pve-zfs-snap simulate`.
+#[derive(Debug, Args, Clone)]
+pub struct SimulateArgs {
+    /// Retention keys, as for the snapshot run (`f100 h24 d7`).
+    #[arg(value_name = "KEEP", required = true)]
+    pub keep: Vec<String>,
+
+    /// Virtual days to simulate.
+    #[arg(long, value_name = "N", default_value_t = crate::simulate::DEFAULT_DAYS)]
+    pub days: u32,
+
+    /// Time between runs (the cron interval): a number and s, m, h, d or w (`15m`, `1h`).
+    #[arg(long, value_name = "DUR", default_value = "15m")]
+    pub every: String,
+
+    /// Guests on the simulated node, each with 2 zvols.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub guests: u32,
+
+    /// When the last guest is stopped: START:LENGTH after the first run, both durations
+    /// (`100d:3d` = stopped from day 100 for 3 days). Repeatable; `none` keeps it running.
+    #[arg(long, value_name = "START:LENGTH", default_value = "100d:3d")]
+    pub stop_at: Vec<String>,
+
+    /// Time zone of snapshot names and buckets: `utc` (default), `local` or an IANA name.
+    #[arg(long, value_name = "ZONE", default_value = "utc")]
+    pub timezone: String,
+
+    /// Bookmark retention, as for the snapshot run (`h48,d14`). Default: the counts doubled.
+    #[arg(
+        long,
+        value_name = "KEEP",
+        value_delimiter = ',',
+        conflicts_with = "no_bookmarks"
+    )]
+    pub bookmarks: Vec<String>,
+
+    /// Neither create nor destroy bookmarks.
+    #[arg(long)]
+    pub no_bookmarks: bool,
+
+    /// The first run's time (RFC 3339).
+    #[arg(long, value_name = "RFC3339", default_value = crate::simulate::DEFAULT_START)]
+    pub start: String,
+
+    /// Days per timeline line (default: about 25 lines in all).
+    #[arg(long, value_name = "DAYS")]
+    pub timeline_every: Option<u32>,
+
+    /// Run the real inventory.lua on every run. By default a native twin answers it, and
+    /// the real program runs (and must agree) once per simulated day and whenever a guest
+    /// starts or stops: the same results, many times faster.
+    #[arg(long)]
+    pub exact: bool,
+
+    /// Also write one CSV row per run (time, counts per class on the pool, created,
+    /// destroyed, txg) to this file, for plotting.
+    #[arg(long, value_name = "PATH")]
+    pub csv: Option<PathBuf>,
 }
 
 /// `pve-zfs-snap uninstall`.
@@ -259,6 +325,31 @@ mod tests {
         assert_eq!(cli.run.bookmarks, ["h48", "d14"]);
         assert!(cli.run.cron && !cli.run.dry_run);
         assert_eq!(cli.run.host.root, PathBuf::from("/"));
+    }
+
+    #[test]
+    fn parses_simulate_with_defaults() {
+        let cli = Cli::try_parse_from(["pve-zfs-snap", "simulate", "f100", "h24", "d7"]).unwrap();
+        let Some(Command::Simulate(a)) = cli.command else {
+            panic!("not simulate: {:?}", cli.command);
+        };
+        assert_eq!(a.keep, ["f100", "h24", "d7"]);
+        assert_eq!((a.days, a.every.as_str(), a.guests), (400, "15m", 3));
+        assert_eq!(a.stop_at, ["100d:3d"]);
+        let cli = Cli::try_parse_from([
+            "pve-zfs-snap",
+            "simulate",
+            "--stop-at",
+            "1d:2h",
+            "--stop-at",
+            "5d:1d",
+            "h24",
+        ])
+        .unwrap();
+        let Some(Command::Simulate(a)) = cli.command else {
+            panic!("not simulate");
+        };
+        assert_eq!(a.stop_at, ["1d:2h", "5d:1d"]);
     }
 
     #[test]

@@ -21,5 +21,6 @@ pub mod policy;
 pub mod pve;
 pub mod report;
 pub mod run;
+pub mod simulate;
 pub mod status;
 pub mod zfs;

@@ -91,7 +91,7 @@ pub fn validate(
 }
 
 /// The system's zone for `--timezone local`: `TZ` if set, else what /etc/localtime names.
-fn local_zone() -> Result<chrono_tz::Tz, String> {
+pub fn local_zone() -> Result<chrono_tz::Tz, String> {
     let name = match std::env::var("TZ") {
         Ok(tz) if !tz.is_empty() => tz.trim_start_matches(':').to_string(),
         _ => iana_time_zone::get_timezone().map_err(|e| e.to_string())?,
@@ -117,7 +117,12 @@ pub fn execute(
     let host = pve::discover(root, args.host.node.as_deref(), hostname)
         .map_err(|e| RunError::Failed(e.into()))?;
     zfs::version::detect(exec).map_err(|e| RunError::Failed(e.into()))?;
+    Ok(run_host(&host, exec, v, args.dry_run))
+}
 
+/// The per-host core of a run, after discovery: inventory each pool, plan, and (unless
+/// `dry_run`) apply each pool's part in one program. Shared by the real run and `simulate`.
+pub fn run_host(host: &Host, exec: &dyn Exec, v: &Validated, dry_run: bool) -> (Plan, Report) {
     let mut pools: BTreeMap<String, Vec<Dataset>> = BTreeMap::new();
     for d in host
         .guests
@@ -154,10 +159,10 @@ pub fn execute(
         bookmarks: &v.bookmarks,
         now: v.now,
         zone: v.zone,
-        host: &host,
+        host,
         inventory: &inventory,
     });
-    let notes = notes(&host, &plan);
+    let notes = notes(host, &plan);
 
     let mut reports: BTreeMap<String, PoolReport> = pools
         .keys()
@@ -187,7 +192,7 @@ pub fn execute(
             .push(item);
     }
 
-    if !args.dry_run {
+    if !dry_run {
         for report in reports
             .values_mut()
             .filter(|r| r.error.is_none() && !r.items.is_empty())
@@ -198,12 +203,12 @@ pub fn execute(
     let report = Report {
         node: host.node.clone(),
         now: v.now,
-        dry_run: args.dry_run,
+        dry_run,
         pools: reports.into_values().collect(),
         notes,
         totals: Default::default(),
     };
-    Ok((plan, report.finish()))
+    (plan, report.finish())
 }
 
 /// Applies one pool's items (already in the report) and records the outcomes there.

@@ -1,9 +1,11 @@
 //! How `zfs`/`zpool` command lines are executed: [`Cli`] spawns the real executables (or the
 //! `zfs-emu` stand-in that tests put first on `PATH`); other implementations (the in-process
-//! emulator for `simulate`) run the very same argv. Counts the processes it spawns.
+//! emulator, [`InProcess`], for `simulate` and tests) run the very same argv. Both count the
+//! commands they run.
 
 use super::error::ZfsError;
-use std::cell::Cell;
+use crate::emu;
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -164,6 +166,73 @@ impl Exec for Cli {
     }
 }
 
+/// Runs every command line in-process against an emulated host ([`emu::World`]): the same
+/// argv the [`Cli`] runner would spawn goes through `emu::cli::zfs_main`/`zpool_main`, so the
+/// product's parsing, the `lua/` text and the JSON path are exactly those of a real run.
+/// For `simulate` and for tests; never used by a real run.
+#[derive(Debug)]
+pub struct InProcess {
+    world: RefCell<emu::World>,
+    commands: Cell<u64>,
+    programs: Cell<u64>,
+}
+
+impl InProcess {
+    /// A runner over `world`.
+    pub fn new(world: emu::World) -> InProcess {
+        InProcess {
+            world: RefCell::new(world),
+            commands: Cell::new(0),
+            programs: Cell::new(0),
+        }
+    }
+
+    /// The emulated host, to read.
+    pub fn world(&self) -> Ref<'_, emu::World> {
+        self.world.borrow()
+    }
+
+    /// The emulated host, to change between runs (clock, datasets, foreign snapshots).
+    pub fn world_mut(&self) -> RefMut<'_, emu::World> {
+        self.world.borrow_mut()
+    }
+
+    /// How many of the commands were `zfs program` (channel programs run).
+    pub fn programs_run(&self) -> u64 {
+        self.programs.get()
+    }
+
+    /// The emulated host, giving up the runner.
+    pub fn into_world(self) -> emu::World {
+        self.world.into_inner()
+    }
+}
+
+impl Exec for InProcess {
+    fn run(&self, tool: Tool, args: &[String], stdin: Option<&str>) -> Result<Output, ZfsError> {
+        self.commands.set(self.commands.get() + 1);
+        let mut world = self.world.borrow_mut();
+        let (code, stdout, stderr) = match tool {
+            Tool::Zfs => {
+                if args.first().is_some_and(|a| a == "program") {
+                    self.programs.set(self.programs.get() + 1);
+                }
+                emu::cli::zfs_main(&mut world, args, stdin.unwrap_or(""))
+            }
+            Tool::Zpool => emu::cli::zpool_main(&mut world, args),
+        };
+        Ok(Output {
+            code,
+            stdout,
+            stderr,
+        })
+    }
+
+    fn commands_run(&self) -> u64 {
+        self.commands.get()
+    }
+}
+
 fn to_output(out: std::process::Output) -> Output {
     Output {
         code: out.status.code().unwrap_or(-1),
@@ -243,5 +312,30 @@ mod tests {
         assert_eq!(out.stdout.len(), "args:a -b\n".len() + big.len());
         assert_eq!(out.stderr, "oops\n");
         assert_eq!(cli.commands_run(), 1);
+    }
+
+    #[test]
+    fn in_process_runs_the_emulator_and_counts() {
+        let x = InProcess::new(emu::World::new(emu::Version::new(2, 2, 0)));
+        let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            x.run(Tool::Zpool, &argv("create tank"), None).unwrap().code,
+            0
+        );
+        let v = x.run(Tool::Zfs, &argv("version"), None).unwrap();
+        assert!(v.stdout.contains("zfs-kmod-2.2.0"), "{v:?}");
+        let p = x
+            .run(
+                Tool::Zfs,
+                &argv("program -j -- tank - a"),
+                Some("args = ...; return args['argv'][1]"),
+            )
+            .unwrap();
+        assert_eq!((p.code, p.stdout.as_str()), (0, r#"{"return":"a"}"#));
+        let missing = x.run(Tool::Zfs, &argv("destroy tank/x#b"), None).unwrap();
+        assert_ne!(missing.code, 0);
+        assert!(!missing.stderr.is_empty());
+        assert_eq!((x.commands_run(), x.programs_run()), (4, 1));
+        assert!(x.world().pools.contains_key("tank"));
     }
 }

@@ -14,7 +14,7 @@ pub mod scan;
 pub mod version;
 
 pub use error::{FailureKind, ZfsError};
-pub use exec::{Cli, Exec, Output, Tool};
+pub use exec::{Cli, Exec, InProcess, Output, Tool};
 pub use program::{Program, ProgramOpts};
 pub use version::ZfsVersion;
 
