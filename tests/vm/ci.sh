@@ -3,8 +3,8 @@
 #
 #   tests/vm/ci.sh [flavors...]      default: VM_FLAVORS or "2.3 2.1"
 #
-# host setup → images (cached per week and recipe) → cargo build --bins → conformance per
-# flavor; prints a timing table. The 2.1 flavor is dropped (with a loud notice, not silently)
+# host setup → images (cached per week and recipe) → cargo build --bins → conformance and the
+# main run's end-to-end scenarios (tests/vm/e2e-main.sh) per flavor; prints a timing table. The 2.1 flavor is dropped (with a loud notice, not silently)
 # only when the time already spent makes the total exceed VM_CI_BUDGET seconds (default 3600).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -49,6 +49,8 @@ for f in "${FLAVORS[@]}"; do
     timed "image $f (build or cache)" "$HERE/build-image.sh" "$f" >/dev/null || fail "image build $f"
     timed "boot smoke $f (zfs version)" "$HERE/run.sh" "$f" --out "$HERE/cache/smoke-$f" -- zfs version || fail "VM boot $f"
     timed "conformance $f" "$HERE/conformance.sh" "$f" || rc=1
+    timed "main run e2e $f (real binary, real pools)" "$HERE/run.sh" "$f" --pool rpool --out "$HERE/cache/e2e-$f" \
+        -- /work/tests/vm/e2e-main.sh || rc=1
 done
 table
 [ "$rc" = 0 ] || { echo "VM TIER FAILED: conformance differences (see reports above)" >&2; exit 1; }
