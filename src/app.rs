@@ -83,12 +83,7 @@ fn snapshot_run(args: &RunArgs) -> i32 {
             return fail(&RunError::Usage(msg));
         }
     };
-    let path = std::env::var("PATH").ok();
-    let exec = match crate::zfs::Cli::locate(
-        args.host.zfs.as_deref(),
-        args.host.zpool.as_deref(),
-        path.as_deref(),
-    ) {
+    let exec = match crate::zfs::Cli::locate_from_env(&args.host.tools) {
         Ok(x) => x,
         Err(e) => {
             record_metrics(args, |p| metrics::write_failed(p, v.now, started.elapsed()));
@@ -131,16 +126,11 @@ fn status(args: &StatusArgs) -> i32 {
     let hostname = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let host = match crate::pve::discover(&args.root, args.node.as_deref(), &hostname) {
+    let host = match crate::pve::discover(&args.host.root, args.host.node.as_deref(), &hostname) {
         Ok(h) => h,
         Err(e) => return fail(&RunError::Failed(e.into())),
     };
-    let path = std::env::var("PATH").ok();
-    let exec = match crate::zfs::Cli::locate(
-        args.zfs.as_deref(),
-        args.zpool.as_deref(),
-        path.as_deref(),
-    ) {
+    let exec = match crate::zfs::Cli::locate_from_env(&args.host.tools) {
         Ok(x) => x,
         Err(e) => return fail(&RunError::Failed(e.into())),
     };

@@ -38,9 +38,7 @@ pub fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (String, 
             Err(e) => return usage(format!("--dataset: {e}")),
         }
     }
-    let path = std::env::var("PATH").ok();
-    let report = match zfs::Cli::locate(args.zfs.as_deref(), args.zpool.as_deref(), path.as_deref())
-    {
+    let report = match zfs::Cli::locate_from_env(&args.tools) {
         Ok(exec) => gather(&exec, roots, now.timestamp(), &thresholds),
         Err(e) => check::evaluate(&[], vec![e.to_string()], now.timestamp(), &thresholds),
     };

@@ -39,6 +39,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// Log more (repeat for more detail); logs go to stderr.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
     /// The snapshot run's options.
     #[command(flatten)]
     pub run: RunArgs,
@@ -144,21 +148,9 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Host root under which /etc/pve, /proc and /run are read (tests, chroots).
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
-
-    /// The `zfs` executable (default: first on PATH, then /usr/sbin, /sbin).
-    #[arg(long, value_name = "PATH")]
-    pub zfs: Option<PathBuf>,
-
-    /// The `zpool` executable (default: first on PATH, then /usr/sbin, /sbin).
-    #[arg(long, value_name = "PATH")]
-    pub zpool: Option<PathBuf>,
-
-    /// PVE node name (default: the short hostname, cross-checked with /etc/pve/local).
-    #[arg(long, value_name = "NAME")]
-    pub node: Option<String>,
+    /// Host options.
+    #[command(flatten)]
+    pub host: HostArgs,
 }
 
 /// Output format of `check`.
@@ -197,26 +189,18 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
 
-    /// The `zfs` executable (default: first on PATH, then /usr/sbin, /sbin).
-    #[arg(long, value_name = "PATH")]
-    pub zfs: Option<PathBuf>,
-
-    /// The `zpool` executable (default: first on PATH, then /usr/sbin, /sbin).
-    #[arg(long, value_name = "PATH")]
-    pub zpool: Option<PathBuf>,
+    /// Where `zfs` and `zpool` are.
+    #[command(flatten)]
+    pub tools: ZfsArgs,
 
     /// Pretend the time is this RFC 3339 instant (tests and simulation).
     #[arg(long, value_name = "RFC3339", hide = true)]
     pub now: Option<String>,
 }
 
-/// Options shared by everything that reads this host.
+/// Where `zfs` and `zpool` are.
 #[derive(Debug, Args, Clone)]
-pub struct HostArgs {
-    /// Host root under which /etc/pve, /proc, /run and /etc/cron.d are read (tests, chroots).
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
-
+pub struct ZfsArgs {
     /// The `zfs` executable (default: first on PATH, then /usr/sbin, /sbin).
     #[arg(long, value_name = "PATH")]
     pub zfs: Option<PathBuf>,
@@ -224,14 +208,22 @@ pub struct HostArgs {
     /// The `zpool` executable (default: first on PATH, then /usr/sbin, /sbin).
     #[arg(long, value_name = "PATH")]
     pub zpool: Option<PathBuf>,
+}
+
+/// Options shared by everything that reads this host's PVE configuration and pools.
+#[derive(Debug, Args, Clone)]
+pub struct HostArgs {
+    /// Host root under which /etc/pve, /proc, /run and /etc/cron.d are read (tests, chroots).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Where `zfs` and `zpool` are.
+    #[command(flatten)]
+    pub tools: ZfsArgs,
 
     /// PVE node name (default: the short hostname, cross-checked with /etc/pve/local).
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
-
-    /// Log more (repeat for more detail); logs go to stderr.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
 }
 
 /// The snapshot run: `pve-zfs-snap [OPTIONS] <KEEP>...`.

@@ -122,10 +122,10 @@ pub fn cron_args(args: &RunArgs) -> anyhow::Result<Vec<String>> {
     if host.root != Path::new("/") {
         out.extend(["--root".into(), abs(&host.root)?]);
     }
-    if let Some(p) = &host.zfs {
+    if let Some(p) = &host.tools.zfs {
         out.extend(["--zfs".into(), abs(p)?]);
     }
-    if let Some(p) = &host.zpool {
+    if let Some(p) = &host.tools.zpool {
         out.extend(["--zpool".into(), abs(p)?]);
     }
     if let Some(n) = &host.node {

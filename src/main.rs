@@ -5,7 +5,7 @@ use pve_zfs_snap::cli::Cli;
 
 fn main() {
     let cli = Cli::parse();
-    let level = match cli.run.host.verbose {
+    let level = match cli.verbose {
         0 => "warn",
         1 => "info",
         2 => "debug",

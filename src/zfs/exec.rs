@@ -77,6 +77,16 @@ impl Cli {
         })
     }
 
+    /// [`Cli::locate`] with the options given on the command line and this process' `PATH`.
+    pub fn locate_from_env(tools: &crate::cli::ZfsArgs) -> Result<Cli, ZfsError> {
+        let path = std::env::var("PATH").ok();
+        Cli::locate(
+            tools.zfs.as_deref(),
+            tools.zpool.as_deref(),
+            path.as_deref(),
+        )
+    }
+
     /// The executable used for `tool`.
     pub fn path(&self, tool: Tool) -> &Path {
         match tool {
