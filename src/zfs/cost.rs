@@ -176,15 +176,19 @@ mod tests {
     #[test]
     fn a_model_sized_chunk_fits_well_inside_the_limits() {
         let snaps = 40;
-        let size = chunk_size(&MEASURED, snaps as u64).min(60);
+        let size = chunk_size(&MEASURED, snaps as u64).min(120);
         let (mut w, names) = build_pool(size, snaps, 5, 10);
         let out = run_inventory(&mut w, &names);
         assert_eq!(out.exit_code, 0, "{}", out.stderr);
-        let share = out.instructions * 4;
         assert!(
-            share <= crate::zfs::program::DEFAULT_INSTR_LIMIT,
+            out.instructions * 4 <= crate::zfs::program::DEFAULT_INSTR_LIMIT,
             "{} instructions for {size} datasets",
             out.instructions
+        );
+        assert!(
+            out.memory_peak * 4 <= crate::zfs::program::DEFAULT_MEM_LIMIT,
+            "{} bytes peak for {size} datasets",
+            out.memory_peak
         );
     }
 }
