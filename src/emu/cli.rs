@@ -513,14 +513,14 @@ fn create(world: &mut World, args: &[String]) -> Out {
         } else {
             let _ = world.set_native_prop(name, &p, &v);
             // `zfs create` mounts only what has canmount=on.
-            if p == "canmount" && v == "noauto" {
-                if let Some(n) = world
+            if p == "canmount"
+                && v == "noauto"
+                && let Some(n) = world
                     .pools
                     .get_mut(model::pool_of(name))
                     .and_then(|pl| pl.datasets.get_mut(name.as_str()))
-                {
-                    n.mounted = false;
-                }
+            {
+                n.mounted = false;
             }
         }
     }

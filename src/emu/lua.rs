@@ -906,14 +906,14 @@ fn native_prop(
                 return Ok(None);
             }
             // zcp_get_prop: the source of a set value is the dataset it is set on.
-            Ok(pool.native_prop(head, prop).map_or_else(
+            let hit = pool.native_prop(head, prop).map_or_else(
                 || {
                     let d = super::default_native(version, head, prop).unwrap_or_default();
                     (PVal::Str(d), Some("default".to_string()))
                 },
                 |h| (PVal::Str(h.value), Some(h.setpoint)),
-            ))
-            .map(Some)
+            );
+            Ok(Some(hit))
         }
         "recordsize" if is_fs => dflt(PVal::Int(131072)),
         "snapdir" if is_fs => dflt(PVal::Str("hidden".into())),

@@ -385,8 +385,8 @@ impl Pool {
         }
         let mp = self.native_prop(ds, "mountpoint");
         let cm = self.native_prop(ds, "canmount");
-        !mp.is_some_and(|h| h.value == "none" || h.value == "legacy")
-            && !cm.is_some_and(|h| h.value == "off")
+        mp.is_none_or(|h| h.value != "none" && h.value != "legacy")
+            && cm.is_none_or(|h| h.value != "off")
     }
 
     /// Does a dataset or snapshot exist (bookmarks never "exist" for ZCP)?
