@@ -545,7 +545,7 @@ fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
                 char::from(conv)
             ));
         }
-        sformat.call::<MultiValue>(args).map_err(|e| match e {
+        sformat.call::<mlua::LuaString>(args).map_err(|e| match e {
             LErr::RuntimeError(m) => {
                 let m = m.split("\nstack traceback:").next().unwrap_or_default();
                 LErr::RuntimeError(format!(
