@@ -463,6 +463,25 @@ fn create(world: &mut World, args: &[String]) -> Out {
             "usage:\n\tcreate [-p] [-o property=value] ... <filesystem>\n\tcreate [-ps] [-b blocksize] [-o property=value] ... -V <size> <volume>\n",
         );
     };
+    let kind = if vol.is_some() {
+        DsKind::Volume
+    } else {
+        DsKind::Filesystem
+    };
+    for (p, v) in &props {
+        if model::is_user_prop(p) {
+            continue;
+        }
+        if !model::NATIVE_SETTABLE.contains(&p.as_str()) {
+            return err(
+                1,
+                format!("cannot create '{name}': EMULATOR: property '{p}' is not modelled\n"),
+            );
+        }
+        if !model::valid_native_value(p, v, kind) {
+            return err(1, format!("cannot create '{name}': bad {p} value '{v}'\n"));
+        }
+    }
     if world.pool(name).is_none() {
         return err(
             1,
@@ -491,6 +510,18 @@ fn create(world: &mut World, args: &[String]) -> Out {
     for (p, v) in props {
         if model::is_user_prop(&p) {
             let _ = world.set_user_prop(name, &p, &v);
+        } else {
+            let _ = world.set_native_prop(name, &p, &v);
+            // `zfs create` mounts only what has canmount=on.
+            if p == "canmount"
+                && v == "noauto"
+                && let Some(n) = world
+                    .pools
+                    .get_mut(model::pool_of(name))
+                    .and_then(|pl| pl.datasets.get_mut(name.as_str()))
+            {
+                n.mounted = false;
+            }
         }
     }
     ok()
@@ -648,17 +679,29 @@ fn set(world: &mut World, args: &[String]) -> Out {
     if dss.is_empty() {
         return err(2, "missing dataset name(s)\n");
     }
-    if !model::is_user_prop(prop) {
+    let native = !model::is_user_prop(prop);
+    if native && (received || !model::NATIVE_SETTABLE.contains(&prop)) {
         return err(
             1,
             format!(
-                "cannot set property for '{}': EMULATOR: only user properties (with ':') can be set\n",
-                dss[0]
+                "cannot set property for '{}': EMULATOR: only user properties (with ':') and {} can be set\n",
+                dss[0],
+                model::NATIVE_SETTABLE.join(", ")
             ),
         );
     }
     for ds in dss {
-        let r = if received {
+        let r = if native {
+            match world.set_native_prop(ds, prop, value) {
+                Err(EINVAL) => {
+                    return err(
+                        1,
+                        format!("cannot set property for '{ds}': bad {prop} value '{value}'\n"),
+                    );
+                }
+                r => r,
+            }
+        } else if received {
             world.set_received_prop(ds, prop, value)
         } else {
             world.set_user_prop(ds, prop, value)
@@ -727,11 +770,20 @@ fn prop_value(world: &World, name: &str, prop: &str, parsable: bool) -> (String,
         ("used" | "usedbysnapshots", Some(_)) => ro("0".into()),
         ("used" | "referenced" | "refer", _) => ro("98304".into()),
         ("available" | "avail", None) => ro("1073741824".into()),
-        ("mountpoint", None) if node.kind == DsKind::Filesystem => {
-            (format!("/{head}"), "default".into())
+        ("mountpoint" | "canmount" | "compression", None)
+            if model::native_applies(prop, node.kind) =>
+        {
+            match pool.native_prop(head, prop) {
+                Some(h) if h.on_self => (h.value, "local".into()),
+                Some(h) => (h.value, format!("inherited from {}", h.setpoint)),
+                None => (
+                    super::default_native(world.version, head, prop).unwrap_or_default(),
+                    "default".into(),
+                ),
+            }
         }
         ("mounted", None) if node.kind == DsKind::Filesystem => {
-            ro(if node.mounted { "yes" } else { "no" }.into())
+            ro(if pool.is_mounted(head) { "yes" } else { "no" }.into())
         }
         _ => none(),
     }

@@ -453,34 +453,12 @@ const TABLE: &[&str] = &["concat", "insert", "pack", "unpack", "remove", "sort"]
 
 const PRELUDE: &str = r#"
 local tonum = ...
+-- Errors the kernel raises from C with luaL_error carry the caller's position: level 2.
 local error, type, select = error, type, select
-local sfind, ssub, sformat = string.find, string.sub, string.format
-local checked, nchecked = {}, 0
-string.format = function(fmt, ...)
-  if type(fmt) == "string" and not checked[fmt] then
-    local i = 1
-    while true do
-      local s, e = sfind(fmt, "%", i, true)
-      if not s then break end
-      local _, e2, conv = sfind(fmt, "^[-+ #0]*%d*%.?%d*(.)", e + 1)
-      if conv == nil then break end
-      if sfind("eEfFgGaA", conv, 1, true) then
-        error("invalid option '%" .. conv .. "' to 'format'", 0)
-      end
-      i = e2 + 1
-    end
-    -- A format found clean stays clean: remember a few (the kernel's check is C, free).
-    if nchecked < 32 then
-      checked[fmt] = true
-      nchecked = nchecked + 1
-    end
-  end
-  return sformat(fmt, ...)
-end
 tonumber = function(v, base)
   if base == nil and type(v) == "number" then return v end
   if type(v) ~= "string" then
-    if base ~= nil then error("bad argument #1 to 'tonumber' (string expected, got " .. type(v) .. ")", 0) end
+    if base ~= nil then error("bad argument #1 to 'tonumber' (string expected, got " .. type(v) .. ")", 2) end
     return nil
   end
   return tonum(v, base)
@@ -524,6 +502,33 @@ coroutine.wrap = function(f)
 end
 "#;
 
+/// The first float conversion (`%e %f %g %a`, any case) of a `string.format` format: the
+/// channel-program Lua has no floats and refuses them.
+fn float_conversion(fmt: &[u8]) -> Option<u8> {
+    let mut i = 0;
+    while let Some(p) = fmt[i..].iter().position(|&c| c == b'%') {
+        let mut j = i + p + 1;
+        while j < fmt.len() && b"-+ #0".contains(&fmt[j]) {
+            j += 1;
+        }
+        while j < fmt.len() && fmt[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j < fmt.len() && fmt[j] == b'.' {
+            j += 1;
+        }
+        while j < fmt.len() && fmt[j].is_ascii_digit() {
+            j += 1;
+        }
+        let conv = *fmt.get(j)?;
+        if b"eEfFgGaA".contains(&conv) {
+            return Some(conv);
+        }
+        i = j + 1;
+    }
+    None
+}
+
 /// `tonumber` of the channel-program Lua: base 0 (`0x` hex, leading `0` octal) or 2..36.
 fn zfs_tonumber(s: &str, base: Option<i64>) -> Option<i64> {
     match base {
@@ -561,6 +566,32 @@ fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
     })?;
     lua.load(PRELUDE).set_name("=prelude").call::<()>(tonum)?;
     let g = lua.globals();
+    let string: Table = g.raw_get("string")?;
+    let sformat: mlua::Function = string.raw_get("format")?;
+    // A C function, like the kernel's: a tail call to it keeps the caller's line for errors.
+    let format = lua.create_function(move |lua, args: MultiValue| {
+        if let Some(Value::String(f)) = args.front()
+            && let Some(conv) = float_conversion(&f.as_bytes())
+        {
+            return rt(format!(
+                "{}invalid option '%{}' to 'format'",
+                caller_where(lua),
+                char::from(conv)
+            ));
+        }
+        sformat.call::<mlua::LuaString>(args).map_err(|e| match e {
+            LErr::RuntimeError(m) => {
+                let m = m.split("\nstack traceback:").next().unwrap_or_default();
+                LErr::RuntimeError(format!(
+                    "{}{}",
+                    caller_where(lua),
+                    m.replace(" to '?' ", " to 'format' ")
+                ))
+            }
+            other => other,
+        })
+    })?;
+    string.raw_set("format", format)?;
     let cg = lua.create_function(|lua, opt: Option<String>| match opt.as_deref() {
         Some("count") => {
             let used = lua.used_memory() as i64;
@@ -822,7 +853,12 @@ enum PVal {
 }
 
 /// Value and source of a native property; `Ok(None)` = zero values; `Err` = not a property.
-fn native_prop(pool: &Pool, name: &str, prop: &str) -> Result<Option<(PVal, Option<String>)>, ()> {
+fn native_prop(
+    pool: &Pool,
+    version: super::Version,
+    name: &str,
+    prop: &str,
+) -> Result<Option<(PVal, Option<String>)>, ()> {
     const ZERO_PREFIXES: &[&str] = &[
         "userquota@",
         "groupquota@",
@@ -899,13 +935,25 @@ fn native_prop(pool: &Pool, name: &str, prop: &str) -> Result<Option<(PVal, Opti
             Some(head.to_string()),
         ))),
         "volblocksize" if is_vol => ro(PVal::Int(16384)),
-        "mountpoint" if is_fs => dflt(PVal::Str(format!("/{head}"))),
-        "canmount" if is_fs => dflt(PVal::Str("on".into())),
+        "mountpoint" | "canmount" | "compression" if !is_snap => {
+            if !model::native_applies(prop, node.kind) {
+                return Ok(None);
+            }
+            // zcp_get_prop: the source of a set value is the dataset it is set on.
+            let hit = pool.native_prop(head, prop).map_or_else(
+                || {
+                    let d = super::default_native(version, head, prop).unwrap_or_default();
+                    (PVal::Str(d), Some("default".to_string()))
+                },
+                |h| (PVal::Str(h.value), Some(h.setpoint)),
+            );
+            Ok(Some(hit))
+        }
         "recordsize" if is_fs => dflt(PVal::Int(131072)),
         "snapdir" if is_fs => dflt(PVal::Str("hidden".into())),
         "quota" | "refquota" if is_fs => dflt(PVal::Int(0)),
         "reservation" | "refreservation" if !is_snap => dflt(PVal::Int(0)),
-        "compression" | "checksum" if !is_snap => dflt(PVal::Str("on".into())),
+        "checksum" if !is_snap => dflt(PVal::Str("on".into())),
         "readonly" | "atime" if !is_snap => dflt(PVal::Str(
             if prop == "readonly" { "off" } else { "on" }.into(),
         )),
@@ -961,10 +1009,10 @@ const KNOWN_NATIVE: &[&str] = &[
 ];
 
 /// Names `system_properties` lists for a dataset.
-fn system_prop_names(pool: &Pool, name: &str) -> Vec<String> {
+fn system_prop_names(pool: &Pool, version: super::Version, name: &str) -> Vec<String> {
     KNOWN_NATIVE
         .iter()
-        .filter(|p| matches!(native_prop(pool, name, p), Ok(Some(_))))
+        .filter(|p| matches!(native_prop(pool, version, name, p), Ok(Some(_))))
         .map(|p| p.to_string())
         .collect()
 }
@@ -990,6 +1038,37 @@ fn user_prop_pair(pool: &Pool, name: &str, prop: &str) -> Option<(String, String
 
 // ---------------------------------------------------------------- the zfs table
 
+/// `luaL_where(L, 1)`: `"<chunk>:<line>: "` of the Lua function calling the running C
+/// function, empty when that caller is not a Lua function (no line information).
+fn caller_where(lua: &Lua) -> String {
+    lua.inspect_stack(1, |d| {
+        let line = d.current_line();
+        let src = d.source().short_src.map(|s| s.into_owned());
+        match (src, line) {
+            (Some(src), Some(line)) if line > 0 => format!("{src}:{line}: "),
+            _ => String::new(),
+        }
+    })
+    .unwrap_or_default()
+}
+
+/// Creates a `zfs.*` function. Its fatal errors are raised like the kernel's (`luaL_error`,
+/// `luaL_argerror`): prefixed with the position of the calling Lua line.
+fn zfn<R, F>(lua: &Lua, f: F) -> mlua::Result<mlua::Function>
+where
+    R: mlua::IntoLuaMulti,
+    F: Fn(&Lua, MultiValue) -> mlua::Result<R> + 'static,
+{
+    lua.create_function(move |lua, args: MultiValue| {
+        f(lua, args).map_err(|e| match e {
+            LErr::RuntimeError(m) if m != PANIC_TAG => {
+                LErr::RuntimeError(format!("{}{m}", caller_where(lua)))
+            }
+            other => other,
+        })
+    })
+}
+
 fn zfs_table(lua: &Lua, ctx: &Shared) -> mlua::Result<Table> {
     let version = ctx.borrow().world.version;
     let zfs = lua.create_table()?;
@@ -997,7 +1076,7 @@ fn zfs_table(lua: &Lua, ctx: &Shared) -> mlua::Result<Table> {
     let c = ctx.clone();
     zfs.raw_set(
         "debug",
-        lua.create_function(move |_, args: MultiValue| {
+        zfn(lua, move |_, args: MultiValue| {
             let _ = &c;
             const S: Spec = Spec {
                 name: "debug",
@@ -1012,7 +1091,7 @@ fn zfs_table(lua: &Lua, ctx: &Shared) -> mlua::Result<Table> {
     let c = ctx.clone();
     zfs.raw_set(
         "exists",
-        lua.create_function(move |_, args: MultiValue| {
+        zfn(lua, move |_, args: MultiValue| {
             const S: Spec = Spec {
                 name: "exists",
                 pargs: &[("dataset", T::Str)],
@@ -1033,7 +1112,7 @@ fn zfs_table(lua: &Lua, ctx: &Shared) -> mlua::Result<Table> {
     let c = ctx.clone();
     zfs.raw_set(
         "get_prop",
-        lua.create_function(move |lua, args: MultiValue| {
+        zfn(lua, move |lua, args: MultiValue| {
             const S: Spec = Spec {
                 name: "get_prop",
                 pargs: &[("dataset", T::Str), ("property", T::Str)],
@@ -1051,7 +1130,7 @@ fn zfs_table(lua: &Lua, ctx: &Shared) -> mlua::Result<Table> {
                 }
                 return Ok(out);
             }
-            match native_prop(c.pool(), &name, &prop) {
+            match native_prop(c.pool(), c.world.version, &name, &prop) {
                 Err(()) => rt(format!("'{prop}' is not a valid property")),
                 Ok(None) => Ok(out),
                 Ok(Some((v, src))) => {
@@ -1199,7 +1278,7 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
         let c = ctx.clone();
         let fname: &'static str = Box::leak(fname.to_string().into_boxed_str());
         let pargs: &'static [(&'static str, T)] = Box::leak(Box::new([(argname, T::Str)]));
-        let f = lua.create_function(move |lua, args: MultiValue| {
+        let f = zfn(lua, move |lua, args: MultiValue| {
             let spec = Spec {
                 name: fname,
                 pargs,
@@ -1219,7 +1298,7 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
     let c = ctx.clone();
     list.raw_set(
         "system_properties",
-        lua.create_function(move |lua, args: MultiValue| {
+        zfn(lua, move |lua, args: MultiValue| {
             const S: Spec = Spec {
                 name: "system_properties",
                 pargs: &[("filesystem | snapshot | volume", T::Str)],
@@ -1230,7 +1309,7 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
             let mut names = {
                 let cb = c.borrow();
                 hold_fatal(&cb, "system_properties", &name)?;
-                system_prop_names(cb.pool(), &name)
+                system_prop_names(cb.pool(), cb.world.version, &name)
             };
             c.borrow_mut().shuffle(&mut names);
             let t = lua.create_table()?;
@@ -1269,14 +1348,18 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
                 let name = s_of(&a[0]);
                 let defer = matches!(a[1], Value::Boolean(true));
                 let dry = !sync;
+                let issnap = name.contains('@');
+                // zcp_synctask_destroy refuses the kwarg before looking anything up.
+                if !issnap && !a[1].is_nil() {
+                    return rt(format!(
+                        "'deferred' kwarg only supported for snapshots: {name}"
+                    ));
+                }
                 if other_pool(c, &name) {
                     return ret(EXDEV);
                 }
-                if name.contains('@') {
+                if issnap {
                     return ret(model::destroy_snapshot(c.pool_mut(), &name, defer, dry));
-                }
-                if !a[1].is_nil() {
-                    return rt("defer is only supported for snapshots");
                 }
                 ret(model::destroy_dataset(c.pool_mut(), &name, true, dry))
             },
@@ -1481,7 +1564,7 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
     for (spec, f) in fns {
         let c = ctx.clone();
         let name = spec.name;
-        let func = lua.create_function(move |lua, args: MultiValue| {
+        let func = zfn(lua, move |lua, args: MultiValue| {
             if sync && !c.borrow().sync {
                 return rt(SYNC_NEEDS_SYNC);
             }

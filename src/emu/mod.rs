@@ -392,6 +392,28 @@ impl World {
         ))
     }
 
+    /// `zfs set prop=value` for one of the native properties the emulator models
+    /// ([`model::NATIVE_SETTABLE`]): EINVAL for another property or a bad value.
+    pub fn set_native_prop(&mut self, ds: &str, prop: &str, value: &str) -> Result<(), i32> {
+        let kind = self
+            .pool(ds)
+            .and_then(|p| p.ds(ds))
+            .map(|n| n.kind)
+            .ok_or(errno::ENOENT)?;
+        if !model::valid_native_value(prop, value, kind) {
+            return Err(errno::EINVAL);
+        }
+        self.stamp();
+        let node = self
+            .pool_mut(ds)?
+            .datasets
+            .get_mut(ds)
+            .ok_or(errno::ENOENT)?;
+        node.native_props
+            .insert(prop.to_string(), value.to_string());
+        Ok(())
+    }
+
     /// A user property value as if it had arrived with `zfs recv` (source `received`).
     pub fn set_received_prop(&mut self, ds: &str, prop: &str, value: &str) -> Result<(), i32> {
         if !model::is_user_prop(prop) {
@@ -420,6 +442,18 @@ impl World {
     }
 }
 
+/// Default value of a settable native property ([`model::NATIVE_SETTABLE`]) of head
+/// dataset `ds`: `compression` is `on` from OpenZFS 2.2 on and `off` before.
+pub(crate) fn default_native(version: Version, ds: &str, prop: &str) -> Option<String> {
+    Some(match prop {
+        "compression" if version.at_least(2, 2) => "on".into(),
+        "compression" => "off".into(),
+        "mountpoint" => format!("/{ds}"),
+        "canmount" => "on".into(),
+        _ => return None,
+    })
+}
+
 fn code(e: i32) -> Result<(), i32> {
     if e == 0 { Ok(()) } else { Err(e) }
 }
@@ -438,6 +472,7 @@ fn new_node(kind: DsKind, st: Stamp, volsize: Option<u64>) -> DatasetNode {
         bookmarks: BTreeMap::new(),
         origin: None,
         last_snap_txg: 0,
+        native_props: BTreeMap::new(),
     }
 }
 

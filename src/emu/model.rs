@@ -120,7 +120,9 @@ pub struct DatasetNode {
     pub guid: u64,
     #[serde(default)]
     pub volsize: Option<u64>,
-    /// Mounted filesystems refuse ZCP destroy/rollback with EBUSY.
+    /// The CLI mounted this filesystem when it made it (ZCP-made clones are not mounted);
+    /// whether it is mounted now also depends on `mountpoint`/`canmount`, see
+    /// [`Pool::is_mounted`]. Mounted filesystems refuse ZCP destroy/rollback with EBUSY.
     #[serde(default)]
     pub mounted: bool,
     #[serde(default)]
@@ -138,6 +140,46 @@ pub struct DatasetNode {
     /// txg of the last snapshot taken (EAGAIN for a second one in the same txg).
     #[serde(default)]
     pub last_snap_txg: u64,
+    /// Locally set native properties, only the ones in [`NATIVE_SETTABLE`].
+    #[serde(default)]
+    pub native_props: BTreeMap<String, String>,
+}
+
+/// The native properties the emulator lets the CLI set (`zfs create -o`, `zfs set`).
+pub const NATIVE_SETTABLE: &[&str] = &["compression", "mountpoint", "canmount"];
+
+/// Native properties whose value passes to descendants (`canmount` does not inherit).
+const NATIVE_INHERITED: &[&str] = &["compression", "mountpoint"];
+
+/// Does the settable native property `prop` apply to a dataset of `kind`?
+pub fn native_applies(prop: &str, kind: DsKind) -> bool {
+    match prop {
+        "compression" => true,
+        "mountpoint" | "canmount" => kind == DsKind::Filesystem,
+        _ => false,
+    }
+}
+
+/// Is `value` acceptable for the settable native property `prop` (and `prop` settable on a
+/// dataset of `kind`)?
+pub fn valid_native_value(prop: &str, value: &str, kind: DsKind) -> bool {
+    if !native_applies(prop, kind) {
+        return false;
+    }
+    match prop {
+        "compression" => {
+            let level =
+                |rest: &str, max: u32| rest.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n));
+            matches!(
+                value,
+                "on" | "off" | "lzjb" | "gzip" | "zle" | "lz4" | "zstd" | "zstd-fast"
+            ) || value.strip_prefix("gzip-").is_some_and(|r| level(r, 9))
+                || value.strip_prefix("zstd-").is_some_and(|r| level(r, 19))
+        }
+        "mountpoint" => matches!(value, "none" | "legacy") || value.starts_with('/'),
+        "canmount" => matches!(value, "on" | "off" | "noauto"),
+        _ => false,
+    }
 }
 
 /// One pool: its datasets by full name (the pool's root filesystem has the pool's name).
@@ -304,6 +346,49 @@ impl Pool {
         }
     }
 
+    /// A locally set or inherited native property of a head dataset ([`NATIVE_SETTABLE`]):
+    /// its value and the dataset it is set on; `None` = the default applies. An inherited
+    /// `mountpoint` path gets the relative path of `ds` below the setpoint appended.
+    pub fn native_prop(&self, ds: &str, prop: &str) -> Option<PropHit> {
+        let mut at = ds;
+        loop {
+            let node = self.datasets.get(at)?;
+            if let Some(v) = node.native_props.get(prop) {
+                let mut value = v.clone();
+                if prop == "mountpoint" && at != ds && value.starts_with('/') {
+                    let rel = &ds[at.len() + 1..];
+                    value = format!("{}/{rel}", value.trim_end_matches('/'));
+                }
+                return Some(PropHit {
+                    value,
+                    setpoint: at.to_string(),
+                    received: false,
+                    on_self: at == ds,
+                });
+            }
+            if !NATIVE_INHERITED.contains(&prop) {
+                return None;
+            }
+            at = parent_of(at)?;
+        }
+    }
+
+    /// Is a head dataset mounted? Volumes never are; a filesystem is when it was mounted
+    /// (the CLI mounts what it creates, ZCP does not) and its effective `mountpoint` is a
+    /// path and `canmount` is not `off`.
+    pub fn is_mounted(&self, ds: &str) -> bool {
+        let Some(node) = self.datasets.get(ds) else {
+            return false;
+        };
+        if node.kind != DsKind::Filesystem || !node.mounted {
+            return false;
+        }
+        let mp = self.native_prop(ds, "mountpoint");
+        let cm = self.native_prop(ds, "canmount");
+        mp.is_none_or(|h| h.value != "none" && h.value != "legacy")
+            && cm.is_none_or(|h| h.value != "off")
+    }
+
     /// Does a dataset or snapshot exist (bookmarks never "exist" for ZCP)?
     pub fn exists(&self, name: &str) -> bool {
         match split_name(name) {
@@ -396,7 +481,7 @@ pub fn destroy_dataset(pool: &mut Pool, ds: &str, refuse_mounted: bool, dry_run:
         return EBUSY; // the pool's root filesystem
     }
     // dsl_destroy_head_check order: long holds (mounted), snapshots, then children.
-    if (refuse_mounted && node.mounted) || !node.snapshots.is_empty() {
+    if (refuse_mounted && pool.is_mounted(ds)) || !node.snapshots.is_empty() {
         return EBUSY;
     }
     if !pool.children(ds).is_empty() {
@@ -549,7 +634,7 @@ pub fn rollback(pool: &mut Pool, fs: &str, dry_run: bool) -> (i32, Option<String
     let Some(node) = pool.datasets.get(fs) else {
         return (ENOENT, None);
     };
-    if node.mounted {
+    if pool.is_mounted(fs) {
         return (EBUSY, None);
     }
     match node.snapshots.iter().max_by_key(|(_, s)| s.createtxg) {
@@ -605,6 +690,7 @@ pub fn clone(pool: &mut Pool, snap: &str, fs: &str, st: Stamp, dry_run: bool) ->
                 bookmarks: BTreeMap::new(),
                 origin: Some(snap.to_string()),
                 last_snap_txg: 0,
+                native_props: BTreeMap::new(),
             },
         );
     }
@@ -726,6 +812,7 @@ mod tests {
                     bookmarks: BTreeMap::new(),
                     origin: None,
                     last_snap_txg: 0,
+                    native_props: BTreeMap::new(),
                 },
             );
         }

@@ -421,8 +421,9 @@ fn sandbox_has_exactly_the_channel_program_globals() {
     );
     let o = run(&mut w, "return string.format('%5.2f', 1)");
     assert!(
-        o.stderr
-            .starts_with(&format!("{FAILED}invalid option '%f' to 'format'")),
+        o.stderr.starts_with(&format!(
+            "{FAILED}[string \"channel program\"]:1: invalid option '%f' to 'format'"
+        )),
         "{}",
         o.stderr
     );
@@ -544,11 +545,236 @@ fn clones_give_eexist_and_filesystems_with_snapshots_ebusy() {
         r#"{"return":{"1":17,"2":16,"3":16,"4":0,"5":1}}"#
     );
     assert!(w.pool("tank").unwrap().ds("tank/vol2").is_none());
-    let o = run(&mut w, "return zfs.sync.destroy{'tank/vol', defer=true}");
-    assert!(
-        o.stderr.contains("defer"),
-        "defer on a filesystem is fatal: {}",
-        o.stderr
+    // zcp_synctask_destroy: the kwarg is refused before the name is looked up (no EXDEV,
+    // no ENOENT), even defer=false, with the position of the calling line.
+    for name in ["tank/vol", "tank/missing", "other/fs"] {
+        for defer in ["true", "false"] {
+            let o = run(
+                &mut w,
+                &format!("local x = 1\nreturn zfs.sync.destroy{{'{name}', defer={defer}}}"),
+            );
+            assert_eq!(
+                o.stderr.lines().take(2).collect::<Vec<_>>().join("\n"),
+                format!(
+                    "{FAILED}[string \"channel program\"]:2: 'deferred' kwarg only supported for snapshots: {name}"
+                ),
+                "{name} defer={defer}"
+            );
+        }
+    }
+    assert!(w.pool("tank").unwrap().ds("tank/vol").is_some());
+}
+
+/// First line of a failed program's message (the traceback follows it).
+fn first_error_line(o: &ProgramOutcome) -> &str {
+    o.stderr
+        .strip_prefix(FAILED)
+        .and_then(|r| r.lines().next())
+        .unwrap_or(&o.stderr)
+}
+
+#[test]
+fn fatal_zfs_errors_carry_the_callers_position() {
+    let mut w = world();
+    let at = |line: usize, msg: &str| format!("[string \"channel program\"]:{line}: {msg}");
+    // (script, under -n, expected first line): luaL_error/luaL_argerror semantics, i.e. the
+    // line of the Lua code calling the zfs function, tail calls and iterators included.
+    let cases: Vec<(&str, bool, String)> = vec![
+        (
+            "local a = 1\nlocal v = zfs.get_prop('tank/missing', 'type')",
+            false,
+            at(
+                2,
+                "bad argument #1 to 'get_prop' (no such dataset 'tank/missing')",
+            ),
+        ),
+        (
+            "return zfs.get_prop('tank/a@missing', 'type')",
+            false,
+            at(
+                1,
+                "bad argument #1 to 'get_prop' (no such dataset 'tank/a@missing')",
+            ),
+        ),
+        (
+            "local n = 0\n\nfor c in zfs.list.children('tank/missing') do n = n + 1 end",
+            false,
+            at(
+                3,
+                "bad argument #1 to 'children' (no such dataset 'tank/missing')",
+            ),
+        ),
+        (
+            "return zfs.exists('otherpool/fs')",
+            false,
+            at(1, "dataset 'otherpool/fs' is not in the target pool"),
+        ),
+        (
+            "local x = 1\nreturn zfs.get_prop('tank/a', 'nosuchprop')",
+            false,
+            at(2, "'nosuchprop' is not a valid property"),
+        ),
+        (
+            "\nreturn zfs.sync.set_prop('tank/a', 'a:b', 3)",
+            false,
+            at(
+                2,
+                "arg 3 wrong type (is 'number', expected 'string'): \
+                 set_prop{<dataset(string)>, <property(string)>, <value(string)>}",
+            ),
+        ),
+        (
+            "return zfs.sync.destroy{'tank/a@s', bogus=1}",
+            false,
+            at(
+                1,
+                "invalid kwarg 'bogus': destroy{<filesystem | snapshot(string)>, defer=(boolean)}",
+            ),
+        ),
+        (
+            "local x = 1\nx = x + 1\nreturn zfs.sync.snapshot('tank/a@s')",
+            true,
+            at(
+                3,
+                "running functions from the zfs.sync submodule requires passing sync=TRUE to \
+                 lzc_channel_program() (i.e. do not specify the \"-n\" command line argument)",
+            ),
+        ),
+        (
+            "local s = 'x'\ns = string.format('%d', 'zz')",
+            false,
+            at(
+                2,
+                "bad argument #2 to 'format' (number expected, got string)",
+            ),
+        ),
+        (
+            "local s = 'x'\ns = ('%g'):format(1)",
+            false,
+            at(2, "invalid option '%g' to 'format'"),
+        ),
+    ];
+    for (script, dry, want) in cases {
+        let o = if dry {
+            run_n(&mut w, script)
+        } else {
+            run(&mut w, script)
+        };
+        assert_eq!(o.exit_code, 1, "{script}");
+        assert_eq!(first_error_line(&o), want, "{script}");
+    }
+    // Errors outside any zfs call keep their own shape: no position for return conversion.
+    let o = run(&mut w, "return function() end");
+    assert_eq!(
+        first_error_line(&o),
+        "Invalid value type 'function' for key 'return'"
+    );
+}
+
+#[test]
+fn create_o_sets_native_properties_and_compression_default_follows_the_release() {
+    let both = "local v, s = zfs.get_prop(..., 'compression') return {v, s}";
+    let get = |w: &mut World, ds: &str| {
+        w.run_program(&req(&both.replace("...", &format!("'{ds}'")), &[]))
+            .stdout
+    };
+    // compression=on by default from 2.2, off before (2.1.11 records off).
+    for (v, want) in [("2.3.2", "on"), ("2.2.0", "on"), ("2.1.11", "off")] {
+        let mut w = world_v(v);
+        assert_eq!(
+            get(&mut w, "tank/a"),
+            format!(r#"{{"return":{{"1":"{want}","2":"default"}}}}"#),
+            "{v}"
+        );
+    }
+    let mut w = world();
+    assert_eq!(zfs(&mut w, "create -o compression=off tank/a/c").0, 0);
+    assert_eq!(
+        zfs(&mut w, "create -V 1M -o compression=lz4 tank/a/c/v").0,
+        0
+    );
+    assert_eq!(zfs(&mut w, "create tank/a/c/d").0, 0);
+    assert_eq!(
+        get(&mut w, "tank/a/c"),
+        r#"{"return":{"1":"off","2":"tank/a/c"}}"#
+    );
+    assert_eq!(
+        get(&mut w, "tank/a/c/v"),
+        r#"{"return":{"1":"lz4","2":"tank/a/c/v"}}"#
+    );
+    assert_eq!(
+        get(&mut w, "tank/a/c/d"),
+        r#"{"return":{"1":"off","2":"tank/a/c"}}"#
+    );
+    assert_eq!(
+        zfs(&mut w, "get -H -o value,source compression tank/a/c/d").1,
+        "off\tinherited from tank/a/c\n"
+    );
+    // a bad value or an unmodelled property creates nothing
+    for line in [
+        "create -o compression=bogus tank/a/x",
+        "create -o recordsize=8K tank/a/x",
+        "create -V 1M -o mountpoint=/m tank/a/x",
+    ] {
+        assert_eq!(zfs(&mut w, line).0, 1, "{line}");
+        assert!(w.pool("tank").unwrap().ds("tank/a/x").is_none(), "{line}");
+    }
+    assert_eq!(zfs(&mut w, "set compression=gzip-9 tank/a/c/d").0, 0);
+    assert_eq!(
+        get(&mut w, "tank/a/c/d"),
+        r#"{"return":{"1":"gzip-9","2":"tank/a/c/d"}}"#
+    );
+    assert_eq!(zfs(&mut w, "set compression=gzip-10 tank/a/c/d").0, 1);
+}
+
+#[test]
+fn mountpoint_none_and_canmount_off_leave_filesystems_unmounted() {
+    let mut w = world();
+    for line in [
+        "create -o mountpoint=none tank/p",
+        "create tank/p/leaf",
+        "create tank/p/parent",
+        "create tank/p/parent/kid",
+        "create -o canmount=off tank/off",
+        "create -o canmount=noauto tank/noauto",
+        "create -o mountpoint=/srv/m tank/m",
+        "create tank/m/sub",
+        "create -V 1M tank/p/vol",
+    ] {
+        assert_eq!(zfs(&mut w, line).0, 0, "{line}");
+    }
+    let mounted = |w: &mut World, ds: &str| zfs(w, &format!("get -H -o value mounted {ds}")).1;
+    assert_eq!(mounted(&mut w, "tank/p/leaf"), "no\n");
+    assert_eq!(mounted(&mut w, "tank/off"), "no\n");
+    assert_eq!(mounted(&mut w, "tank/noauto"), "no\n");
+    assert_eq!(mounted(&mut w, "tank/m/sub"), "yes\n");
+    assert_eq!(
+        zfs(&mut w, "get -H -o value,source mountpoint tank/m/sub").1,
+        "/srv/m/sub\tinherited from tank/m\n"
+    );
+    assert_eq!(
+        ok(
+            &mut w,
+            "local r = {zfs.sync.destroy('tank/p/leaf'), zfs.sync.destroy('tank/p/parent'), \
+             zfs.sync.destroy('tank/off'), zfs.sync.destroy('tank/noauto'), \
+             zfs.sync.destroy('tank/m/sub'), zfs.sync.destroy('tank/p/vol')} \
+             return table.concat(r, ' ')"
+        ),
+        // leaf, parent, off, noauto, sub, vol: unmounted leaf 0, parent with children
+        // EEXIST (not EBUSY), mounted EBUSY, volumes are never mounted
+        r#"{"return":"0 17 0 0 16 0"}"#
+    );
+    // mounting again: an inherited path makes the kid mounted (EBUSY) once more
+    assert_eq!(zfs(&mut w, "set mountpoint=/p tank/p").0, 0);
+    assert_eq!(mounted(&mut w, "tank/p/parent/kid"), "yes\n");
+    assert_eq!(
+        ok(&mut w, "return zfs.sync.destroy('tank/p/parent/kid')"),
+        r#"{"return":16}"#
+    );
+    assert_eq!(zfs(&mut w, "set mountpoint=legacy tank/p").0, 0);
+    assert_eq!(
+        ok(&mut w, "return zfs.sync.destroy('tank/p/parent/kid')"),
+        r#"{"return":0}"#
     );
 }
 

@@ -9,7 +9,8 @@
 #    ZFS_EMU_STATE fresh per case, ZFS_EMU_VERSION = the kernel module version (e.g. 2.3.2).
 # 3. conformance/compare.sh prints the report; exit 0 only with 0 unexplained differences.
 # --kernel-only stops after step 1. --record copies the kernel results into the repository
-# (conformance/kernel-results/<flavor>/, committed: emulator work can compare without a VM).
+# (conformance/kernel-results/<flavor>/, committed: emulator work can compare without a VM);
+# with a case filter it replaces only those cases, if the zfs module version is unchanged.
 # --emu-only skips the VM and compares with those recorded results (fast, not a CI substitute).
 # DIR defaults to tests/vm/cache/results/<flavor>.
 set -euo pipefail
@@ -54,11 +55,22 @@ KMOD=$(sed -n 's/^zfs_kmod=//p' "$RES/vm-info")
 [ -n "$KMOD" ] || { echo "conformance: no zfs_kmod in $RES/vm-info" >&2; exit 1; }
 echo "conformance[$FLAVOR]: kernel side done in $((t1 - t0))s (zfs kmod $KMOD)"
 if [ "$RECORD" = 1 ] && [ "$EMU_ONLY" = 0 ]; then
-    [ "$FILTER" = . ] || { echo "conformance: --record needs all cases (no filter)" >&2; exit 2; }
-    rm -rf "$RECORDED"
-    mkdir -p "$RECORDED"
-    cp "$RES"/kernel/*.out "$RES/vm-info" "$RECORDED/"
-    echo "conformance[$FLAVOR]: recorded kernel results in $RECORDED"
+    if [ "$FILTER" = . ]; then
+        rm -rf "$RECORDED"
+        mkdir -p "$RECORDED"
+        cp "$RES"/kernel/*.out "$RES/vm-info" "$RECORDED/"
+        echo "conformance[$FLAVOR]: recorded kernel results in $RECORDED"
+    else
+        # A filtered run replaces only its cases, and only when the module version is the one
+        # the other recorded results came from (vm-info stays as it is).
+        OLD=$(sed -n 's/^zfs_kmod=//p' "$RECORDED/vm-info" 2>/dev/null || true)
+        [ "$OLD" = "$KMOD" ] || {
+            echo "conformance: --record with a filter needs the recorded module version ($OLD), got $KMOD; record all cases" >&2
+            exit 2
+        }
+        cp "$RES"/kernel/*.out "$RECORDED/"
+        echo "conformance[$FLAVOR]: recorded kernel results of the cases matching '$FILTER' in $RECORDED"
+    fi
 fi
 [ "$KERNEL_ONLY" = 1 ] && { echo "conformance[$FLAVOR]: --kernel-only: results in $RES/kernel"; exit 0; }
 

@@ -97,19 +97,94 @@ normalize_stderr() {
 # Print a line; cases use it for notes that are part of the compared result.
 say() { echo "note: $*"; }
 
-# A realistic PVE-like pool: zvols and filesystems under tank/data, snapshots of the tool and
-# foreign ones, holds, a clone, bookmarks, user properties. Used by the product cases.
+# A realistic PVE-like pool for the product cases: under tank/data (mountpoint=none) zvols and
+# a filesystem; label:running set on some (one inherited from tank/data/guests), label:nosnap on
+# one; our autosnap_* snapshots of several classes (one held, one cloned), foreign snapshots
+# (replication, vzdump-like, near-misses of our prefix), our and foreign bookmarks, a user
+# property. Each `zfs snapshot` is its own txg (one call may not snapshot one fs twice).
 realistic_pool() {
-    zfs create -o mountpoint=none "$POOL/data"
-    zfs create -V 64M "$POOL/data/vm-100-disk-0"
-    zfs create -V 64M "$POOL/data/vm-100-disk-1"
-    zfs create -V 64M "$POOL/data/vm-101-disk-0"
-    zfs create "$POOL/data/subvol-102-disk-0"
-    zfs snapshot "$POOL/data/vm-100-disk-0@foreign-replicate" "$POOL/data/vm-100-disk-1@foreign-replicate"
-    zfs snapshot "$POOL/data/vm-101-disk-0@manual-before-upgrade"
-    zfs snapshot "$POOL/data/subvol-102-disk-0@vzdump"
-    zfs hold keep "$POOL/data/vm-101-disk-0@manual-before-upgrade"
-    zfs clone "$POOL/data/vm-100-disk-0@foreign-replicate" "$POOL/data/vm-103-disk-0"
-    zfs bookmark "$POOL/data/vm-100-disk-1@foreign-replicate" "$POOL/data/vm-100-disk-1#foreign-replicate"
-    zfs set com.example:note=keep "$POOL/data/vm-101-disk-0"
+    local d=$POOL/data s
+    zfs create -o mountpoint=none "$d"
+    zfs create "$d/guests"
+    zfs create -V 64M "$d/vm-100-disk-0"
+    zfs create -V 64M "$d/vm-100-disk-1"
+    zfs create -V 64M "$d/vm-101-disk-0"
+    zfs create "$d/subvol-102-disk-0"
+    zfs create -V 64M "$d/guests/vm-104-disk-0"
+    zfs set label:running=pve1 "$d/vm-100-disk-0"
+    zfs set label:running=pve1 "$d/vm-100-disk-1"
+    zfs set label:running=stopped "$d/subvol-102-disk-0"
+    zfs set label:running=pve2 "$d/guests"
+    zfs set label:nosnap=nosnap "$d/vm-101-disk-0"
+    zfs set com.example:note=keep "$d/vm-101-disk-0"
+    # ours, oldest first; both disks of guest 100 in the same txgs
+    for s in autosnap_2026-01-01_00:00:00_monthly autosnap_2026-01-05_00:00:00_weekly \
+        autosnap_2026-01-06_00:00:00_daily autosnap_2026-01-06_12:00:00_hourly; do
+        zfs snapshot "$d/vm-100-disk-0@$s" "$d/vm-100-disk-1@$s"
+    done
+    zfs snapshot "$d/vm-101-disk-0@autosnap_2026-01-06_00:00:00_daily"
+    zfs snapshot "$d/subvol-102-disk-0@autosnap_2026-01-06_00:00:00_stopped"
+    zfs snapshot "$d/guests/vm-104-disk-0@autosnap_2026-01-06_00:00:00_daily"
+    # foreign ones (and names that only look like ours)
+    zfs snapshot "$d/vm-100-disk-0@__replicate_100-0_1718000000__" "$d/vm-100-disk-1@__replicate_100-0_1718000000__"
+    zfs snapshot "$d/vm-100-disk-0@__base__"
+    zfs snapshot "$d/vm-101-disk-0@rep_default_2026-01-06_00:00:00"
+    zfs snapshot "$d/vm-101-disk-0@autosnapshot-manual"
+    zfs snapshot "$d/subvol-102-disk-0@vzdump"
+    # a held one and a cloned one of ours
+    zfs hold keep "$d/vm-100-disk-0@autosnap_2026-01-05_00:00:00_weekly"
+    zfs clone "$d/vm-100-disk-1@autosnap_2026-01-05_00:00:00_weekly" "$d/vm-103-disk-0"
+    # our bookmarks and a foreign one
+    zfs bookmark "$d/vm-100-disk-0@autosnap_2026-01-01_00:00:00_monthly" "$d/vm-100-disk-0#autosnap_2026-01-01_00:00:00_monthly"
+    zfs bookmark "$d/vm-100-disk-0@autosnap_2026-01-06_00:00:00_daily" "$d/vm-100-disk-0#autosnap_2026-01-06_00:00:00_daily"
+    zfs bookmark "$d/vm-100-disk-0@__base__" "$d/vm-100-disk-0#__base__"
+}
+
+# Canonical form of a product program's result (prog/prog_file output on stdin): inside the
+# `stdout=` JSON, the "\n"-joined `s` (snapshot) and `b` (bookmark) line lists are sorted
+# (zfs.list.* order is arbitrary) and in `s` lines "<short> <createtxg> <creation> <userrefs>
+# <numclones>" the createtxg becomes its dense rank among all createtxgs printed (`t`, the
+# createtxg apply returns, joins that ranking) and the creation time becomes "C" when it is
+# a plausible epoch; the case also checks that creation never decreases as createtxg grows.
+canon_product() {
+    python3 -c '
+import json, sys
+for line in sys.stdin.read().splitlines():
+    if not line.startswith("stdout=") or line == "stdout=":
+        print(line)
+        continue
+    v = json.loads(line[len("stdout="):])
+    ret = v.get("return")
+    txgs, rows = set(), []
+    entries = ret.values() if isinstance(ret, dict) else []
+    for e in entries:
+        if isinstance(e, dict):
+            for l in filter(None, e.get("s", "").split("\n")):
+                f = l.split(" ")
+                rows.append((int(f[1]), int(f[2])))
+                txgs.add(int(f[1]))
+    if isinstance(ret, dict) and isinstance(ret.get("t"), int):
+        txgs.add(ret["t"])
+    rank = {t: i + 1 for i, t in enumerate(sorted(txgs))}
+    rows.sort()
+    mono = all(rows[i][1] <= rows[i + 1][1] for i in range(len(rows) - 1))
+    for e in entries:
+        if not isinstance(e, dict):
+            continue
+        if "s" in e:
+            out = []
+            for l in filter(None, e["s"].split("\n")):
+                f = l.split(" ")
+                f[1] = "txg" + str(rank[int(f[1])])
+                f[2] = "C" if int(f[2]) > 1500000000 else "BAD-CREATION:" + f[2]
+                out.append(" ".join(f))
+            e["s"] = "\n".join(sorted(out))
+        if "b" in e:
+            e["b"] = "\n".join(sorted(filter(None, e["b"].split("\n"))))
+    if isinstance(ret, dict) and isinstance(ret.get("t"), int):
+        ret["t"] = "txg" + str(rank[ret["t"]])
+    print("stdout=" + json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=True))
+    if rows:
+        print("note: creation never decreases with createtxg: " + str(mono).lower())
+'
 }

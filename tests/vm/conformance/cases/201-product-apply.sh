@@ -1,6 +1,48 @@
-# Slot for the shipped apply program (snapshots + destroys) on a realistic pool (lead completes args).
+# The shipped apply program (lua/apply.lua) on a realistic pool: one plan with labels,
+# snapshots of several guests' disks, bookmarks of the new snapshots, destroys of a plain, a
+# held (→ deferred), a cloned (→ EEXIST, kept) and a missing snapshot, and a group whose
+# snapshot check fails (the name exists → the whole group is dropped, its label too).
 [ -f "$REPO/lua/apply.lua" ] || { echo "SKIP: lua/apply.lua does not exist yet"; exit 77; }
 realistic_pool
-# TODO(lead): the real argv of lua/apply.lua (snapshot the running guests' disks, destroy expired
-# own snapshots, leave foreign/held/cloned ones); the state dump after is part of the result.
-prog_file "$REPO/lua/apply.lua" -- "$POOL/data"
+d=$POOL/data
+new=autosnap_2026-01-07_00:00:00_daily
+prog_file "$REPO/lua/apply.lua" -- \
+    G 100 \
+    P "$d/vm-100-disk-0" label:running pve9 \
+    P "$d/vm-100-disk-1" label:running pve9 \
+    S "$d/vm-100-disk-0@$new" \
+    S "$d/vm-100-disk-1@$new" \
+    B "$d/vm-100-disk-0@$new" "$d/vm-100-disk-0#$new" \
+    B "$d/vm-100-disk-1@$new" "$d/vm-100-disk-1#$new" \
+    D "$d/vm-100-disk-0@autosnap_2026-01-06_12:00:00_hourly" \
+    D "$d/vm-100-disk-0@autosnap_2026-01-05_00:00:00_weekly" \
+    D "$d/vm-100-disk-1@autosnap_2026-01-05_00:00:00_weekly" \
+    D "$d/vm-100-disk-1@autosnap_2026-01-02_00:00:00_daily" \
+    G 102 \
+    P "$d/subvol-102-disk-0" label:running pve9 \
+    S "$d/subvol-102-disk-0@$new" \
+    D "$d/subvol-102-disk-0@autosnap_2026-01-06_00:00:00_stopped" \
+    G 104 \
+    P "$d/guests/vm-104-disk-0" label:running pve9 \
+    S "$d/guests/vm-104-disk-0@$new" \
+    S "$d/guests/vm-104-disk-0@autosnap_2026-01-06_00:00:00_daily" \
+    D "$d/guests/vm-104-disk-0@autosnap_2026-01-06_00:00:00_daily" >"$CONF_TMP/apply.out"
+canon_product <"$CONF_TMP/apply.out"
+t=$(sed -n 's/^stdout=//p' "$CONF_TMP/apply.out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["return"]["t"])')
+# The new snapshots and bookmarks: all in the program's one txg, the `t` apply returned
+# (bookmarks: see their txgrank in the state dump); the dropped group's snapshot is absent.
+# (t goes into the script text: a raw txg must not appear in the printed command line)
+sed "s/@T@/$t/" <<'EOF2' | prog -n
+local t = @T@
+local d = "tank/data/"
+local new = "@autosnap_2026-01-07_00:00:00_daily"
+local r = {}
+for _, ds in ipairs({ "vm-100-disk-0", "vm-100-disk-1", "subvol-102-disk-0" }) do
+    r[ds] = zfs.get_prop(d .. ds .. new, "createtxg") == t
+end
+r.dropped_absent = not zfs.exists(d .. "guests/vm-104-disk-0" .. new)
+return r
+EOF2
+# Inventory after apply: what the next run would see.
+prog_file "$REPO/lua/inventory.lua" -n -- "$d/vm-100-disk-0" "$d/vm-100-disk-1" \
+    "$d/subvol-102-disk-0" "$d/guests/vm-104-disk-0" | canon_product
