@@ -96,22 +96,9 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "START:LENGTH", default_value = "100d:3d")]
     pub stop_at: Vec<String>,
 
-    /// Time zone of snapshot names and buckets: `utc` (default), `local` or an IANA name.
-    #[arg(long, value_name = "ZONE", default_value = "utc")]
-    pub timezone: String,
-
-    /// Bookmark retention, as for the snapshot run (`h48,d14`). Default: the counts doubled.
-    #[arg(
-        long,
-        value_name = "KEEP",
-        value_delimiter = ',',
-        conflicts_with = "no_bookmarks"
-    )]
-    pub bookmarks: Vec<String>,
-
-    /// Neither create nor destroy bookmarks.
-    #[arg(long)]
-    pub no_bookmarks: bool,
+    /// Zone and bookmark options.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     /// The first run's time (RFC 3339).
     #[arg(long, value_name = "RFC3339", default_value = crate::simulate::DEFAULT_START)]
@@ -198,6 +185,30 @@ pub struct CheckArgs {
     pub now: Option<String>,
 }
 
+/// How snapshots are named and bucketed, and bookmark retention: shared by the snapshot run
+/// and `simulate`.
+#[derive(Debug, Args, Clone)]
+pub struct PolicyArgs {
+    /// Time zone of snapshot names and of the hour/day/week/month/year buckets:
+    /// `utc` (default), `local`, or an IANA name such as `Europe/Berlin`.
+    #[arg(long, value_name = "ZONE", default_value = "utc")]
+    pub timezone: String,
+
+    /// Bookmark retention, same keys as KEEP without `f`, comma-separated (`h48,d14`).
+    /// Default: the snapshot counts doubled.
+    #[arg(
+        long,
+        value_name = "KEEP",
+        value_delimiter = ',',
+        conflicts_with = "no_bookmarks"
+    )]
+    pub bookmarks: Vec<String>,
+
+    /// Neither create nor destroy bookmarks.
+    #[arg(long)]
+    pub no_bookmarks: bool,
+}
+
 /// Where `zfs` and `zpool` are.
 #[derive(Debug, Args, Clone)]
 pub struct ZfsArgs {
@@ -252,24 +263,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "EXPR", conflicts_with = "no_cron")]
     pub schedule: Option<String>,
 
-    /// Time zone of snapshot names and of the hour/day/week/month/year buckets:
-    /// `utc` (default), `local`, or an IANA name such as `Europe/Berlin`.
-    #[arg(long, value_name = "ZONE", default_value = "utc")]
-    pub timezone: String,
-
-    /// Bookmark retention, same keys as KEEP without `f`, comma-separated (`h48,d14`).
-    /// Default: the snapshot counts doubled.
-    #[arg(
-        long,
-        value_name = "KEEP",
-        value_delimiter = ',',
-        conflicts_with = "no_bookmarks"
-    )]
-    pub bookmarks: Vec<String>,
-
-    /// Neither create nor destroy bookmarks.
-    #[arg(long)]
-    pub no_bookmarks: bool,
+    /// Zone and bookmark options.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     /// Print the run report as JSON on stdout.
     #[arg(long)]
@@ -314,7 +310,7 @@ mod tests {
         .unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.run.keep, ["f100", "h24", "d7"]);
-        assert_eq!(cli.run.bookmarks, ["h48", "d14"]);
+        assert_eq!(cli.run.policy.bookmarks, ["h48", "d14"]);
         assert!(cli.run.cron && !cli.run.dry_run);
         assert_eq!(cli.run.host.root, PathBuf::from("/"));
     }

@@ -107,13 +107,13 @@ pub fn cron_args(args: &RunArgs) -> anyhow::Result<Vec<String>> {
             .with_context(|| format!("{} is not valid UTF-8", a.display()))
     };
     let mut out = args.keep.clone();
-    if args.timezone != "utc" {
-        out.extend(["--timezone".into(), args.timezone.clone()]);
+    if args.policy.timezone != "utc" {
+        out.extend(["--timezone".into(), args.policy.timezone.clone()]);
     }
-    if args.no_bookmarks {
+    if args.policy.no_bookmarks {
         out.push("--no-bookmarks".into());
-    } else if !args.bookmarks.is_empty() {
-        out.extend(["--bookmarks".into(), args.bookmarks.join(",")]);
+    } else if !args.policy.bookmarks.is_empty() {
+        out.extend(["--bookmarks".into(), args.policy.bookmarks.join(",")]);
     }
     if let Some(p) = &args.metrics_file {
         out.extend(["--metrics-file".into(), abs(p)?]);

@@ -2,7 +2,7 @@
 //! plan, apply each pool's plan in one program, report. The effects are passed in (the zfs
 //! executor, the clock's reading, the hostname) so this reads top to bottom.
 
-use crate::cli::{EXIT_LOCKED, EXIT_PARTIAL, EXIT_USAGE, RunArgs};
+use crate::cli::{EXIT_LOCKED, EXIT_PARTIAL, EXIT_USAGE, PolicyArgs, RunArgs};
 use crate::cron::CronSchedule;
 use crate::inventory::DatasetState;
 use crate::lock::{LockError, RunLock};
@@ -56,21 +56,31 @@ pub struct Validated {
     pub schedule: CronSchedule,
 }
 
+/// Validates retention keys, bookmark retention and zone (the snapshot run and `simulate`).
+pub fn validate_policy(
+    keep: &[String],
+    p: &PolicyArgs,
+) -> Result<(Policy, BookmarkPolicy, Zone), String> {
+    let policy = Policy::parse(keep).map_err(|e| e.to_string())?;
+    let bookmarks = if p.no_bookmarks {
+        BookmarkPolicy::Disabled
+    } else if p.bookmarks.is_empty() {
+        BookmarkPolicy::default_for(&policy)
+    } else {
+        BookmarkPolicy::parse(&p.bookmarks).map_err(|e| e.to_string())?
+    };
+    let zone = Zone::parse(&p.timezone, local_zone).map_err(|e| e.to_string())?;
+    Ok((policy, bookmarks, zone))
+}
+
 /// Validates the run's arguments. `clock` is read only when `--now` is not given.
 pub fn validate(
     args: &RunArgs,
     clock: impl FnOnce() -> DateTime<Utc>,
 ) -> Result<Validated, RunError> {
     let usage = |e: &dyn std::fmt::Display| RunError::Usage(e.to_string());
-    let policy = Policy::parse(&args.keep).map_err(|e| usage(&e))?;
-    let bookmarks = if args.no_bookmarks {
-        BookmarkPolicy::Disabled
-    } else if args.bookmarks.is_empty() {
-        BookmarkPolicy::default_for(&policy)
-    } else {
-        BookmarkPolicy::parse(&args.bookmarks).map_err(|e| usage(&e))?
-    };
-    let zone = Zone::parse(&args.timezone, local_zone).map_err(|e| usage(&e))?;
+    let (policy, bookmarks, zone) =
+        validate_policy(&args.keep, &args.policy).map_err(RunError::Usage)?;
     let schedule = match &args.schedule {
         Some(expr) => CronSchedule::parse(expr).map_err(|e| usage(&e))?,
         None => CronSchedule::default(),

@@ -16,7 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::cli::SimulateArgs;
 use crate::emu::{self, World};
 use crate::naming::{Class, Dataset, SnapKind, SnapName};
-use crate::policy::{BookmarkPolicy, Policy, Zone};
+use crate::policy::Policy;
 use crate::pve::{Disk, Guest, GuestKind, Host};
 use crate::run::{self, Validated};
 use crate::zfs::{self, Exec, InProcess};
@@ -121,15 +121,7 @@ const TIMELINE_LINES: u32 = 25;
 impl Scenario {
     /// Validates the command line. `--days` × `--every` gives the number of runs.
     pub fn from_args(a: &SimulateArgs) -> Result<Scenario, String> {
-        let policy = Policy::parse(&a.keep).map_err(|e| e.to_string())?;
-        let bookmarks = if a.no_bookmarks {
-            BookmarkPolicy::Disabled
-        } else if a.bookmarks.is_empty() {
-            BookmarkPolicy::default_for(&policy)
-        } else {
-            BookmarkPolicy::parse(&a.bookmarks).map_err(|e| e.to_string())?
-        };
-        let zone = Zone::parse(&a.timezone, run::local_zone).map_err(|e| e.to_string())?;
+        let (policy, bookmarks, zone) = run::validate_policy(&a.keep, &a.policy)?;
         let start = DateTime::parse_from_rfc3339(&a.start)
             .map_err(|e| format!("--start '{}' is not an RFC 3339 time: {e}", a.start))?
             .with_timezone(&Utc);
