@@ -163,7 +163,7 @@ pub fn describe(a: &Action) -> String {
     }
 }
 
-/// Keeps the plan type in scope for docs: a dry run's report is the plan with no outcomes.
+/// The plan's items in execution order, with no outcomes yet (what a dry run reports).
 pub fn from_plan(plan: &Plan) -> Vec<ItemReport> {
     plan.guests
         .iter()
