@@ -570,16 +570,7 @@ pub fn set_user_prop(pool: &mut Pool, name: &str, prop: &str, value: &str, dry_r
     if value.len() >= 8192 {
         return E2BIG;
     }
-    let slot = match split_name(name) {
-        NameKind::Dataset(ds) => pool.datasets.get_mut(ds).map(|n| &mut n.user_props),
-        NameKind::Snapshot(ds, s) => pool
-            .datasets
-            .get_mut(ds)
-            .and_then(|n| n.snapshots.get_mut(s))
-            .map(|s| &mut s.user_props),
-        NameKind::Bookmark(..) => None,
-    };
-    let Some(slot) = slot else {
+    let Some(slot) = local_user_props(pool, name) else {
         return ENOENT;
     };
     if !dry_run {
@@ -588,9 +579,13 @@ pub fn set_user_prop(pool: &mut Pool, name: &str, prop: &str, value: &str, dry_r
     0
 }
 
-/// Clears a local user property (received values stay).
-pub fn inherit_user_prop(pool: &mut Pool, name: &str, prop: &str, dry_run: bool) -> i32 {
-    let slot = match split_name(name) {
+/// The locally set user properties of a dataset or snapshot (`None`: no such object, or a
+/// bookmark, which has none).
+fn local_user_props<'a>(
+    pool: &'a mut Pool,
+    name: &str,
+) -> Option<&'a mut BTreeMap<String, String>> {
+    match split_name(name) {
         NameKind::Dataset(ds) => pool.datasets.get_mut(ds).map(|n| &mut n.user_props),
         NameKind::Snapshot(ds, s) => pool
             .datasets
@@ -598,8 +593,12 @@ pub fn inherit_user_prop(pool: &mut Pool, name: &str, prop: &str, dry_run: bool)
             .and_then(|n| n.snapshots.get_mut(s))
             .map(|s| &mut s.user_props),
         NameKind::Bookmark(..) => None,
-    };
-    let Some(slot) = slot else {
+    }
+}
+
+/// Clears a local user property (received values stay).
+pub fn inherit_user_prop(pool: &mut Pool, name: &str, prop: &str, dry_run: bool) -> i32 {
+    let Some(slot) = local_user_props(pool, name) else {
         return ENOENT;
     };
     if !dry_run {
