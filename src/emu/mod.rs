@@ -404,14 +404,15 @@ impl World {
             return Err(errno::EINVAL);
         }
         self.stamp();
-        let node = self
-            .pool_mut(ds)?
-            .datasets
-            .get_mut(ds)
-            .ok_or(errno::ENOENT)?;
+        let node = self.dataset_mut(ds)?;
         node.native_props
             .insert(prop.to_string(), value.to_string());
         Ok(())
+    }
+
+    /// The dataset `ds` (filesystem or volume) of its pool, or ENOENT.
+    fn dataset_mut(&mut self, ds: &str) -> Result<&mut model::DatasetNode, i32> {
+        self.pool_mut(ds)?.datasets.get_mut(ds).ok_or(errno::ENOENT)
     }
 
     /// A user property value as if it had arrived with `zfs recv` (source `received`).
@@ -420,11 +421,7 @@ impl World {
             return Err(errno::EINVAL);
         }
         self.stamp();
-        let node = self
-            .pool_mut(ds)?
-            .datasets
-            .get_mut(ds)
-            .ok_or(errno::ENOENT)?;
+        let node = self.dataset_mut(ds)?;
         node.received_props
             .insert(prop.to_string(), value.to_string());
         Ok(())
