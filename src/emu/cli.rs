@@ -242,17 +242,7 @@ fn strerror(e: i32) -> &'static str {
 /// `strtoull(s, &end, 0)` with the CLI's checks: `None` on junk or overflow.
 fn strtoull(s: &str) -> Option<u64> {
     let t = s.trim_start();
-    let (neg, t) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let (digits, base) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        (h, 16)
-    } else if t.len() > 1 && t.starts_with('0') {
-        (&t[1..], 8)
-    } else {
-        (t, 10)
-    };
+    let (neg, digits, base) = super::lint::sign_and_radix(t);
     if digits.is_empty() {
         return if s.is_empty() { Some(0) } else { None };
     }

@@ -217,10 +217,9 @@ fn skip_long(src: &[u8], i: usize, level: usize, line: &mut u32) -> Option<usize
     None
 }
 
-/// Parses a numeral like the channel-program Lua (`lcompat_strtoll`, base 0): `None` when
-/// malformed.
-pub fn parse_numeral(text: &str) -> Option<i64> {
-    let t = text.trim();
+/// Splits C `strtol`-style base-0 numerals: an optional sign, then `0x`/`0X` hexadecimal, a
+/// leading `0` octal, else decimal. Returns (negative, digits, base); digits are unchecked.
+pub(crate) fn sign_and_radix(t: &str) -> (bool, &str, u32) {
     let (neg, t) = match t.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
@@ -232,6 +231,14 @@ pub fn parse_numeral(text: &str) -> Option<i64> {
     } else {
         (t, 10)
     };
+    (neg, digits, base)
+}
+
+/// Parses a numeral like the channel-program Lua (`lcompat_strtoll`, base 0): `None` when
+/// malformed.
+pub fn parse_numeral(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (neg, digits, base) = sign_and_radix(t);
     if digits.is_empty() {
         return None;
     }
