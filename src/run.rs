@@ -10,7 +10,7 @@ use crate::naming::Dataset;
 use crate::plan::{self, Action, Plan, PlanInput};
 use crate::policy::{BookmarkPolicy, Policy, Zone};
 use crate::pve::{self, Host};
-use crate::report::{ItemReport, PoolReport, Report, from_plan};
+use crate::report::{PoolReport, Report, from_plan};
 use crate::zfs::apply::{self, Group, Item};
 use crate::zfs::{self, Exec, inventory};
 use chrono::{DateTime, Utc};
@@ -286,12 +286,4 @@ fn notes(host: &Host, plan: &Plan) -> Vec<String> {
         out.extend(g.notes.iter().map(|n| format!("guest {}: {n}", g.vmid)));
     }
     out
-}
-
-/// Items of a report, for callers that print them.
-pub fn items(report: &Report) -> impl Iterator<Item = (&str, &ItemReport)> {
-    report
-        .pools
-        .iter()
-        .flat_map(|p| p.items.iter().map(move |i| (p.pool.as_str(), i)))
 }
