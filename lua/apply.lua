@@ -15,12 +15,13 @@
 --   3. the remaining items run with zfs.sync.*, group by group, in argv order; if a P or S item
 --      fails at sync time anyway, the group's later D items are dropped: the plan counted on the
 --      new snapshot being the newest when it chose what to destroy.
--- Destroys: a held snapshot (check EBUSY) is destroyed with defer=true (it goes when the hold is
--- released); a snapshot with clones (EEXIST) is kept and reported. Bookmarks have no check: their
--- source snapshot is usually created in this same program.
+-- Destroys: a held snapshot (check EBUSY) and a snapshot with clones (check EEXIST) are kept
+-- and reported (a later run destroys them once released); this is the only place holds and
+-- clones are looked at, so the inventory reads neither. Bookmarks have no check: their source
+-- snapshot is usually created in this same program.
 -- Returns { r = "<one result per item, in argv order, separated by spaces>", t = <createtxg of the
 -- first snapshot created, absent if none> }. A result is one of:
---   ok | deferred | dropped | check:<ERRNO> | <ERRNO>
+--   ok | kept:held | kept:cloned | dropped | check:<ERRNO> | <ERRNO>
 -- where <ERRNO> is the errno's name (EEXIST, ...) or its number when it has no name.
 
 local args = ...
@@ -80,7 +81,9 @@ for _, it in ipairs(items) do
     elseif it.op == "D" then
         err = zfs.check.destroy(it.a)
         if err == EBUSY then
-            it.defer = true
+            it.res = "kept:held"
+        elseif err == EEXIST then
+            it.res = "kept:cloned"
         elseif err ~= 0 then
             it.res = ename(err)
         end
@@ -123,13 +126,8 @@ for _, it in ipairs(items) do
         local err = zfs.sync.bookmark(it.a, it.b)
         it.res = err == 0 and "ok" or ename(err)
     elseif it.op == "D" then
-        if it.defer then
-            local err = zfs.sync.destroy({ it.a, defer = true })
-            it.res = err == 0 and "deferred" or ename(err)
-        else
-            local err = zfs.sync.destroy(it.a)
-            it.res = err == 0 and "ok" or ename(err)
-        end
+        local err = zfs.sync.destroy(it.a)
+        it.res = err == 0 and "ok" or ename(err)
     end
 end
 

@@ -1,4 +1,7 @@
--- inventory.lua: read-only inventory of guest datasets for pve-zfs-snap.
+-- inventory.lua: read-only inventory of guest datasets for pve-zfs-snap: labels and the NAMES
+-- of our snapshots and bookmarks. It reads no snapshot's properties (each zfs.get_prop on a
+-- snapshot instantiates it in the kernel, the dominant cost on a big pool); lua/snapinfo.lua
+-- reads createtxg/creation of the snapshots the caller does not know yet.
 --
 -- Run:      zfs program -j -n [-t N] [-m N] -- <pool> - <dataset>...
 -- Needs:    OpenZFS >= 2.0 (zfs.list.bookmarks). Read-only: no zfs.sync.* call.
@@ -9,8 +12,9 @@
 --     r  = <label:running, hex-encoded>,        absent when unset
 --     rs = <its source: a dataset name, or "$recvd" when received>,
 --     n  = <label:nosnap, hex-encoded>,         absent when unset
---     s  = "<short> <createtxg> <creation> <userrefs> <numclones>" lines joined by "\n",
---          one per snapshot whose short name starts with "autosnap_" (any order)
+--     g  = <the dataset's guid>,                 identity for the caller's cache
+--     s  = "<short>" lines joined by "\n", one per snapshot whose short name starts with
+--          "autosnap_" (any order)
 --     b  = "<short>" lines joined by "\n", one per bookmark whose short name starts with "autosnap_"
 --     f  = <number of other snapshots> }
 -- Property values are hex-encoded because they may hold any bytes and `zfs program -j`
@@ -44,6 +48,7 @@ local function inventory(ds)
     if v ~= nil then
         e.n = hex(v)
     end
+    e.g = zfs.get_prop(ds, "guid")
 
     local cut = #ds + 2
     local snaps = {}
@@ -51,11 +56,7 @@ local function inventory(ds)
     for snap in zfs.list.snapshots(ds) do
         local short = string.sub(snap, cut)
         if string.sub(short, 1, PLEN) == PREFIX then
-            local txg = zfs.get_prop(snap, "createtxg")
-            local creation = zfs.get_prop(snap, "creation")
-            local refs = zfs.get_prop(snap, "userrefs")
-            local clones = zfs.get_prop(snap, "numclones")
-            snaps[#snaps + 1] = string.format("%s %d %d %d %d", short, txg, creation, refs, clones)
+            snaps[#snaps + 1] = short
         else
             foreign = foreign + 1
         end

@@ -144,9 +144,22 @@ fn status(args: &StatusArgs) -> i32 {
     }
     let mut inventory = std::collections::BTreeMap::new();
     let mut code = crate::cli::EXIT_OK;
+    // Read-only: uses the run's cache of snapshot facts but never writes it.
+    let limits = crate::zfs::inventory::ReadLimits::for_host(&args.host.root);
+    let mut cache = crate::zfs::snapcache::SnapCache::load(&args.host.root);
+    let now = chrono::Utc::now().timestamp();
     for (pool, datasets) in &pools {
         let mut stats = crate::zfs::inventory::InventoryStats::default();
-        match crate::zfs::inventory::read_pool(&exec, pool, datasets, false, &mut stats) {
+        match crate::zfs::inventory::read_pool(
+            &exec,
+            pool,
+            datasets,
+            false,
+            &limits,
+            cache.pool_mut(pool),
+            now,
+            &mut stats,
+        ) {
             Ok(states) => inventory.extend(states),
             Err(e) => {
                 eprintln!("pve-zfs-snap: cannot read pool {pool}: {e}");

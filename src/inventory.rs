@@ -26,6 +26,8 @@ pub struct PropValue {
 }
 
 /// One snapshot whose short name starts with `autosnap_` (the planner decides if it is ours).
+/// Holds and clones are not read here: `apply.lua` checks them for the few snapshots a run
+/// destroys and keeps (and reports) those that are held or cloned.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotInfo {
     /// Short name, the part after `@`.
@@ -34,10 +36,6 @@ pub struct SnapshotInfo {
     pub createtxg: u64,
     /// Creation time, seconds since the epoch.
     pub creation: i64,
-    /// Number of user holds (`userrefs`); a held snapshot can only be destroyed deferred.
-    pub userrefs: u64,
-    /// Number of clones (`numclones`); a cloned snapshot cannot be destroyed.
-    pub clones: u64,
 }
 
 /// One bookmark whose short name starts with `autosnap_`.

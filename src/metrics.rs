@@ -157,6 +157,7 @@ mod tests {
         Totals {
             snapshots_created: 3,
             snapshots_destroyed: 2,
+            snapshots_kept: 0,
             bookmarks_created: 1,
             bookmarks_destroyed: 0,
             labels_set: 1,

@@ -344,11 +344,10 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeSet<Dataset>) -> Gue
     gp
 }
 
-/// Our snapshots or bookmarks of one dataset: name, txg, creation, and whether destroyable.
+/// Our snapshots or bookmarks of one dataset: name, txg, creation.
 struct Ours {
     name: SnapName,
     entry: Entry,
-    blocked: Option<String>,
 }
 
 fn plan_dataset(
@@ -376,13 +375,6 @@ fn plan_dataset(
         .iter()
         .filter_map(|s| {
             let name = SnapName::parse(&s.name)?;
-            let blocked = if s.clones > 0 {
-                Some(format!("{} clone(s)", s.clones))
-            } else if s.userrefs > 0 {
-                Some(format!("{} hold(s)", s.userrefs))
-            } else {
-                None
-            };
             Some(Ours {
                 name,
                 entry: Entry {
@@ -390,7 +382,6 @@ fn plan_dataset(
                     createtxg: s.createtxg,
                     creation: s.creation,
                 },
-                blocked,
             })
         })
         .collect();
@@ -406,7 +397,6 @@ fn plan_dataset(
                     createtxg: b.createtxg,
                     creation: b.creation,
                 },
-                blocked: None,
             })
         })
         .collect();
@@ -505,12 +495,8 @@ fn plan_dataset(
     for (o, e) in expired(input.policy.keep(), &snaps, new_entry) {
         if mode == LockMode::NoDestroys {
             held_back += 1;
-        } else if let Some(why) = &o.blocked {
-            gp.notes.push(format!(
-                "{ds}@{}: expired but has {why}; not destroyed",
-                o.name
-            ));
         } else {
+            // Held or cloned snapshots are planned too: apply.lua keeps and reports them.
             destroys.push(Planned {
                 action: Action::Destroy {
                     dataset: ds.clone(),

@@ -36,8 +36,10 @@ pub struct PoolReport {
 pub struct Totals {
     /// Snapshots created.
     pub snapshots_created: u64,
-    /// Snapshots destroyed (or deferred).
+    /// Snapshots destroyed.
     pub snapshots_destroyed: u64,
+    /// Expired snapshots not destroyed because they are held or have clones.
+    pub snapshots_kept: u64,
     /// Bookmarks created.
     pub bookmarks_created: u64,
     /// Bookmarks destroyed.
@@ -77,6 +79,7 @@ impl Report {
             for i in &p.items {
                 match &i.outcome {
                     Some(o) if o.is_failure() => t.failed += 1,
+                    Some(Outcome::Kept(_)) => t.snapshots_kept += 1,
                     Some(_) => match i.action {
                         Action::Snapshot { .. } => t.snapshots_created += 1,
                         Action::Destroy { .. } => t.snapshots_destroyed += 1,
@@ -123,6 +126,12 @@ impl Report {
             t.bookmarks_destroyed,
             t.labels_set,
         );
+        if t.snapshots_kept > 0 {
+            s.push_str(&format!(
+                ", {} expired kept (held or cloned)",
+                t.snapshots_kept
+            ));
+        }
         if t.failed > 0 {
             s.push_str(&format!(", {} FAILED", t.failed));
         }

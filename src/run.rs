@@ -12,6 +12,8 @@ use crate::policy::{BookmarkPolicy, Policy, Zone};
 use crate::pve::{self, Host};
 use crate::report::{PoolReport, Report, from_plan};
 use crate::zfs::apply::{self, Group, Item};
+use crate::zfs::inventory::ReadLimits;
+use crate::zfs::snapcache::SnapCache;
 use crate::zfs::{self, Exec, inventory};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -126,13 +128,33 @@ pub fn execute(
 
     let host = pve::discover(root, args.host.node.as_deref(), hostname)
         .map_err(|e| RunError::Failed(e.into()))?;
-    zfs::version::detect(exec).map_err(|e| RunError::Failed(e.into()))?;
-    Ok(run_host(&host, exec, v, args.dry_run))
+    zfs::version::detect_on(exec, root).map_err(|e| RunError::Failed(e.into()))?;
+    let limits = ReadLimits::for_host(root);
+    let mut cache = SnapCache::load(root);
+    let out = run_host(&host, exec, v, args.dry_run, &limits, &mut cache);
+    if !args.dry_run
+        && let Err(e) = cache.save(root)
+    {
+        // Only the next run's speed depends on it.
+        tracing::warn!(
+            "cannot write {}: {e}; the next run reads every snapshot again",
+            SnapCache::path(root).display()
+        );
+    }
+    Ok(out)
 }
 
-/// The per-host core of a run, after discovery: inventory each pool, plan, and (unless
-/// `dry_run`) apply each pool's part in one program. Shared by the real run and `simulate`.
-pub fn run_host(host: &Host, exec: &dyn Exec, v: &Validated, dry_run: bool) -> (Plan, Report) {
+/// The per-host core of a run, after discovery: inventory each pool (read-only programs with
+/// `limits`, through `cache`), plan, and (unless `dry_run`) apply each pool's part in one
+/// program. Shared by the real run and `simulate`.
+pub fn run_host(
+    host: &Host,
+    exec: &dyn Exec,
+    v: &Validated,
+    dry_run: bool,
+    limits: &ReadLimits,
+    cache: &mut SnapCache,
+) -> (Plan, Report) {
     let mut pools: BTreeMap<String, Vec<Dataset>> = BTreeMap::new();
     for d in host
         .guests
@@ -155,9 +177,22 @@ pub fn run_host(host: &Host, exec: &dyn Exec, v: &Validated, dry_run: bool) -> (
             pool,
             datasets,
             v.bookmarks.counts().is_some(),
+            limits,
+            cache.pool_mut(pool),
+            v.now.timestamp(),
             &mut stats,
         ) {
-            Ok(states) => inventory.extend(states),
+            Ok(states) => {
+                tracing::debug!(
+                    "{pool}: inventory {} + snapinfo {} program(s), {} snapshot(s) read, {} from the cache, {} bookmark listing(s)",
+                    stats.programs,
+                    stats.info_programs,
+                    stats.snapshots_read,
+                    stats.snapshots_cached,
+                    stats.bookmark_listings
+                );
+                inventory.extend(states)
+            }
             Err(e) => {
                 pool_errors.insert(pool.clone(), format!("cannot read the pool: {e}"));
             }

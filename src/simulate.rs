@@ -389,6 +389,8 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
     let emulator = InProcess::new(world(&host)?);
     let exec = twin::Twin::new(&emulator, sc.exact);
     zfs::version::detect(&exec).map_err(|e| e.to_string())?;
+    // Kept across the simulated runs like the real cache file is across cron runs.
+    let mut snap_cache = crate::zfs::snapcache::SnapCache::empty();
     let runs_per_day = (86_400 / sc.every.num_seconds()).max(1) as u64;
     let mut v = sc.validated.clone();
     let last = host.guests.len() - 1;
@@ -428,7 +430,14 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         changed_today |= changed && i > 0;
         exec.verify_next(i == 0 || changed || i % runs_per_day == 0 || i + 1 == sc.runs);
         emulator.world_mut().set_clock(now.timestamp());
-        let (_plan, report) = run::run_host(&host, &exec, &v, false);
+        let (_plan, report) = run::run_host(
+            &host,
+            &exec,
+            &v,
+            false,
+            &crate::zfs::inventory::ReadLimits::DEFAULT,
+            &mut snap_cache,
+        );
         if let Some(m) = exec.mismatch() {
             return Err(format!("run at {now}: {m}"));
         }

@@ -150,8 +150,6 @@ mod tests {
             name: name.into(),
             createtxg: txg,
             creation: txg as i64,
-            userrefs: 0,
-            clones: 0,
         }
     }
 

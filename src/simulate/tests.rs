@@ -265,69 +265,6 @@ fn render_and_csv() {
 }
 
 #[test]
-fn twin_matches_inventory_lua_on_odd_datasets() {
-    let mut w = World::new(emu::Version::default());
-    w.set_seed(7);
-    w.set_clock(1_000_000);
-    w.create_pool("tank").unwrap();
-    for ds in ["tank/a", "tank/a/b", "tank/c"] {
-        w.create_dataset(ds, None, true).unwrap();
-    }
-    for s in [
-        "tank/a@autosnap_2026-01-01_00:00:00_hourly",
-        "tank/a@autosnap_2026-01-01_01:00:00_stopped",
-        "tank/a@manual",
-        "tank/a/b@autosnap_x",
-    ] {
-        w.snapshot(s).unwrap();
-    }
-    w.hold("keep", "tank/a@autosnap_2026-01-01_00:00:00_hourly")
-        .unwrap();
-    w.clone_snapshot("tank/a@autosnap_2026-01-01_01:00:00_stopped", "tank/clone")
-        .unwrap();
-    w.bookmark(
-        "tank/a@autosnap_2026-01-01_00:00:00_hourly",
-        "tank/a#autosnap_2026-01-01_00:00:00_hourly",
-    )
-    .unwrap();
-    w.bookmark("tank/a@manual", "tank/a#manual").unwrap();
-    w.set_user_prop("tank/a", "label:running", "pve1").unwrap();
-    w.set_received_prop("tank/c", "label:running", "stopped")
-        .unwrap();
-    w.set_user_prop("tank", "label:nosnap", "nosnap").unwrap();
-    w.set_user_prop("tank/a/b", "label:running", "pv\u{e9}\n1")
-        .unwrap();
-    let x = InProcess::new(w);
-    let twin = twin::Twin::new(&x, false);
-    let datasets: Vec<Dataset> = ["tank/a", "tank/a/b", "tank/c", "tank/missing"]
-        .iter()
-        .map(|d| Dataset::new(d).unwrap())
-        .collect();
-    let mut stats = Default::default();
-    twin.verify_next(true);
-    let real = zfs::inventory::read_pool(&twin, "tank", &datasets, true, &mut stats).unwrap();
-    assert_eq!(twin.mismatch(), None);
-    assert_eq!(twin.real_calls(), 1);
-    twin.verify_next(false);
-    let native = zfs::inventory::read_pool(&twin, "tank", &datasets, true, &mut stats).unwrap();
-    assert_eq!(twin.native_calls(), 1);
-    assert_eq!(real, native);
-    use crate::inventory::PropSource;
-    let a = &native[&datasets[0]];
-    assert_eq!((a.snapshots.len(), a.foreign_snapshots), (2, 1));
-    assert_eq!((a.snapshots[0].userrefs, a.snapshots[1].clones), (1, 1));
-    assert_eq!(a.bookmarks.len(), 1);
-    assert!(a.nosnap);
-    let r = a.running.as_ref().unwrap();
-    assert_eq!((r.value.as_str(), &r.source), ("pve1", &PropSource::Local));
-    let b = native[&datasets[1]].running.as_ref().unwrap();
-    assert_eq!(b.value, "pv\u{e9}\n1");
-    let c = native[&datasets[2]].running.as_ref().unwrap();
-    assert_eq!(c.source, PropSource::Received);
-    assert!(!native[&datasets[3]].exists);
-}
-
-#[test]
 fn exact_mode_always_runs_the_program() {
     let sc = scenario("f2 --days 1 --every 6h --guests 1 --stop-at none --exact");
     let out = simulate(&sc).unwrap();

@@ -38,7 +38,7 @@ pub enum Item {
         /// Short name, shared by the snapshot and the bookmark.
         name: String,
     },
-    /// Destroy `dataset@name`, best effort (held → deferred; cloned → kept and reported).
+    /// Destroy `dataset@name`, best effort (held or cloned → kept and reported).
     Destroy {
         /// Where.
         dataset: Dataset,
@@ -82,8 +82,9 @@ pub struct Group {
 pub enum Outcome {
     /// Done.
     Ok,
-    /// A held snapshot: destroy deferred until its holds are released.
-    Deferred,
+    /// Not destroyed: the snapshot is held (`held`) or has clones (`cloned`). Not a failure:
+    /// a later run destroys it once the hold is released or the clone gone.
+    Kept(String),
     /// Not attempted: another item of the group failed its check.
     Dropped,
     /// This item's check failed (errno name); its whole group was dropped.
@@ -104,7 +105,7 @@ impl Outcome {
     fn parse(token: &str) -> Outcome {
         match token {
             "ok" => Outcome::Ok,
-            "deferred" => Outcome::Deferred,
+            t if t.starts_with("kept:") => Outcome::Kept(t["kept:".len()..].to_string()),
             "dropped" => Outcome::Dropped,
             t => match t.strip_prefix("check:") {
                 Some(e) => Outcome::CheckFailed(e.to_string()),
@@ -324,7 +325,8 @@ mod tests {
     fn outcome_tokens() {
         let cases = [
             ("ok", Outcome::Ok),
-            ("deferred", Outcome::Deferred),
+            ("kept:held", Outcome::Kept("held".into())),
+            ("kept:cloned", Outcome::Kept("cloned".into())),
             ("dropped", Outcome::Dropped),
             ("check:EEXIST", Outcome::CheckFailed("EEXIST".into())),
             ("EBUSY", Outcome::Failed("EBUSY".into())),
@@ -333,7 +335,7 @@ mod tests {
         for (t, want) in cases {
             assert_eq!(Outcome::parse(t), want);
         }
-        assert!(!Outcome::Deferred.is_failure() && Outcome::Dropped.is_failure());
+        assert!(!Outcome::Kept("held".into()).is_failure() && Outcome::Dropped.is_failure());
     }
 }
 
@@ -462,7 +464,7 @@ mod emulated {
     }
 
     #[test]
-    fn held_is_deferred_cloned_is_kept_missing_is_fine_and_bookmarks_go_through_zfs_destroy() {
+    fn held_and_cloned_are_kept_missing_is_fine_and_bookmarks_go_through_zfs_destroy() {
         let x = world();
         x.world_mut().hold("keep", "tank/a@old1").unwrap();
         x.world_mut()
@@ -498,20 +500,20 @@ mod emulated {
             [
                 Outcome::Ok,
                 Outcome::Ok,
-                Outcome::Deferred,
-                Outcome::Failed("EEXIST".into()),
+                Outcome::Kept("held".into()),
+                Outcome::Kept("cloned".into()),
                 Outcome::Ok,
                 Outcome::Ok,
                 Outcome::Ok
             ]
         );
         assert!(exists(&x, "tank/a#n") && !exists(&x, "tank/c#old1"));
-        assert!(exists(&x, "tank/a@old1"), "held: deferred, still there");
+        assert!(exists(&x, "tank/a@old1"), "held: kept");
         assert!(exists(&x, "tank/b@old1"), "cloned: kept");
         x.world_mut().release("keep", "tank/a@old1").unwrap();
         assert!(
-            !exists(&x, "tank/a@old1"),
-            "deferred destroy happens on release"
+            exists(&x, "tank/a@old1"),
+            "no deferred destroy: releasing the hold does not destroy it"
         );
         // One program plus two `zfs destroy` processes for the bookmarks.
         assert_eq!(applied.commands, 3);

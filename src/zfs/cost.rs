@@ -6,7 +6,7 @@
 //! magnitude, not to the instruction; the model keeps a 4× margin (`BUDGET_DIVISOR`).
 
 use super::apply::{Group, Item, encode};
-use super::program::{APPLY, INVENTORY};
+use super::program::{APPLY, INVENTORY, SNAPINFO};
 use crate::emu::{ProgramOutcome, ProgramRequest, Version, World};
 use crate::naming::Dataset;
 
@@ -70,6 +70,18 @@ pub fn run_inventory(w: &mut World, datasets: &[Dataset]) -> ProgramOutcome {
     w.run_program(&req)
 }
 
+/// Runs `snapinfo.lua` read-only with the default limits, reading every snapshot of ours of
+/// `datasets` (`*`: a cold cache).
+pub fn run_snapinfo(w: &mut World, datasets: &[Dataset]) -> ProgramOutcome {
+    let mut req = ProgramRequest::new("tank", SNAPINFO.source, &[]);
+    req.argv = datasets
+        .iter()
+        .flat_map(|d| [d.to_string(), "*".to_string()])
+        .collect();
+    req.sync = false;
+    w.run_program(&req)
+}
+
 /// Runs `apply.lua` with, per dataset, a new snapshot, its bookmark and `destroys` destroys of
 /// the oldest snapshots of ours.
 pub fn run_apply(
@@ -124,10 +136,23 @@ pub fn oldest_names(n: usize) -> Vec<String> {
 /// Per-dataset and per-snapshot cost of `inventory.lua`, from two measured runs over `n`
 /// datasets: one without snapshots and one with `snaps` snapshots of ours each.
 pub fn measure_inventory_model(n: usize, snaps: usize) -> super::inventory::CostModel {
+    measure_model(n, snaps, run_inventory)
+}
+
+/// The same for `snapinfo.lua` reading every snapshot (`*`).
+pub fn measure_snapinfo_model(n: usize, snaps: usize) -> super::inventory::CostModel {
+    measure_model(n, snaps, run_snapinfo)
+}
+
+fn measure_model(
+    n: usize,
+    snaps: usize,
+    run: fn(&mut World, &[Dataset]) -> ProgramOutcome,
+) -> super::inventory::CostModel {
     let (mut empty, names) = build_pool(n, 0, 0, 0);
-    let a = run_inventory(&mut empty, &names);
+    let a = run(&mut empty, &names);
     let (mut full, names) = build_pool(n, snaps, 0, 0);
-    let b = run_inventory(&mut full, &names);
+    let b = run(&mut full, &names);
     assert_eq!(
         (a.exit_code, b.exit_code),
         (0, 0),
@@ -147,48 +172,58 @@ pub fn measure_inventory_model(n: usize, snaps: usize) -> super::inventory::Cost
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zfs::inventory::{MEASURED, chunk_size};
+    use crate::zfs::inventory::{CostModel, MEASURED, MEASURED_SNAPINFO, ReadLimits, chunk_size};
 
-    /// The shipped model must not under-state what the shipped program costs: if
-    /// `inventory.lua` becomes more expensive, this fails until `MEASURED` is re-measured.
-    #[test]
-    fn measured_model_bounds_the_shipped_inventory() {
-        let m = measure_inventory_model(20, 30);
+    fn bounded(m: CostModel, shipped: CostModel) {
         assert!(
-            m.instr_per_dataset <= MEASURED.instr_per_dataset,
-            "{m:?} vs {MEASURED:?}"
-        );
-        assert!(
-            m.instr_per_snapshot <= MEASURED.instr_per_snapshot,
-            "{m:?} vs {MEASURED:?}"
-        );
-        assert!(
-            m.mem_per_snapshot <= MEASURED.mem_per_snapshot,
-            "{m:?} vs {MEASURED:?}"
-        );
-        assert!(
-            m.mem_per_dataset <= MEASURED.mem_per_dataset,
-            "{m:?} vs {MEASURED:?}"
+            m.instr_per_dataset <= shipped.instr_per_dataset
+                && m.instr_per_snapshot <= shipped.instr_per_snapshot
+                && m.mem_per_snapshot <= shipped.mem_per_snapshot
+                && m.mem_per_dataset <= shipped.mem_per_dataset,
+            "measured {m:?} vs shipped {shipped:?}"
         );
     }
 
-    /// A chunk sized by the model really fits in a quarter of the default limits.
+    /// The shipped models must not under-state what the shipped programs cost: if a program
+    /// becomes more expensive, this fails until its model is re-measured.
+    #[test]
+    fn measured_models_bound_the_shipped_programs() {
+        bounded(measure_inventory_model(20, 30), MEASURED);
+        bounded(measure_snapinfo_model(20, 30), MEASURED_SNAPINFO);
+    }
+
+    /// A chunk sized by the model really fits in a quarter of the limits.
     #[test]
     fn a_model_sized_chunk_fits_well_inside_the_limits() {
         let snaps = 40;
-        let size = chunk_size(&MEASURED, snaps as u64).min(120);
-        let (mut w, names) = build_pool(size, snaps, 5, 10);
-        let out = run_inventory(&mut w, &names);
-        assert_eq!(out.exit_code, 0, "{}", out.stderr);
-        assert!(
-            out.instructions * 4 <= crate::zfs::program::DEFAULT_INSTR_LIMIT,
-            "{} instructions for {size} datasets",
-            out.instructions
-        );
-        assert!(
-            out.memory_peak * 4 <= crate::zfs::program::DEFAULT_MEM_LIMIT,
-            "{} bytes peak for {size} datasets",
-            out.memory_peak
-        );
+        for (model, run) in [
+            (
+                MEASURED,
+                run_inventory as fn(&mut World, &[Dataset]) -> ProgramOutcome,
+            ),
+            (MEASURED_SNAPINFO, run_snapinfo),
+        ] {
+            let size = chunk_size(&model, &ReadLimits::DEFAULT, snaps as u64).min(150);
+            let (mut w, names) = build_pool(size, snaps, 5, 10);
+            let out = run(&mut w, &names);
+            assert_eq!(out.exit_code, 0, "{}", out.stderr);
+            assert!(
+                out.instructions * 4 <= crate::zfs::program::DEFAULT_INSTR_LIMIT,
+                "{} instructions for {size} datasets",
+                out.instructions
+            );
+            assert!(
+                out.memory_peak * 4 <= crate::zfs::program::DEFAULT_MEM_LIMIT,
+                "{} bytes peak for {size} datasets",
+                out.memory_peak
+            );
+        }
+    }
+
+    #[test]
+    #[ignore = "prints the measured models: cargo test --release print_models -- --ignored --nocapture"]
+    fn print_models() {
+        println!("inventory {:?}", measure_inventory_model(100, 150));
+        println!("snapinfo  {:?}", measure_snapinfo_model(100, 150));
     }
 }

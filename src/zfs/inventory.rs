@@ -1,18 +1,31 @@
-//! Runs `lua/inventory.lua` over a pool's guest datasets and decodes its answer into
-//! [`DatasetState`]s. Chunks the dataset list so that each call stays well inside OpenZFS'
-//! default instruction and memory limits, and halves a chunk that hits a limit anyway.
+//! Reads the state of a pool's guest datasets in two read-only programs:
+//! `lua/inventory.lua` (labels, and the *names* of our snapshots and bookmarks) and
+//! `lua/snapinfo.lua` (createtxg and creation of the snapshots the [`SnapCache`] does not know
+//! yet: on a steady-state run, the one each dataset got last run). Reading a snapshot's
+//! properties is what a run costs on a big pool (issue 9), so it is done once per snapshot.
+//!
+//! Each call is sized from a measured [`CostModel`] to a quarter of the limits it runs with
+//! ([`ReadLimits`]), and a call that hits a limit anyway is split in two and retried
+//! (read-only, so safe). Bookmarks take their facts from the snapshot of the same name (a
+//! bookmark keeps its snapshot's createtxg) or the cache, and only otherwise from one
+//! `zfs list -t bookmark` per pool.
 
 use super::error::{FailureKind, ZfsError};
 use super::exec::{Exec, Tool};
-use super::program::{self, DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT, INVENTORY, ProgramOpts};
+use super::program::{
+    self, DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT, INVENTORY, MAX_INSTR_LIMIT, MAX_MEM_LIMIT,
+    ProgramOpts, SNAPINFO,
+};
+use super::snapcache::{DatasetCache, Facts, PoolCache};
 use crate::inventory::{BookmarkInfo, DatasetState, PropSource, PropValue, SnapshotInfo};
 use crate::naming::Dataset;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
-/// Cost model of `inventory.lua`, measured on the emulator by `benches/programs.rs`
+/// Cost model of one read-only program, measured on the emulator by `benches/programs.rs`
 /// (`cargo bench --bench programs`): instructions and bytes of Lua memory per dataset and per
-/// `autosnap_` snapshot. The chunk size follows from these and the limits; see [`chunk_size`].
+/// `autosnap_` snapshot it handles. Chunk sizes follow from it; see [`chunk_size`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CostModel {
     /// Instructions per dataset, without its snapshots.
@@ -25,74 +38,292 @@ pub struct CostModel {
     pub mem_per_dataset: u64,
 }
 
-/// The model measured by `cargo bench --bench programs` on 100 datasets × 150 snapshots, with
-/// the emulator's `string.format` a native function like the kernel's: 116 instructions and
-/// 1,053 bytes per dataset, 47 instructions and 84 bytes per snapshot; rounded up. Memory is
-/// set from the *peak* of a whole chunk (82 datasets × 150 snapshots peaked at 1.87 MB, ~152
-/// bytes per snapshot: garbage not yet collected counts too), not from the difference of two
-/// runs, which under-states it. `zfs::cost`'s tests re-measure and fail if the shipped program
-/// became more expensive than this says.
+/// `inventory.lua` (names only), measured by `zfs::cost` on 100 datasets × 150 snapshots and
+/// rounded up; memory from the *peak* of a whole chunk (garbage not yet collected counts).
+/// `zfs::cost`'s tests re-measure and fail if the shipped program outgrew this.
 pub const MEASURED: CostModel = CostModel {
     instr_per_dataset: 200,
-    instr_per_snapshot: 80,
+    instr_per_snapshot: 40,
     mem_per_dataset: 3_000,
+    mem_per_snapshot: 160,
+};
+
+/// `snapinfo.lua`, per snapshot read (two `get_prop`), measured like [`MEASURED`].
+pub const MEASURED_SNAPINFO: CostModel = CostModel {
+    instr_per_dataset: 200,
+    instr_per_snapshot: 80,
+    mem_per_dataset: 2_000,
     mem_per_snapshot: 200,
 };
 
-/// Fraction of each default limit a chunk may use: a quarter, so a pool whose datasets hold
-/// four times the snapshots assumed still fits, and the halving fallback is rarely needed.
+/// Fraction of each limit a chunk may use: a quarter, so a pool whose datasets hold four
+/// times the snapshots assumed still fits, and the halving fallback is rarely needed.
 pub const BUDGET_DIVISOR: u64 = 4;
 
 /// Snapshots per dataset the first chunk is sized for (f100 h24 d7 w4 m12 y1 plus stopped
 /// markers is ~150; twice that). Later chunks use the largest count actually seen.
 pub const ASSUMED_SNAPSHOTS: u64 = 300;
 
-/// How many datasets one inventory call may carry when each has `snapshots` of ours.
-pub fn chunk_size(model: &CostModel, snapshots: u64) -> usize {
+/// Bytes of arguments one `snapinfo.lua` call may carry (Linux allows 2 MiB in all and
+/// 128 KiB per argument; names joined by `/` for one dataset stay far below that).
+pub const ARGV_BUDGET: usize = 512 * 1024;
+
+/// The `-t`/`-m` limits the read-only programs run with.
+///
+/// A read-only (`-n`) program runs in open context and holds no transaction group, so its
+/// limits only bound its own kernel memory and time. Using the module's maximum (not the
+/// 10 M / 10 MiB default) lets one call cover a large node: at most three `zfs` processes per
+/// pool and run (issue 9). Chunks still use only a quarter of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Instruction limit (`-t`).
+    pub instr: u64,
+    /// Memory limit in bytes (`-m`).
+    pub mem: u64,
+}
+
+impl ReadLimits {
+    /// OpenZFS' defaults: what a program gets without `-t`/`-m`.
+    pub const DEFAULT: ReadLimits = ReadLimits {
+        instr: DEFAULT_INSTR_LIMIT,
+        mem: DEFAULT_MEM_LIMIT,
+    };
+
+    /// The module's maxima `zfs_lua_max_instrlimit` / `zfs_lua_max_memlimit` read from
+    /// `<root>/sys/module/zfs/parameters`, capped at OpenZFS' shipped maxima (an admin who
+    /// raised them gets no bigger calls); [`ReadLimits::DEFAULT`] when they cannot be read.
+    pub fn for_host(root: &Path) -> ReadLimits {
+        let read = |name: &str| -> Option<u64> {
+            std::fs::read_to_string(root.join("sys/module/zfs/parameters").join(name))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        match (read("zfs_lua_max_instrlimit"), read("zfs_lua_max_memlimit")) {
+            (Some(i), Some(m)) => ReadLimits {
+                instr: i.clamp(DEFAULT_INSTR_LIMIT, MAX_INSTR_LIMIT),
+                mem: m.clamp(DEFAULT_MEM_LIMIT, MAX_MEM_LIMIT),
+            },
+            _ => ReadLimits::DEFAULT,
+        }
+    }
+
+    fn opts(&self) -> ProgramOpts {
+        ProgramOpts {
+            read_only: true,
+            instr_limit: (self.instr != DEFAULT_INSTR_LIMIT).then_some(self.instr),
+            mem_limit: (self.mem != DEFAULT_MEM_LIMIT).then_some(self.mem),
+        }
+    }
+}
+
+/// How many datasets one call may carry when each has `snapshots` to handle.
+pub fn chunk_size(model: &CostModel, limits: &ReadLimits, snapshots: u64) -> usize {
     let instr = model.instr_per_dataset + model.instr_per_snapshot * snapshots;
     let mem = model.mem_per_dataset + model.mem_per_snapshot * snapshots;
-    let by_instr = DEFAULT_INSTR_LIMIT / BUDGET_DIVISOR / instr.max(1);
-    let by_mem = DEFAULT_MEM_LIMIT / BUDGET_DIVISOR / mem.max(1);
+    let by_instr = limits.instr / BUDGET_DIVISOR / instr.max(1);
+    let by_mem = limits.mem / BUDGET_DIVISOR / mem.max(1);
     by_instr.min(by_mem).max(1) as usize
 }
 
 /// What an inventory pass cost: for reports and benchmarks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct InventoryStats {
-    /// `zfs program -n` calls made (including retries).
+    /// `inventory.lua` calls made (including retries).
     pub programs: u64,
+    /// `snapinfo.lua` calls made (including retries).
+    pub info_programs: u64,
     /// Calls that hit a limit and were split.
     pub splits: u64,
     /// `zfs list -t bookmark` calls made.
     pub bookmark_listings: u64,
+    /// Snapshots whose properties were read (not known from the cache).
+    pub snapshots_read: u64,
+    /// Snapshots known from the cache.
+    pub snapshots_cached: u64,
 }
 
-/// Reads the state of `datasets` (all on `pool`). `with_bookmark_txgs` also lists the
-/// bookmarks' createtxg (one `zfs list` call, only when any `autosnap_` bookmark exists).
+/// What `inventory.lua` says about one dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    /// The dataset, with its labels; `snapshots` is empty here.
+    pub state: DatasetState,
+    /// Its guid (identity for the cache).
+    pub guid: i64,
+    /// Short names of its `autosnap_` snapshots.
+    pub snapshots: Vec<String>,
+    /// Short names of its `autosnap_` bookmarks.
+    pub bookmarks: Vec<String>,
+}
+
+/// Reads the state of `datasets` (all on `pool`), using and refreshing `cache` (the run's
+/// clock `now` decides how old an entry may be). `with_bookmark_txgs` also resolves
+/// bookmarks whose createtxg neither a snapshot nor the cache knows (one `zfs list`).
 pub fn read_pool(
     exec: &dyn Exec,
     pool: &str,
     datasets: &[Dataset],
     with_bookmark_txgs: bool,
+    limits: &ReadLimits,
+    cache: &mut PoolCache,
+    now: i64,
     stats: &mut InventoryStats,
 ) -> Result<BTreeMap<Dataset, DatasetState>, ZfsError> {
+    let listed = list_pool(exec, pool, datasets, limits, stats)?;
+
+    // Which snapshots must be read: all of a dataset the cache does not vouch for, else the
+    // names it does not know.
+    let mut requests: Vec<(Dataset, Which)> = Vec::new();
+    for l in listed.iter().filter(|l| l.state.exists) {
+        let name = l.state.dataset.to_string();
+        let entry = cache.datasets.entry(name).or_default();
+        if !entry.trusted(l.guid, now) {
+            *entry = DatasetCache {
+                guid: l.guid,
+                full_read_at: now,
+                snaps: BTreeMap::new(),
+            };
+            if !l.snapshots.is_empty() {
+                requests.push((l.state.dataset.clone(), Which::All(l.snapshots.len())));
+            }
+            continue;
+        }
+        let unknown: Vec<String> = l
+            .snapshots
+            .iter()
+            .filter(|n| !entry.snaps.contains_key(*n))
+            .cloned()
+            .collect();
+        stats.snapshots_cached += (l.snapshots.len() - unknown.len()) as u64;
+        if !unknown.is_empty() {
+            requests.push((l.state.dataset.clone(), Which::Names(unknown)));
+        }
+    }
+    let read = read_info(exec, pool, &requests, limits, stats)?;
+    for (ds, facts) in read {
+        let entry = cache.datasets.entry(ds.to_string()).or_default();
+        stats.snapshots_read += facts.len() as u64;
+        entry.snaps.extend(facts);
+    }
+
     let mut out = BTreeMap::new();
+    let wanted: BTreeSet<String> = datasets.iter().map(|d| d.to_string()).collect();
+    for l in listed {
+        let mut state = l.state;
+        if state.exists {
+            let entry = cache
+                .datasets
+                .get_mut(state.dataset.as_str())
+                .expect("entry made above");
+            // Names that vanished (destroyed since, by us or anyone) are forgotten; a name
+            // listed but not read (destroyed between the two programs) is left out.
+            let keep: BTreeSet<&String> = l.snapshots.iter().chain(&l.bookmarks).collect();
+            entry.snaps.retain(|n, _| keep.contains(n));
+            state.snapshots = l
+                .snapshots
+                .iter()
+                .filter_map(|n| {
+                    entry
+                        .snaps
+                        .get(n)
+                        .map(|&(createtxg, creation)| SnapshotInfo {
+                            name: n.clone(),
+                            createtxg,
+                            creation,
+                        })
+                })
+                .collect();
+            state
+                .snapshots
+                .sort_by(|a, b| (a.createtxg, &a.name).cmp(&(b.createtxg, &b.name)));
+            state.bookmarks = l
+                .bookmarks
+                .iter()
+                .map(|n| {
+                    let (createtxg, creation) = entry.snaps.get(n).copied().unwrap_or((0, 0));
+                    BookmarkInfo {
+                        name: n.clone(),
+                        createtxg,
+                        creation,
+                    }
+                })
+                .collect();
+        }
+        out.insert(state.dataset.clone(), state);
+    }
+    // Datasets this run does not look at (guests gone, migrated away) are forgotten.
+    cache.datasets.retain(|d, _| wanted.contains(d));
+    if with_bookmark_txgs {
+        fill_bookmark_txgs(exec, &mut out, stats)?;
+        for st in out.values() {
+            if let Some(entry) = cache.datasets.get_mut(st.dataset.as_str()) {
+                for b in st.bookmarks.iter().filter(|b| b.createtxg != 0) {
+                    entry
+                        .snaps
+                        .entry(b.name.clone())
+                        .or_insert((b.createtxg, b.creation));
+                }
+            }
+        }
+    }
+    for st in out.values_mut() {
+        st.bookmarks
+            .sort_by(|a, b| (a.createtxg, &a.name).cmp(&(b.createtxg, &b.name)));
+    }
+    Ok(out)
+}
+
+/// Which snapshots of a dataset `snapinfo.lua` reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// All `autosnap_` snapshots (about this many).
+    All(usize),
+    /// These short names.
+    Names(Vec<String>),
+}
+
+impl Which {
+    fn count(&self) -> usize {
+        match self {
+            Which::All(n) => *n,
+            Which::Names(v) => v.len(),
+        }
+    }
+
+    fn arg(&self) -> String {
+        match self {
+            Which::All(_) => "*".into(),
+            Which::Names(v) => v.join("/"),
+        }
+    }
+}
+
+/// `inventory.lua` over all `datasets`, in chunks.
+pub fn list_pool(
+    exec: &dyn Exec,
+    pool: &str,
+    datasets: &[Dataset],
+    limits: &ReadLimits,
+    stats: &mut InventoryStats,
+) -> Result<Vec<Listed>, ZfsError> {
+    let mut out = Vec::with_capacity(datasets.len());
     let mut rest = datasets;
-    let mut size = chunk_size(&MEASURED, ASSUMED_SNAPSHOTS);
+    let mut size = chunk_size(&MEASURED, limits, ASSUMED_SNAPSHOTS);
     while !rest.is_empty() {
         let take = size.min(rest.len());
         let chunk = &rest[..take];
         stats.programs += 1;
-        match read_chunk(exec, pool, chunk) {
-            Ok(states) => {
-                let most = states
+        match read_chunk(exec, pool, chunk, limits) {
+            Ok(listed) => {
+                let most = listed
                     .iter()
-                    .map(|s| s.snapshots.len() as u64)
+                    .map(|l| l.snapshots.len() as u64)
                     .max()
                     .unwrap_or(0);
-                out.extend(states.into_iter().map(|s| (s.dataset.clone(), s)));
+                out.extend(listed);
                 rest = &rest[take..];
-                size = chunk_size(&MEASURED, most.max(ASSUMED_SNAPSHOTS));
+                size = chunk_size(&MEASURED, limits, most.max(ASSUMED_SNAPSHOTS));
             }
             Err(e) if take > 1 && is_limit(&e) => {
                 stats.splits += 1;
@@ -101,8 +332,100 @@ pub fn read_pool(
             Err(e) => return Err(e),
         }
     }
-    if with_bookmark_txgs {
-        fill_bookmark_txgs(exec, &mut out, stats)?;
+    Ok(out)
+}
+
+/// `snapinfo.lua` for `requests`, in chunks bounded by the cost model and [`ARGV_BUDGET`].
+/// Returns the facts read per dataset (a dataset that vanished meanwhile has none).
+pub fn read_info(
+    exec: &dyn Exec,
+    pool: &str,
+    requests: &[(Dataset, Which)],
+    limits: &ReadLimits,
+    stats: &mut InventoryStats,
+) -> Result<Vec<(Dataset, Vec<(String, Facts)>)>, ZfsError> {
+    let per_call = |model: &CostModel| {
+        (
+            limits.instr / BUDGET_DIVISOR,
+            limits.mem / BUDGET_DIVISOR,
+            model.instr_per_dataset,
+            model.instr_per_snapshot,
+            model.mem_per_dataset,
+            model.mem_per_snapshot,
+        )
+    };
+    let (ib, mb, id, is, md, ms) = per_call(&MEASURED_SNAPINFO);
+    let mut out = Vec::new();
+    let mut rest = requests;
+    let mut cap = usize::MAX; // lowered when a call hits a limit anyway
+    while !rest.is_empty() {
+        // Take requests while the call stays inside every budget (at least one).
+        let (mut instr, mut mem, mut bytes, mut take) = (0u64, 0u64, 0usize, 0usize);
+        for (ds, which) in rest.iter().take(cap) {
+            let n = which.count() as u64;
+            let (i, m) = (id + is * n, md + ms * n);
+            let b = ds.as_str().len() + which.arg().len() + 2;
+            if take > 0 && (instr + i > ib || mem + m > mb || bytes + b > ARGV_BUDGET) {
+                break;
+            }
+            instr += i;
+            mem += m;
+            bytes += b;
+            take += 1;
+        }
+        let chunk = &rest[..take];
+        let args: Vec<String> = chunk
+            .iter()
+            .flat_map(|(d, w)| [d.to_string(), w.arg()])
+            .collect();
+        stats.info_programs += 1;
+        match program::run(exec, pool, &SNAPINFO, &args, &limits.opts()) {
+            Ok(ret) => {
+                let bad =
+                    |detail: String| ZfsError::parse(Tool::Zfs, &args, detail, &ret.to_string());
+                let entries = program::lua_array(&ret, chunk.len()).map_err(bad)?;
+                for ((ds, _), e) in chunk.iter().zip(entries) {
+                    let e = e.ok_or_else(|| bad(format!("no entry for {ds}")))?;
+                    let facts = decode_info(e).map_err(|m| bad(format!("{ds}: {m}")))?;
+                    out.push((ds.clone(), facts));
+                }
+                rest = &rest[take..];
+            }
+            Err(e) if take > 1 && is_limit(&e) => {
+                stats.splits += 1;
+                cap = take / 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes one `snapinfo.lua` entry.
+fn decode_info(e: &Value) -> Result<Vec<(String, Facts)>, String> {
+    match e.get("x").and_then(Value::as_i64) {
+        Some(0) => return Ok(vec![]),
+        Some(1) => {}
+        other => return Err(format!("bad existence flag {other:?}")),
+    }
+    let mut out = Vec::new();
+    for line in e
+        .get("s")
+        .and_then(Value::as_str)
+        .ok_or("missing snapshot list")?
+        .lines()
+    {
+        let f: Vec<&str> = line.split(' ').collect();
+        let [name, txg, creation] = f[..] else {
+            return Err(format!("bad snapshot line {line:?}"));
+        };
+        let txg = txg
+            .parse::<u64>()
+            .map_err(|_| format!("bad createtxg in {line:?}"))?;
+        let creation = creation
+            .parse::<i64>()
+            .map_err(|_| format!("bad creation in {line:?}"))?;
+        out.push((name.to_string(), (txg, creation)));
     }
     Ok(out)
 }
@@ -116,18 +439,15 @@ fn is_limit(e: &ZfsError) -> bool {
     )
 }
 
-/// One `zfs program -n` call over `chunk`.
+/// One `inventory.lua` call over `chunk`.
 pub fn read_chunk(
     exec: &dyn Exec,
     pool: &str,
     chunk: &[Dataset],
-) -> Result<Vec<DatasetState>, ZfsError> {
+    limits: &ReadLimits,
+) -> Result<Vec<Listed>, ZfsError> {
     let args: Vec<String> = chunk.iter().map(|d| d.to_string()).collect();
-    let opts = ProgramOpts {
-        read_only: true,
-        ..ProgramOpts::default()
-    };
-    let ret = program::run(exec, pool, &INVENTORY, &args, &opts)?;
+    let ret = program::run(exec, pool, &INVENTORY, &args, &limits.opts())?;
     let bad = |detail: String| ZfsError::parse(Tool::Zfs, &args, detail, &ret.to_string());
     let entries = program::lua_array(&ret, chunk.len()).map_err(bad)?;
     chunk
@@ -141,24 +461,30 @@ pub fn read_chunk(
 }
 
 /// Decodes one dataset's entry (shape documented in `lua/inventory.lua`).
-fn decode(ds: &Dataset, e: &Value) -> Result<DatasetState, String> {
+fn decode(ds: &Dataset, e: &Value) -> Result<Listed, String> {
     let exists = match e.get("x").and_then(Value::as_i64) {
         Some(0) => false,
         Some(1) => true,
         other => return Err(format!("bad existence flag {other:?}")),
     };
-    let mut state = DatasetState {
-        dataset: ds.clone(),
-        exists,
-        running: None,
-        nosnap: false,
+    let mut l = Listed {
+        state: DatasetState {
+            dataset: ds.clone(),
+            exists,
+            running: None,
+            nosnap: false,
+            snapshots: vec![],
+            bookmarks: vec![],
+            foreign_snapshots: 0,
+        },
+        guid: 0,
         snapshots: vec![],
         bookmarks: vec![],
-        foreign_snapshots: 0,
     };
     if !exists {
-        return Ok(state);
+        return Ok(l);
     }
+    let state = &mut l.state;
     if let Some(r) = e.get("r").and_then(Value::as_str) {
         let src = e
             .get("rs")
@@ -183,49 +509,23 @@ fn decode(ds: &Dataset, e: &Value) -> Result<DatasetState, String> {
         .get("f")
         .and_then(Value::as_u64)
         .ok_or("missing foreign count")?;
-    for line in e
-        .get("s")
-        .and_then(Value::as_str)
-        .ok_or("missing snapshot list")?
-        .lines()
-    {
-        let f: Vec<&str> = line.split(' ').collect();
-        let [name, txg, creation, refs, clones] = f[..] else {
-            return Err(format!("bad snapshot line {line:?}"));
-        };
-        let num = |s: &str| {
-            s.parse::<u64>()
-                .map_err(|_| format!("bad number {s:?} in {line:?}"))
-        };
-        state.snapshots.push(SnapshotInfo {
-            name: name.to_string(),
-            createtxg: num(txg)?,
-            creation: creation
-                .parse()
-                .map_err(|_| format!("bad creation in {line:?}"))?,
-            userrefs: num(refs)?,
-            clones: num(clones)?,
-        });
-    }
-    state
-        .snapshots
-        .sort_by(|a, b| (a.createtxg, &a.name).cmp(&(b.createtxg, &b.name)));
-    for name in e
-        .get("b")
-        .and_then(Value::as_str)
-        .ok_or("missing bookmark list")?
-        .lines()
-    {
-        // createtxg/creation: from the snapshot of the same name while it exists; otherwise
-        // filled in by `fill_bookmark_txgs` (a bookmark's txg is its snapshot's).
-        let snap = state.snapshots.iter().find(|s| s.name == name);
-        state.bookmarks.push(BookmarkInfo {
-            name: name.to_string(),
-            createtxg: snap.map_or(0, |s| s.createtxg),
-            creation: snap.map_or(0, |s| s.creation),
-        });
-    }
-    Ok(state)
+    l.guid = e.get("g").and_then(Value::as_i64).ok_or("missing guid")?;
+    let names = |key: &str| -> Result<Vec<String>, String> {
+        let text = e
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("missing list {key:?}"))?;
+        // A name with a space (ZFS allows it) is never ours and would not survive
+        // snapinfo.lua's space-separated lines: left out like any foreign name.
+        Ok(text
+            .lines()
+            .filter(|n| !n.is_empty() && !n.contains([' ', '/']))
+            .map(String::from)
+            .collect())
+    };
+    l.snapshots = names("s")?;
+    l.bookmarks = names("b")?;
+    Ok(l)
 }
 
 fn unhex(s: &str) -> Result<String, String> {
@@ -322,32 +622,26 @@ mod tests {
     #[test]
     fn decode_full_entry() {
         let e = json!({
-            "x": 1, "r": "70766531", "rs": "$recvd", "n": "6e6f736e6170", "f": 3,
-            "s": "autosnap_b 20 200 1 0\nautosnap_a 10 100 0 2",
+            "x": 1, "r": "70766531", "rs": "$recvd", "n": "6e6f736e6170", "f": 3, "g": -42,
+            "s": "autosnap_b\nautosnap_a\nautosnap_with space",
             "b": "autosnap_a\nautosnap_old"
         });
-        let s = decode(&ds("tank/vm-1-disk-0"), &e).unwrap();
-        assert!(s.exists && s.nosnap);
+        let l = decode(&ds("tank/vm-1-disk-0"), &e).unwrap();
+        assert!(l.state.exists && l.state.nosnap);
         assert_eq!(
-            s.running,
+            l.state.running,
             Some(PropValue {
                 value: "pve1".into(),
                 source: PropSource::Received
             })
         );
-        assert_eq!(s.foreign_snapshots, 3);
+        assert_eq!((l.state.foreign_snapshots, l.guid), (3, -42));
         assert_eq!(
-            s.snapshots
-                .iter()
-                .map(|x| x.name.as_str())
-                .collect::<Vec<_>>(),
-            ["autosnap_a", "autosnap_b"]
+            l.snapshots,
+            ["autosnap_b", "autosnap_a"],
+            "a name with a space is not ours"
         );
-        assert_eq!((s.snapshots[0].clones, s.snapshots[1].userrefs), (2, 1));
-        assert_eq!(
-            (s.bookmarks[0].createtxg, s.bookmarks[1].createtxg),
-            (10, 0)
-        );
+        assert_eq!(l.bookmarks, ["autosnap_a", "autosnap_old"]);
     }
 
     #[test]
@@ -355,28 +649,54 @@ mod tests {
         let d = ds("tank/a");
         let local = decode(
             &d,
-            &json!({"x":1,"r":"78","rs":"tank/a","f":0,"s":"","b":""}),
+            &json!({"x":1,"r":"78","rs":"tank/a","f":0,"g":1,"s":"","b":""}),
         )
         .unwrap();
-        assert_eq!(local.running.unwrap().source, PropSource::Local);
-        let inh = decode(&d, &json!({"x":1,"r":"78","rs":"tank","f":0,"s":"","b":""})).unwrap();
+        assert_eq!(local.state.running.unwrap().source, PropSource::Local);
+        let inh = decode(
+            &d,
+            &json!({"x":1,"r":"78","rs":"tank","f":0,"g":1,"s":"","b":""}),
+        )
+        .unwrap();
         assert_eq!(
-            inh.running.unwrap().source,
+            inh.state.running.unwrap().source,
             PropSource::Inherited("tank".into())
         );
         let gone = decode(&d, &json!({"x":0})).unwrap();
-        assert!(!gone.exists && gone.snapshots.is_empty());
+        assert!(!gone.state.exists && gone.snapshots.is_empty());
         for bad in [
             json!({"x": 2}),
-            json!({"x":1,"f":0,"s":"a b","b":""}),
-            json!({"x":1,"r":"7","rs":"tank","f":0,"s":"","b":""}),
+            json!({"x":1,"f":0,"s":"","b":""}),
+            json!({"x":1,"r":"7","rs":"tank","f":0,"g":1,"s":"","b":""}),
+            json!({"x":1,"f":0,"g":1,"b":""}),
         ] {
             assert!(decode(&d, &bad).is_err(), "{bad}");
         }
     }
 
     #[test]
-    fn chunk_size_follows_the_model() {
+    fn decode_info_table() {
+        let cases = [
+            (json!({"x":0}), Ok(vec![])),
+            (
+                json!({"x":1,"s":"autosnap_a 10 100\nautosnap_b 11 101"}),
+                Ok(vec![
+                    ("autosnap_a".to_string(), (10, 100)),
+                    ("autosnap_b".to_string(), (11, 101)),
+                ]),
+            ),
+            (json!({"x":1,"s":""}), Ok(vec![])),
+            (json!({"x":1,"s":"autosnap_a 10"}), Err(())),
+            (json!({"x":1,"s":"autosnap_a x 1"}), Err(())),
+            (json!({"x":1}), Err(())),
+        ];
+        for (e, want) in cases {
+            assert_eq!(decode_info(&e).map_err(|_| ()), want, "{e}");
+        }
+    }
+
+    #[test]
+    fn chunk_size_follows_the_model_and_the_limits() {
         let m = CostModel {
             instr_per_dataset: 1000,
             instr_per_snapshot: 100,
@@ -384,15 +704,244 @@ mod tests {
             mem_per_dataset: 10,
         };
         // 10M / 4 / (1000 + 100*150) = 156
-        assert_eq!(chunk_size(&m, 150), 156);
-        assert!(chunk_size(&m, 1_000_000_000) >= 1);
+        assert_eq!(chunk_size(&m, &ReadLimits::DEFAULT, 150), 156);
+        let max = ReadLimits {
+            instr: MAX_INSTR_LIMIT,
+            mem: MAX_MEM_LIMIT,
+        };
+        assert_eq!(chunk_size(&m, &max, 150), 1562);
+        assert!(chunk_size(&m, &ReadLimits::DEFAULT, 1_000_000_000) >= 1);
         let memory_bound = CostModel {
             mem_per_snapshot: 10_000,
             ..m
         };
         assert_eq!(
-            chunk_size(&memory_bound, 100),
+            chunk_size(&memory_bound, &ReadLimits::DEFAULT, 100),
             (DEFAULT_MEM_LIMIT / 4 / (10 + 1_000_000)) as usize
         );
+    }
+
+    #[test]
+    fn read_limits_come_from_the_module_parameters_capped() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(ReadLimits::for_host(root.path()), ReadLimits::DEFAULT);
+        let dir = root.path().join("sys/module/zfs/parameters");
+        std::fs::create_dir_all(&dir).unwrap();
+        let set = |i: &str, m: &str| {
+            std::fs::write(dir.join("zfs_lua_max_instrlimit"), i).unwrap();
+            std::fs::write(dir.join("zfs_lua_max_memlimit"), m).unwrap();
+            ReadLimits::for_host(root.path())
+        };
+        // (instr param, mem param, expected)
+        let cases = [
+            (
+                "100000000\n",
+                "104857600\n",
+                (MAX_INSTR_LIMIT, MAX_MEM_LIMIT),
+            ),
+            ("50000000", "20971520", (50_000_000, 20_971_520)),
+            (
+                "999999999999",
+                "999999999999",
+                (MAX_INSTR_LIMIT, MAX_MEM_LIMIT),
+            ),
+            ("1000", "1000", (DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT)),
+            ("junk", "1000", (DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT)),
+        ];
+        for (i, m, (wi, wm)) in cases {
+            assert_eq!(set(i, m), ReadLimits { instr: wi, mem: wm }, "{i:?} {m:?}");
+        }
+        assert_eq!(ReadLimits::DEFAULT.opts().instr_limit, None);
+        assert_eq!(
+            set("100000000", "104857600").opts().mem_limit,
+            Some(MAX_MEM_LIMIT)
+        );
+    }
+}
+
+/// Both programs on the emulator: what the cache saves, and that it never lies.
+#[cfg(test)]
+mod emulated {
+    use super::*;
+    use crate::emu::{Version, World};
+    use crate::zfs::exec::InProcess;
+    use crate::zfs::snapcache::MAX_AGE_SECS;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn world(n: usize, snaps: usize) -> (InProcess, Vec<Dataset>) {
+        let mut w = World::new(Version::new(2, 3, 2));
+        w.set_seed(5);
+        w.create_pool("tank").unwrap();
+        let mut list = vec![];
+        for d in 0..n {
+            let name = format!("tank/vm-{}-disk-0", 100 + d);
+            w.create_dataset(&name, Some(1 << 20), false).unwrap();
+            for i in 0..snaps {
+                w.snapshot(&format!("{name}@autosnap_{i:03}")).unwrap();
+            }
+            w.snapshot(&format!("{name}@foreign")).unwrap();
+            list.push(Dataset::new(&name).unwrap());
+        }
+        (InProcess::new(w), list)
+    }
+
+    fn read(
+        x: &InProcess,
+        list: &[Dataset],
+        cache: &mut PoolCache,
+        now: i64,
+    ) -> (BTreeMap<Dataset, DatasetState>, InventoryStats) {
+        let mut stats = InventoryStats::default();
+        let out = read_pool(
+            x,
+            "tank",
+            list,
+            true,
+            &ReadLimits::DEFAULT,
+            cache,
+            now,
+            &mut stats,
+        )
+        .unwrap();
+        (out, stats)
+    }
+
+    #[test]
+    fn a_warm_cache_reads_only_new_snapshots_and_gives_the_same_answer() {
+        let (x, list) = world(3, 20);
+        let mut cache = PoolCache::default();
+        let (cold, s) = read(&x, &list, &mut cache, NOW);
+        assert_eq!((s.snapshots_read, s.snapshots_cached), (60, 0));
+        assert_eq!((s.programs, s.info_programs), (1, 1));
+        assert!(
+            cold.values()
+                .all(|st| st.snapshots.len() == 20 && st.foreign_snapshots == 1)
+        );
+
+        // Nothing changed: no snapinfo call at all.
+        let (warm, s) = read(&x, &list, &mut cache, NOW + 900);
+        assert_eq!(
+            (s.snapshots_read, s.snapshots_cached, s.info_programs),
+            (0, 60, 0)
+        );
+        assert_eq!(warm, cold);
+
+        // One new snapshot, one destroyed: only the new one is read.
+        x.world_mut()
+            .snapshot("tank/vm-100-disk-0@autosnap_new")
+            .unwrap();
+        x.world_mut()
+            .destroy("tank/vm-101-disk-0@autosnap_000")
+            .unwrap();
+        let (after, s) = read(&x, &list, &mut cache, NOW + 1800);
+        assert_eq!((s.snapshots_read, s.info_programs), (1, 1));
+        let mut fresh_cache = PoolCache::default();
+        let (fresh, _) = read(&x, &list, &mut fresh_cache, NOW + 1800);
+        assert_eq!(after, fresh, "cached answer equals a full read");
+        assert!(
+            !cache.datasets["tank/vm-101-disk-0"]
+                .snaps
+                .contains_key("autosnap_000")
+        );
+    }
+
+    #[test]
+    fn a_new_guid_an_old_entry_or_a_clock_going_back_reads_everything_again() {
+        let (x, list) = world(2, 5);
+        let mut cache = PoolCache::default();
+        read(&x, &list, &mut cache, NOW);
+        // Same names, but the dataset was destroyed and re-created: all must be read again.
+        {
+            let mut w = x.world_mut();
+            for i in 0..5 {
+                w.destroy(&format!("tank/vm-100-disk-0@autosnap_{i:03}"))
+                    .unwrap();
+            }
+            w.destroy("tank/vm-100-disk-0@foreign").unwrap();
+            w.destroy("tank/vm-100-disk-0").unwrap();
+            w.create_dataset("tank/vm-100-disk-0", Some(1 << 20), false)
+                .unwrap();
+            for i in 0..5 {
+                w.snapshot(&format!("tank/vm-100-disk-0@autosnap_{i:03}"))
+                    .unwrap();
+            }
+        }
+        let (st, s) = read(&x, &list, &mut cache, NOW + 900);
+        assert_eq!(s.snapshots_read, 5, "vm-100 again, vm-101 from the cache");
+        let mut fresh_cache = PoolCache::default();
+        assert_eq!(st, read(&x, &list, &mut fresh_cache, NOW + 900).0);
+        for now in [NOW + 900 + MAX_AGE_SECS, NOW - 60] {
+            let mut c = cache.clone();
+            let (_, s) = read(&x, &list, &mut c, now);
+            assert_eq!(s.snapshots_read, 10, "at {now}");
+        }
+    }
+
+    #[test]
+    fn datasets_no_longer_asked_for_are_forgotten_and_missing_ones_reported() {
+        let (x, list) = world(2, 2);
+        let mut cache = PoolCache::default();
+        read(&x, &list, &mut cache, NOW);
+        let gone = Dataset::new("tank/vm-999-disk-0").unwrap();
+        let (st, _) = read(&x, &[list[0].clone(), gone.clone()], &mut cache, NOW);
+        assert!(!st[&gone].exists);
+        assert_eq!(
+            cache.datasets.keys().collect::<Vec<_>>(),
+            ["tank/vm-100-disk-0"]
+        );
+    }
+
+    #[test]
+    fn bookmarks_take_their_facts_from_the_snapshot_or_the_cache() {
+        let (x, list) = world(1, 3);
+        x.world_mut()
+            .bookmark(
+                "tank/vm-100-disk-0@autosnap_000",
+                "tank/vm-100-disk-0#autosnap_000",
+            )
+            .unwrap();
+        let mut cache = PoolCache::default();
+        let (st, _) = read(&x, &list, &mut cache, NOW);
+        let snap_txg = st[&list[0]]
+            .snapshots
+            .iter()
+            .find(|s| s.name == "autosnap_000")
+            .unwrap()
+            .createtxg;
+        assert_eq!(st[&list[0]].bookmarks[0].createtxg, snap_txg);
+        // The snapshot goes; the bookmark keeps its facts from the cache: no `zfs list`.
+        x.world_mut()
+            .destroy("tank/vm-100-disk-0@autosnap_000")
+            .unwrap();
+        let (st, s) = read(&x, &list, &mut cache, NOW + 900);
+        assert_eq!(s.bookmark_listings, 0);
+        assert_eq!(st[&list[0]].bookmarks[0].createtxg, snap_txg);
+        // Without the cache, one `zfs list -t bookmark` gives the same.
+        let (st2, s) = read(&x, &list, &mut PoolCache::default(), NOW + 900);
+        assert_eq!(s.bookmark_listings, 1);
+        assert_eq!(st2, st);
+    }
+
+    #[test]
+    fn a_limit_hit_splits_the_snapinfo_call() {
+        let (x, list) = world(4, 30);
+        // The requests under-state their size (as a stale count would), so the first call
+        // carries all four datasets and hits the instruction limit; halving gets through.
+        let tight = ReadLimits {
+            instr: 3_000,
+            mem: DEFAULT_MEM_LIMIT,
+        };
+        let req: Vec<(Dataset, Which)> = list.iter().map(|d| (d.clone(), Which::All(0))).collect();
+        let mut stats = InventoryStats::default();
+        let got = read_info(&x, "tank", &req, &tight, &mut stats).unwrap();
+        assert!(stats.splits >= 1, "{stats:?}");
+        assert_eq!(got.iter().map(|(_, f)| f.len()).sum::<usize>(), 120);
+        // A limit that even one dataset cannot fit in is an error, not a loop.
+        let tiny = ReadLimits {
+            instr: 300,
+            mem: DEFAULT_MEM_LIMIT,
+        };
+        assert!(read_info(&x, "tank", &req, &tiny, &mut InventoryStats::default()).is_err());
     }
 }

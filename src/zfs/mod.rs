@@ -11,6 +11,7 @@ pub mod exec;
 pub mod inventory;
 pub mod program;
 pub mod scan;
+pub mod snapcache;
 pub mod version;
 
 pub use error::{FailureKind, ZfsError};

@@ -20,6 +20,11 @@ pub const INVENTORY: Program = Program {
     name: "inventory.lua",
     source: include_str!("../../lua/inventory.lua"),
 };
+/// `lua/snapinfo.lua`: read-only createtxg/creation of named snapshots.
+pub const SNAPINFO: Program = Program {
+    name: "snapinfo.lua",
+    source: include_str!("../../lua/snapinfo.lua"),
+};
 /// `lua/apply.lua`: one pool's plan in one transaction group.
 pub const APPLY: Program = Program {
     name: "apply.lua",
@@ -31,12 +36,16 @@ pub const SCAN: Program = Program {
     source: include_str!("../../lua/scan.lua"),
 };
 /// Every shipped program.
-pub const ALL: [Program; 3] = [INVENTORY, APPLY, SCAN];
+pub const ALL: [Program; 4] = [INVENTORY, SNAPINFO, APPLY, SCAN];
 
 /// OpenZFS' default instruction limit (`-t`).
 pub const DEFAULT_INSTR_LIMIT: u64 = 10_000_000;
 /// OpenZFS' default memory limit (`-m`), bytes.
 pub const DEFAULT_MEM_LIMIT: u64 = 10 * 1024 * 1024;
+/// OpenZFS' shipped maximum instruction limit (`zfs_lua_max_instrlimit`'s default).
+pub const MAX_INSTR_LIMIT: u64 = 100_000_000;
+/// OpenZFS' shipped maximum memory limit (`zfs_lua_max_memlimit`'s default), bytes.
+pub const MAX_MEM_LIMIT: u64 = 100 * 1024 * 1024;
 
 /// How to run a program.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 use super::error::ZfsError;
 use super::exec::{Exec, Tool};
 use std::fmt;
+use std::path::Path;
 
 /// An OpenZFS userland/kernel version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -72,6 +73,22 @@ impl ZfsVersion {
     }
 }
 
+/// The loaded kernel module's version from `<root>/sys/module/zfs/version` (Linux), without
+/// spawning a process; `None` when the file is absent or unreadable.
+pub fn from_sysfs(root: &Path) -> Option<ZfsVersion> {
+    let text = std::fs::read_to_string(root.join("sys/module/zfs/version")).ok()?;
+    ZfsVersion::parse_token(&text)
+}
+
+/// The kernel module's version from sysfs under `root` when it is there (no process), else
+/// `zfs version`; refuses anything older than [`MINIMUM`].
+pub fn detect_on(exec: &dyn Exec, root: &Path) -> Result<ZfsVersion, ZfsError> {
+    match from_sysfs(root) {
+        Some(v) => check(v),
+        None => detect(exec),
+    }
+}
+
 /// Runs `zfs version` and refuses anything older than [`MINIMUM`].
 pub fn detect(exec: &dyn Exec) -> Result<ZfsVersion, ZfsError> {
     let args = vec!["version".to_string()];
@@ -131,6 +148,32 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(ZfsVersion::parse_output(input), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn sysfs_version_wins_and_needs_no_process() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(from_sysfs(root.path()), None);
+        std::fs::create_dir_all(root.path().join("sys/module/zfs")).unwrap();
+        std::fs::write(root.path().join("sys/module/zfs/version"), "2.2.7-pve2\n").unwrap();
+        assert_eq!(from_sysfs(root.path()), ZfsVersion::parse_token("2.2.7"));
+        std::fs::write(root.path().join("sys/module/zfs/version"), "0.8.6-1\n").unwrap();
+        struct NoProcess;
+        impl Exec for NoProcess {
+            fn run(
+                &self,
+                _: Tool,
+                args: &[String],
+                _: Option<&str>,
+            ) -> Result<crate::zfs::Output, ZfsError> {
+                panic!("spawned {args:?} although sysfs had the version")
+            }
+            fn commands_run(&self) -> u64 {
+                0
+            }
+        }
+        let e = detect_on(&NoProcess, root.path()).unwrap_err().to_string();
+        assert!(e.contains("0.8.6 is too old"), "{e}");
     }
 
     #[test]

@@ -7,29 +7,43 @@
 #   tests/vm/run.sh 2.3 --disk-size 16G --mem 3072 --timeout 3000 --out /tmp/bench-out -- \
 #       env DATASETS=1000 /work/tests/vm/bench-sanoid.sh
 #
+# Knobs (environment): DATASETS (1000), F H D (96 48 7: the policy of both tools and the
+# history's shape), SKIP_SANOID=1 / SKIP_OURS=1, TOOL_TIMEOUT (seconds per tool run, 1800;
+# a run stopped by it is reported as a lower bound), BIN (the pve-zfs-snap binary).
+#
 # Builds pool `tank` shaped like a large PVE node: $DATASETS guest datasets under tank/data
 # (2 zvols per VM + 1 subvol per CT, i.e. 2/3 zvols), each with the 15-minute history of
-# f96 h48 d7 ending at 2026-11-21 23:30 UTC (96 + 48 + 7 = 151 snapshots of ours, made with
+# fF hH dD ending at 2026-11-21 23:30 UTC (96 + 48 + 7 = 151 snapshots of ours by default, made with
 # the guest clock set to each instant, since `creation` drives both tools) and 3 foreign
 # snapshots. `zpool checkpoint` freezes that state; each tool then runs at 23:45 (a normal
-# 15-minute run: f due) and at 00:00 (midnight: f, h and d due), and the pool is rewound to
+# 15-minute run: f due), at 00:00 (midnight: f, h and d due) and at 00:15 (a normal run after
+# a normal run: the steady state), and the pool is rewound to
 # the checkpoint (export + import --rewind-to-checkpoint) before the next tool.
 # Measured per run: wall time, zfs/zpool processes by subcommand (PATH wrappers that log and
 # exec /usr/sbin/*; the same wrappers for both tools), new snapshots and their distinct
-# createtxg, snapshots destroyed, and the longest call that waits for a txg sync (a `zfs
-# program` without -n, `zfs snapshot`, `zfs destroy`). Table: /out/bench-sanoid.md.
+# createtxg, snapshots destroyed, the longest call that waits for a txg sync (a `zfs
+# program` without -n, `zfs snapshot`, `zfs destroy`) and the longest read-only program.
+# Bookkeeping between runs uses tests/vm/bench/count.lua (names only; createtxg of the new
+# snapshots), and tests/vm/bench/probe.lua times what reading a snapshot costs (names only,
+# 1, 2, 4 properties). Table: /out/bench-sanoid.md.
 # sanoid's debs must be in /out/debs (it is not in the image; see above).
 set -euo pipefail
 REPO=${VM_WORK:-/work}
 OUT=${VM_OUT:-/out}
 BIN=${BIN:-$REPO/target/release/pve-zfs-snap}
 N=${DATASETS:-1000}
+F=${F:-96} H=${H:-48} D=${D:-7}
+POLICY="f$F h$H d$D"
+TOOL_TIMEOUT=${TOOL_TIMEOUT:-1800}
+BENCH=$REPO/tests/vm/bench
 POOL=${VM_POOL:-tank}
 DISK=${VM_POOL_DISK:?run inside tests/vm/run.sh}
 [ -x "$BIN" ] || { echo "bench: $BIN missing (cargo build --release on the host)" >&2; exit 1; }
 W=$(mktemp -d)
 ROOT=$W/root
 log() { echo "[$(cut -d' ' -f1 /proc/uptime)s] $*" >&2; }
+up() { cut -d' ' -f1 /proc/uptime; } # a clock `date -s` does not move
+since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
 at() { date -u -s "@$1" >/dev/null; }
 epoch() { date -u -d "$1" +%s; }
 
@@ -70,32 +84,47 @@ while [ ${#names[@]} -lt "$N" ]; do
     if [ ${#names[@]} -lt "$N" ]; then cts+=("$id"); names+=("subvol-$id-disk-0"); id=$((id + 1)); fi
 done
 log "creating $N datasets (${#vms[@]} VMs, ${#cts[@]} CTs)"
-t0=$EPOCHREALTIME
+t0=$(up)
 printf '%s\n' "${names[@]}" | xargs -P 16 -I{} sh -c \
     'case {} in vm-*) zfs create -s -V 64M '"$POOL"'/data/{} ;; *) zfs create '"$POOL"'/data/{} ;; esac'
-log "datasets: $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}')s"
+log "datasets: $(since "$t0")s"
 
-# --- history: f96 h48 d7 of 15-minute runs ending at T_LAST, plus 3 foreign snapshots
-t0=$EPOCHREALTIME
+# --- history: fF hH dD of 15-minute runs ending at T_LAST, plus 3 foreign snapshots
+t0=$(up)
 calls=0
-at $((T_LAST - 7 * 86400 - 600))
+span=$((D * 86400)); [ $((H * 3600)) -gt $span ] && span=$((H * 3600)); [ $((F * 900)) -gt $span ] && span=$((F * 900))
+at $((T_LAST - span - 600))
 zfs snapshot -r "$POOL/data@before-upgrade"
-for ((t = T_LAST - 7 * 86400 + 900; t <= T_LAST; t += 900)); do
+for ((t = T_LAST - span + 900; t <= T_LAST; t += 900)); do
     classes=()
-    [ $((t % 86400)) = 0 ] && classes+=(daily)
-    [ $((t % 3600)) = 0 ] && [ "$t" -gt $((T_LAST - 48 * 3600)) ] && classes+=(hourly)
-    [ "$t" -gt $((T_LAST - 24 * 3600)) ] && classes+=(frequently)
+    [ $((t % 86400)) = 0 ] && [ "$t" -gt $((T_LAST - D * 86400)) ] && classes+=(daily)
+    [ $((t % 3600)) = 0 ] && [ "$t" -gt $((T_LAST - H * 3600)) ] && classes+=(hourly)
+    [ "$t" -gt $((T_LAST - F * 900)) ] && classes+=(frequently)
     [ ${#classes[@]} = 0 ] && continue
     at "$t"
     name=autosnap_$(date -u -d "@$t" +%Y-%m-%d_%H:%M:%S)
     for c in "${classes[@]}"; do zfs snapshot -r "$POOL/data@${name}_$c"; calls=$((calls + 1)); done
-    if [ "$t" = $((T_LAST - 30 * 3600)) ]; then
+    if [ "$t" = $((T_LAST - span / 2 / 900 * 900)) ]; then
         zfs snapshot -r "$POOL/data@__replicate_bench-0_${t}__"
         zfs snapshot -r "$POOL/data@zfs-auto-snap_daily-$(date -u -d "@$t" +%F-%H%M)"
     fi
 done
-TOTAL=$(zfs list -H -t snapshot -o name -r "$POOL/data" | wc -l)
-log "history: $calls recursive snapshot calls, $TOTAL snapshots, $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}')s"
+prog() { zfs program -j -n -t 100000000 -m 104857600 -- "$POOL" "$@"; }
+TOTAL=$(prog "$BENCH/count.lua" "$POOL/data" - | sed 's/.*"n":\([0-9]*\).*/\1/')
+log "history: $calls recursive snapshot calls, $TOTAL snapshots, $(since "$t0")s"
+
+# --- probe: what walking the snapshots costs in the kernel (names only, then 1, 2, 4 get_prop),
+# on the first PROBE_DATASETS (100) datasets
+PROBE=$W/probe
+: >"$PROBE"
+for k in 0 1 2 4; do
+    s=$(up)
+    n=$(prog "$BENCH/probe.lua" "$POOL/data" "$k" "${PROBE_DATASETS:-100}")
+    e=$(up)
+    awk -v k="$k" -v a="$s" -v b="$e" -v n="$n" 'BEGIN { gsub(/[^0-9]/, "", n);
+        printf "| %d | %s | %.2f | %.3f |\n", k, n, b - a, (b - a) * 1000 / n }' >>"$PROBE"
+    log "probe $k props: $(tail -1 "$PROBE")"
+done
 
 # --- the PVE tree: node pve1, every guest running, storage local-zfs = tank/data
 mkdir -p "$ROOT/etc/pve/nodes/pve1/qemu-server" "$ROOT/etc/pve/nodes/pve1/lxc" "$ROOT/run/qemu-server" "$ROOT/proc/net"
@@ -137,9 +166,9 @@ cat >"$W/sanoid/sanoid.conf" <<EOF
 	recursive = yes
 	process_children_only = yes
 [template_bench]
-	frequently = 96
-	hourly = 48
-	daily = 7
+	frequently = $F
+	hourly = $H
+	daily = $D
 	weekly = 0
 	monthly = 0
 	yearly = 0
@@ -158,55 +187,75 @@ rewind() {
 
 RESULTS=$W/results
 : >"$RESULTS"
+# count <stamp>: "<snapshots> <new ones> <their distinct createtxg>"
+count() {
+    local j
+    j=$(prog "$BENCH/count.lua" "$POOL/data" "$1")
+    echo "$(sed 's/.*"n":\([0-9]*\).*/\1/' <<<"$j") $(sed 's/.*"m":\([0-9]*\).*/\1/' <<<"$j") \
+        $(sed 's/.*"t":"\([0-9 ]*\)".*/\1/' <<<"$j" | wc -w)"
+}
 # measure <tool> <label> <epoch> <command...>
 measure() {
     local tool=$1 label=$2 t=$3
     shift 3
-    local before_txg before_n after_n new txgs rc
-    zfs list -H -p -o name,createtxg -t snapshot -r "$POOL/data" >"$W/snaps"
-    before_n=$(wc -l <"$W/snaps")
-    before_txg=$(awk '$2 > m {m = $2} END {print m + 0}' "$W/snaps")
+    local before_n after_n new txgs rc stamp
+    stamp=autosnap_$(date -u -d "@$t" +%Y-%m-%d_%H:%M)
+    read -r before_n _ _ < <(count "$stamp")
     at "$t"
     : >"$CALLS"
     local s=$EPOCHREALTIME
     set +e
-    PATH=$W/bin:$PATH "$@" >"$W/$tool-$label.out" 2>&1
+    PATH=$W/bin:$PATH timeout "$TOOL_TIMEOUT" "$@" >"$W/$tool-$label.out" 2>&1
     rc=$?
     set -e
     local e=$EPOCHREALTIME
-    zfs list -H -p -o name,createtxg -t snapshot -r "$POOL/data" >"$W/snaps"
-    after_n=$(wc -l <"$W/snaps")
-    new=$(awk -v b="$before_txg" '$2 > b' "$W/snaps" | wc -l)
-    txgs=$(awk -v b="$before_txg" '$2 > b {print $2}' "$W/snaps" | sort -u | wc -l)
-    cp "$CALLS" "$OUT/calls-$tool-$label.log"
+    read -r after_n new txgs < <(count "$stamp")
+    cp "$CALLS" "$OUT/calls-$tool-${label/:/}.log"
     awk -v tool="$tool" -v label="$label" -v rc="$rc" -v s="$s" -v e="$e" -v new="$new" \
         -v txgs="$txgs" -v destroyed=$((before_n + new - after_n)) '
         { n[$1]++; sub_[$1 " " $2 ($2 == "program" ? "(" $3 ")" : "")]++
           d = $5 - $4
           if (($2 == "program" && $3 == "rw") || $2 == "snapshot" || $2 == "destroy" || $2 == "bookmark")
-              if (d > maxsync) maxsync = d }
+              if (d > maxsync) maxsync = d
+          if ($2 == "program" && $3 == "ro" && d > maxro) maxro = d }
         END {
           subs = ""; for (k in sub_) subs = subs (subs ? ", " : "") sub_[k] "× " k
-          printf "| %s | %s | %d | %.2f | %d | %d | %s | %d | %d | %d | %.2f |\n", tool, label, rc, e - s,
-              n["zfs"] + 0, n["zpool"] + 0, subs, new, txgs, destroyed, maxsync
+          printf "| %s | %s | %s | %s%.2f | %d | %d | %s | %d | %d | %d | %.2f | %.2f |\n", tool, label,
+              (rc == 124 ? "stopped" : rc), (rc == 124 ? "> " : ""), e - s,
+              n["zfs"] + 0, n["zpool"] + 0, subs, new, txgs, destroyed, maxsync, maxro
         }' "$CALLS" >>"$RESULTS"
     log "$tool $label: rc $rc, $(tail -1 "$RESULTS")"
 }
 
 T1=$(epoch 2026-11-21T23:45:00Z)
 T2=$(epoch 2026-11-22T00:00:00Z)
-measure pve-zfs-snap "23:45" "$T1" "$BIN" --root "$ROOT" --node pve1 --cron --now 2026-11-21T23:45:00Z f96 h48 d7
-measure pve-zfs-snap "00:00" "$T2" "$BIN" --root "$ROOT" --node pve1 --cron --now 2026-11-22T00:00:00Z f96 h48 d7
-rewind
-measure sanoid "23:45" "$T1" env TZ=UTC sanoid --cron --configdir="$W/sanoid" --cache-dir="$W/sanoid-cache" --run-dir="$W/sanoid-run"
-measure sanoid "00:00" "$T2" env TZ=UTC sanoid --cron --configdir="$W/sanoid" --cache-dir="$W/sanoid-cache" --run-dir="$W/sanoid-run"
+T3=$(epoch 2026-11-22T00:15:00Z)
+if [ "${SKIP_OURS:-0}" != 1 ]; then
+    for t in "$T1" "$T2" "$T3"; do
+        iso=$(date -u -d "@$t" +%FT%TZ)
+        # shellcheck disable=SC2086
+        measure pve-zfs-snap "$(date -u -d "@$t" +%H:%M)" "$t" "$BIN" --root "$ROOT" --node pve1 --cron --now "$iso" $POLICY
+    done
+    [ "${SKIP_SANOID:-0}" = 1 ] || rewind
+fi
+if [ "${SKIP_SANOID:-0}" != 1 ]; then
+    for t in "$T1" "$T2" "$T3"; do
+        measure sanoid "$(date -u -d "@$t" +%H:%M)" "$t" env TZ=UTC sanoid --cron --configdir="$W/sanoid" --cache-dir="$W/sanoid-cache" --run-dir="$W/sanoid-run"
+    done
+fi
 
 {
     echo "Pool: $N guest datasets (${#vms[@]} VMs × 2 zvols, ${#cts[@]} CTs × 1 filesystem; volmode=none, mountpoint=none), $TOTAL snapshots before the runs."
-    echo "OpenZFS $(cat /sys/module/zfs/version), sanoid $SANOID_VERSION, $(basename "$(dirname "$BIN")") pve-zfs-snap; policy f96 h48 d7."
+    echo "OpenZFS $(cat /sys/module/zfs/version), sanoid $SANOID_VERSION, $(basename "$(dirname "$BIN")") pve-zfs-snap $("$BIN" --version | awk '{print $2}'); policy $POLICY."
     echo
-    echo "| tool | run | exit | wall s | zfs procs | zpool procs | by subcommand | new snapshots | their distinct createtxg | destroyed | longest txg-waiting call s |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| tool | run | exit | wall s | zfs procs | zpool procs | by subcommand | new snapshots | their distinct createtxg | destroyed | longest txg-waiting call s | longest read-only program s |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     cat "$RESULTS"
+    echo
+    echo "Kernel cost of walking the snapshots (tests/vm/bench/probe.lua, one read-only program):"
+    echo
+    echo "| get_prop per snapshot | snapshots | s | ms per snapshot |"
+    echo "|---|---|---|---|"
+    cat "$PROBE"
 } | tee "$OUT/bench-sanoid.md"
 for f in "$W"/*.out; do echo "== $f"; tail -5 "$f"; done >&2
