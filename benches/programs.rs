@@ -1,12 +1,20 @@
 //! Benchmark (not a test): instruction counts, peak Lua memory and output size of the shipped
 //! channel programs on the emulator for a large node (2,000 datasets × 150 snapshots), and the
-//! inventory chunk size the runner derives from them. `cargo bench --bench programs`.
+//! chunk sizes and program counts the runner derives from them, under OpenZFS' default limits
+//! and under the module maxima that read-only programs use on a node.
+//! `cargo bench --bench programs`.
 
 use pve_zfs_snap::zfs::cost::{
-    build_pool, measure_inventory_model, oldest_names, run_apply, run_inventory,
+    build_pool, measure_inventory_model, measure_snapinfo_model, oldest_names, run_apply,
+    run_read_only,
 };
-use pve_zfs_snap::zfs::inventory::{ASSUMED_SNAPSHOTS, BUDGET_DIVISOR, MEASURED, chunk_size};
-use pve_zfs_snap::zfs::program::{DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT};
+use pve_zfs_snap::zfs::inventory::{
+    ASSUMED_SNAPSHOTS, BUDGET_DIVISOR, CostModel, MEASURED, MEASURED_SNAPINFO, ReadLimits,
+    chunk_size,
+};
+use pve_zfs_snap::zfs::program::{
+    DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT, INVENTORY, MAX_INSTR_LIMIT, MAX_MEM_LIMIT, SNAPINFO,
+};
 use std::time::Instant;
 
 const DATASETS: usize = 2_000;
@@ -16,63 +24,90 @@ fn pct(x: u64, limit: u64) -> String {
     format!("{:.1}%", 100.0 * x as f64 / limit as f64)
 }
 
-fn main() {
-    let t = Instant::now();
-    let model = measure_inventory_model(100, 150);
-    println!("inventory.lua cost model measured on 100 datasets x 150 snapshots:");
+fn print_model(name: &str, m: &CostModel, shipped: &CostModel) {
+    println!("{name} cost model measured on 100 datasets x 150 snapshots:");
     println!(
         "  per dataset : {:>6} instructions  {:>7} bytes",
-        model.instr_per_dataset, model.mem_per_dataset
+        m.instr_per_dataset, m.mem_per_dataset
     );
     println!(
         "  per snapshot: {:>6} instructions  {:>7} bytes",
-        model.instr_per_snapshot, model.mem_per_snapshot
+        m.instr_per_snapshot, m.mem_per_snapshot
     );
-    println!("  shipped MEASURED model: {MEASURED:?}");
+    println!("  shipped model: {shipped:?}");
+}
+
+fn main() {
+    let t = Instant::now();
+    print_model("inventory.lua", &measure_inventory_model(100, 150), &MEASURED);
+    print_model("snapinfo.lua (*)", &measure_snapinfo_model(100, 150), &MEASURED_SNAPINFO);
 
     println!(
         "building a pool of {DATASETS} zvols x {SNAPSHOTS} snapshots of ours + 10 foreign + 150 bookmarks ..."
     );
     let (mut world, names) = build_pool(DATASETS, SNAPSHOTS, 10, SNAPSHOTS);
     println!("  built in {:.1}s", t.elapsed().as_secs_f64());
+    let newest = oldest_names(SNAPSHOTS).pop().expect("names");
 
-    let chunk = chunk_size(&MEASURED, ASSUMED_SNAPSHOTS);
-    let chunk150 = chunk_size(&MEASURED, SNAPSHOTS as u64);
+    let max = ReadLimits {
+        instr: MAX_INSTR_LIMIT,
+        mem: MAX_MEM_LIMIT,
+    };
     println!(
-        "derived chunk size: {chunk} datasets (sized for {ASSUMED_SNAPSHOTS} snapshots each, 1/{BUDGET_DIVISOR} of the default limits); \
-         {chunk150} once 150/dataset is seen"
+        "\n| limits | program | datasets | instructions | % of -t | peak memory | % of -m | output | wall |"
     );
-
-    println!(
-        "\n| program | datasets | instructions | % of -t default | peak memory | % of -m default | output | wall |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    for size in [chunk, chunk150, DATASETS] {
-        let slice = &names[..size.min(DATASETS)];
-        let t = Instant::now();
-        let out = run_inventory(&mut world, slice);
-        let wall = t.elapsed();
-        let status = if out.exit_code == 0 {
-            String::new()
-        } else {
-            format!(" FAILED: {}", out.stderr.lines().nth(1).unwrap_or(""))
-        };
-        println!(
-            "| inventory -n | {} | {} | {} | {} | {} | {} B | {:.2}s |{status}",
-            slice.len(),
-            out.instructions,
-            pct(out.instructions, DEFAULT_INSTR_LIMIT),
-            out.memory_peak,
-            pct(out.memory_peak, DEFAULT_MEM_LIMIT),
-            out.stdout.len(),
-            wall.as_secs_f64()
-        );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut counts = vec![];
+    for (label, limits) in [("default", ReadLimits::DEFAULT), ("module max", max)] {
+        let inv = chunk_size(&MEASURED, &limits, SNAPSHOTS as u64);
+        let cold = chunk_size(&MEASURED_SNAPINFO, &limits, SNAPSHOTS as u64);
+        let warm = chunk_size(&MEASURED_SNAPINFO, &limits, 1);
+        let lim = (limits.instr, limits.mem);
+        let runs: [(&str, &str, usize, bool); 3] = [
+            ("inventory.lua", INVENTORY.source, inv, false),
+            ("snapinfo.lua, cold (*)", SNAPINFO.source, cold, false),
+            ("snapinfo.lua, warm (1 name each)", SNAPINFO.source, warm, true),
+        ];
+        for (name, source, size, one_name) in runs {
+            let slice = &names[..size.min(DATASETS)];
+            let argv: Vec<String> = if source == INVENTORY.source {
+                slice.iter().map(|d| d.to_string()).collect()
+            } else if one_name {
+                slice
+                    .iter()
+                    .flat_map(|d| [d.to_string(), newest.clone()])
+                    .collect()
+            } else {
+                slice
+                    .iter()
+                    .flat_map(|d| [d.to_string(), "*".to_string()])
+                    .collect()
+            };
+            let t = Instant::now();
+            let out = run_read_only(&mut world, source, argv, Some(lim));
+            let status = if out.exit_code == 0 {
+                String::new()
+            } else {
+                format!(" FAILED: {}", out.stderr.lines().nth(1).unwrap_or(""))
+            };
+            println!(
+                "| {label} | {name} | {} | {} | {} | {} | {} | {} B | {:.2}s |{status}",
+                slice.len(),
+                out.instructions,
+                pct(out.instructions, limits.instr),
+                out.memory_peak,
+                pct(out.memory_peak, limits.mem),
+                out.stdout.len(),
+                t.elapsed().as_secs_f64()
+            );
+        }
+        counts.push((label, inv, cold, warm));
     }
     let oldest = oldest_names(2);
     let t = Instant::now();
     let (out, argv_bytes) = run_apply(&mut world, &names, 2, &oldest);
     println!(
-        "| apply (snapshot+bookmark+2 destroys each) | {DATASETS} | {} | {} | {} | {} | {} B | {:.2}s |{}",
+        "| (sync) | apply (snapshot+bookmark+2 destroys each) | {DATASETS} | {} | {} | {} | {} | {} B | {:.2}s |{}",
         out.instructions,
         pct(out.instructions, DEFAULT_INSTR_LIMIT),
         out.memory_peak,
@@ -88,8 +123,20 @@ fn main() {
     println!(
         "\napply argv: {argv_bytes} bytes for {DATASETS} datasets (Linux ARG_MAX is 2 MiB incl. environment; one argument max 128 KiB)"
     );
-    let inv_programs = DATASETS.div_ceil(chunk150);
     println!(
-        "inventory programs for {DATASETS} datasets at 150 snapshots: {inv_programs} (first chunk {chunk}, then {chunk150})"
+        "\nzfs processes per pool and run for {DATASETS} datasets x {SNAPSHOTS} snapshots \
+         (chunks sized to 1/{BUDGET_DIVISOR} of the limits; first inventory chunk sized for {ASSUMED_SNAPSHOTS}):"
     );
+    println!("| limits | inventory chunk | snapinfo chunk cold / warm | cold run | steady-state run |");
+    println!("|---|---|---|---|---|");
+    for (label, inv, cold, warm) in counts {
+        let n_inv = DATASETS.div_ceil(inv);
+        let n_cold = DATASETS.div_ceil(cold);
+        let n_warm = DATASETS.div_ceil(warm);
+        println!(
+            "| {label} | {inv} | {cold} / {warm} | {} (inventory {n_inv} + snapinfo {n_cold} + apply 1) | {} (inventory {n_inv} + snapinfo {n_warm} + apply 1) |",
+            n_inv + n_cold + 1,
+            n_inv + n_warm + 1
+        );
+    }
 }

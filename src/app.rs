@@ -154,10 +154,12 @@ fn status(args: &StatusArgs) -> i32 {
             &exec,
             pool,
             datasets,
-            false,
-            &limits,
+            &crate::zfs::inventory::ReadOptions {
+                with_bookmark_txgs: false,
+                limits,
+                now,
+            },
             cache.pool_mut(pool),
-            now,
             &mut stats,
         ) {
             Ok(states) => inventory.extend(states),

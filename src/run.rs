@@ -176,10 +176,12 @@ pub fn run_host(
             exec,
             pool,
             datasets,
-            v.bookmarks.counts().is_some(),
-            limits,
+            &inventory::ReadOptions {
+                with_bookmark_txgs: v.bookmarks.counts().is_some(),
+                limits: *limits,
+                now: v.now.timestamp(),
+            },
             cache.pool_mut(pool),
-            v.now.timestamp(),
             &mut stats,
         ) {
             Ok(states) => {

@@ -63,23 +63,35 @@ pub fn build_pool(
 
 /// Runs `inventory.lua` over `datasets` read-only with the default limits.
 pub fn run_inventory(w: &mut World, datasets: &[Dataset]) -> ProgramOutcome {
-    let argv: Vec<String> = datasets.iter().map(|d| d.to_string()).collect();
-    let mut req = ProgramRequest::new("tank", INVENTORY.source, &[]);
+    run_read_only(w, INVENTORY.source, datasets.iter().map(|d| d.to_string()).collect(), None)
+}
+
+/// Runs a read-only program with `argv`, under `limits` (`(instructions, bytes)`) or the
+/// defaults.
+pub fn run_read_only(
+    w: &mut World,
+    source: &str,
+    argv: Vec<String>,
+    limits: Option<(u64, u64)>,
+) -> ProgramOutcome {
+    let mut req = ProgramRequest::new("tank", source, &[]);
     req.argv = argv;
     req.sync = false;
+    if let Some((i, m)) = limits {
+        req.instr_limit = i;
+        req.mem_limit = m;
+    }
     w.run_program(&req)
 }
 
 /// Runs `snapinfo.lua` read-only with the default limits, reading every snapshot of ours of
 /// `datasets` (`*`: a cold cache).
 pub fn run_snapinfo(w: &mut World, datasets: &[Dataset]) -> ProgramOutcome {
-    let mut req = ProgramRequest::new("tank", SNAPINFO.source, &[]);
-    req.argv = datasets
+    let argv = datasets
         .iter()
         .flat_map(|d| [d.to_string(), "*".to_string()])
         .collect();
-    req.sync = false;
-    w.run_program(&req)
+    run_read_only(w, SNAPINFO.source, argv, None)
 }
 
 /// Runs `apply.lua` with, per dataset, a new snapshot, its bookmark and `destroys` destroys of

@@ -157,19 +157,31 @@ pub struct Listed {
     pub bookmarks: Vec<String>,
 }
 
-/// Reads the state of `datasets` (all on `pool`), using and refreshing `cache` (the run's
-/// clock `now` decides how old an entry may be). `with_bookmark_txgs` also resolves
-/// bookmarks whose createtxg neither a snapshot nor the cache knows (one `zfs list`).
+/// How to read a pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Also resolve bookmarks whose createtxg neither a snapshot nor the cache knows (one
+    /// `zfs list -t bookmark` per pool, only when there are such bookmarks).
+    pub with_bookmark_txgs: bool,
+    /// Limits of the read-only programs.
+    pub limits: ReadLimits,
+    /// The run's clock (seconds since the epoch): decides how old a cache entry may be.
+    pub now: i64,
+}
+
+/// Facts read per dataset by `snapinfo.lua` (a dataset that vanished meanwhile has none).
+pub type InfoRead = Vec<(Dataset, Vec<(String, Facts)>)>;
+
+/// Reads the state of `datasets` (all on `pool`), using and refreshing `cache`.
 pub fn read_pool(
     exec: &dyn Exec,
     pool: &str,
     datasets: &[Dataset],
-    with_bookmark_txgs: bool,
-    limits: &ReadLimits,
+    opts: &ReadOptions,
     cache: &mut PoolCache,
-    now: i64,
     stats: &mut InventoryStats,
 ) -> Result<BTreeMap<Dataset, DatasetState>, ZfsError> {
+    let (limits, now, with_bookmark_txgs) = (&opts.limits, opts.now, opts.with_bookmark_txgs);
     let listed = list_pool(exec, pool, datasets, limits, stats)?;
 
     // Which snapshots must be read: all of a dataset the cache does not vouch for, else the
@@ -343,7 +355,7 @@ pub fn read_info(
     requests: &[(Dataset, Which)],
     limits: &ReadLimits,
     stats: &mut InventoryStats,
-) -> Result<Vec<(Dataset, Vec<(String, Facts)>)>, ZfsError> {
+) -> Result<InfoRead, ZfsError> {
     let per_call = |model: &CostModel| {
         (
             limits.instr / BUDGET_DIVISOR,
@@ -793,17 +805,12 @@ mod emulated {
         now: i64,
     ) -> (BTreeMap<Dataset, DatasetState>, InventoryStats) {
         let mut stats = InventoryStats::default();
-        let out = read_pool(
-            x,
-            "tank",
-            list,
-            true,
-            &ReadLimits::DEFAULT,
-            cache,
+        let opts = ReadOptions {
+            with_bookmark_txgs: true,
+            limits: ReadLimits::DEFAULT,
             now,
-            &mut stats,
-        )
-        .unwrap();
+        };
+        let out = read_pool(x, "tank", list, &opts, cache, &mut stats).unwrap();
         (out, stats)
     }
 

@@ -486,3 +486,62 @@ fn a_failing_pool_does_not_stop_the_others() {
     assert_eq!(ours(&env.snaps("rpool/data/vm-100-disk-0")).len(), 1);
     assert_eq!(ours(&env.snaps(BASIC_ZVOLS[0])).len(), 1);
 }
+
+/// Issue 9: on a node (version and limits in sysfs), a steady-state run spawns per pool
+/// exactly the inventory, the snapinfo for the snapshots the cache does not know yet (the
+/// last run's), and the apply program: no `zfs version`, no listing, nothing per dataset.
+#[test]
+fn a_steady_state_run_spawns_three_zfs_processes_per_pool() {
+    let mut env = Env::basic();
+    let sys = env.root.join("sys/module/zfs");
+    std::fs::create_dir_all(sys.join("parameters")).unwrap();
+    std::fs::write(sys.join("version"), "2.3.2-1~bpo12+1\n").unwrap();
+    std::fs::write(sys.join("parameters/zfs_lua_max_instrlimit"), "100000000\n").unwrap();
+    std::fs::write(sys.join("parameters/zfs_lua_max_memlimit"), "104857600\n").unwrap();
+    // `zfs` logs its arguments, then is the emulator under its own name.
+    let log = env.dir.path().join("zfs-calls.log");
+    std::fs::remove_file(env.bin.join("zfs")).unwrap();
+    std::fs::write(
+        env.bin.join("zfs"),
+        format!(
+            "#!/bin/bash\nprintf '%s\\n' \"$*\" >> '{}'\nexec -a zfs '{}' \"$@\"\n",
+            log.display(),
+            crate::harness::EMU
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(env.bin.join("zfs"), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let mut now = t("2026-11-21T10:00:00Z");
+    let mut per_run = vec![];
+    for _ in 0..3 {
+        let _ = std::fs::remove_file(&log);
+        env.clock = now.timestamp();
+        env.run_ok(now, &["f4", "h2"]);
+        per_run.push(std::fs::read_to_string(&log).unwrap_or_default());
+        now += Duration::minutes(15);
+    }
+    assert!(env.root.join("var/cache/pve-zfs-snap/snapshots.json").is_file());
+    for (i, calls) in per_run.iter().enumerate().skip(1) {
+        let lines: Vec<&str> = calls.lines().collect();
+        assert!(
+            lines.iter().all(|l| l.starts_with("program ")),
+            "run {i}: only channel programs: {lines:#?}"
+        );
+        let mut per_pool: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for l in &lines {
+            let pool = l.split(" -- ").nth(1).and_then(|r| r.split(' ').next()).unwrap();
+            per_pool.entry(pool.to_string()).or_default().push(l);
+        }
+        assert_eq!(per_pool.keys().collect::<Vec<_>>(), ["rpool", "tank"], "{lines:#?}");
+        for (pool, calls) in &per_pool {
+            assert_eq!(calls.len(), 3, "run {i}, {pool}: {calls:#?}");
+            assert_eq!(calls.iter().filter(|c| c.contains(" -n ")).count(), 2, "{calls:#?}");
+            // The limits come from sysfs: one call can carry a big node.
+            assert!(calls[0].contains("-t 100000000 -m 104857600"), "{calls:#?}");
+            // Warm cache: snapinfo asks for names (the last run's), never for everything.
+            assert!(!calls[1].split(' ').any(|a| a == "*"), "{calls:#?}");
+        }
+    }
+}

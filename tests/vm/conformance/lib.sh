@@ -161,6 +161,8 @@ for line in sys.stdin.read().splitlines():
         if isinstance(e, dict):
             for l in filter(None, e.get("s", "").split("\n")):
                 f = l.split(" ")
+                if len(f) < 3:
+                    continue  # inventory.lua: names only
                 rows.append((int(f[1]), int(f[2])))
                 txgs.add(int(f[1]))
     if isinstance(ret, dict) and isinstance(ret.get("t"), int):
@@ -175,12 +177,15 @@ for line in sys.stdin.read().splitlines():
             out = []
             for l in filter(None, e["s"].split("\n")):
                 f = l.split(" ")
-                f[1] = "txg" + str(rank[int(f[1])])
-                f[2] = "C" if int(f[2]) > 1500000000 else "BAD-CREATION:" + f[2]
+                if len(f) >= 3:
+                    f[1] = "txg" + str(rank[int(f[1])])
+                    f[2] = "C" if int(f[2]) > 1500000000 else "BAD-CREATION:" + f[2]
                 out.append(" ".join(f))
             e["s"] = "\n".join(sorted(out))
         if "b" in e:
             e["b"] = "\n".join(sorted(filter(None, e["b"].split("\n"))))
+        if isinstance(e.get("g"), int):
+            e["g"] = "GUID"  # random per pool
     if isinstance(ret, dict) and isinstance(ret.get("t"), int):
         ret["t"] = "txg" + str(rank[ret["t"]])
     print("stdout=" + json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=True))
