@@ -39,8 +39,16 @@ fn print_model(name: &str, m: &CostModel, shipped: &CostModel) {
 
 fn main() {
     let t = Instant::now();
-    print_model("inventory.lua", &measure_inventory_model(100, 150), &MEASURED);
-    print_model("snapinfo.lua (*)", &measure_snapinfo_model(100, 150), &MEASURED_SNAPINFO);
+    print_model(
+        "inventory.lua",
+        &measure_inventory_model(100, 150),
+        &MEASURED,
+    );
+    print_model(
+        "snapinfo.lua (*)",
+        &measure_snapinfo_model(100, 150),
+        &MEASURED_SNAPINFO,
+    );
 
     println!(
         "building a pool of {DATASETS} zvols x {SNAPSHOTS} snapshots of ours + 10 foreign + 150 bookmarks ..."
@@ -66,7 +74,12 @@ fn main() {
         let runs: [(&str, &str, usize, bool); 3] = [
             ("inventory.lua", INVENTORY.source, inv, false),
             ("snapinfo.lua, cold (*)", SNAPINFO.source, cold, false),
-            ("snapinfo.lua, warm (1 name each)", SNAPINFO.source, warm, true),
+            (
+                "snapinfo.lua, warm (1 name each)",
+                SNAPINFO.source,
+                warm,
+                true,
+            ),
         ];
         for (name, source, size, one_name) in runs {
             let slice = &names[..size.min(DATASETS)];
@@ -127,7 +140,9 @@ fn main() {
         "\nzfs processes per pool and run for {DATASETS} datasets x {SNAPSHOTS} snapshots \
          (chunks sized to 1/{BUDGET_DIVISOR} of the limits; first inventory chunk sized for {ASSUMED_SNAPSHOTS}):"
     );
-    println!("| limits | inventory chunk | snapinfo chunk cold / warm | cold run | steady-state run |");
+    println!(
+        "| limits | inventory chunk | snapinfo chunk cold / warm | cold run | steady-state run |"
+    );
     println!("|---|---|---|---|---|");
     for (label, inv, cold, warm) in counts {
         let n_inv = DATASETS.div_ceil(inv);

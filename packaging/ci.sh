@@ -152,7 +152,9 @@ printf '%s\n%s\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n*/15 * * * * root /usr/sbin/
     "$header" "$CI_MARK" >"$CRON_FILE"
 systemctl enable pve-zfs-snap.timer 2>&1
 [ -L "$TIMER_LINK" ] || fail "systemctl enable did not create $TIMER_LINK"
+mkdir -p /var/cache/pve-zfs-snap && echo '{}' >/var/cache/pve-zfs-snap/snapshots.json
 dpkg -r "$PKG"
+[ ! -e /var/cache/pve-zfs-snap ] || fail "dpkg -r kept the snapshot-facts cache /var/cache/pve-zfs-snap"
 [ "$(dpkg-query -W -f '${db:Status-Status}' "$PKG")" = config-files ] || fail "not in config-files state after dpkg -r"
 for f in /usr/sbin/pve-zfs-snap /usr/share/man/man8/pve-zfs-snap.8.gz /lib/systemd/system/pve-zfs-snap.timer \
     /usr/share/bash-completion/completions/pve-zfs-snap /usr/share/doc/pve-zfs-snap; do

@@ -63,7 +63,12 @@ pub fn build_pool(
 
 /// Runs `inventory.lua` over `datasets` read-only with the default limits.
 pub fn run_inventory(w: &mut World, datasets: &[Dataset]) -> ProgramOutcome {
-    run_read_only(w, INVENTORY.source, datasets.iter().map(|d| d.to_string()).collect(), None)
+    run_read_only(
+        w,
+        INVENTORY.source,
+        datasets.iter().map(|d| d.to_string()).collect(),
+        None,
+    )
 }
 
 /// Runs a read-only program with `argv`, under `limits` (`(instructions, bytes)`) or the

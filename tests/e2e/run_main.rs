@@ -522,7 +522,11 @@ fn a_steady_state_run_spawns_three_zfs_processes_per_pool() {
         per_run.push(std::fs::read_to_string(&log).unwrap_or_default());
         now += Duration::minutes(15);
     }
-    assert!(env.root.join("var/cache/pve-zfs-snap/snapshots.json").is_file());
+    assert!(
+        env.root
+            .join("var/cache/pve-zfs-snap/snapshots.json")
+            .is_file()
+    );
     for (i, calls) in per_run.iter().enumerate().skip(1) {
         let lines: Vec<&str> = calls.lines().collect();
         assert!(
@@ -531,13 +535,25 @@ fn a_steady_state_run_spawns_three_zfs_processes_per_pool() {
         );
         let mut per_pool: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         for l in &lines {
-            let pool = l.split(" -- ").nth(1).and_then(|r| r.split(' ').next()).unwrap();
+            let pool = l
+                .split(" -- ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .unwrap();
             per_pool.entry(pool.to_string()).or_default().push(l);
         }
-        assert_eq!(per_pool.keys().collect::<Vec<_>>(), ["rpool", "tank"], "{lines:#?}");
+        assert_eq!(
+            per_pool.keys().collect::<Vec<_>>(),
+            ["rpool", "tank"],
+            "{lines:#?}"
+        );
         for (pool, calls) in &per_pool {
             assert_eq!(calls.len(), 3, "run {i}, {pool}: {calls:#?}");
-            assert_eq!(calls.iter().filter(|c| c.contains(" -n ")).count(), 2, "{calls:#?}");
+            assert_eq!(
+                calls.iter().filter(|c| c.contains(" -n ")).count(),
+                2,
+                "{calls:#?}"
+            );
             // The limits come from sysfs: one call can carry a big node.
             assert!(calls[0].contains("-t 100000000 -m 104857600"), "{calls:#?}");
             // Warm cache: snapinfo asks for names (the last run's), never for everything.
