@@ -128,6 +128,8 @@ done
 
 # --- the PVE tree: node pve1, every guest running, storage local-zfs = tank/data
 mkdir -p "$ROOT/etc/pve/nodes/pve1/qemu-server" "$ROOT/etc/pve/nodes/pve1/lxc" "$ROOT/run/qemu-server" "$ROOT/proc/net"
+# As on a node (--root /): the module's version and limits come from sysfs.
+ln -s /sys "$ROOT/sys"
 ln -s nodes/pve1 "$ROOT/etc/pve/local"
 echo pve1 >"$ROOT/etc/hostname"
 printf 'zfspool: local-zfs\n\tpool %s/data\n\tsparse\n\tcontent images,rootdir\n' "$POOL" >"$ROOT/etc/pve/storage.cfg"
@@ -234,7 +236,9 @@ if [ "${SKIP_OURS:-0}" != 1 ]; then
     for t in "$T1" "$T2" "$T3"; do
         iso=$(date -u -d "@$t" +%FT%TZ)
         # shellcheck disable=SC2086
-        measure pve-zfs-snap "$(date -u -d "@$t" +%H:%M)" "$t" "$BIN" --root "$ROOT" --node pve1 --cron --now "$iso" $POLICY
+        label=$(date -u -d "@$t" +%H:%M)
+        measure pve-zfs-snap "$label" "$t" "$BIN" -vv --root "$ROOT" --node pve1 --cron --now "$iso" $POLICY
+        grep -h "inventory .* program" "$W/pve-zfs-snap-$label.out" | sed "s/^/$label: /" >>"$W/inventory-stats" || true
     done
     [ "${SKIP_SANOID:-0}" = 1 ] || rewind
 fi
@@ -257,5 +261,11 @@ fi
     echo "| get_prop per snapshot | snapshots | s | ms per snapshot |"
     echo "|---|---|---|---|"
     cat "$PROBE"
+    if [ -s "$W/inventory-stats" ]; then
+        echo
+        echo "pve-zfs-snap's inventory per run (its -vv log):"
+        echo
+        sed 's/^/    /' "$W/inventory-stats"
+    fi
 } | tee "$OUT/bench-sanoid.md"
 for f in "$W"/*.out; do echo "== $f"; tail -5 "$f"; done >&2
