@@ -1003,7 +1003,10 @@ impl Spec {
 
 fn s_of(v: &Value) -> String {
     match v {
-        Value::String(s) => s.to_string_lossy(),
+        Value::String(s) => match s.to_str() {
+            Ok(t) => t.to_owned(),
+            Err(_) => s.to_string_lossy(),
+        },
         _ => String::new(),
     }
 }
@@ -1019,11 +1022,14 @@ enum Held {
 
 /// `dsl_dataset_hold`: the pool is the part before the first `/` or `@`.
 fn hold(ctx: &Ctx, name: &str) -> Held {
-    let end = name.find(['/', '@']).unwrap_or(name.len());
+    let end = name
+        .bytes()
+        .position(|b| b == b'/' || b == b'@')
+        .unwrap_or(name.len());
     let valid = !name.is_empty()
         && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.: -/@#%".contains(c));
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.: -/@#%".contains(&b));
     if !valid || name.len() > model::MAX_NAME_LEN {
         return Held::Inval;
     }
