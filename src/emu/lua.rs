@@ -396,7 +396,8 @@ impl Runtime {
         for (k, v) in &self.smt_fields {
             self.smt.raw_set(k, v)?;
         }
-        self.smt.raw_set("__index", env.raw_get::<Value>("string")?)?;
+        self.smt
+            .raw_set("__index", env.raw_get::<Value>("string")?)?;
         self.smt.set_metatable(None)?;
         Ok(env)
     }
@@ -453,9 +454,7 @@ impl Runtime {
                         format!("{FAILED}:\n{}\n{n} Lua instructions\n", clean(&msg)),
                     )
                 }
-                Described::Text(msg) => {
-                    outcome(1, ECHRNG, format!("{FAILED}:\n{}\n", clean(&msg)))
-                }
+                Described::Text(msg) => outcome(1, ECHRNG, format!("{FAILED}:\n{}\n", clean(&msg))),
             },
         };
         Exec::Started(r)
