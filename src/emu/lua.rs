@@ -235,6 +235,7 @@ fn put_runtime(rt: Runtime) {
 
 /// Drops this thread's Lua states: the next program starts from a fresh one (tests compare
 /// the two).
+#[cfg(test)]
 pub(super) fn forget_states() {
     STATES.with(|s| s.borrow_mut().clear());
 }
