@@ -44,6 +44,8 @@ struct Ctx {
     timed_out: bool,
     panic: Option<String>,
     mem_peak: u64,
+    /// What the reused state holds beyond a fresh one (see [`Runtime`]).
+    mem_offset: usize,
     timeout_msg: Option<String>,
 }
 
@@ -120,22 +122,36 @@ pub(super) fn run(world: &mut World, req: &ProgramRequest) -> ProgramOutcome {
     // The txg the program runs in; under -n nothing syncs, so the counter stays.
     let txg = world.txg + 1;
     let rng = world.shuffle_seed();
-    let ctx: Shared = Rc::new(RefCell::new(Ctx {
-        world: std::mem::take(world),
-        pool: req.pool.clone(),
-        sync: req.sync,
-        txg,
-        rng,
-        instrs: 0,
-        limit: req.instr_limit,
-        timed_out: false,
-        panic: None,
-        mem_peak: 0,
-        timeout_msg: None,
-    }));
-    let result = execute(&ctx, req, &source);
+    let mut rt = match take_runtime(world.version, &source) {
+        Ok(rt) => rt,
+        Err(e) => {
+            return outcome(
+                1,
+                EINVAL,
+                format!("{FAILED}:\nEMULATOR: cannot create Lua state: {e}\n"),
+            );
+        }
+    };
+    {
+        let mut c = rt.ctx.borrow_mut();
+        c.world = std::mem::take(world);
+        c.pool = req.pool.clone();
+        c.sync = req.sync;
+        c.txg = txg;
+        c.rng = rng;
+        c.instrs = 0;
+        c.limit = req.instr_limit;
+        c.timed_out = false;
+        c.panic = None;
+        c.mem_peak = 0;
+        c.mem_offset = 0;
+        c.timeout_msg = None;
+    }
+    let result = rt.execute(req);
+    let ctx = rt.ctx.clone();
     let mut c = ctx.borrow_mut();
     *world = std::mem::take(&mut c.world);
+    put_runtime(rt);
     let mut out = match result {
         Exec::Syntax(msg) => outcome(1, EINVAL, format!("{FAILED}:\n{msg}\n")),
         Exec::Started(r) => {
@@ -162,15 +178,16 @@ enum Exec {
     Started(ProgramOutcome),
 }
 
-/// Most scripts remembered per thread (the product ships three).
+/// Most scripts remembered per thread, and most Lua states kept (one per script and release;
+/// the product ships three scripts).
 const CACHE_SIZE: usize = 8;
 
 thread_local! {
     /// Scripts that linted cleanly and their linted text, newest last: a simulation runs the
-    /// same two programs tens of thousands of times. (Parsing is not cached: loading cached
-    /// bytecode leaves the collector in another state than the kernel's parse does, and
-    /// shifts the measured memory peak.)
+    /// same two programs tens of thousands of times.
     static LINTED: RefCell<Vec<(String, Rc<str>)>> = const { RefCell::new(Vec::new()) };
+    /// The reusable Lua states of this thread, one per script and release ([`Runtime`]).
+    static STATES: RefCell<Vec<Runtime>> = const { RefCell::new(Vec::new()) };
 }
 
 fn remember<T>(cache: &mut Vec<T>, entry: T) {
@@ -196,66 +213,258 @@ fn linted(script: &str) -> Result<Rc<str>, super::lint::LintError> {
     Ok(source)
 }
 
-fn execute(ctx: &Shared, req: &ProgramRequest, source: &str) -> Exec {
-    let lua = match Lua::new_with(
+/// This thread's Lua state for `source` on `version`, taken out of the cache while the
+/// program runs (a panic inside drops it rather than leaving it half-used), or a new one.
+fn take_runtime(version: super::Version, source: &Rc<str>) -> mlua::Result<Runtime> {
+    let hit = STATES.with(|s| {
+        let mut s = s.borrow_mut();
+        let i = s
+            .iter()
+            .position(|r| r.version == version && r.source == *source)?;
+        Some(s.remove(i))
+    });
+    match hit {
+        Some(rt) => Ok(rt),
+        None => Runtime::new(version, source.clone()),
+    }
+}
+
+fn put_runtime(rt: Runtime) {
+    STATES.with(|s| remember(&mut s.borrow_mut(), rt));
+}
+
+/// Drops this thread's Lua states: the next program starts from a fresh one (tests compare
+/// the two).
+#[cfg(test)]
+pub(super) fn forget_states() {
+    STATES.with(|s| s.borrow_mut().clear());
+}
+
+/// A fresh context for `version` (no pool, no world content).
+fn blank_ctx(version: super::Version) -> Shared {
+    Rc::new(RefCell::new(Ctx {
+        world: World {
+            version,
+            ..World::default()
+        },
+        pool: String::new(),
+        sync: false,
+        txg: 0,
+        rng: 0,
+        instrs: 0,
+        limit: 0,
+        timed_out: false,
+        panic: None,
+        mem_peak: 0,
+        mem_offset: 0,
+        timeout_msg: None,
+    }))
+}
+
+/// A new Lua state holding the channel-program sandbox as its globals.
+fn new_state(ctx: &Shared) -> mlua::Result<Lua> {
+    let lua = Lua::new_with(
         StdLib::COROUTINE | StdLib::STRING | StdLib::TABLE,
         LuaOptions::default(),
-    ) {
-        Ok(l) => l,
-        Err(e) => return Exec::Syntax(format!("EMULATOR: cannot create Lua state: {e}")),
-    };
-    if let Err(e) = sandbox(&lua, ctx) {
-        return Exec::Syntax(format!("EMULATOR: sandbox setup failed: {e}"));
+    )?;
+    sandbox(&lua, ctx)?;
+    Ok(lua)
+}
+
+/// `collectgarbage` until the count stops falling: what a fresh state would hold live.
+fn settle(lua: &Lua) -> mlua::Result<usize> {
+    let mut used = lua.used_memory();
+    for _ in 0..12 {
+        lua.gc_collect()?;
+        let now = lua.used_memory();
+        if now >= used {
+            return Ok(now);
+        }
+        used = now;
     }
-    let func = match lua
+    Ok(used)
+}
+
+fn compile(lua: &Lua, source: &str) -> Result<mlua::Function, String> {
+    match lua
         .load(source)
         .set_name("channel program")
         .set_mode(mlua::chunk::ChunkMode::Text)
         .into_function()
     {
-        Ok(f) => f,
-        Err(LErr::SyntaxError { message, .. }) => return Exec::Syntax(message),
-        Err(e) => return Exec::Syntax(e.to_string()),
-    };
-    let args = match make_args(&lua, &req.argv) {
-        Ok(a) => a,
-        Err(e) => return Exec::Syntax(format!("EMULATOR: {e}")),
-    };
-    let hooked = lua.set_hook(
-        HookTriggers::new().every_nth_instruction(100),
-        counthook(ctx),
-    );
-    if let Err(e) = hooked {
-        return Exec::Syntax(format!("EMULATOR: {e}"));
+        Ok(f) => Ok(f),
+        Err(LErr::SyntaxError { message, .. }) => Err(message),
+        Err(e) => Err(e.to_string()),
     }
-    let _ = lua.set_memory_limit(req.mem_limit as usize);
-    let ran = func.call::<MultiValue>(args);
-    lua.remove_hook();
-    let _ = lua.set_memory_limit(0);
-    {
-        let mut c = ctx.borrow_mut();
-        c.mem_peak = c.mem_peak.max(lua.used_memory() as u64);
+}
+
+/// One Lua state reused by every run of one script on one release on this thread. The kernel
+/// gives each program a new state; reuse keeps what a program sees identical:
+/// * the globals are a new copy of the sandbox for every run (a global set, or a library
+///   table changed, by one program is not seen by the next), the string metatable is
+///   restored, and the compiled chunk gets the new table as its `_ENV`;
+/// * the state is collected before each run, and the memory limit, the reported peak and
+///   `collectgarbage("count")` are offset by what the reused state holds beyond a fresh
+///   state with the same chunk ([`Runtime::fresh_live`]). One state per script keeps the
+///   rest alike too (the interned strings, hence the string table's size);
+/// * the instruction hook is installed anew for each run, so its count starts at 0.
+struct Runtime {
+    version: super::Version,
+    /// The linted source (the cache key).
+    source: Rc<str>,
+    lua: Lua,
+    ctx: Shared,
+    /// The sandbox globals as built once; copied for each run, never given to a program.
+    template: Table,
+    /// The string metatable and its fields as built (`__index` is set per run).
+    smt: Table,
+    smt_fields: Vec<(Value, Value)>,
+    /// The main function, or the syntax error message.
+    main: Result<mlua::Function, String>,
+    /// Live bytes of a fresh state holding the sandbox and this chunk, before the arguments
+    /// are made: the memory limit and the reported memory are relative to it.
+    fresh_live: usize,
+}
+
+impl Runtime {
+    fn new(version: super::Version, source: Rc<str>) -> mlua::Result<Runtime> {
+        // What the kernel-like fresh state holds live when the program starts.
+        let fresh_live = {
+            let fresh = new_state(&blank_ctx(version))?;
+            let f = compile(&fresh, &source);
+            let live = settle(&fresh)?;
+            drop(f);
+            live
+        };
+        let ctx = blank_ctx(version);
+        let lua = new_state(&ctx)?;
+        let template = lua.globals();
+        let smt: Table = lua
+            .load("return getmetatable('')")
+            .set_name("=prelude")
+            .call(())?;
+        let smt_fields = smt
+            .pairs::<Value, Value>()
+            .filter_map(Result::ok)
+            .filter(|(k, _)| !matches!(k, Value::String(s) if s.as_bytes() == *b"__index"))
+            .collect();
+        let main = compile(&lua, &source);
+        Ok(Runtime {
+            version,
+            source,
+            lua,
+            ctx,
+            template,
+            smt,
+            smt_fields,
+            main,
+            fresh_live,
+        })
     }
-    let timed_out = ctx.borrow().timed_out;
-    let r = match ran {
-        Ok(values) => convert_return(values, req.mem_limit),
-        Err(e) => match describe(&e) {
-            Described::Memory => {
-                outcome(1, ENOSPC, format!("{FAILED}:\nMemory limit exhausted.\n"))
+
+    /// A new globals table: a copy of the sandbox (library and `zfs` tables copied too).
+    fn fresh_globals(&self) -> mlua::Result<Table> {
+        fn copy(lua: &Lua, t: &Table, root: &Table, env: Option<&Table>) -> mlua::Result<Table> {
+            let out = match env {
+                Some(e) => e.clone(),
+                None => lua.create_table()?,
+            };
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair?;
+                let v = match v {
+                    Value::Table(sub) if sub == *root => Value::Nil, // `_G`, set below
+                    Value::Table(sub) => Value::Table(copy(lua, &sub, root, None)?),
+                    other => other,
+                };
+                if !v.is_nil() {
+                    out.raw_set(k, v)?;
+                }
             }
-            Described::Text(_) if timed_out => {
-                let n = ctx.borrow().instrs;
-                let msg = ctx.borrow().timeout_msg.clone().unwrap_or_default();
-                outcome(
-                    1,
-                    ETIME,
-                    format!("{FAILED}:\n{}\n{n} Lua instructions\n", clean(&msg)),
-                )
-            }
-            Described::Text(msg) => outcome(1, ECHRNG, format!("{FAILED}:\n{}\n", clean(&msg))),
-        },
-    };
-    Exec::Started(r)
+            Ok(out)
+        }
+        let env = self.lua.create_table()?;
+        copy(&self.lua, &self.template, &self.template, Some(&env))?;
+        env.raw_set("_G", &env)?;
+        // The string metatable as built, its `__index` the new `string` table.
+        let keys: Vec<Value> = self
+            .smt
+            .pairs::<Value, Value>()
+            .filter_map(|p| p.ok().map(|(k, _)| k))
+            .collect();
+        for k in keys {
+            self.smt.raw_set(k, Value::Nil)?;
+        }
+        for (k, v) in &self.smt_fields {
+            self.smt.raw_set(k, v)?;
+        }
+        self.smt
+            .raw_set("__index", env.raw_get::<Value>("string")?)?;
+        self.smt.set_metatable(None)?;
+        Ok(env)
+    }
+
+    fn execute(&mut self, req: &ProgramRequest) -> Exec {
+        let (func, fresh_live) = match &self.main {
+            Ok(f) => (f.clone(), self.fresh_live),
+            Err(msg) => return Exec::Syntax(msg.clone()),
+        };
+        let lua = &self.lua;
+        let prepared = self.fresh_globals().and_then(|env| {
+            func.set_environment(env)?;
+            settle(lua)
+        });
+        let base = match prepared {
+            Ok(b) => b,
+            Err(e) => return Exec::Syntax(format!("EMULATOR: sandbox setup failed: {e}")),
+        };
+        let offset = base.saturating_sub(fresh_live);
+        self.ctx.borrow_mut().mem_offset = offset;
+        let args = match make_args(lua, &req.argv) {
+            Ok(a) => a,
+            Err(e) => return Exec::Syntax(format!("EMULATOR: {e}")),
+        };
+        let ctx = &self.ctx;
+        let hooked = lua.set_hook(
+            HookTriggers::new().every_nth_instruction(100),
+            counthook(ctx),
+        );
+        if let Err(e) = hooked {
+            return Exec::Syntax(format!("EMULATOR: {e}"));
+        }
+        let _ = lua.set_memory_limit(req.mem_limit as usize + offset);
+        let ran = func.call::<MultiValue>(args);
+        lua.remove_hook();
+        let _ = lua.set_memory_limit(0);
+        {
+            let mut c = ctx.borrow_mut();
+            c.mem_peak = c.mem_peak.max(used(lua, offset));
+        }
+        let timed_out = ctx.borrow().timed_out;
+        let r = match ran {
+            Ok(values) => convert_return(values, req.mem_limit),
+            Err(e) => match describe(&e) {
+                Described::Memory => {
+                    outcome(1, ENOSPC, format!("{FAILED}:\nMemory limit exhausted.\n"))
+                }
+                Described::Text(_) if timed_out => {
+                    let n = ctx.borrow().instrs;
+                    let msg = ctx.borrow().timeout_msg.clone().unwrap_or_default();
+                    outcome(
+                        1,
+                        ETIME,
+                        format!("{FAILED}:\n{}\n{n} Lua instructions\n", clean(&msg)),
+                    )
+                }
+                Described::Text(msg) => outcome(1, ECHRNG, format!("{FAILED}:\n{}\n", clean(&msg))),
+            },
+        };
+        Exec::Started(r)
+    }
+}
+
+/// Memory the program's state holds, as a fresh state would count it.
+fn used(lua: &Lua, offset: usize) -> u64 {
+    lua.used_memory().saturating_sub(offset) as u64
 }
 
 /// `zcp_lua_counthook`: +100 every 100 instructions, abort once above the limit.
@@ -265,7 +474,7 @@ fn counthook(
     let hook_ctx = ctx.clone();
     move |lua, _dbg| {
         let mut c = hook_ctx.borrow_mut();
-        c.mem_peak = c.mem_peak.max(lua.used_memory() as u64);
+        c.mem_peak = c.mem_peak.max(used(lua, c.mem_offset));
         c.instrs += 100;
         if c.instrs > c.limit {
             c.timed_out = true;
@@ -592,9 +801,10 @@ fn sandbox(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
         })
     })?;
     string.raw_set("format", format)?;
-    let cg = lua.create_function(|lua, opt: Option<String>| match opt.as_deref() {
+    let cg_ctx = ctx.clone();
+    let cg = lua.create_function(move |lua, opt: Option<String>| match opt.as_deref() {
         Some("count") => {
-            let used = lua.used_memory() as i64;
+            let used = used(lua, cg_ctx.borrow().mem_offset) as i64;
             Ok(MultiValue::from_iter([
                 Value::Integer(used / 1024),
                 Value::Integer(used % 1024),
@@ -793,7 +1003,10 @@ impl Spec {
 
 fn s_of(v: &Value) -> String {
     match v {
-        Value::String(s) => s.to_string_lossy(),
+        Value::String(s) => match s.to_str() {
+            Ok(t) => t.to_owned(),
+            Err(_) => s.to_string_lossy(),
+        },
         _ => String::new(),
     }
 }
@@ -809,11 +1022,14 @@ enum Held {
 
 /// `dsl_dataset_hold`: the pool is the part before the first `/` or `@`.
 fn hold(ctx: &Ctx, name: &str) -> Held {
-    let end = name.find(['/', '@']).unwrap_or(name.len());
+    let end = name
+        .bytes()
+        .position(|b| b == b'/' || b == b'@')
+        .unwrap_or(name.len());
     let valid = !name.is_empty()
         && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.: -/@#%".contains(c));
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.: -/@#%".contains(&b));
     if !valid || name.len() > model::MAX_NAME_LEN {
         return Held::Inval;
     }

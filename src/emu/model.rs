@@ -198,7 +198,7 @@ pub enum NameKind<'a> {
 
 /// Splits `ds`, `ds@snap` or `ds#bm`. `@` wins over `#` like in ZFS (first delimiter).
 pub fn split_name(name: &str) -> NameKind<'_> {
-    match name.find(['@', '#']) {
+    match name.bytes().position(|b| b == b'@' || b == b'#') {
         Some(i) if name.as_bytes()[i] == b'@' => NameKind::Snapshot(&name[..i], &name[i + 1..]),
         Some(i) => NameKind::Bookmark(&name[..i], &name[i + 1..]),
         None => NameKind::Dataset(name),
