@@ -1,6 +1,6 @@
 //! Runs per second of `simulate`: the default scenario (`f100 h24 d7`, 400 days of 15-minute
-//! runs, 3 guests × 2 zvols, one stopped for 3 days), and a short `--exact` span (the real
-//! inventory.lua on every run) for comparison. `cargo bench --bench simulate`.
+//! runs, 3 guests × 2 zvols, one stopped for 3 days; the real programs on every run), and a
+//! bigger policy for comparison. `cargo bench --bench simulate`.
 //! An optional argument after `--` replaces the keep keys: `cargo bench --bench simulate -- "f8 h48"`.
 
 use clap::Parser;
@@ -25,12 +25,10 @@ fn measure(label: &str, line: &str) {
     let wall = t.elapsed().as_secs_f64();
     assert_eq!(out.failed, 0, "{:?}", out.failures);
     println!(
-        "{label:<34} {:>6} runs in {wall:>7.2}s = {:>6.0} runs/s  ({} programs, {} inventories by inventory.lua, {} by the twin)",
+        "{label:<40} {:>6} runs in {wall:>7.2}s = {:>6.0} runs/s  ({} programs)",
         out.runs,
         out.runs as f64 / wall,
         out.programs,
-        out.inventories_real,
-        out.inventories_native,
     );
 }
 
@@ -42,11 +40,7 @@ fn main() {
         .unwrap_or_else(|| "f100 h24 d7".into());
     measure(&format!("default ({keys})"), &keys);
     measure(
-        &format!("--exact, 10 days ({keys})"),
-        &format!("{keys} --days 10 --exact"),
-    );
-    measure(
-        &format!("twin, 10 days ({keys})"),
-        &format!("{keys} --days 10"),
+        "f100 h48 d30 w8 m12 y2, 6 guests",
+        "f100 h48 d30 w8 m12 y2 --guests 6",
     );
 }

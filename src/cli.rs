@@ -108,12 +108,6 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "DAYS")]
     pub timeline_every: Option<u32>,
 
-    /// Run the real inventory.lua on every run. By default a native twin answers it, and
-    /// the real program runs (and must agree) once per simulated day and whenever a guest
-    /// starts or stops: the same results, many times faster.
-    #[arg(long)]
-    pub exact: bool,
-
     /// Also write one CSV row per run (time, counts per class on the pool, created,
     /// destroyed, txg) to this file, for plotting.
     #[arg(long, value_name = "PATH")]

@@ -21,8 +21,6 @@ use crate::pve::{Disk, Guest, GuestKind, Host};
 use crate::run::{self, Validated};
 use crate::zfs::{self, Exec, InProcess};
 
-pub mod twin;
-
 /// Node name of the synthetic host.
 pub const NODE: &str = "pve1";
 /// Pool of the synthetic host.
@@ -108,9 +106,6 @@ pub struct Scenario {
     pub keep_rows: bool,
     /// Days per timeline line (at least 1).
     pub timeline_every: u32,
-    /// Run the real `inventory.lua` on every run instead of checking its native twin on
-    /// one run per simulated day and on every guest start or stop ([`twin`]).
-    pub exact: bool,
 }
 
 /// Days the virtual clock covers by default (`--days`).
@@ -159,7 +154,6 @@ impl Scenario {
             guests: a.guests,
             stops,
             keep_rows: a.csv.is_some(),
-            exact: a.exact,
             timeline_every: a
                 .timeline_every
                 .unwrap_or_else(|| a.days.div_ceil(TIMELINE_LINES))
@@ -329,12 +323,8 @@ pub struct Outcome {
     /// Commands run against the emulator (programs, `zfs version`, bookmark listings and
     /// destroys).
     pub commands: u64,
-    /// Channel programs run (the real ones, and the inventories answered by the twin).
+    /// Channel programs run (all real: inventory, snapinfo, apply).
     pub programs: u64,
-    /// Inventory calls that ran the real `inventory.lua` (and were compared with the twin).
-    pub inventories_real: u64,
-    /// Inventory calls answered by the native twin.
-    pub inventories_native: u64,
     /// Runs that created at least one snapshot.
     pub runs_with_snapshots: u64,
     /// Distinct txgs the runs' snapshots were created in.
@@ -387,11 +377,10 @@ fn pool_counts(world: &World) -> (u64, u64, u64) {
 pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
     let mut host = host(sc.guests);
     let emulator = InProcess::new(world(&host)?);
-    let exec = twin::Twin::new(&emulator, sc.exact);
-    zfs::version::detect(&exec).map_err(|e| e.to_string())?;
+    let exec = &emulator;
+    zfs::version::detect(exec).map_err(|e| e.to_string())?;
     // Kept across the simulated runs like the real cache file is across cron runs.
     let mut snap_cache = crate::zfs::snapcache::SnapCache::empty();
-    let runs_per_day = (86_400 / sc.every.num_seconds()).max(1) as u64;
     let mut v = sc.validated.clone();
     let last = host.guests.len() - 1;
     let mut out = Outcome {
@@ -399,8 +388,6 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         end: sc.start,
         commands: 0,
         programs: 0,
-        inventories_real: 0,
-        inventories_native: 0,
         runs_with_snapshots: 0,
         snapshot_txgs: 0,
         created: 0,
@@ -428,19 +415,15 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         let changed = host.guests[last].running != running;
         host.guests[last].running = running;
         changed_today |= changed && i > 0;
-        exec.verify_next(i == 0 || changed || i % runs_per_day == 0 || i + 1 == sc.runs);
         emulator.world_mut().set_clock(now.timestamp());
         let (_plan, report) = run::run_host(
             &host,
-            &exec,
+            exec,
             &v,
             false,
             &crate::zfs::inventory::ReadLimits::DEFAULT,
             &mut snap_cache,
         );
-        if let Some(m) = exec.mismatch() {
-            return Err(format!("run at {now}: {m}"));
-        }
 
         let t = &report.totals;
         out.runs += 1;
@@ -547,9 +530,7 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
     out.end_runs = end_times.len() as u64;
     drop(world);
     out.commands = exec.commands_run();
-    out.inventories_real = exec.real_calls();
-    out.inventories_native = exec.native_calls();
-    out.programs = emulator.programs_run() + out.inventories_native;
+    out.programs = emulator.programs_run();
     Ok(out)
 }
 
@@ -681,22 +662,6 @@ pub fn render(sc: &Scenario, o: &Outcome, wall: std::time::Duration) -> String {
         o.snapshot_txgs,
         o.end_runs,
         o.end_txgs
-    );
-    let _ = writeln!(
-        s,
-        "inventory: {} call(s) ran inventory.lua{}; {} answered by its native twin{}",
-        o.inventories_real,
-        if sc.exact {
-            ""
-        } else {
-            " and matched the twin"
-        },
-        o.inventories_native,
-        if sc.exact {
-            ""
-        } else {
-            " (--exact: inventory.lua on every run)"
-        }
     );
     for f in &o.failures {
         let _ = writeln!(s, "  failed: {f}");
