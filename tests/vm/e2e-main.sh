@@ -13,6 +13,9 @@ BIN=${BIN:-$REPO/target/debug/pve-zfs-snap}
 W=$(mktemp -d)
 ROOT=$W/root
 cp -a "$REPO/tests/fixtures/pve/basic" "$ROOT"
+# In the VM the product reads the real module's version and channel-program limits from sysfs,
+# as on a node (--root /).
+if [ -n "${VM_FLAVOR:-}" ]; then ln -s /sys "$ROOT/sys"; fi
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
 die() { echo "FAIL $*" >&2; exit 1; }
@@ -50,6 +53,13 @@ after=$(zfs list -H -p -o name,createtxg -t all -r rpool tank; zfs get -H -o nam
 eq "$after" "$before" "--dry-run changes nothing"
 
 run 2026-11-21T10:00:00Z f2 h2
+if [ -n "${VM_FLAVOR:-}" ]; then
+    for f in version parameters/zfs_lua_max_instrlimit parameters/zfs_lua_max_memlimit; do
+        [ -r "/sys/module/zfs/$f" ] && ok "sysfs has /sys/module/zfs/$f" || die "no /sys/module/zfs/$f"
+    done
+fi
+[ -s "$ROOT/var/cache/pve-zfs-snap/snapshots.json" ] && ok "the snapshot-facts cache was written" ||
+    die "no $ROOT/var/cache/pve-zfs-snap/snapshots.json"
 eq "$(txgs rpool 2026-11-21_10:00:00)" 1 "first run: all snapshots on rpool share one createtxg"
 eq "$(txgs tank 2026-11-21_10:00:00)" 1 "first run: the snapshot on tank has one createtxg"
 eq "$(zfs list -H -t snapshot -o name -r rpool tank | grep -c '@autosnap_2026-11-21_10:00:00_')" 7 "7 snapshots: 5 running disks + 2 stopped markers"
