@@ -68,6 +68,14 @@ pub const BUDGET_DIVISOR: u64 = 4;
 /// markers is ~150; twice that). Later chunks use the largest count actually seen.
 pub const ASSUMED_SNAPSHOTS: u64 = 300;
 
+/// Snapshots one read-only program may walk (`inventory.lua` lists every snapshot of its
+/// datasets, ours and foreign) or read (`snapinfo.lua`). A read-only program holds the pool's
+/// configuration lock for its whole run and the txg sync waits for it: on OpenZFS 2.3.2 in
+/// the test VM, a program walking 18,000 snapshots left `txg_sync` "blocked for more than 120
+/// seconds" (BENCHMARKS.md, issue 9). Bounding the work per call bounds that stall, at the
+/// price of more `zfs` processes on very big pools.
+pub const SNAPSHOTS_PER_CALL: u64 = 10_000;
+
 /// Bytes of arguments one `snapinfo.lua` call may carry (Linux allows 2 MiB in all and
 /// 128 KiB per argument; names joined by `/` for one dataset stay far below that).
 pub const ARGV_BUDGET: usize = 512 * 1024;
@@ -122,13 +130,15 @@ impl ReadLimits {
     }
 }
 
-/// How many datasets one call may carry when each has `snapshots` to handle.
+/// How many datasets one call may carry when each has `snapshots` to handle: within a
+/// quarter of each limit, and within [`SNAPSHOTS_PER_CALL`].
 pub fn chunk_size(model: &CostModel, limits: &ReadLimits, snapshots: u64) -> usize {
     let instr = model.instr_per_dataset + model.instr_per_snapshot * snapshots;
     let mem = model.mem_per_dataset + model.mem_per_snapshot * snapshots;
     let by_instr = limits.instr / BUDGET_DIVISOR / instr.max(1);
     let by_mem = limits.mem / BUDGET_DIVISOR / mem.max(1);
-    by_instr.min(by_mem).max(1) as usize
+    let by_work = SNAPSHOTS_PER_CALL / snapshots.max(1);
+    by_instr.min(by_mem).min(by_work).max(1) as usize
 }
 
 /// What an inventory pass cost: for reports and benchmarks.
@@ -190,7 +200,7 @@ pub fn read_pool(
     let expected = datasets
         .iter()
         .filter_map(|d| cache.datasets.get(d.as_str()))
-        .map(|c| c.snaps.len() as u64 + 1)
+        .map(|c| c.snaps.len() as u64 + c.foreign + 1)
         .max()
         .unwrap_or(ASSUMED_SNAPSHOTS);
     let listed = list_pool(exec, pool, datasets, limits, expected, stats)?;
@@ -205,6 +215,7 @@ pub fn read_pool(
             *entry = DatasetCache {
                 guid: l.guid,
                 full_read_at: now,
+                foreign: l.state.foreign_snapshots,
                 snaps: BTreeMap::new(),
             };
             if !l.snapshots.is_empty() {
@@ -212,6 +223,7 @@ pub fn read_pool(
             }
             continue;
         }
+        entry.foreign = l.state.foreign_snapshots;
         let unknown: Vec<String> = l
             .snapshots
             .iter()
@@ -344,7 +356,7 @@ pub fn list_pool(
             Ok(listed) => {
                 let most = listed
                     .iter()
-                    .map(|l| l.snapshots.len() as u64)
+                    .map(|l| l.snapshots.len() as u64 + l.state.foreign_snapshots)
                     .max()
                     .unwrap_or(0);
                 most_seen = most_seen.max(most);
@@ -387,17 +399,24 @@ pub fn read_info(
     let mut cap = usize::MAX; // lowered when a call hits a limit anyway
     while !rest.is_empty() {
         // Take requests while the call stays inside every budget (at least one).
-        let (mut instr, mut mem, mut bytes, mut take) = (0u64, 0u64, 0usize, 0usize);
+        let (mut instr, mut mem, mut bytes, mut work, mut take) =
+            (0u64, 0u64, 0usize, 0u64, 0usize);
         for (ds, which) in rest.iter().take(cap) {
             let n = which.count() as u64;
             let (i, m) = (id + is * n, md + ms * n);
             let b = ds.as_str().len() + which.arg().len() + 2;
-            if take > 0 && (instr + i > ib || mem + m > mb || bytes + b > ARGV_BUDGET) {
+            if take > 0
+                && (instr + i > ib
+                    || mem + m > mb
+                    || bytes + b > ARGV_BUDGET
+                    || work + n > SNAPSHOTS_PER_CALL)
+            {
                 break;
             }
             instr += i;
             mem += m;
             bytes += b;
+            work += n;
             take += 1;
         }
         let chunk = &rest[..take];
@@ -730,13 +749,36 @@ mod tests {
             mem_per_snapshot: 10,
             mem_per_dataset: 10,
         };
-        // 10M / 4 / (1000 + 100*150) = 156
-        assert_eq!(chunk_size(&m, &ReadLimits::DEFAULT, 150), 156);
+        // 10M / 4 / (1000 + 100*40) = 500, the snapshot budget 10,000 / 40 = 250: the budget.
+        assert_eq!(chunk_size(&m, &ReadLimits::DEFAULT, 40), 250);
+        // 10M / 4 / (1000 + 100*20) = 833, the budget 10,000 / 20 = 500: the budget.
+        assert_eq!(chunk_size(&m, &ReadLimits::DEFAULT, 20), 500);
+        // 10M / 4 / (1000 + 100*5) = 1,666 < 10,000 / 5 = 2,000: the instruction limit decides.
+        assert_eq!(chunk_size(&m, &ReadLimits::DEFAULT, 5), 1666);
         let max = ReadLimits {
             instr: MAX_INSTR_LIMIT,
             mem: MAX_MEM_LIMIT,
         };
-        assert_eq!(chunk_size(&m, &max, 150), 1562);
+        // The module maxima would allow 1,562; the per-call snapshot budget allows 66.
+        assert_eq!(
+            chunk_size(&m, &max, 150),
+            (SNAPSHOTS_PER_CALL / 150) as usize
+        );
+        let tiny = CostModel {
+            instr_per_dataset: 1,
+            instr_per_snapshot: 1,
+            mem_per_snapshot: 1,
+            mem_per_dataset: 1,
+        };
+        // (snapshots per dataset, datasets per call): the budget decides for cheap programs.
+        for (snaps, want) in [
+            (0, SNAPSHOTS_PER_CALL),
+            (1, SNAPSHOTS_PER_CALL),
+            (100, SNAPSHOTS_PER_CALL / 100),
+            (20_000, 1),
+        ] {
+            assert_eq!(chunk_size(&tiny, &max, snaps), want as usize, "{snaps}");
+        }
         assert!(chunk_size(&m, &ReadLimits::DEFAULT, 1_000_000_000) >= 1);
         let memory_bound = CostModel {
             mem_per_snapshot: 10_000,
@@ -965,5 +1007,41 @@ mod emulated {
             mem: DEFAULT_MEM_LIMIT,
         };
         assert!(read_info(&x, "tank", &req, &tiny, &mut InventoryStats::default()).is_err());
+    }
+}
+
+/// The per-call snapshot budget on the emulator: a cold read of more snapshots than
+/// [`SNAPSHOTS_PER_CALL`] takes several calls, each within the budget, and gives the same
+/// answer as unbounded reading would.
+#[cfg(test)]
+mod budget {
+    use super::*;
+    use crate::emu::{Version, World};
+    use crate::zfs::exec::InProcess;
+
+    #[test]
+    fn snapinfo_calls_stay_within_the_snapshot_budget() {
+        let mut w = World::new(Version::new(2, 3, 2));
+        w.create_pool("tank").unwrap();
+        let per = (SNAPSHOTS_PER_CALL / 3 + 7) as usize;
+        let mut req = vec![];
+        for d in 0..4 {
+            let name = format!("tank/vm-{d}-disk-0");
+            w.create_dataset(&name, Some(1 << 20), false).unwrap();
+            for i in 0..per {
+                w.snapshot(&format!("{name}@autosnap_{i:05}")).unwrap();
+            }
+            req.push((Dataset::new(&name).unwrap(), Which::All(per)));
+        }
+        let x = InProcess::new(w);
+        let limits = ReadLimits {
+            instr: MAX_INSTR_LIMIT,
+            mem: MAX_MEM_LIMIT,
+        };
+        let mut stats = InventoryStats::default();
+        let got = read_info(&x, "tank", &req, &limits, &mut stats).unwrap();
+        // 4 × (budget/3 + 7) snapshots: two per call at most → 2 calls.
+        assert_eq!((stats.info_programs, stats.splits), (2, 0));
+        assert_eq!(got.iter().map(|(_, f)| f.len()).sum::<usize>(), 4 * per);
     }
 }

@@ -50,6 +50,9 @@ pub struct DatasetCache {
     pub guid: i64,
     /// When all of its snapshots were last read in full (the run's clock).
     pub full_read_at: i64,
+    /// How many foreign snapshots it had at the last run (sizes the next inventory call).
+    #[serde(default)]
+    pub foreign: u64,
     /// Short snapshot name → facts.
     pub snaps: BTreeMap<String, Facts>,
 }
@@ -112,6 +115,7 @@ mod tests {
         let c = DatasetCache {
             guid: 7,
             full_read_at: 1_000_000,
+            foreign: 0,
             snaps: BTreeMap::new(),
         };
         // (guid, now, trusted)
@@ -137,6 +141,7 @@ mod tests {
             DatasetCache {
                 guid: -5,
                 full_read_at: 10,
+                foreign: 2,
                 snaps: [("autosnap_x".to_string(), (3, 4))].into(),
             },
         );
