@@ -23,9 +23,10 @@
 # exec /usr/sbin/*; the same wrappers for both tools), new snapshots and their distinct
 # createtxg, snapshots destroyed, the longest call that waits for a txg sync (a `zfs
 # program` without -n, `zfs snapshot`, `zfs destroy`) and the longest read-only program.
-# Bookkeeping between runs uses tests/vm/bench/count.lua (names only; createtxg of the new
-# snapshots), and tests/vm/bench/probe.lua times what reading a snapshot costs (names only,
-# 1, 2, 4 properties). Table: /out/bench-sanoid.md.
+# Bookkeeping between runs uses `zfs list -o name` (the cheap listing) and the createtxg of the
+# new snapshots only; tests/vm/bench/probe.lua times what reading a snapshot costs in a
+# channel program (names only, 1, 2, 4 properties), and a stall probe times a `zfs snapshot`
+# while a read-only program runs. Table: /out/bench-sanoid.md.
 # sanoid's debs must be in /out/debs (it is not in the image; see above).
 set -euo pipefail
 REPO=${VM_WORK:-/work}
@@ -110,7 +111,8 @@ for ((t = T_LAST - span + 900; t <= T_LAST; t += 900)); do
     fi
 done
 prog() { zfs program -j -n -t 100000000 -m 104857600 -- "$POOL" "$@"; }
-TOTAL=$(prog "$BENCH/count.lua" "$POOL/data" - | sed 's/.*"n":\([0-9]*\).*/\1/')
+names() { zfs list -H -t snapshot -o name -r "$POOL/data"; } # names only: the cheap listing
+TOTAL=$(names | wc -l)
 log "history: $calls recursive snapshot calls, $TOTAL snapshots, $(since "$t0")s"
 
 # --- probe: what walking the snapshots costs in the kernel (names only, then 1, 2, 4 get_prop),
@@ -125,6 +127,16 @@ for k in 0 1 2 4; do
         printf "| %d | %s | %.2f | %.3f |\n", k, n, b - a, (b - a) * 1000 / n }' >>"$PROBE"
     log "probe $k props: $(tail -1 "$PROBE")"
 done
+
+# --- stall probe: how long a sync task (one `zfs snapshot`) waits while a read-only program
+# walks snapshots (it holds the pool's configuration lock for its whole run)
+t=$(up); zfs snapshot "$POOL/data@stall-alone"; STALL_ALONE=$(since "$t")
+prog "$BENCH/probe.lua" "$POOL/data" 0 "${STALL_DATASETS:-300}" >/dev/null &
+sleep 3
+t=$(up); zfs snapshot "$POOL/data@stall-during"; STALL_DURING=$(since "$t")
+t=$(up); wait; STALL_REST=$(since "$t")
+zfs destroy "$POOL/data@stall-alone,stall-during"
+log "stall probe: zfs snapshot alone ${STALL_ALONE}s, during a read-only walk of ${STALL_DATASETS:-300} datasets ${STALL_DURING}s (the walk went on ${STALL_REST}s after it)"
 
 # --- the PVE tree: node pve1, every guest running, storage local-zfs = tank/data
 mkdir -p "$ROOT/etc/pve/nodes/pve1/qemu-server" "$ROOT/etc/pve/nodes/pve1/lxc" "$ROOT/run/qemu-server" "$ROOT/proc/net"
@@ -191,10 +203,13 @@ RESULTS=$W/results
 : >"$RESULTS"
 # count <stamp>: "<snapshots> <new ones> <their distinct createtxg>"
 count() {
-    local j
-    j=$(prog "$BENCH/count.lua" "$POOL/data" "$1")
-    echo "$(sed 's/.*"n":\([0-9]*\).*/\1/' <<<"$j") $(sed 's/.*"m":\([0-9]*\).*/\1/' <<<"$j") \
-        $(sed 's/.*"t":"\([0-9 ]*\)".*/\1/' <<<"$j" | wc -w)"
+    local all new txgs=0
+    all=$(names)
+    new=$(grep -F "@$1" <<<"$all" || true)
+    if [ -n "$new" ]; then
+        txgs=$(xargs zfs get -H -p -o value createtxg <<<"$new" | sort -u | wc -l)
+    fi
+    echo "$(grep -c . <<<"$all") $(grep -c . <<<"$new") $txgs"
 }
 # measure <tool> <label> <epoch> <command...>
 measure() {
@@ -227,6 +242,7 @@ measure() {
               n["zfs"] + 0, n["zpool"] + 0, subs, new, txgs, destroyed, maxsync, maxro
         }' "$CALLS" >>"$RESULTS"
     log "$tool $label: rc $rc, $(tail -1 "$RESULTS")"
+    cp "$RESULTS" "$OUT/results-so-far.md" # survives a VM timeout
 }
 
 T1=$(epoch 2026-11-21T23:45:00Z)
@@ -261,6 +277,9 @@ fi
     echo "| get_prop per snapshot | snapshots | s | ms per snapshot |"
     echo "|---|---|---|---|"
     cat "$PROBE"
+    echo
+    echo "Stall probe: one \`zfs snapshot\` took ${STALL_ALONE} s alone and ${STALL_DURING} s while a read-only program walked the snapshots of ${STALL_DATASETS:-300} datasets."
+
     if [ -s "$W/inventory-stats" ]; then
         echo
         echo "pve-zfs-snap's inventory per run (its -vv log):"
