@@ -254,7 +254,7 @@ if [ "${SKIP_OURS:-0}" != 1 ]; then
         # shellcheck disable=SC2086
         label=$(date -u -d "@$t" +%H:%M)
         measure pve-zfs-snap "$label" "$t" "$BIN" -vv --root "$ROOT" --node pve1 --cron --now "$iso" $POLICY
-        grep -h "inventory .* program" "$W/pve-zfs-snap-$label.out" | sed "s/^/$label: /" >>"$W/inventory-stats" || true
+        grep -h "inventory .* program" "$W/pve-zfs-snap-$label.out" | sed -e "s/\x1b\[[0-9;]*m//g" -e "s/^/$label: /" >>"$W/inventory-stats" || true
     done
     [ "${SKIP_SANOID:-0}" = 1 ] || rewind
 fi
