@@ -7,6 +7,8 @@
 //! Also an estimate of the packed (native encoding) size, used for the output-size limit.
 //! Pure.
 
+use std::fmt::Write as _;
+
 /// A value of the output nvlist.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Nv {
@@ -34,7 +36,15 @@ fn push_str(out: &mut String, s: &[u8]) -> bool {
             true,
         ),
     };
-    for c in valid.chars() {
+    // Runs of printable ASCII other than `"` and the backslash are copied as they are.
+    let plain = |b: u8| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+    let mut rest = valid;
+    while !rest.is_empty() {
+        let n = rest.bytes().position(|b| !plain(b)).unwrap_or(rest.len());
+        out.push_str(&rest[..n]);
+        let mut chars = rest[n..].chars();
+        let Some(c) = chars.next() else { break };
+        rest = chars.as_str();
         match c {
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
@@ -44,7 +54,7 @@ fn push_str(out: &mut String, s: &[u8]) -> bool {
             '\t' => out.push_str("\\t"),
             '\u{08}' => out.push_str("\\b"),
             c if (c as u32) <= 0x1f || ((c as u32) > 0x7f && (c as u32) <= 0xffff) => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
+                let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c if (c as u32) <= 0x7f => out.push(c),
             _ => {} // beyond the BMP: dropped
@@ -78,7 +88,7 @@ pub fn print_list(out: &mut String, pairs: &[(Vec<u8>, Nv)]) -> bool {
                 true
             }
             Nv::Int(n) => {
-                out.push_str(&n.to_string());
+                let _ = write!(out, "{n}");
                 true
             }
             Nv::Str(s) => push_str(out, s),

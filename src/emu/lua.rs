@@ -298,6 +298,29 @@ fn compile(lua: &Lua, source: &str) -> Result<mlua::Function, String> {
     }
 }
 
+/// Makes a run's globals from the template (the sandbox as built): every table copied (raw,
+/// in traversal order), `_G` the new table. Runs before the instruction hook is installed
+/// (it costs the program no instructions) and in Lua, which copies far faster than pairs
+/// through the API.
+const COPY_GLOBALS: &str = r#"
+local next, rawset, rawequal, type = next, rawset, rawequal, type
+local function copy(t, root, out)
+  for k, v in next, t do
+    if type(v) == "table" then
+      if not rawequal(v, root) then rawset(out, k, copy(v, root, {})) end
+    else
+      rawset(out, k, v)
+    end
+  end
+  return out
+end
+return function(template)
+  local env = copy(template, template, {})
+  rawset(env, "_G", env)
+  return env
+end
+"#;
+
 /// One Lua state reused by every run of one script on one release on this thread. The kernel
 /// gives each program a new state; reuse keeps what a program sees identical:
 /// * the globals are a new copy of the sandbox for every run (a global set, or a library
@@ -321,6 +344,8 @@ struct Runtime {
     smt_fields: Vec<(Value, Value)>,
     /// The main function, or the syntax error message.
     main: Result<mlua::Function, String>,
+    /// [`COPY_GLOBALS`] compiled: copies the template into a new globals table.
+    copier: mlua::Function,
     /// Live bytes of a fresh state holding the sandbox and this chunk, before the arguments
     /// are made: the memory limit and the reported memory are relative to it.
     fresh_live: usize,
@@ -349,6 +374,7 @@ impl Runtime {
             .filter(|(k, _)| !matches!(k, Value::String(s) if s.as_bytes() == *b"__index"))
             .collect();
         let main = compile(&lua, &source);
+        let copier = lua.load(COPY_GLOBALS).set_name("=prelude").call(())?;
         Ok(Runtime {
             version,
             source,
@@ -358,33 +384,14 @@ impl Runtime {
             smt,
             smt_fields,
             main,
+            copier,
             fresh_live,
         })
     }
 
     /// A new globals table: a copy of the sandbox (library and `zfs` tables copied too).
     fn fresh_globals(&self) -> mlua::Result<Table> {
-        fn copy(lua: &Lua, t: &Table, root: &Table, env: Option<&Table>) -> mlua::Result<Table> {
-            let out = match env {
-                Some(e) => e.clone(),
-                None => lua.create_table()?,
-            };
-            for pair in t.pairs::<Value, Value>() {
-                let (k, v) = pair?;
-                let v = match v {
-                    Value::Table(sub) if sub == *root => Value::Nil, // `_G`, set below
-                    Value::Table(sub) => Value::Table(copy(lua, &sub, root, None)?),
-                    other => other,
-                };
-                if !v.is_nil() {
-                    out.raw_set(k, v)?;
-                }
-            }
-            Ok(out)
-        }
-        let env = self.lua.create_table()?;
-        copy(&self.lua, &self.template, &self.template, Some(&env))?;
-        env.raw_set("_G", &env)?;
+        let env: Table = self.copier.call(&self.template)?;
         // The string metatable as built, its `__index` the new `string` table.
         let keys: Vec<Value> = self
             .smt
@@ -1367,7 +1374,7 @@ fn zfs_table(lua: &Lua, ctx: &Shared) -> mlua::Result<Table> {
     Ok(zfs)
 }
 
-/// An iterator function over precomputed rows.
+/// An iterator function over precomputed rows (several values per step).
 fn iterator(lua: &Lua, rows: Vec<Vec<Value>>) -> mlua::Result<mlua::Function> {
     let rows = RefCell::new(rows.into_iter());
     lua.create_function(move |_, _: MultiValue| {
@@ -1378,18 +1385,37 @@ fn iterator(lua: &Lua, rows: Vec<Vec<Value>>) -> mlua::Result<mlua::Function> {
     })
 }
 
+/// An iterator function over names, one per step: like the kernel's C iterators each Lua
+/// string is made when its step returns it (not before), and nil ends the list.
+fn name_iterator(lua: &Lua, names: Vec<String>) -> mlua::Result<mlua::Function> {
+    let names = RefCell::new(names.into_iter());
+    lua.create_function(move |_, ()| Ok(names.borrow_mut().next()))
+}
+
+/// What one `zfs.list.*` call yields, in the model's order (shuffled before iterating).
+enum Rows {
+    /// One name per step.
+    Names(Vec<String>),
+    /// Several values per step (holds, properties).
+    Multi(Vec<Vec<Value>>),
+}
+
 fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<Table> {
     let list = lua.create_table()?;
-    type RowsFn = fn(&Lua, &Ctx, &str) -> mlua::Result<Vec<Vec<Value>>>;
-    let str_rows = |lua: &Lua, v: Vec<String>| -> mlua::Result<Vec<Vec<Value>>> {
-        v.into_iter()
-            .map(|s| Ok(vec![Value::String(lua.create_string(&s)?)]))
-            .collect()
-    };
-    let _ = str_rows;
-    fn strs(lua: &Lua, v: Vec<String>) -> mlua::Result<Vec<Vec<Value>>> {
-        v.into_iter()
-            .map(|s| Ok(vec![Value::String(lua.create_string(&s)?)]))
+    type RowsFn = fn(&Lua, &Ctx, &str) -> mlua::Result<Rows>;
+    fn strs(_: &Lua, v: Vec<String>) -> mlua::Result<Rows> {
+        Ok(Rows::Names(v))
+    }
+    /// `<head><sep><short>` for each short name.
+    fn joined<'a>(head: &str, sep: char, shorts: impl Iterator<Item = &'a String>) -> Vec<String> {
+        shorts
+            .map(|s| {
+                let mut n = String::with_capacity(head.len() + 1 + s.len());
+                n.push_str(head);
+                n.push(sep);
+                n.push_str(s);
+                n
+            })
             .collect()
     }
     fn need_head(c: &Ctx, fname: &str, name: &str) -> mlua::Result<()> {
@@ -1422,20 +1448,12 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
     };
     let snapshots: RowsFn = |lua, c, name| {
         need_head(c, "snapshots", name)?;
-        let v = c.pool().datasets[name]
-            .snapshots
-            .keys()
-            .map(|s| format!("{name}@{s}"))
-            .collect();
+        let v = joined(name, '@', c.pool().datasets[name].snapshots.keys());
         strs(lua, v)
     };
     let bookmarks: RowsFn = |lua, c, name| {
         need_head(c, "bookmarks", name)?;
-        let v = c.pool().datasets[name]
-            .bookmarks
-            .keys()
-            .map(|s| format!("{name}#{s}"))
-            .collect();
+        let v = joined(name, '#', c.pool().datasets[name].bookmarks.keys());
         strs(lua, v)
     };
     let holds: RowsFn = |lua, c, name| {
@@ -1449,7 +1467,8 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
                     Value::Integer(*at),
                 ])
             })
-            .collect()
+            .collect::<mlua::Result<_>>()
+            .map(Rows::Multi)
     };
     let clones: RowsFn = |lua, c, name| {
         need_snap(c, "clones", name)?;
@@ -1469,7 +1488,8 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
                     Value::String(lua.create_string(&s)?),
                 ])
             })
-            .collect()
+            .collect::<mlua::Result<_>>()
+            .map(Rows::Multi)
     };
     let mut iters: Vec<(&str, &'static str, RowsFn)> = vec![
         ("children", "filesystem | volume", children),
@@ -1502,12 +1522,20 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
             };
             let a = spec.parse(args)?;
             let name = s_of(&a[0]);
-            let mut rows = {
+            let rows = {
                 let cb = c.borrow();
                 rows_fn(lua, &cb, &name)?
             };
-            c.borrow_mut().shuffle(&mut rows);
-            iterator(lua, rows)
+            match rows {
+                Rows::Names(mut v) => {
+                    c.borrow_mut().shuffle(&mut v);
+                    name_iterator(lua, v)
+                }
+                Rows::Multi(mut v) => {
+                    c.borrow_mut().shuffle(&mut v);
+                    iterator(lua, v)
+                }
+            }
         })?;
         list.raw_set(fname, f)?;
     }
