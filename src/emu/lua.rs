@@ -597,9 +597,17 @@ fn to_nv(v: &Value, key: &[u8], depth: usize) -> Result<Nv, String> {
         Value::String(s) => Nv::Str(s.as_bytes().to_vec()),
         Value::Table(t) => {
             let mut out: Vec<(Vec<u8>, Nv)> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
+            // Keys of one Lua type are distinct as text too: a collision needs a second type.
+            // Until one appears, nothing is hashed; then the keys so far join `seen`.
+            let mut first_kind: Option<u8> = None;
+            let mut seen: Option<std::collections::HashSet<Vec<u8>>> = None;
             for pair in t.pairs::<Value, Value>() {
                 let (k, val) = pair.map_err(|e| e.to_string())?;
+                let kind = match &k {
+                    Value::String(_) => 0,
+                    Value::Boolean(_) => 1,
+                    _ => 2,
+                };
                 let kb: Vec<u8> = match &k {
                     Value::String(s) => s.as_bytes().to_vec(),
                     Value::Boolean(b) => b.to_string().into_bytes(),
@@ -611,7 +619,10 @@ fn to_nv(v: &Value, key: &[u8], depth: usize) -> Result<Nv, String> {
                         return Err(format!("Invalid key type '{}' in table", type_name(other)));
                     }
                 };
-                if !seen.insert(kb.clone()) {
+                if seen.is_none() && *first_kind.get_or_insert(kind) != kind {
+                    seen = Some(out.iter().map(|(k, _)| k.clone()).collect());
+                }
+                if seen.as_mut().is_some_and(|s| !s.insert(kb.clone())) {
                     return Err(format!(
                         "Collision of key '{}' in table",
                         String::from_utf8_lossy(&kb)
