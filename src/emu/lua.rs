@@ -1396,17 +1396,59 @@ fn iterator(lua: &Lua, rows: Vec<Vec<Value>>) -> mlua::Result<mlua::Function> {
     })
 }
 
+/// Names a list yields: `prefix` followed by each part of `buf` (the prefix is empty for full
+/// names, `<dataset>@` or `<dataset>#` for snapshots and bookmarks). Packed in one buffer:
+/// the snapshots of a dataset are listed on every run.
+struct Names {
+    prefix: String,
+    buf: String,
+    /// (start, end) in `buf`, one per name, in the order yielded.
+    parts: Vec<(usize, usize)>,
+}
+
+impl Names {
+    fn new<'a>(prefix: String, parts: impl Iterator<Item = &'a str>) -> Names {
+        let mut n = Names {
+            prefix,
+            buf: String::new(),
+            parts: Vec::new(),
+        };
+        for p in parts {
+            let start = n.buf.len();
+            n.buf.push_str(p);
+            n.parts.push((start, n.buf.len()));
+        }
+        n
+    }
+}
+
 /// An iterator function over names, one per step: like the kernel's C iterators each Lua
 /// string is made when its step returns it (not before), and nil ends the list.
-fn name_iterator(lua: &Lua, names: Vec<String>) -> mlua::Result<mlua::Function> {
-    let names = RefCell::new(names.into_iter());
-    lua.create_function(move |_, ()| Ok(names.borrow_mut().next()))
+fn name_iterator(lua: &Lua, names: Names) -> mlua::Result<mlua::Function> {
+    let next = std::cell::Cell::new(0);
+    // The name being made: borrowed only between steps (a `__gc` run while the string is
+    // made may call this iterator again, and then makes its own).
+    let scratch = RefCell::new(Vec::new());
+    lua.create_function(move |lua, ()| {
+        let i = next.get();
+        let Some(&(a, b)) = names.parts.get(i) else {
+            return Ok(None);
+        };
+        next.set(i + 1);
+        let mut name = scratch.take();
+        name.clear();
+        name.extend_from_slice(names.prefix.as_bytes());
+        name.extend_from_slice(&names.buf.as_bytes()[a..b]);
+        let s = lua.create_string(&name);
+        scratch.replace(name);
+        s.map(Some)
+    })
 }
 
 /// What one `zfs.list.*` call yields, in the model's order (shuffled before iterating).
 enum Rows {
     /// One name per step.
-    Names(Vec<String>),
+    Names(Names),
     /// Several values per step (holds, properties).
     Multi(Vec<Vec<Value>>),
 }
@@ -1415,19 +1457,10 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
     let list = lua.create_table()?;
     type RowsFn = fn(&Lua, &Ctx, &str) -> mlua::Result<Rows>;
     fn strs(_: &Lua, v: Vec<String>) -> mlua::Result<Rows> {
-        Ok(Rows::Names(v))
-    }
-    /// `<head><sep><short>` for each short name.
-    fn joined<'a>(head: &str, sep: char, shorts: impl Iterator<Item = &'a String>) -> Vec<String> {
-        shorts
-            .map(|s| {
-                let mut n = String::with_capacity(head.len() + 1 + s.len());
-                n.push_str(head);
-                n.push(sep);
-                n.push_str(s);
-                n
-            })
-            .collect()
+        Ok(Rows::Names(Names::new(
+            String::new(),
+            v.iter().map(String::as_str),
+        )))
     }
     fn need_head(c: &Ctx, fname: &str, name: &str) -> mlua::Result<()> {
         hold_fatal(c, fname, name)?;
@@ -1457,15 +1490,21 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
             .collect();
         strs(lua, v)
     };
-    let snapshots: RowsFn = |lua, c, name| {
+    let snapshots: RowsFn = |_, c, name| {
         need_head(c, "snapshots", name)?;
-        let v = joined(name, '@', c.pool().datasets[name].snapshots.keys());
-        strs(lua, v)
+        let keys = c.pool().datasets[name].snapshots.keys();
+        Ok(Rows::Names(Names::new(
+            format!("{name}@"),
+            keys.map(String::as_str),
+        )))
     };
-    let bookmarks: RowsFn = |lua, c, name| {
+    let bookmarks: RowsFn = |_, c, name| {
         need_head(c, "bookmarks", name)?;
-        let v = joined(name, '#', c.pool().datasets[name].bookmarks.keys());
-        strs(lua, v)
+        let keys = c.pool().datasets[name].bookmarks.keys();
+        Ok(Rows::Names(Names::new(
+            format!("{name}#"),
+            keys.map(String::as_str),
+        )))
     };
     let holds: RowsFn = |lua, c, name| {
         need_snap(c, "holds", name)?;
@@ -1539,7 +1578,7 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
             };
             match rows {
                 Rows::Names(mut v) => {
-                    c.borrow_mut().shuffle(&mut v);
+                    c.borrow_mut().shuffle(&mut v.parts);
                     name_iterator(lua, v)
                 }
                 Rows::Multi(mut v) => {
