@@ -117,7 +117,8 @@ pub fn print_list(out: &mut String, pairs: &[(Vec<u8>, Nv)]) -> bool {
 
 /// JSON of a whole output nvlist.
 pub fn to_json(pairs: &[(Vec<u8>, Nv)]) -> String {
-    let mut out = String::new();
+    // The packed size is close to the printed size: one allocation, no regrowth.
+    let mut out = String::with_capacity(packed_size(pairs));
     print_list(&mut out, pairs);
     out
 }
