@@ -583,6 +583,10 @@ fn free_name(
         .ok_or_else(|| format!("time {} cannot be named", input.now))?;
     // Names compare as values: `Display` is one-to-one (whole seconds, four-digit years), and
     // formatting every name of every dataset was most of a long simulation's planning time.
+    // Usually the first name is free: one scan answers without hashing every name.
+    if !snaps.iter().chain(bms).any(|o| o.name == first) {
+        return Ok((first, first));
+    }
     let taken: std::collections::HashSet<SnapName> =
         snaps.iter().chain(bms).map(|o| o.name).collect();
     (0..=MAX_NAME_STEPS)

@@ -269,7 +269,6 @@ pub enum ZoneError {
 struct Wall {
     naive: NaiveDateTime,
     offset: i32,
-    abbrev: String,
 }
 
 impl Zone {
@@ -300,16 +299,22 @@ impl Zone {
             Zone::Utc => Wall {
                 naive: t.naive_utc(),
                 offset: 0,
-                abbrev: "UTC".into(),
             },
             Zone::Tz(tz) => {
                 let l = t.with_timezone(tz);
                 Wall {
                     naive: l.naive_local(),
                     offset: l.offset().fix().local_minus_utc(),
-                    abbrev: l.format("%Z").to_string(),
                 }
             }
+        }
+    }
+
+    /// The zone's abbreviation at `t` (`UTC`, `CET`, `CEST`): for labels only.
+    fn abbrev(&self, t: DateTime<Utc>) -> String {
+        match self {
+            Zone::Utc => "UTC".into(),
+            Zone::Tz(tz) => t.with_timezone(tz).format("%Z").to_string(),
         }
     }
 }
@@ -339,6 +344,25 @@ enum BucketKey {
     Year(i32),
 }
 
+impl BucketKey {
+    /// The key of [`Bucket::of`], without its label.
+    fn of(zone: &Zone, class: Class, t: DateTime<Utc>) -> Option<BucketKey> {
+        let w = zone.wall(t);
+        let d = w.naive.date();
+        Some(match class {
+            Class::Frequently => return None,
+            Class::Hourly => BucketKey::Hour(d.and_hms_opt(w.naive.hour(), 0, 0)?, w.offset),
+            Class::Daily => BucketKey::Day(d),
+            Class::Weekly => {
+                let iw = d.iso_week();
+                BucketKey::Week(iw.year(), iw.week())
+            }
+            Class::Monthly => BucketKey::Month(d.year(), d.month()),
+            Class::Yearly => BucketKey::Year(d.year()),
+        })
+    }
+}
+
 /// The calendar bucket of a class that an instant falls in (not for `Frequently`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bucket {
@@ -349,33 +373,15 @@ pub struct Bucket {
 impl Bucket {
     /// The bucket of `class` containing `t` in `zone`; `None` for `Frequently`.
     pub fn of(zone: &Zone, class: Class, t: DateTime<Utc>) -> Option<Bucket> {
-        let w = zone.wall(t);
-        let d = w.naive.date();
-        let (key, label) = match class {
-            Class::Frequently => return None,
-            Class::Hourly => {
-                let start = d.and_hms_opt(w.naive.hour(), 0, 0)?;
-                (
-                    BucketKey::Hour(start, w.offset),
-                    format!("hour {} {}", start.format("%Y-%m-%d %H:00"), w.abbrev),
-                )
+        let key = BucketKey::of(zone, class, t)?;
+        let label = match &key {
+            BucketKey::Hour(start, _) => {
+                format!("hour {} {}", start.format("%Y-%m-%d %H:00"), zone.abbrev(t))
             }
-            Class::Daily => (BucketKey::Day(d), format!("day {d} {zone}")),
-            Class::Weekly => {
-                let iw = d.iso_week();
-                (
-                    BucketKey::Week(iw.year(), iw.week()),
-                    format!("ISO week {}-W{:02} {zone}", iw.year(), iw.week()),
-                )
-            }
-            Class::Monthly => (
-                BucketKey::Month(d.year(), d.month()),
-                format!("month {}-{:02} {zone}", d.year(), d.month()),
-            ),
-            Class::Yearly => (
-                BucketKey::Year(d.year()),
-                format!("year {} {zone}", d.year()),
-            ),
+            BucketKey::Day(d) => format!("day {d} {zone}"),
+            BucketKey::Week(y, w) => format!("ISO week {y}-W{w:02} {zone}"),
+            BucketKey::Month(y, m) => format!("month {y}-{m:02} {zone}"),
+            BucketKey::Year(y) => format!("year {y} {zone}"),
         };
         Some(Bucket { key, label })
     }
@@ -443,11 +449,12 @@ pub fn due(keep: &Counts, zone: &Zone, now: DateTime<Utc>, existing: &[Entry]) -
         let Some(current) = Bucket::of(zone, class, now) else {
             continue;
         };
+        // Keys only: the labels of the existing entries' buckets are never shown.
         let covered = counted.iter().any(|&(c, creation)| {
             c >= class
                 && DateTime::from_timestamp(creation, 0)
-                    .and_then(|t| Bucket::of(zone, class, t))
-                    .is_some_and(|b| b.same(&current))
+                    .and_then(|t| BucketKey::of(zone, class, t))
+                    .is_some_and(|k| k == current.key)
         });
         if !covered {
             return Some(Due {

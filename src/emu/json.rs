@@ -7,6 +7,8 @@
 //! Also an estimate of the packed (native encoding) size, used for the output-size limit.
 //! Pure.
 
+use std::fmt::Write as _;
+
 /// A value of the output nvlist.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Nv {
@@ -19,6 +21,17 @@ pub enum Nv {
     /// Nested nvlist, in insertion order.
     List(Vec<(Vec<u8>, Nv)>),
 }
+
+/// Bytes printed as they are: printable ASCII but the quote and the backslash.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = b != b'"' as usize && b != b'\\' as usize;
+        b += 1;
+    }
+    t
+};
 
 /// Appends `s` as a JSON string; `false` when invalid UTF-8 stopped the output.
 fn push_str(out: &mut String, s: &[u8]) -> bool {
@@ -34,7 +47,17 @@ fn push_str(out: &mut String, s: &[u8]) -> bool {
             true,
         ),
     };
-    for c in valid.chars() {
+    // Runs of printable ASCII other than `"` and the backslash are copied as they are.
+    let mut rest = valid;
+    while !rest.is_empty() {
+        let n = rest
+            .bytes()
+            .position(|b| !PLAIN[usize::from(b)])
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..n]);
+        let mut chars = rest[n..].chars();
+        let Some(c) = chars.next() else { break };
+        rest = chars.as_str();
         match c {
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
@@ -44,7 +67,7 @@ fn push_str(out: &mut String, s: &[u8]) -> bool {
             '\t' => out.push_str("\\t"),
             '\u{08}' => out.push_str("\\b"),
             c if (c as u32) <= 0x1f || ((c as u32) > 0x7f && (c as u32) <= 0xffff) => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
+                let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c if (c as u32) <= 0x7f => out.push(c),
             _ => {} // beyond the BMP: dropped
@@ -78,7 +101,7 @@ pub fn print_list(out: &mut String, pairs: &[(Vec<u8>, Nv)]) -> bool {
                 true
             }
             Nv::Int(n) => {
-                out.push_str(&n.to_string());
+                let _ = write!(out, "{n}");
                 true
             }
             Nv::Str(s) => push_str(out, s),
@@ -94,7 +117,8 @@ pub fn print_list(out: &mut String, pairs: &[(Vec<u8>, Nv)]) -> bool {
 
 /// JSON of a whole output nvlist.
 pub fn to_json(pairs: &[(Vec<u8>, Nv)]) -> String {
-    let mut out = String::new();
+    // The packed size is close to the printed size: one allocation, no regrowth.
+    let mut out = String::with_capacity(packed_size(pairs));
     print_list(&mut out, pairs);
     out
 }
@@ -158,6 +182,58 @@ mod tests {
         ];
         for (pairs, want) in cases {
             assert_eq!(to_json(&pairs), want);
+        }
+    }
+
+    /// `push_str` one character at a time: what the run copying must equal.
+    fn push_str_by_char(out: &mut String, s: &[u8]) -> bool {
+        let s = &s[..s.iter().position(|b| *b == 0).unwrap_or(s.len())];
+        out.push('"');
+        let (valid, invalid) = match std::str::from_utf8(s) {
+            Ok(v) => (v, false),
+            Err(e) => (std::str::from_utf8(&s[..e.valid_up_to()]).unwrap(), true),
+        };
+        for c in valid.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\\' => out.push_str("\\\\"),
+                '\u{0c}' => out.push_str("\\f"),
+                '\t' => out.push_str("\\t"),
+                '\u{08}' => out.push_str("\\b"),
+                c if (c as u32) <= 0x1f || ((c as u32) > 0x7f && (c as u32) <= 0xffff) => {
+                    out.push_str(&format!("\\u{:04x}", c as u32));
+                }
+                c if (c as u32) <= 0x7f => out.push(c),
+                _ => {}
+            }
+        }
+        if invalid {
+            return false;
+        }
+        out.push('"');
+        true
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn push_str_equals_char_by_char(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<u8>(),
+                    proptest::sample::select(b"ab_:@\"\\\n\t\x7f".to_vec()),
+                ],
+                0..40,
+            ),
+            text in "[a-z\"\\\\\n\u{1}\u{7f}é€😀]{0,30}",
+        ) {
+            for s in [bytes, text.into_bytes()] {
+                let (mut a, mut b) = (String::new(), String::new());
+                let ok_a = push_str(&mut a, &s);
+                let ok_b = push_str_by_char(&mut b, &s);
+                proptest::prop_assert_eq!((ok_a, &a), (ok_b, &b), "{:?}", s);
+            }
         }
     }
 

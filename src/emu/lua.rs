@@ -298,6 +298,29 @@ fn compile(lua: &Lua, source: &str) -> Result<mlua::Function, String> {
     }
 }
 
+/// Makes a run's globals from the template (the sandbox as built): every table copied (raw,
+/// in traversal order), `_G` the new table. Runs before the instruction hook is installed
+/// (it costs the program no instructions) and in Lua, which copies far faster than pairs
+/// through the API.
+const COPY_GLOBALS: &str = r#"
+local next, rawset, rawequal, type = next, rawset, rawequal, type
+local function copy(t, root, out)
+  for k, v in next, t do
+    if type(v) == "table" then
+      if not rawequal(v, root) then rawset(out, k, copy(v, root, {})) end
+    else
+      rawset(out, k, v)
+    end
+  end
+  return out
+end
+return function(template)
+  local env = copy(template, template, {})
+  rawset(env, "_G", env)
+  return env
+end
+"#;
+
 /// One Lua state reused by every run of one script on one release on this thread. The kernel
 /// gives each program a new state; reuse keeps what a program sees identical:
 /// * the globals are a new copy of the sandbox for every run (a global set, or a library
@@ -321,6 +344,8 @@ struct Runtime {
     smt_fields: Vec<(Value, Value)>,
     /// The main function, or the syntax error message.
     main: Result<mlua::Function, String>,
+    /// [`COPY_GLOBALS`] compiled: copies the template into a new globals table.
+    copier: mlua::Function,
     /// Live bytes of a fresh state holding the sandbox and this chunk, before the arguments
     /// are made: the memory limit and the reported memory are relative to it.
     fresh_live: usize,
@@ -349,6 +374,7 @@ impl Runtime {
             .filter(|(k, _)| !matches!(k, Value::String(s) if s.as_bytes() == *b"__index"))
             .collect();
         let main = compile(&lua, &source);
+        let copier = lua.load(COPY_GLOBALS).set_name("=prelude").call(())?;
         Ok(Runtime {
             version,
             source,
@@ -358,33 +384,14 @@ impl Runtime {
             smt,
             smt_fields,
             main,
+            copier,
             fresh_live,
         })
     }
 
     /// A new globals table: a copy of the sandbox (library and `zfs` tables copied too).
     fn fresh_globals(&self) -> mlua::Result<Table> {
-        fn copy(lua: &Lua, t: &Table, root: &Table, env: Option<&Table>) -> mlua::Result<Table> {
-            let out = match env {
-                Some(e) => e.clone(),
-                None => lua.create_table()?,
-            };
-            for pair in t.pairs::<Value, Value>() {
-                let (k, v) = pair?;
-                let v = match v {
-                    Value::Table(sub) if sub == *root => Value::Nil, // `_G`, set below
-                    Value::Table(sub) => Value::Table(copy(lua, &sub, root, None)?),
-                    other => other,
-                };
-                if !v.is_nil() {
-                    out.raw_set(k, v)?;
-                }
-            }
-            Ok(out)
-        }
-        let env = self.lua.create_table()?;
-        copy(&self.lua, &self.template, &self.template, Some(&env))?;
-        env.raw_set("_G", &env)?;
+        let env: Table = self.copier.call(&self.template)?;
         // The string metatable as built, its `__index` the new `string` table.
         let keys: Vec<Value> = self
             .smt
@@ -590,9 +597,17 @@ fn to_nv(v: &Value, key: &[u8], depth: usize) -> Result<Nv, String> {
         Value::String(s) => Nv::Str(s.as_bytes().to_vec()),
         Value::Table(t) => {
             let mut out: Vec<(Vec<u8>, Nv)> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
+            // Keys of one Lua type are distinct as text too: a collision needs a second type.
+            // Until one appears, nothing is hashed; then the keys so far join `seen`.
+            let mut first_kind: Option<u8> = None;
+            let mut seen: Option<std::collections::HashSet<Vec<u8>>> = None;
             for pair in t.pairs::<Value, Value>() {
                 let (k, val) = pair.map_err(|e| e.to_string())?;
+                let kind = match &k {
+                    Value::String(_) => 0,
+                    Value::Boolean(_) => 1,
+                    _ => 2,
+                };
                 let kb: Vec<u8> = match &k {
                     Value::String(s) => s.as_bytes().to_vec(),
                     Value::Boolean(b) => b.to_string().into_bytes(),
@@ -604,7 +619,10 @@ fn to_nv(v: &Value, key: &[u8], depth: usize) -> Result<Nv, String> {
                         return Err(format!("Invalid key type '{}' in table", type_name(other)));
                     }
                 };
-                if !seen.insert(kb.clone()) {
+                if seen.is_none() && *first_kind.get_or_insert(kind) != kind {
+                    seen = Some(out.iter().map(|(k, _)| k.clone()).collect());
+                }
+                if seen.as_mut().is_some_and(|s| !s.insert(kb.clone())) {
                     return Err(format!(
                         "Collision of key '{}' in table",
                         String::from_utf8_lossy(&kb)
@@ -1367,7 +1385,7 @@ fn zfs_table(lua: &Lua, ctx: &Shared) -> mlua::Result<Table> {
     Ok(zfs)
 }
 
-/// An iterator function over precomputed rows.
+/// An iterator function over precomputed rows (several values per step).
 fn iterator(lua: &Lua, rows: Vec<Vec<Value>>) -> mlua::Result<mlua::Function> {
     let rows = RefCell::new(rows.into_iter());
     lua.create_function(move |_, _: MultiValue| {
@@ -1378,19 +1396,71 @@ fn iterator(lua: &Lua, rows: Vec<Vec<Value>>) -> mlua::Result<mlua::Function> {
     })
 }
 
+/// Names a list yields: `prefix` followed by each part of `buf` (the prefix is empty for full
+/// names, `<dataset>@` or `<dataset>#` for snapshots and bookmarks). Packed in one buffer:
+/// the snapshots of a dataset are listed on every run.
+struct Names {
+    prefix: String,
+    buf: String,
+    /// (start, end) in `buf`, one per name, in the order yielded.
+    parts: Vec<(usize, usize)>,
+}
+
+impl Names {
+    fn new<'a>(prefix: String, parts: impl Iterator<Item = &'a str>) -> Names {
+        let mut n = Names {
+            prefix,
+            buf: String::new(),
+            parts: Vec::new(),
+        };
+        for p in parts {
+            let start = n.buf.len();
+            n.buf.push_str(p);
+            n.parts.push((start, n.buf.len()));
+        }
+        n
+    }
+}
+
+/// An iterator function over names, one per step: like the kernel's C iterators each Lua
+/// string is made when its step returns it (not before), and nil ends the list.
+fn name_iterator(lua: &Lua, names: Names) -> mlua::Result<mlua::Function> {
+    let next = std::cell::Cell::new(0);
+    // The name being made: borrowed only between steps (a `__gc` run while the string is
+    // made may call this iterator again, and then makes its own).
+    let scratch = RefCell::new(Vec::new());
+    lua.create_function(move |lua, ()| {
+        let i = next.get();
+        let Some(&(a, b)) = names.parts.get(i) else {
+            return Ok(None);
+        };
+        next.set(i + 1);
+        let mut name = scratch.take();
+        name.clear();
+        name.extend_from_slice(names.prefix.as_bytes());
+        name.extend_from_slice(&names.buf.as_bytes()[a..b]);
+        let s = lua.create_string(&name);
+        scratch.replace(name);
+        s.map(Some)
+    })
+}
+
+/// What one `zfs.list.*` call yields, in the model's order (shuffled before iterating).
+enum Rows {
+    /// One name per step.
+    Names(Names),
+    /// Several values per step (holds, properties).
+    Multi(Vec<Vec<Value>>),
+}
+
 fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<Table> {
     let list = lua.create_table()?;
-    type RowsFn = fn(&Lua, &Ctx, &str) -> mlua::Result<Vec<Vec<Value>>>;
-    let str_rows = |lua: &Lua, v: Vec<String>| -> mlua::Result<Vec<Vec<Value>>> {
-        v.into_iter()
-            .map(|s| Ok(vec![Value::String(lua.create_string(&s)?)]))
-            .collect()
-    };
-    let _ = str_rows;
-    fn strs(lua: &Lua, v: Vec<String>) -> mlua::Result<Vec<Vec<Value>>> {
-        v.into_iter()
-            .map(|s| Ok(vec![Value::String(lua.create_string(&s)?)]))
-            .collect()
+    type RowsFn = fn(&Lua, &Ctx, &str) -> mlua::Result<Rows>;
+    fn strs(_: &Lua, v: Vec<String>) -> mlua::Result<Rows> {
+        Ok(Rows::Names(Names::new(
+            String::new(),
+            v.iter().map(String::as_str),
+        )))
     }
     fn need_head(c: &Ctx, fname: &str, name: &str) -> mlua::Result<()> {
         hold_fatal(c, fname, name)?;
@@ -1420,23 +1490,21 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
             .collect();
         strs(lua, v)
     };
-    let snapshots: RowsFn = |lua, c, name| {
+    let snapshots: RowsFn = |_, c, name| {
         need_head(c, "snapshots", name)?;
-        let v = c.pool().datasets[name]
-            .snapshots
-            .keys()
-            .map(|s| format!("{name}@{s}"))
-            .collect();
-        strs(lua, v)
+        let keys = c.pool().datasets[name].snapshots.keys();
+        Ok(Rows::Names(Names::new(
+            format!("{name}@"),
+            keys.map(String::as_str),
+        )))
     };
-    let bookmarks: RowsFn = |lua, c, name| {
+    let bookmarks: RowsFn = |_, c, name| {
         need_head(c, "bookmarks", name)?;
-        let v = c.pool().datasets[name]
-            .bookmarks
-            .keys()
-            .map(|s| format!("{name}#{s}"))
-            .collect();
-        strs(lua, v)
+        let keys = c.pool().datasets[name].bookmarks.keys();
+        Ok(Rows::Names(Names::new(
+            format!("{name}#"),
+            keys.map(String::as_str),
+        )))
     };
     let holds: RowsFn = |lua, c, name| {
         need_snap(c, "holds", name)?;
@@ -1449,7 +1517,8 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
                     Value::Integer(*at),
                 ])
             })
-            .collect()
+            .collect::<mlua::Result<_>>()
+            .map(Rows::Multi)
     };
     let clones: RowsFn = |lua, c, name| {
         need_snap(c, "clones", name)?;
@@ -1469,7 +1538,8 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
                     Value::String(lua.create_string(&s)?),
                 ])
             })
-            .collect()
+            .collect::<mlua::Result<_>>()
+            .map(Rows::Multi)
     };
     let mut iters: Vec<(&str, &'static str, RowsFn)> = vec![
         ("children", "filesystem | volume", children),
@@ -1502,12 +1572,20 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
             };
             let a = spec.parse(args)?;
             let name = s_of(&a[0]);
-            let mut rows = {
+            let rows = {
                 let cb = c.borrow();
                 rows_fn(lua, &cb, &name)?
             };
-            c.borrow_mut().shuffle(&mut rows);
-            iterator(lua, rows)
+            match rows {
+                Rows::Names(mut v) => {
+                    c.borrow_mut().shuffle(&mut v.parts);
+                    name_iterator(lua, v)
+                }
+                Rows::Multi(mut v) => {
+                    c.borrow_mut().shuffle(&mut v);
+                    iterator(lua, v)
+                }
+            }
         })?;
         list.raw_set(fname, f)?;
     }

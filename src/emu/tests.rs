@@ -452,6 +452,7 @@ fn return_value_conversion_table() {
         ("return 'a\\n\"b'", r#"{"return":"a\n\"b"}"#),
         ("return {'a', 'b'}", r#"{"return":{"1":"a","2":"b"}}"#),
         ("return {[true] = 1}", r#"{"return":{"true":1}}"#),
+        ("return {[2] = 'a', x = 1}", r#"{"return":{"2":"a","x":1}}"#),
         ("return {x = {y = {}}}", r#"{"return":{"x":{"y":{}}}}"#),
     ] {
         assert_eq!(ok(&mut w, script), want, "{script}");
@@ -460,6 +461,14 @@ fn return_value_conversion_table() {
         (
             "return {[1] = 'a', ['1'] = 'b'}",
             "Collision of key '1' in table",
+        ),
+        (
+            "return {[true] = 1, ['true'] = 2}",
+            "Collision of key 'true' in table",
+        ),
+        (
+            "return {x = 1, [false] = 2, [true] = 3, ['y'] = 4, [5] = 5, ['5'] = 6}",
+            "Collision of key '5' in table",
         ),
         ("return print", ""),
         (
