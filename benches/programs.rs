@@ -12,9 +12,7 @@ use pve_zfs_snap::zfs::inventory::{
     ASSUMED_SNAPSHOTS, BUDGET_DIVISOR, CostModel, MEASURED, MEASURED_SNAPINFO, ReadLimits,
     chunk_size,
 };
-use pve_zfs_snap::zfs::program::{
-    DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT, INVENTORY, MAX_INSTR_LIMIT, MAX_MEM_LIMIT, SNAPINFO,
-};
+use pve_zfs_snap::zfs::program::{DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT, INVENTORY, SNAPINFO};
 use std::time::Instant;
 
 const DATASETS: usize = 2_000;
@@ -57,10 +55,7 @@ fn main() {
     println!("  built in {:.1}s", t.elapsed().as_secs_f64());
     let newest = oldest_names(SNAPSHOTS).pop().expect("names");
 
-    let max = ReadLimits {
-        instr: MAX_INSTR_LIMIT,
-        mem: MAX_MEM_LIMIT,
-    };
+    let max = ReadLimits::SHIPPED_MAX;
     println!(
         "\n| limits | program | datasets | instructions | % of -t | peak memory | % of -m | output | wall |"
     );

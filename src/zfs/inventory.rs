@@ -101,6 +101,12 @@ impl ReadLimits {
         mem: DEFAULT_MEM_LIMIT,
     };
 
+    /// OpenZFS' shipped maxima (the module parameters' defaults): what a node allows.
+    pub const SHIPPED_MAX: ReadLimits = ReadLimits {
+        instr: MAX_INSTR_LIMIT,
+        mem: MAX_MEM_LIMIT,
+    };
+
     /// The module's maxima `zfs_lua_max_instrlimit` / `zfs_lua_max_memlimit` read from
     /// `<root>/sys/module/zfs/parameters`, capped at OpenZFS' shipped maxima (an admin who
     /// raised them gets no bigger calls); [`ReadLimits::DEFAULT`] when they cannot be read.
@@ -386,47 +392,41 @@ pub fn read_info(
     limits: &ReadLimits,
     stats: &mut InventoryStats,
 ) -> Result<InfoRead, ZfsError> {
-    let per_call = |model: &CostModel| {
-        (
-            limits.instr / BUDGET_DIVISOR,
-            limits.mem / BUDGET_DIVISOR,
-            model.instr_per_dataset,
-            model.instr_per_snapshot,
-            model.mem_per_dataset,
-            model.mem_per_snapshot,
-        )
-    };
-    let (ib, mb, id, is, md, ms) = per_call(&MEASURED_SNAPINFO);
+    let m = &MEASURED_SNAPINFO;
+    let (ib, mb) = (limits.instr / BUDGET_DIVISOR, limits.mem / BUDGET_DIVISOR);
+    // Each request's two arguments, encoded once (the byte budget counts them too).
+    let encoded: Vec<[String; 2]> = requests
+        .iter()
+        .map(|(d, w)| [d.to_string(), w.arg()])
+        .collect();
     let mut out = Vec::new();
-    let mut rest = requests;
+    let mut start = 0;
     let mut cap = usize::MAX; // lowered when a call hits a limit anyway
-    while !rest.is_empty() {
+    while start < requests.len() {
         // Take requests while the call stays inside every budget (at least one).
         let (mut instr, mut mem, mut bytes, mut work, mut take) =
             (0u64, 0u64, 0usize, 0u64, 0usize);
-        for (ds, which) in rest.iter().take(cap) {
+        for ((_, which), [d, w]) in requests[start..].iter().zip(&encoded[start..]).take(cap) {
             let n = which.count() as u64;
-            let (i, m) = (id + is * n, md + ms * n);
-            let b = ds.as_str().len() + which.arg().len() + 2;
+            let i = m.instr_per_dataset + m.instr_per_snapshot * n;
+            let k = m.mem_per_dataset + m.mem_per_snapshot * n;
+            let b = d.len() + w.len() + 2;
             if take > 0
                 && (instr + i > ib
-                    || mem + m > mb
+                    || mem + k > mb
                     || bytes + b > ARGV_BUDGET
                     || work + n > SNAPSHOTS_PER_CALL)
             {
                 break;
             }
             instr += i;
-            mem += m;
+            mem += k;
             bytes += b;
             work += n;
             take += 1;
         }
-        let chunk = &rest[..take];
-        let args: Vec<String> = chunk
-            .iter()
-            .flat_map(|(d, w)| [d.to_string(), w.arg()])
-            .collect();
+        let chunk = &requests[start..start + take];
+        let args: Vec<String> = encoded[start..start + take].concat();
         stats.info_programs += 1;
         match program::run(exec, pool, &SNAPINFO, &args, &limits.opts()) {
             Ok(ret) => {
@@ -438,7 +438,7 @@ pub fn read_info(
                     let facts = decode_info(e).map_err(|m| bad(format!("{ds}: {m}")))?;
                     out.push((ds.clone(), facts));
                 }
-                rest = &rest[take..];
+                start += take;
             }
             Err(e) if take > 1 && is_limit(&e) => {
                 stats.splits += 1;
@@ -652,10 +652,7 @@ fn fill_bookmark_txgs(
             b.creation = creation.parse().map_err(|_| parse_err())?;
         }
     }
-    for s in states.values_mut() {
-        s.bookmarks
-            .sort_by(|a, b| (a.createtxg, &a.name).cmp(&(b.createtxg, &b.name)));
-    }
+    // Sorting by the txgs filled in here is the caller's (`read_pool` sorts every dataset).
     Ok(())
 }
 
@@ -758,10 +755,7 @@ mod tests {
         assert_eq!(chunk_size(&m, &ReadLimits::DEFAULT, 20), 500);
         // 10M / 4 / (1000 + 100*5) = 1,666 < 10,000 / 5 = 2,000: the instruction limit decides.
         assert_eq!(chunk_size(&m, &ReadLimits::DEFAULT, 5), 1666);
-        let max = ReadLimits {
-            instr: MAX_INSTR_LIMIT,
-            mem: MAX_MEM_LIMIT,
-        };
+        let max = ReadLimits::SHIPPED_MAX;
         // The module maxima would allow 1,562; the per-call snapshot budget allows 66.
         assert_eq!(
             chunk_size(&m, &max, 150),
@@ -1011,72 +1005,38 @@ mod emulated {
         };
         assert!(read_info(&x, "tank", &req, &tiny, &mut InventoryStats::default()).is_err());
     }
-}
 
-/// The per-call snapshot budget on the emulator: a cold read of more snapshots than
-/// [`SNAPSHOTS_PER_CALL`] takes several calls, each within the budget, and gives the same
-/// answer as unbounded reading would.
-#[cfg(test)]
-mod budget {
-    use super::*;
-    use crate::emu::{Version, World};
-    use crate::zfs::exec::InProcess;
-
+    /// The per-call snapshot budget: a cold read of more snapshots than
+    /// [`SNAPSHOTS_PER_CALL`] takes several calls, each within the budget.
     #[test]
     fn snapinfo_calls_stay_within_the_snapshot_budget() {
-        let mut w = World::new(Version::new(2, 3, 2));
-        w.create_pool("tank").unwrap();
         let per = (SNAPSHOTS_PER_CALL / 3 + 7) as usize;
-        let mut req = vec![];
-        for d in 0..4 {
-            let name = format!("tank/vm-{d}-disk-0");
-            w.create_dataset(&name, Some(1 << 20), false).unwrap();
-            for i in 0..per {
-                w.snapshot(&format!("{name}@autosnap_{i:05}")).unwrap();
-            }
-            req.push((Dataset::new(&name).unwrap(), Which::All(per)));
-        }
-        let x = InProcess::new(w);
-        let limits = ReadLimits {
-            instr: MAX_INSTR_LIMIT,
-            mem: MAX_MEM_LIMIT,
-        };
+        let (x, list) = world(4, per);
+        let req: Vec<(Dataset, Which)> =
+            list.iter().map(|d| (d.clone(), Which::All(per))).collect();
         let mut stats = InventoryStats::default();
-        let got = read_info(&x, "tank", &req, &limits, &mut stats).unwrap();
+        let got = read_info(&x, "tank", &req, &ReadLimits::SHIPPED_MAX, &mut stats).unwrap();
         // 4 × (budget/3 + 7) snapshots: two per call at most → 2 calls.
         assert_eq!((stats.info_programs, stats.splits), (2, 0));
         assert_eq!(got.iter().map(|(_, f)| f.len()).sum::<usize>(), 4 * per);
     }
-}
 
-/// Chunk sizes follow what the pool really holds, not the first guess.
-#[cfg(test)]
-mod chunks {
-    use super::*;
-    use crate::emu::{Version, World};
-    use crate::zfs::exec::InProcess;
-
+    /// Chunk sizes follow what the pool really holds, not the first guess.
     #[test]
     fn later_inventory_chunks_are_sized_from_what_was_seen() {
-        let mut w = World::new(Version::new(2, 3, 2));
-        w.create_pool("tank").unwrap();
-        let mut list = vec![];
-        for d in 0..400 {
-            let name = format!("tank/vm-{d}-disk-0");
-            w.create_dataset(&name, Some(1 << 20), false).unwrap();
-            for i in 0..3 {
-                w.snapshot(&format!("{name}@autosnap_{i}")).unwrap();
-            }
-            list.push(Dataset::new(&name).unwrap());
-        }
-        let x = InProcess::new(w);
-        let limits = ReadLimits {
-            instr: MAX_INSTR_LIMIT,
-            mem: MAX_MEM_LIMIT,
-        };
+        let (x, list) = world(400, 3);
         let mut stats = InventoryStats::default();
-        // First chunk sized for 300 snapshots: 33 datasets; then 3 seen → 5 → 2,000 per call.
-        let got = list_pool(&x, "tank", &list, &limits, ASSUMED_SNAPSHOTS, &mut stats).unwrap();
+        // First chunk sized for 300 snapshots: 33 datasets; then 4 seen (3 + 1 foreign) → 6
+        // → 1,666 per call.
+        let got = list_pool(
+            &x,
+            "tank",
+            &list,
+            &ReadLimits::SHIPPED_MAX,
+            ASSUMED_SNAPSHOTS,
+            &mut stats,
+        )
+        .unwrap();
         assert_eq!(got.len(), 400);
         assert_eq!(stats.programs, 2, "{stats:?}");
     }
