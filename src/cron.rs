@@ -7,7 +7,7 @@
 //! never spawn (no `crontab`), never log. Cron runs (`--cron`) must never call them.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -331,15 +331,7 @@ pub fn install(root: &Path, content: &str) -> io::Result<InstallOutcome> {
     };
     // tempfile names start with '.', and cron ignores files with a dot in their name, so a
     // leftover temporary file is never run.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pve-zfs-snap.")
-        .tempfile_in(dir)?;
-    tmp.write_all(content.as_bytes())?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&path).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()?;
+    crate::fsutil::replace_file(&path, content.as_bytes(), 0o644, ".pve-zfs-snap.")?;
     Ok(outcome)
 }
 

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cron;
 pub mod cron_cmd;
 pub mod emu;
+pub mod fsutil;
 pub mod inventory;
 pub mod lock;
 pub mod metrics;

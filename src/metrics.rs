@@ -7,7 +7,7 @@
 use crate::check::gauge;
 use crate::report::{Report, Totals};
 use chrono::{DateTime, Utc};
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::time::Duration;
 
@@ -133,20 +133,7 @@ pub fn write_outcome(path: &Path, o: &RunOutcome, duration: Duration) -> io::Res
         .ok()
         .and_then(|t| previous_last_success(&t));
     let text = render(o, duration, previous);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pve-zfs-snap-metrics")
-        .tempfile_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    use std::os::unix::fs::PermissionsExt;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::fsutil::replace_file(path, text.as_bytes(), 0o644, ".pve-zfs-snap-metrics")
 }
 
 #[cfg(test)]

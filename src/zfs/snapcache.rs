@@ -91,13 +91,9 @@ impl SnapCache {
     /// Writes the cache atomically (temporary file + rename), mode 0600.
     pub fn save(&self, root: &Path) -> std::io::Result<()> {
         let path = Self::path(root);
-        let dir = path.parent().expect("cache path has a parent");
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(&mut tmp, self)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
+        std::fs::create_dir_all(path.parent().expect("cache path has a parent"))?;
+        let bytes = serde_json::to_vec(self)?;
+        crate::fsutil::replace_file(&path, &bytes, 0o600, ".snapshots.")
     }
 
     /// The pool's part, created empty when missing.
