@@ -8,7 +8,11 @@
 --   S <dataset>@<snap>               create a snapshot
 --   B <dataset>@<snap> <dataset>#<bm> create a bookmark of a snapshot (made earlier in this program or not)
 --   D <dataset>@<snap>               destroy a snapshot, best effort
--- Every item belongs to a group; a G item itself gets no result.
+--   C <dataset>                      report the dataset's snapshots_changed before and after
+--                                    this program (OpenZFS >= 2.2 only; 2.1 raises "not a
+--                                    valid property", so the caller sends none there)
+-- Every item but C belongs to a group; a G item itself gets no result; C items get no result
+-- in `r` but one entry in `c`.
 -- Order of work (check-then-sync, because a Lua error cannot be caught and earlier changes stay):
 --   1. every zfs.check.* of every P, S and D item;
 --   2. a group in which a P or S check failed is dropped whole (a guest's disks are all-or-nothing);
@@ -20,7 +24,10 @@
 -- clones are looked at, so the inventory reads neither. Bookmarks have no check: their source
 -- snapshot is usually created in this same program.
 -- Returns { r = "<one result per item, in argv order, separated by spaces>", t = <createtxg of the
--- first snapshot created, absent if none> }. A result is one of:
+-- first snapshot created, absent if none>, c = "<before>:<after>" per C item in argv order,
+-- separated by spaces ("-" for a dataset that does not exist; absent without C items) }.
+-- "before" is read before any change of this program, "after" after all of them. A result is
+-- one of:
 --   ok | kept:held | kept:cloned | dropped | check:<ERRNO> | <ERRNO>
 -- where <ERRNO> is the errno's name (EEXIST, ...) or its number when it has no name.
 
@@ -46,8 +53,9 @@ local function ename(code)
 end
 
 -- Parse argv into items. An opcode with missing operands is a caller bug: fail before any change.
-local ARITY = { G = 1, P = 3, S = 1, B = 2, D = 1 }
+local ARITY = { G = 1, P = 3, S = 1, B = 2, D = 1, C = 1 }
 local items = {}
+local watched = {}
 local group = nil
 local i = 1
 while i <= #argv do
@@ -61,6 +69,8 @@ while i <= #argv do
     end
     if op == "G" then
         group = argv[i + 1]
+    elseif op == "C" then
+        watched[#watched + 1] = { ds = argv[i + 1] }
     else
         if group == nil then
             error("apply: item at argument " .. i .. " precedes the first group")
@@ -70,7 +80,12 @@ while i <= #argv do
     i = i + n + 1
 end
 
--- 1. Checks.
+-- 1. Checks (and the snapshots_changed of the watched datasets, before any change).
+for _, w in ipairs(watched) do
+    if zfs.exists(w.ds) then
+        w.before = zfs.get_prop(w.ds, "snapshots_changed")
+    end
+end
 local failed = {}
 for _, it in ipairs(items) do
     local err = 0
@@ -135,4 +150,16 @@ local out = {}
 for k, it in ipairs(items) do
     out[k] = it.res
 end
-return { r = table.concat(out, " "), t = txg }
+local changed = nil
+if #watched > 0 then
+    local cs = {}
+    for k, w in ipairs(watched) do
+        if w.before ~= nil and zfs.exists(w.ds) then
+            cs[k] = w.before .. ":" .. zfs.get_prop(w.ds, "snapshots_changed")
+        else
+            cs[k] = "-"
+        end
+    end
+    changed = table.concat(cs, " ")
+end
+return { r = table.concat(out, " "), t = txg, c = changed }

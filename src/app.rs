@@ -134,40 +134,20 @@ fn status(args: &StatusArgs) -> i32 {
         Ok(x) => x,
         Err(e) => return fail(&RunError::Failed(e.into())),
     };
-    let mut pools: std::collections::BTreeMap<String, Vec<crate::naming::Dataset>> =
-        Default::default();
-    for d in host.guests.iter().flat_map(|g| &g.disks) {
-        let list = pools.entry(d.dataset.pool().to_string()).or_default();
-        if !list.contains(&d.dataset) {
-            list.push(d.dataset.clone());
-        }
-    }
-    let mut inventory = std::collections::BTreeMap::new();
-    let mut code = crate::cli::EXIT_OK;
-    // Read-only: uses the run's cache of snapshot facts but never writes it.
-    let limits = crate::zfs::inventory::ReadLimits::for_host(&args.host.root);
+    let version = match crate::zfs::version::detect_on(&exec, &args.host.root) {
+        Ok(v) => v,
+        Err(e) => return fail(&RunError::Failed(e.into())),
+    };
+    // Templates too; read-only: uses the run's cache of snapshot facts but never writes it.
+    let pools = crate::run::datasets_by_pool(&host, true);
+    let setup = crate::zfs::inventory::ReadSetup::for_host(&args.host.root, version);
     let mut cache = crate::zfs::snapcache::SnapCache::load(&args.host.root);
     let now = chrono::Utc::now().timestamp();
-    for (pool, datasets) in &pools {
-        let mut stats = crate::zfs::inventory::InventoryStats::default();
-        match crate::zfs::inventory::read_pool(
-            &exec,
-            pool,
-            datasets,
-            &crate::zfs::inventory::ReadOptions {
-                with_bookmark_txgs: false,
-                limits,
-                now,
-            },
-            cache.pool_mut(pool),
-            &mut stats,
-        ) {
-            Ok(states) => inventory.extend(states),
-            Err(e) => {
-                eprintln!("pve-zfs-snap: cannot read pool {pool}: {e}");
-                code = crate::cli::EXIT_PARTIAL;
-            }
-        }
+    let (inventory, errors) = crate::run::read_pools(&exec, &pools, &setup, now, false, &mut cache);
+    let mut code = crate::cli::EXIT_OK;
+    for (pool, e) in &errors {
+        eprintln!("pve-zfs-snap: cannot read pool {pool}: {e}");
+        code = crate::cli::EXIT_PARTIAL;
     }
     let guests = crate::status::build(&host, &inventory);
     if args.json {

@@ -12,8 +12,8 @@ use crate::policy::{BookmarkPolicy, Policy, Zone};
 use crate::pve::{self, Host};
 use crate::report::{PoolReport, Report, from_plan};
 use crate::zfs::apply::{self, Group, Item};
-use crate::zfs::inventory::ReadLimits;
-use crate::zfs::snapcache::SnapCache;
+use crate::zfs::inventory::ReadSetup;
+use crate::zfs::snapcache::{Change, PoolCache, SnapCache};
 use crate::zfs::{self, Exec, inventory};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -128,10 +128,10 @@ pub fn execute(
 
     let host = pve::discover(root, args.host.node.as_deref(), hostname)
         .map_err(|e| RunError::Failed(e.into()))?;
-    zfs::version::detect_on(exec, root).map_err(|e| RunError::Failed(e.into()))?;
-    let limits = ReadLimits::for_host(root);
+    let version = zfs::version::detect_on(exec, root).map_err(|e| RunError::Failed(e.into()))?;
+    let setup = ReadSetup::for_host(root, version);
     let mut cache = SnapCache::load(root);
-    let out = run_host(&host, exec, v, args.dry_run, &limits, &mut cache);
+    let out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
     if !args.dry_run
         && let Err(e) = cache.save(root)
     {
@@ -144,22 +144,13 @@ pub fn execute(
     Ok(out)
 }
 
-/// The per-host core of a run, after discovery: inventory each pool (read-only programs with
-/// `limits`, through `cache`), plan, and (unless `dry_run`) apply each pool's part in one
-/// program. Shared by the real run and `simulate`.
-pub fn run_host(
-    host: &Host,
-    exec: &dyn Exec,
-    v: &Validated,
-    dry_run: bool,
-    limits: &ReadLimits,
-    cache: &mut SnapCache,
-) -> (Plan, Report) {
+/// The datasets of `host`'s guests, per pool (templates too when `templates`).
+pub fn datasets_by_pool(host: &Host, templates: bool) -> BTreeMap<String, Vec<Dataset>> {
     let mut pools: BTreeMap<String, Vec<Dataset>> = BTreeMap::new();
     for d in host
         .guests
         .iter()
-        .filter(|g| !g.template)
+        .filter(|g| templates || !g.template)
         .flat_map(|g| &g.disks)
     {
         let list = pools.entry(d.dataset.pool().to_string()).or_default();
@@ -167,28 +158,45 @@ pub fn run_host(
             list.push(d.dataset.clone());
         }
     }
+    pools
+}
 
+/// The states of all `pools`' datasets (read-only programs per `setup`, through `cache`), and
+/// per pool that could not be read, why.
+pub fn read_pools(
+    exec: &dyn Exec,
+    pools: &BTreeMap<String, Vec<Dataset>>,
+    setup: &ReadSetup,
+    now: i64,
+    with_bookmark_txgs: bool,
+    cache: &mut SnapCache,
+) -> (
+    BTreeMap<Dataset, DatasetState>,
+    BTreeMap<String, zfs::ZfsError>,
+) {
     let mut inventory: BTreeMap<Dataset, DatasetState> = BTreeMap::new();
-    let mut pool_errors: BTreeMap<String, String> = BTreeMap::new();
-    for (pool, datasets) in &pools {
+    let mut pool_errors = BTreeMap::new();
+    for (pool, datasets) in pools {
         let mut stats = inventory::InventoryStats::default();
         match inventory::read_pool(
             exec,
             pool,
             datasets,
             &inventory::ReadOptions {
-                with_bookmark_txgs: v.bookmarks.counts().is_some(),
-                limits: *limits,
-                now: v.now.timestamp(),
+                with_bookmark_txgs,
+                limits: setup.limits,
+                now,
+                snapshots_changed: setup.snapshots_changed,
             },
             cache.pool_mut(pool),
             &mut stats,
         ) {
             Ok(states) => {
                 tracing::debug!(
-                    "{pool}: inventory {} + snapinfo {} program(s), {} snapshot(s) read, {} from the cache, {} bookmark listing(s)",
+                    "{pool}: inventory {} + snapinfo {} program(s), {} walk(s) skipped, {} snapshot(s) read, {} from the cache, {} bookmark listing(s)",
                     stats.programs,
                     stats.info_programs,
+                    stats.walks_skipped,
                     stats.snapshots_read,
                     stats.snapshots_cached,
                     stats.bookmark_listings
@@ -196,10 +204,38 @@ pub fn run_host(
                 inventory.extend(states)
             }
             Err(e) => {
-                pool_errors.insert(pool.clone(), format!("cannot read the pool: {e}"));
+                pool_errors.insert(pool.clone(), e);
             }
         }
     }
+    (inventory, pool_errors)
+}
+
+/// The per-host core of a run, after discovery: inventory each pool (read-only programs per
+/// `setup`, through `cache`), plan, and (unless `dry_run`) apply each pool's part in one
+/// program, keeping `cache`'s listings in step with what the program did. Shared by the real
+/// run and `simulate`.
+pub fn run_host(
+    host: &Host,
+    exec: &dyn Exec,
+    v: &Validated,
+    dry_run: bool,
+    setup: &ReadSetup,
+    cache: &mut SnapCache,
+) -> (Plan, Report) {
+    let pools = datasets_by_pool(host, false);
+    let (inventory, pool_errors) = read_pools(
+        exec,
+        &pools,
+        setup,
+        v.now.timestamp(),
+        v.bookmarks.counts().is_some(),
+        cache,
+    );
+    let pool_errors: BTreeMap<String, String> = pool_errors
+        .into_iter()
+        .map(|(p, e)| (p, format!("cannot read the pool: {e}")))
+        .collect();
 
     let plan = plan::plan(&PlanInput {
         policy: &v.policy,
@@ -244,7 +280,8 @@ pub fn run_host(
             .values_mut()
             .filter(|r| r.error.is_none() && !r.items.is_empty())
         {
-            apply_pool(exec, report);
+            let pool_cache = cache.pool_mut(&report.pool);
+            apply_pool(exec, report, setup.snapshots_changed, pool_cache);
         }
     }
     let report = Report {
@@ -258,8 +295,10 @@ pub fn run_host(
     (plan, report.finish())
 }
 
-/// Applies one pool's items (already in the report) and records the outcomes there.
-fn apply_pool(exec: &dyn Exec, report: &mut PoolReport) {
+/// Applies one pool's items (already in the report) and records the outcomes there; keeps the
+/// cached listings of the datasets it changed exact (`watch`: the module has
+/// `snapshots_changed`) or drops them.
+fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut PoolCache) {
     // One group per guest, items in plan order; remember where each item sits in the report.
     let mut groups: Vec<Group> = Vec::new();
     let mut index: Vec<Vec<usize>> = Vec::new();
@@ -276,7 +315,29 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport) {
             .push(to_item(&item.action));
         index.last_mut().expect("pushed").push(i);
     }
-    match apply::apply_pool(exec, &report.pool, &groups) {
+    // The datasets whose snapshot names this program may change, and that have a listing
+    // worth keeping.
+    let mut touched: Vec<Dataset> = Vec::new();
+    for item in &report.items {
+        if !matches!(item.action, Action::SetLabel { .. }) {
+            let d = item.action.dataset();
+            if !touched.contains(d) {
+                touched.push(d.clone());
+            }
+        }
+    }
+    let watched: Vec<Dataset> = touched
+        .iter()
+        .filter(|d| {
+            watch
+                && cache
+                    .datasets
+                    .get(d.as_str())
+                    .is_some_and(|c| c.listing.is_some())
+        })
+        .cloned()
+        .collect();
+    let changed = match apply::apply_pool(exec, &report.pool, &groups, &watched) {
         Ok(applied) => {
             report.txg = applied.txg;
             for (g, outcomes) in applied.outcomes.into_iter().enumerate() {
@@ -284,9 +345,54 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport) {
                     report.items[index[g][k]].outcome = Some(o);
                 }
             }
+            applied.changed
         }
         // The program failed as a whole: its state is unknown until the next inventory.
-        Err(e) => report.error = Some(format!("applying the plan failed: {e}")),
+        Err(e) => {
+            report.error = Some(format!("applying the plan failed: {e}"));
+            vec![]
+        }
+    };
+    let changed: BTreeMap<&Dataset, (i64, i64)> = changed
+        .iter()
+        .filter_map(|(d, c)| c.map(|c| (d, c)))
+        .collect();
+    for d in &touched {
+        let Some(entry) = cache.datasets.get_mut(d.as_str()) else {
+            continue;
+        };
+        entry.listing = match (entry.listing.take(), changed.get(d)) {
+            (Some(l), Some(&(before, after))) => {
+                let changes: Vec<Change> = report
+                    .items
+                    .iter()
+                    .filter(|i| i.action.dataset() == d)
+                    .filter_map(|i| change_of(&i.action, i.outcome.as_ref()))
+                    .collect();
+                l.after_apply(before, after, &changes)
+            }
+            _ => None,
+        };
+    }
+}
+
+/// What an applied item did to its dataset's snapshot and bookmark names (`None`: nothing).
+fn change_of(a: &Action, o: Option<&apply::Outcome>) -> Option<Change> {
+    use apply::Outcome as O;
+    let name = |n: &dyn ToString| n.to_string();
+    match (a, o?) {
+        (Action::SetLabel { .. }, _) => None,
+        (_, O::Dropped | O::CheckFailed(_) | O::Kept(_)) => None,
+        (Action::Snapshot { name: n, .. }, O::Ok) => Some(Change::Created(name(n))),
+        (Action::Destroy { name: n, .. }, O::Ok) => Some(Change::Destroyed(name(n))),
+        (Action::Destroy { name: n, .. }, O::Failed(e)) if e == "ENOENT" => {
+            Some(Change::Destroyed(name(n)))
+        }
+        (Action::Bookmark { name: n, .. }, O::Ok) => Some(Change::BookmarkCreated(name(n))),
+        (Action::DestroyBookmark { name: n, .. }, O::Ok) => {
+            Some(Change::BookmarkDestroyed(name(n)))
+        }
+        (_, O::Failed(_)) => Some(Change::Unknown),
     }
 }
 
@@ -323,4 +429,67 @@ fn notes(host: &Host, plan: &Plan) -> Vec<String> {
         out.extend(g.notes.iter().map(|n| format!("guest {}: {n}", g.vmid)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::SnapName;
+    use apply::Outcome as O;
+
+    #[test]
+    fn what_each_outcome_did_to_the_names() {
+        let d = Dataset::new("tank/a").unwrap();
+        let n = SnapName::parse("autosnap_2026-11-21_12:00:00_hourly").unwrap();
+        let short = n.to_string();
+        let snap = Action::Snapshot {
+            dataset: d.clone(),
+            name: n.clone(),
+        };
+        let destroy = Action::Destroy {
+            dataset: d.clone(),
+            name: n.clone(),
+        };
+        let bm = Action::Bookmark {
+            dataset: d.clone(),
+            name: n.clone(),
+        };
+        let dbm = Action::DestroyBookmark {
+            dataset: d.clone(),
+            name: n.clone(),
+        };
+        let label = Action::SetLabel {
+            dataset: d.clone(),
+            value: "pve1".into(),
+        };
+        let failed = |e: &str| O::Failed(e.into());
+        let cases: Vec<(&Action, Option<O>, Option<Change>)> = vec![
+            (&snap, Some(O::Ok), Some(Change::Created(short.clone()))),
+            (&snap, Some(failed("EEXIST")), Some(Change::Unknown)),
+            (&snap, Some(O::Dropped), None),
+            (&snap, Some(O::CheckFailed("EEXIST".into())), None),
+            (&snap, None, None),
+            (&destroy, Some(O::Ok), Some(Change::Destroyed(short.clone()))),
+            (
+                &destroy,
+                Some(failed("ENOENT")),
+                Some(Change::Destroyed(short.clone())),
+            ),
+            (&destroy, Some(failed("EIO")), Some(Change::Unknown)),
+            (&destroy, Some(O::Kept("held".into())), None),
+            (&bm, Some(O::Ok), Some(Change::BookmarkCreated(short.clone()))),
+            (&bm, Some(failed("EEXIST")), Some(Change::Unknown)),
+            (
+                &dbm,
+                Some(O::Ok),
+                Some(Change::BookmarkDestroyed(short.clone())),
+            ),
+            (&dbm, Some(failed("permission denied")), Some(Change::Unknown)),
+            (&label, Some(O::Ok), None),
+            (&label, Some(failed("EIO")), None),
+        ];
+        for (a, o, want) in cases {
+            assert_eq!(change_of(a, o.as_ref()), want, "{a:?} {o:?}");
+        }
+    }
 }

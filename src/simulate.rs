@@ -407,6 +407,10 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
     };
     let mut txgs = BTreeSet::new();
     let mut changed_today = false;
+    let setup = crate::zfs::inventory::ReadSetup {
+        limits: crate::zfs::inventory::ReadLimits::DEFAULT,
+        snapshots_changed: emulator.world().version.at_least(2, 2),
+    };
     for i in 0..sc.runs {
         let since = sc.every * i as i32;
         let now = sc.start + since;
@@ -421,7 +425,7 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
             exec,
             &v,
             false,
-            &crate::zfs::inventory::ReadLimits::DEFAULT,
+            &setup,
             &mut snap_cache,
         );
 

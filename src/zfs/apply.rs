@@ -124,10 +124,14 @@ pub struct Applied {
     pub txg: Option<u64>,
     /// Processes spawned for this pool (the program plus one per bookmark destroy).
     pub commands: u64,
+    /// Per watched dataset: its `snapshots_changed` before and after the program (`None`
+    /// when it does not exist or the program did not run).
+    pub changed: Vec<(Dataset, Option<(i64, i64)>)>,
 }
 
-/// The argv tokens `apply.lua` takes for `groups` (bookmark destroys are not part of it).
-pub fn encode(groups: &[Group]) -> Vec<String> {
+/// The argv tokens `apply.lua` takes for `groups` (bookmark destroys are not part of it), with
+/// a `C` item per dataset of `watch` first when the program has anything to do.
+pub fn encode(groups: &[Group], watch: &[Dataset]) -> Vec<String> {
     let mut argv = Vec::new();
     for g in groups {
         let in_program: Vec<&Item> = g
@@ -170,15 +174,63 @@ pub fn encode(groups: &[Group]) -> Vec<String> {
             }
         }
     }
-    argv
+    if argv.is_empty() || watch.is_empty() {
+        return argv;
+    }
+    let mut out: Vec<String> = watch
+        .iter()
+        .flat_map(|d| ["C".to_string(), d.to_string()])
+        .collect();
+    out.extend(argv);
+    out
 }
 
-/// Applies `groups` on `pool`: one sync program, then the bookmark destroys.
-pub fn apply_pool(exec: &dyn Exec, pool: &str, groups: &[Group]) -> Result<Applied, ZfsError> {
+/// Decodes `apply.lua`'s `c` string for `watch`.
+fn decode_changed(
+    c: &str,
+    watch: &[Dataset],
+) -> Result<Vec<(Dataset, Option<(i64, i64)>)>, String> {
+    let parts: Vec<&str> = c.split(' ').filter(|t| !t.is_empty()).collect();
+    if parts.len() != watch.len() {
+        return Err(format!(
+            "{} snapshots_changed entries for {} datasets",
+            parts.len(),
+            watch.len()
+        ));
+    }
+    watch
+        .iter()
+        .zip(parts)
+        .map(|(d, p)| {
+            if p == "-" {
+                return Ok((d.clone(), None));
+            }
+            let (a, b) = p
+                .split_once(':')
+                .ok_or_else(|| format!("bad snapshots_changed entry {p:?}"))?;
+            let n = |t: &str| {
+                t.parse::<i64>()
+                    .map_err(|_| format!("bad snapshots_changed entry {p:?}"))
+            };
+            Ok((d.clone(), Some((n(a)?, n(b)?))))
+        })
+        .collect()
+}
+
+/// Applies `groups` on `pool`: one sync program, then the bookmark destroys. The program also
+/// reports `snapshots_changed` of the datasets in `watch` (OpenZFS >= 2.2 only: pass none on
+/// older modules).
+pub fn apply_pool(
+    exec: &dyn Exec,
+    pool: &str,
+    groups: &[Group],
+    watch: &[Dataset],
+) -> Result<Applied, ZfsError> {
     let before = exec.commands_run();
-    let argv = encode(groups);
+    let argv = encode(groups, watch);
     let mut tokens: Vec<Outcome> = Vec::new();
     let mut txg = None;
+    let mut changed = Vec::new();
     if !argv.is_empty() {
         let ret = program::run(exec, pool, &APPLY, &argv, &ProgramOpts::default())?;
         let bad = |d: &str| ZfsError::parse(Tool::Zfs, &argv, d.to_string(), &ret.to_string());
@@ -192,6 +244,13 @@ pub fn apply_pool(exec: &dyn Exec, pool: &str, groups: &[Group]) -> Result<Appli
             .map(Outcome::parse)
             .collect();
         txg = ret.get("t").and_then(Value::as_u64);
+        if argv.first().is_some_and(|a| a == "C") {
+            let c = ret
+                .get("c")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("no snapshots_changed string `c`"))?;
+            changed = decode_changed(c, watch).map_err(|m| bad(&m))?;
+        }
     }
     let expected = groups
         .iter()
@@ -242,6 +301,7 @@ pub fn apply_pool(exec: &dyn Exec, pool: &str, groups: &[Group]) -> Result<Appli
         outcomes,
         txg,
         commands: exec.commands_run() - before,
+        changed,
     })
 }
 
@@ -302,7 +362,7 @@ mod tests {
             },
         ];
         assert_eq!(
-            encode(&groups),
+            encode(&groups, &[]),
             [
                 "G",
                 "100",
@@ -410,7 +470,7 @@ mod emulated {
                 items: vec![snap("tank/a", "n2"), destroy("tank/a", "old2")],
             },
         ];
-        let applied = apply_pool(&x, "tank", &groups).unwrap();
+        let applied = apply_pool(&x, "tank", &groups, &[]).unwrap();
         assert_eq!(applied.outcomes[0], [Outcome::Ok]);
         assert_eq!(
             applied.outcomes[1],
@@ -444,7 +504,7 @@ mod emulated {
                 items: vec![snap("tank/c", "new"), destroy("tank/c", "old1")],
             },
         ];
-        let applied = apply_pool(&x, "tank", &groups).unwrap();
+        let applied = apply_pool(&x, "tank", &groups, &[]).unwrap();
         assert_eq!(
             applied.outcomes[0],
             [
@@ -494,7 +554,7 @@ mod emulated {
                 },
             ],
         }];
-        let applied = apply_pool(&x, "tank", &groups).unwrap();
+        let applied = apply_pool(&x, "tank", &groups, &[]).unwrap();
         assert_eq!(
             applied.outcomes[0],
             [
@@ -529,7 +589,7 @@ mod emulated {
                 items: vec![snap(d, "same")],
             })
             .collect();
-        let applied = apply_pool(&x, "tank", &groups).unwrap();
+        let applied = apply_pool(&x, "tank", &groups, &[]).unwrap();
         let out = x
             .run(
                 Tool::Zfs,

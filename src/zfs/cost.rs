@@ -130,7 +130,7 @@ pub fn run_apply(
             }
         })
         .collect();
-    let argv = encode(&groups);
+    let argv = encode(&groups, &[]);
     let bytes = argv.iter().map(|a| a.len() + 1).sum();
     let mut req = ProgramRequest::new("tank", APPLY.source, &[]);
     req.argv = argv;

@@ -16,7 +16,7 @@ use super::program::{
     self, DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT, INVENTORY, MAX_INSTR_LIMIT, MAX_MEM_LIMIT,
     ProgramOpts, SNAPINFO,
 };
-use super::snapcache::{DatasetCache, Facts, PoolCache};
+use super::snapcache::{DatasetCache, Facts, Listing, PoolCache};
 use crate::inventory::{BookmarkInfo, DatasetState, PropSource, PropValue, SnapshotInfo};
 use crate::naming::Dataset;
 use serde_json::Value;
@@ -136,6 +136,26 @@ impl ReadLimits {
     }
 }
 
+/// How a host's pools are read: the limits of the read-only programs, and whether the module
+/// has `snapshots_changed` (walks of unchanged datasets are skipped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadSetup {
+    /// Limits of the read-only programs.
+    pub limits: ReadLimits,
+    /// OpenZFS >= 2.2: use `snapshots_changed`.
+    pub snapshots_changed: bool,
+}
+
+impl ReadSetup {
+    /// For the host under `root` running `version`.
+    pub fn for_host(root: &Path, version: super::version::ZfsVersion) -> ReadSetup {
+        ReadSetup {
+            limits: ReadLimits::for_host(root),
+            snapshots_changed: version.has_snapshots_changed(),
+        }
+    }
+}
+
 /// How many datasets one call may carry when each has `snapshots` to handle: within a
 /// quarter of each limit, and within [`SNAPSHOTS_PER_CALL`].
 pub fn chunk_size(model: &CostModel, limits: &ReadLimits, snapshots: u64) -> usize {
@@ -162,6 +182,8 @@ pub struct InventoryStats {
     pub snapshots_read: u64,
     /// Snapshots known from the cache.
     pub snapshots_cached: u64,
+    /// Datasets whose walk was skipped: `snapshots_changed` still at the cached listing's.
+    pub walks_skipped: u64,
 }
 
 /// What `inventory.lua` says about one dataset.
@@ -175,7 +197,17 @@ pub struct Listed {
     pub snapshots: Vec<String>,
     /// Short names of its `autosnap_` bookmarks.
     pub bookmarks: Vec<String>,
+    /// Its `snapshots_changed`, when asked for (OpenZFS >= 2.2).
+    pub changed: Option<i64>,
+    /// The walk was skipped: `changed` equals the value offered, and `snapshots`,
+    /// `bookmarks` and the foreign count are the caller's to fill in.
+    pub unchanged: bool,
 }
+
+/// One dataset for `inventory.lua`: walk it (`None`, any OpenZFS), or also read its
+/// `snapshots_changed` and skip the walk when it equals the value offered (`Some`; 0 never
+/// matches; OpenZFS >= 2.2 only).
+pub type Ask = (Dataset, Option<i64>);
 
 /// How to read a pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,6 +219,8 @@ pub struct ReadOptions {
     pub limits: ReadLimits,
     /// The run's clock (seconds since the epoch): decides how old a cache entry may be.
     pub now: i64,
+    /// The module has `snapshots_changed` (OpenZFS >= 2.2): skip walking unchanged datasets.
+    pub snapshots_changed: bool,
 }
 
 /// Facts read per dataset by `snapinfo.lua` (a dataset that vanished meanwhile has none).
@@ -202,14 +236,63 @@ pub fn read_pool(
     stats: &mut InventoryStats,
 ) -> Result<BTreeMap<Dataset, DatasetState>, ZfsError> {
     let (limits, now, with_bookmark_txgs) = (&opts.limits, opts.now, opts.with_bookmark_txgs);
-    // The first chunk is sized for the most snapshots a dataset had last time, when known.
-    let expected = datasets
+    // Offer each dataset's cached listing (while fresh) so that its walk can be skipped.
+    let asks: Vec<Ask> = datasets
         .iter()
-        .filter_map(|d| cache.datasets.get(d.as_str()))
-        .map(|c| c.snaps.len() as u64 + c.foreign + 1)
+        .map(|d| {
+            let offer = cache
+                .datasets
+                .get(d.as_str())
+                .filter(|c| c.fresh(now))
+                .and_then(|c| c.listing.as_ref())
+                .map_or(0, |l| l.changed);
+            (d.clone(), opts.snapshots_changed.then_some(offer))
+        })
+        .collect();
+    // The first chunk is sized for the most snapshots a dataset to walk had last time, when
+    // known (a dataset offered a listing is expected to skip its walk; if it does not,
+    // inventory.lua's walk budget still bounds the call).
+    let expected = asks
+        .iter()
+        .filter(|(_, offer)| offer.is_none_or(|o| o == 0))
+        .map(|(d, _)| {
+            cache
+                .datasets
+                .get(d.as_str())
+                .map_or(ASSUMED_SNAPSHOTS, |c| c.snaps.len() as u64 + c.foreign + 1)
+        })
         .max()
-        .unwrap_or(ASSUMED_SNAPSHOTS);
-    let listed = list_pool(exec, pool, datasets, limits, expected, stats)?;
+        .unwrap_or(1);
+    let mut listed = list_pool(exec, pool, &asks, limits, expected, stats)?;
+    // A skipped walk stands only for the dataset the listing was made for (same guid).
+    let redo: Vec<usize> = (0..listed.len())
+        .filter(|&i| {
+            let l = &listed[i];
+            l.unchanged
+                && !cache
+                    .datasets
+                    .get(l.state.dataset.as_str())
+                    .is_some_and(|c| c.guid == l.guid && c.listing.is_some())
+        })
+        .collect();
+    if !redo.is_empty() {
+        let again: Vec<Ask> = redo
+            .iter()
+            .map(|&i| (listed[i].state.dataset.clone(), Some(0)))
+            .collect();
+        let relisted = list_pool(exec, pool, &again, limits, ASSUMED_SNAPSHOTS, stats)?;
+        for (i, l) in redo.into_iter().zip(relisted) {
+            listed[i] = l;
+        }
+    }
+    for l in listed.iter_mut().filter(|l| l.unchanged) {
+        let c = &cache.datasets[l.state.dataset.as_str()];
+        let names = c.listing.as_ref().expect("checked above");
+        l.snapshots = names.snapshots.iter().cloned().collect();
+        l.bookmarks = names.bookmarks.iter().cloned().collect();
+        l.state.foreign_snapshots = c.foreign;
+        stats.walks_skipped += 1;
+    }
 
     // Which snapshots must be read: all of a dataset the cache does not vouch for, else the
     // names it does not know.
@@ -217,18 +300,31 @@ pub fn read_pool(
     for l in listed.iter().filter(|l| l.state.exists) {
         let name = l.state.dataset.to_string();
         let entry = cache.datasets.entry(name).or_default();
+        // A walked listing is exact for the value it saw only if that value is older than
+        // the run's clock: a change later in the same second would leave it equal.
+        let listing = match l.changed {
+            _ if l.unchanged => entry.listing.take(),
+            Some(c) if c < now => Some(Listing {
+                changed: c,
+                snapshots: l.snapshots.iter().cloned().collect(),
+                bookmarks: l.bookmarks.iter().cloned().collect(),
+            }),
+            _ => None,
+        };
         if !entry.trusted(l.guid, now) {
             *entry = DatasetCache {
                 guid: l.guid,
                 full_read_at: now,
                 foreign: l.state.foreign_snapshots,
                 snaps: BTreeMap::new(),
+                listing,
             };
             if !l.snapshots.is_empty() {
                 requests.push((l.state.dataset.clone(), Which::All(l.snapshots.len())));
             }
             continue;
         }
+        entry.listing = listing;
         entry.foreign = l.state.foreign_snapshots;
         let unknown: Vec<String> = l
             .snapshots
@@ -340,34 +436,51 @@ impl Which {
     }
 }
 
-/// `inventory.lua` over all `datasets`, in chunks; the first sized for `expected` snapshots
-/// per dataset, the next ones for the most seen so far (plus a quarter).
+/// `inventory.lua` over all `asks`, in chunks; the first sized for `expected` snapshots
+/// per dataset, the next ones for the most seen so far (plus a quarter). Each call walks at
+/// most about [`SNAPSHOTS_PER_CALL`] snapshots (the program's walk budget); datasets it had no
+/// budget left for go first into the next call. The result is in the order of `asks`.
 pub fn list_pool(
     exec: &dyn Exec,
     pool: &str,
-    datasets: &[Dataset],
+    asks: &[Ask],
     limits: &ReadLimits,
     expected: u64,
     stats: &mut InventoryStats,
 ) -> Result<Vec<Listed>, ZfsError> {
-    let mut out = Vec::with_capacity(datasets.len());
-    let mut rest = datasets;
+    let mut out: Vec<Option<Listed>> = vec![None; asks.len()];
+    let mut pending: Vec<usize> = (0..asks.len()).collect();
     let mut size = chunk_size(&MEASURED, limits, expected);
     let mut most_seen = 0u64;
-    while !rest.is_empty() {
-        let take = size.min(rest.len());
-        let chunk = &rest[..take];
+    while !pending.is_empty() {
+        let take = size.min(pending.len());
+        let chunk: Vec<&Ask> = pending[..take].iter().map(|&i| &asks[i]).collect();
         stats.programs += 1;
-        match read_chunk(exec, pool, chunk, limits) {
+        match call_inventory(exec, pool, &chunk, Some(SNAPSHOTS_PER_CALL), limits) {
             Ok(listed) => {
-                let most = listed
-                    .iter()
-                    .map(|l| l.snapshots.len() as u64 + l.state.foreign_snapshots)
-                    .max()
-                    .unwrap_or(0);
-                most_seen = most_seen.max(most);
-                out.extend(listed);
-                rest = &rest[take..];
+                let mut deferred = Vec::new();
+                for (&i, l) in pending[..take].iter().zip(listed) {
+                    match l {
+                        Some(l) => {
+                            if !l.unchanged {
+                                most_seen = most_seen
+                                    .max(l.snapshots.len() as u64 + l.state.foreign_snapshots);
+                            }
+                            out[i] = Some(l);
+                        }
+                        None => deferred.push(i),
+                    }
+                }
+                if deferred.len() == take {
+                    return Err(ZfsError::parse(
+                        Tool::Zfs,
+                        &[],
+                        String::from("inventory.lua answered none of its datasets"),
+                        "",
+                    ));
+                }
+                deferred.extend_from_slice(&pending[take..]);
+                pending = deferred;
                 // From what was seen, with a quarter on top for datasets not seen yet (the
                 // first guess must not stick: 300 assumed on a pool of 11 per dataset made
                 // 30 calls of 33 datasets where 2 would do; BENCHMARKS.md).
@@ -380,7 +493,7 @@ pub fn list_pool(
             Err(e) => return Err(e),
         }
     }
-    Ok(out)
+    Ok(out.into_iter().map(|l| l.expect("every dataset answered")).collect())
 }
 
 /// `snapinfo.lua` for `requests`, in chunks bounded by the cost model and [`ARGV_BUDGET`].
@@ -488,32 +601,47 @@ fn is_limit(e: &ZfsError) -> bool {
     )
 }
 
-/// One `inventory.lua` call over `chunk`.
-pub fn read_chunk(
+/// One `inventory.lua` call over `chunk` (walk budget `budget` snapshots when given); `None`
+/// for a dataset the program had no budget left for.
+pub fn call_inventory(
     exec: &dyn Exec,
     pool: &str,
-    chunk: &[Dataset],
+    chunk: &[&Ask],
+    budget: Option<u64>,
     limits: &ReadLimits,
-) -> Result<Vec<Listed>, ZfsError> {
-    let args: Vec<String> = chunk.iter().map(|d| d.to_string()).collect();
+) -> Result<Vec<Option<Listed>>, ZfsError> {
+    let mut args: Vec<String> = budget.map(|b| format!("-w{b}")).into_iter().collect();
+    args.extend(chunk.iter().map(|(d, offer)| match offer {
+        Some(c) => format!("{d}={c}"),
+        None => d.to_string(),
+    }));
     let ret = program::run(exec, pool, &INVENTORY, &args, &limits.opts())?;
     let bad = |detail: String| ZfsError::parse(Tool::Zfs, &args, detail, &ret.to_string());
     let entries = program::lua_array(&ret, chunk.len()).map_err(bad)?;
     chunk
         .iter()
         .zip(entries)
-        .map(|(ds, e)| {
+        .map(|((ds, offer), e)| {
             let e = e.ok_or_else(|| bad(format!("no entry for {ds}")))?;
-            decode(ds, e).map_err(|m| bad(format!("{ds}: {m}")))
+            let l = decode(ds, e).map_err(|m| bad(format!("{ds}: {m}")))?;
+            if let Some(l) = &l
+                && l.state.exists
+                && offer.is_some() != l.changed.is_some()
+            {
+                return Err(bad(format!("{ds}: snapshots_changed asked for but not given")));
+            }
+            Ok(l)
         })
         .collect()
 }
 
-/// Decodes one dataset's entry (shape documented in `lua/inventory.lua`).
-fn decode(ds: &Dataset, e: &Value) -> Result<Listed, String> {
+/// Decodes one dataset's entry (shape documented in `lua/inventory.lua`); `None` for a
+/// dataset the program had no walk budget left for.
+fn decode(ds: &Dataset, e: &Value) -> Result<Option<Listed>, String> {
     let exists = match e.get("x").and_then(Value::as_i64) {
         Some(0) => false,
         Some(1) => true,
+        Some(2) => return Ok(None),
         other => return Err(format!("bad existence flag {other:?}")),
     };
     let mut l = Listed {
@@ -529,9 +657,11 @@ fn decode(ds: &Dataset, e: &Value) -> Result<Listed, String> {
         guid: 0,
         snapshots: vec![],
         bookmarks: vec![],
+        changed: None,
+        unchanged: false,
     };
     if !exists {
-        return Ok(l);
+        return Ok(Some(l));
     }
     let state = &mut l.state;
     if let Some(r) = e.get("r").and_then(Value::as_str) {
@@ -554,11 +684,21 @@ fn decode(ds: &Dataset, e: &Value) -> Result<Listed, String> {
     if let Some(n) = e.get("n").and_then(Value::as_str) {
         state.nosnap = unhex(n)? == "nosnap";
     }
-    state.foreign_snapshots = e
+    l.guid = e.get("g").and_then(Value::as_i64).ok_or("missing guid")?;
+    if let Some(c) = e.get("c") {
+        l.changed = Some(c.as_i64().ok_or("bad snapshots_changed")?);
+    }
+    if e.get("u").and_then(Value::as_i64) == Some(1) {
+        if l.changed.is_none() {
+            return Err("walk skipped without snapshots_changed".into());
+        }
+        l.unchanged = true;
+        return Ok(Some(l));
+    }
+    l.state.foreign_snapshots = e
         .get("f")
         .and_then(Value::as_u64)
         .ok_or("missing foreign count")?;
-    l.guid = e.get("g").and_then(Value::as_i64).ok_or("missing guid")?;
     let names = |key: &str| -> Result<Vec<String>, String> {
         let text = e
             .get(key)
@@ -574,7 +714,7 @@ fn decode(ds: &Dataset, e: &Value) -> Result<Listed, String> {
     };
     l.snapshots = names("s")?;
     l.bookmarks = names("b")?;
-    Ok(l)
+    Ok(Some(l))
 }
 
 fn unhex(s: &str) -> Result<String, String> {
@@ -672,7 +812,7 @@ mod tests {
             "s": "autosnap_b\nautosnap_a\nautosnap_with space",
             "b": "autosnap_a\nautosnap_old"
         });
-        let l = decode(&ds("tank/vm-1-disk-0"), &e).unwrap();
+        let l = decode(&ds("tank/vm-1-disk-0"), &e).unwrap().unwrap();
         assert!(l.state.exists && l.state.nosnap);
         assert_eq!(
             l.state.running,
@@ -697,21 +837,32 @@ mod tests {
             &d,
             &json!({"x":1,"r":"78","rs":"tank/a","f":0,"g":1,"s":"","b":""}),
         )
+        .unwrap()
         .unwrap();
         assert_eq!(local.state.running.unwrap().source, PropSource::Local);
         let inh = decode(
             &d,
             &json!({"x":1,"r":"78","rs":"tank","f":0,"g":1,"s":"","b":""}),
         )
+        .unwrap()
         .unwrap();
         assert_eq!(
             inh.state.running.unwrap().source,
             PropSource::Inherited("tank".into())
         );
-        let gone = decode(&d, &json!({"x":0})).unwrap();
+        let gone = decode(&d, &json!({"x":0})).unwrap().unwrap();
         assert!(!gone.state.exists && gone.snapshots.is_empty());
+        assert_eq!(decode(&d, &json!({"x":2})), Ok(None), "not read: ask again");
+        let skipped = decode(&d, &json!({"x":1,"g":1,"c":77,"u":1})).unwrap().unwrap();
+        assert!(skipped.unchanged && skipped.changed == Some(77));
+        let walked = decode(&d, &json!({"x":1,"g":1,"c":77,"f":0,"s":"","b":""}))
+            .unwrap()
+            .unwrap();
+        assert!(!walked.unchanged && walked.changed == Some(77));
         for bad in [
-            json!({"x": 2}),
+            json!({"x": 3}),
+            json!({"x":1,"g":1,"u":1}),
+            json!({"x":1,"g":1,"c":"soon","f":0,"s":"","b":""}),
             json!({"x":1,"f":0,"s":"","b":""}),
             json!({"x":1,"r":"7","rs":"tank","f":0,"g":1,"s":"","b":""}),
             json!({"x":1,"f":0,"g":1,"b":""}),
@@ -858,11 +1009,22 @@ mod emulated {
         cache: &mut PoolCache,
         now: i64,
     ) -> (BTreeMap<Dataset, DatasetState>, InventoryStats) {
+        read_with(x, list, cache, now, false)
+    }
+
+    fn read_with(
+        x: &InProcess,
+        list: &[Dataset],
+        cache: &mut PoolCache,
+        now: i64,
+        snapshots_changed: bool,
+    ) -> (BTreeMap<Dataset, DatasetState>, InventoryStats) {
         let mut stats = InventoryStats::default();
         let opts = ReadOptions {
             with_bookmark_txgs: true,
             limits: ReadLimits::DEFAULT,
             now,
+            snapshots_changed,
         };
         let out = read_pool(x, "tank", list, &opts, cache, &mut stats).unwrap();
         (out, stats)
@@ -1028,10 +1190,11 @@ mod emulated {
         let mut stats = InventoryStats::default();
         // First chunk sized for 300 snapshots: 33 datasets; then 4 seen (3 + 1 foreign) → 6
         // → 1,666 per call.
+        let asks: Vec<Ask> = list.iter().map(|d| (d.clone(), None)).collect();
         let got = list_pool(
             &x,
             "tank",
-            &list,
+            &asks,
             &ReadLimits::SHIPPED_MAX,
             ASSUMED_SNAPSHOTS,
             &mut stats,
@@ -1039,5 +1202,131 @@ mod emulated {
         .unwrap();
         assert_eq!(got.len(), 400);
         assert_eq!(stats.programs, 2, "{stats:?}");
+    }
+
+    /// A world whose history was made an hour before [`NOW`] (so the values of
+    /// `snapshots_changed` are older than the run's clock).
+    fn aged_world(n: usize, snaps: usize) -> (InProcess, Vec<Dataset>) {
+        let (x, list) = world(0, 0);
+        let mut w = x.world_mut();
+        w.set_clock(NOW - 3600);
+        let mut out = vec![];
+        for d in 0..n {
+            let name = format!("tank/vm-{}-disk-0", 100 + d);
+            w.create_dataset(&name, Some(1 << 20), false).unwrap();
+            for i in 0..snaps {
+                w.snapshot(&format!("{name}@autosnap_{i:03}")).unwrap();
+            }
+            w.snapshot(&format!("{name}@foreign")).unwrap();
+            out.push(Dataset::new(&name).unwrap());
+        }
+        drop(w);
+        assert!(list.is_empty());
+        (x, out)
+    }
+
+    fn full_read(x: &InProcess, list: &[Dataset], now: i64) -> BTreeMap<Dataset, DatasetState> {
+        read(x, list, &mut PoolCache::default(), now).0
+    }
+
+    #[test]
+    fn unchanged_datasets_are_not_walked_and_changed_ones_are() {
+        let (x, list) = aged_world(3, 20);
+        let mut cache = PoolCache::default();
+        let (cold, s) = read_with(&x, &list, &mut cache, NOW, true);
+        assert_eq!(s.walks_skipped, 0);
+        assert!(cache.datasets.values().all(|c| c.listing.is_some()));
+        assert_eq!(cold, full_read(&x, &list, NOW));
+
+        let (warm, s) = read_with(&x, &list, &mut cache, NOW + 900, true);
+        assert_eq!((s.walks_skipped, s.programs, s.info_programs), (3, 1, 0));
+        assert_eq!(warm, cold, "a skipped walk gives the same answer");
+
+        // Someone else destroys one of ours and makes a foreign snapshot elsewhere: those
+        // two datasets are walked again, the third is not.
+        {
+            let mut w = x.world_mut();
+            w.set_clock(NOW + 1000);
+            w.destroy("tank/vm-100-disk-0@autosnap_005").unwrap();
+            w.snapshot("tank/vm-101-disk-0@someone").unwrap();
+        }
+        let (after, s) = read_with(&x, &list, &mut cache, NOW + 1800, true);
+        assert_eq!(s.walks_skipped, 1);
+        assert_eq!(after, full_read(&x, &list, NOW + 1800));
+        assert_eq!(after[&list[0]].snapshots.len(), 19);
+        assert_eq!(after[&list[1]].foreign_snapshots, 2);
+    }
+
+    #[test]
+    fn a_listing_read_in_the_second_of_its_last_change_is_not_kept() {
+        let (x, list) = aged_world(1, 3);
+        x.world_mut().set_clock(NOW);
+        x.world_mut()
+            .snapshot("tank/vm-100-disk-0@autosnap_new")
+            .unwrap();
+        let mut cache = PoolCache::default();
+        read_with(&x, &list, &mut cache, NOW, true);
+        assert_eq!(cache.datasets["tank/vm-100-disk-0"].listing, None);
+        // A change later in that same second would leave the value equal: the next run
+        // walks again and sees it.
+        x.world_mut()
+            .destroy("tank/vm-100-disk-0@autosnap_000")
+            .unwrap();
+        let (st, s) = read_with(&x, &list, &mut cache, NOW + 900, true);
+        assert_eq!(s.walks_skipped, 0);
+        assert_eq!(st, full_read(&x, &list, NOW + 900));
+        assert!(cache.datasets["tank/vm-100-disk-0"].listing.is_some());
+    }
+
+    #[test]
+    fn a_skipped_walk_of_another_dataset_with_the_same_value_is_redone() {
+        let (x, list) = aged_world(1, 3);
+        let mut cache = PoolCache::default();
+        read_with(&x, &list, &mut cache, NOW, true);
+        // Destroyed and re-created with other snapshots in the same second as the last
+        // change: the same snapshots_changed, another guid.
+        {
+            let mut w = x.world_mut();
+            w.set_clock(NOW + 100);
+            for s in ["autosnap_000", "autosnap_001", "autosnap_002", "foreign"] {
+                w.destroy(&format!("tank/vm-100-disk-0@{s}")).unwrap();
+            }
+            w.destroy("tank/vm-100-disk-0").unwrap();
+            w.set_clock(NOW - 3600);
+            w.create_dataset("tank/vm-100-disk-0", Some(1 << 20), false)
+                .unwrap();
+            w.snapshot("tank/vm-100-disk-0@autosnap_other").unwrap();
+        }
+        let (st, s) = read_with(&x, &list, &mut cache, NOW + 900, true);
+        assert_eq!((s.walks_skipped, s.programs), (0, 2), "{s:?}");
+        assert_eq!(st, full_read(&x, &list, NOW + 900));
+        assert_eq!(st[&list[0]].snapshots.len(), 1);
+    }
+
+    #[test]
+    fn listings_older_than_a_day_or_from_the_future_are_walked_again() {
+        let (x, list) = aged_world(2, 3);
+        let mut cache = PoolCache::default();
+        read_with(&x, &list, &mut cache, NOW, true);
+        for now in [NOW + MAX_AGE_SECS, NOW - 60] {
+            let mut c = cache.clone();
+            let (_, s) = read_with(&x, &list, &mut c, now, true);
+            assert_eq!(s.walks_skipped, 0, "at {now}");
+        }
+    }
+
+    /// One call walks at most about [`SNAPSHOTS_PER_CALL`] snapshots even when every
+    /// dataset turns out to need a walk; the rest go into the next call.
+    #[test]
+    fn the_walk_budget_defers_datasets_to_the_next_call() {
+        let per = (SNAPSHOTS_PER_CALL / 3 + 7) as usize;
+        let (x, list) = world(4, per);
+        let asks: Vec<Ask> = list.iter().map(|d| (d.clone(), None)).collect();
+        let mut stats = InventoryStats::default();
+        let got = list_pool(&x, "tank", &asks, &ReadLimits::SHIPPED_MAX, 1, &mut stats).unwrap();
+        assert_eq!((stats.programs, stats.splits), (2, 0), "{stats:?}");
+        let names: Vec<&Dataset> = got.iter().map(|l| &l.state.dataset).collect();
+        assert_eq!(names, list.iter().collect::<Vec<_>>(), "in the order asked");
+        assert!(got.iter().all(|l| l.snapshots.len() == per));
     }
 }

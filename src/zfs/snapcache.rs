@@ -12,10 +12,27 @@
 //! * it was read less than [`MAX_AGE_SECS`] ago (a snapshot destroyed and re-created under the
 //!   same name by someone else is picked up within that time).
 //!
+//!
+//! On OpenZFS 2.2 and later it also remembers each dataset's [`Listing`]: the names of our
+//! snapshots and bookmarks as of the dataset's `snapshots_changed` (the second its snapshot
+//! list last changed), so that the next inventory skips walking a dataset whose value is still
+//! the same. A listing is kept only when it is known exact:
+//! * read by a walk that saw a `snapshots_changed` older than the run's clock (a change later in
+//!   that same second would leave the value equal and go unseen), or
+//! * carried through our own apply program, which saw the value the inventory saw before its
+//!   changes (nobody else changed the list in between) and reports the value after them; every
+//!   change it made is applied to the listing ([`Listing::after_apply`]).
+//!
+//! What it cannot see, bounded by the daily full walk ([`MAX_AGE_SECS`]): a change by someone
+//! else in the same second right after our apply (the value stays equal), and bookmarks made or
+//! destroyed by someone else (bookmarks do not touch `snapshots_changed`). Neither can make a
+//! run destroy anything that is not ours: the plan destroys only names that are ours, and a
+//! name that is gone fails with ENOENT, which drops the listing.
+//!
 //! This module must not talk to ZFS: `zfs::inventory` fills it, the run loads and saves it.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Format of the file; another number is read as an empty cache.
@@ -55,12 +72,69 @@ pub struct DatasetCache {
     pub foreign: u64,
     /// Short snapshot name → facts.
     pub snaps: BTreeMap<String, Facts>,
+    /// Our names as of a `snapshots_changed` value, when known exact (OpenZFS >= 2.2).
+    #[serde(default)]
+    pub listing: Option<Listing>,
+}
+
+/// The names of our snapshots and bookmarks on a dataset, exact as of `changed`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// The dataset's `snapshots_changed` (seconds) the names are exact for.
+    pub changed: i64,
+    /// Short names of our snapshots.
+    pub snapshots: BTreeSet<String>,
+    /// Short names of our bookmarks.
+    pub bookmarks: BTreeSet<String>,
+}
+
+/// What our apply program did to a dataset's names, item by item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The snapshot was made.
+    Created(String),
+    /// The snapshot is gone (destroyed, or already gone).
+    Destroyed(String),
+    /// The bookmark was made.
+    BookmarkCreated(String),
+    /// The bookmark is gone.
+    BookmarkDestroyed(String),
+    /// Something failed in a way that leaves the names unknown.
+    Unknown,
+}
+
+impl Listing {
+    /// The listing after our apply program, which found `snapshots_changed` = `before` ahead
+    /// of its changes and `after` behind them, and did `changes`. `None` when it can no longer
+    /// be vouched for: someone else changed the list since it was read (`before` differs), or
+    /// an item ended in an unknown state.
+    pub fn after_apply(mut self, before: i64, after: i64, changes: &[Change]) -> Option<Listing> {
+        if before != self.changed {
+            return None;
+        }
+        for c in changes {
+            match c {
+                Change::Created(n) => self.snapshots.insert(n.clone()),
+                Change::Destroyed(n) => self.snapshots.remove(n),
+                Change::BookmarkCreated(n) => self.bookmarks.insert(n.clone()),
+                Change::BookmarkDestroyed(n) => self.bookmarks.remove(n),
+                Change::Unknown => return None,
+            };
+        }
+        self.changed = after;
+        Some(self)
+    }
 }
 
 impl DatasetCache {
     /// True when the entries may be used for a dataset whose guid is `guid` at `now`.
     pub fn trusted(&self, guid: i64, now: i64) -> bool {
-        self.guid == guid && self.full_read_at <= now && now - self.full_read_at < MAX_AGE_SECS
+        self.guid == guid && self.fresh(now)
+    }
+
+    /// True while the last full read is recent enough and the clock did not go back.
+    pub fn fresh(&self, now: i64) -> bool {
+        self.full_read_at <= now && now - self.full_read_at < MAX_AGE_SECS
     }
 }
 
@@ -113,6 +187,7 @@ mod tests {
             full_read_at: 1_000_000,
             foreign: 0,
             snaps: BTreeMap::new(),
+            listing: None,
         };
         // (guid, now, trusted)
         let cases = [
@@ -139,6 +214,11 @@ mod tests {
                 full_read_at: 10,
                 foreign: 2,
                 snaps: [("autosnap_x".to_string(), (3, 4))].into(),
+                listing: Some(Listing {
+                    changed: 9,
+                    snapshots: ["autosnap_x".to_string()].into(),
+                    bookmarks: BTreeSet::new(),
+                }),
             },
         );
         c.save(root.path()).unwrap();
@@ -146,6 +226,60 @@ mod tests {
         for bad in ["", "{", "{\"format\":2,\"pools\":{}}", "[]"] {
             std::fs::write(SnapCache::path(root.path()), bad).unwrap();
             assert_eq!(SnapCache::load(root.path()), SnapCache::empty(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_without_listings_still_loads() {
+        let root = tempfile::tempdir().unwrap();
+        let old = r#"{"format":1,"pools":{"tank":{"datasets":{"tank/a":{"guid":1,"full_read_at":5,"foreign":0,"snaps":{"autosnap_x":[3,4]}}}}}}"#;
+        std::fs::create_dir_all(SnapCache::path(root.path()).parent().unwrap()).unwrap();
+        std::fs::write(SnapCache::path(root.path()), old).unwrap();
+        let c = SnapCache::load(root.path());
+        let d = &c.pools["tank"].datasets["tank/a"];
+        assert_eq!((d.guid, d.snaps.len(), d.listing.is_none()), (1, 1, true));
+    }
+
+    fn listing(changed: i64, snaps: &[&str], bms: &[&str]) -> Listing {
+        Listing {
+            changed,
+            snapshots: snaps.iter().map(|s| s.to_string()).collect(),
+            bookmarks: bms.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn after_apply_table() {
+        use Change::*;
+        let c = |s: &str| s.to_string();
+        let start = listing(100, &["a", "b"], &["a"]);
+        // (before, after, changes, expected)
+        let cases: Vec<(i64, i64, Vec<Change>, Option<Listing>)> = vec![
+            // Ours only: the names follow, the value moves to `after`.
+            (
+                100,
+                200,
+                vec![Created(c("c")), Destroyed(c("a")), BookmarkCreated(c("c"))],
+                Some(listing(200, &["b", "c"], &["a", "c"])),
+            ),
+            (
+                100,
+                100,
+                vec![BookmarkDestroyed(c("a"))],
+                Some(listing(100, &["a", "b"], &[])),
+            ),
+            // Someone changed the list between the inventory and the program.
+            (101, 200, vec![Created(c("c"))], None),
+            (99, 200, vec![], None),
+            // An item in an unknown state.
+            (100, 200, vec![Created(c("c")), Unknown], None),
+        ];
+        for (before, after, changes, want) in cases {
+            assert_eq!(
+                start.clone().after_apply(before, after, &changes),
+                want,
+                "{before} {after} {changes:?}"
+            );
         }
     }
 }

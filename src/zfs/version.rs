@@ -30,7 +30,20 @@ impl fmt::Display for ZfsVersion {
     }
 }
 
+/// The first OpenZFS whose channel programs can read `snapshots_changed`.
+pub const SNAPSHOTS_CHANGED: ZfsVersion = ZfsVersion {
+    major: 2,
+    minor: 2,
+    patch: 0,
+};
+
 impl ZfsVersion {
+    /// True when `zfs.get_prop(ds, "snapshots_changed")` works (2.2.0 and later; 2.1 raises
+    /// "not a valid property").
+    pub fn has_snapshots_changed(&self) -> bool {
+        *self >= SNAPSHOTS_CHANGED
+    }
+
     /// Parses `2.1.11`, `2.3.2-pve1`, `zfs-2.1.11-1`, `zfs-kmod-2.2.7-pve2`, `0.8.6-1ubuntu`.
     pub fn parse_token(token: &str) -> Option<ZfsVersion> {
         let t = token.trim();
