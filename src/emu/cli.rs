@@ -619,9 +619,10 @@ fn destroy(world: &mut World, args: &[String]) -> Out {
                     format!("cannot destroy snapshot {name}: dataset is busy\n"),
                 );
             }
+            let now = world.now();
             let p = world.pools.get_mut(model::pool_of(name)).expect("checked");
             world.txg += 1;
-            model::destroy_snapshot(p, name, defer, false);
+            model::destroy_snapshot(p, name, defer, now, false);
             ok()
         }
         NameKind::Bookmark(..) => match world.destroy(name) {
