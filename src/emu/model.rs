@@ -864,6 +864,7 @@ mod tests {
                     origin: None,
                     last_snap_txg: 0,
                     native_props: BTreeMap::new(),
+                    snapshots_changed: 0,
                 },
             );
         }
@@ -915,7 +916,7 @@ mod tests {
             EEXIST
         );
         assert_eq!(
-            destroy_dataset(&mut p, "tank/a/b", true, false),
+            destroy_dataset(&mut p, "tank/a/b", true, 1000, false),
             EBUSY,
             "mounted"
         );
