@@ -619,9 +619,10 @@ fn destroy(world: &mut World, args: &[String]) -> Out {
                     format!("cannot destroy snapshot {name}: dataset is busy\n"),
                 );
             }
+            let now = world.now();
             let p = world.pools.get_mut(model::pool_of(name)).expect("checked");
             world.txg += 1;
-            model::destroy_snapshot(p, name, defer, false);
+            model::destroy_snapshot(p, name, defer, now, false);
             ok()
         }
         NameKind::Bookmark(..) => match world.destroy(name) {
@@ -771,6 +772,19 @@ fn prop_value(world: &World, name: &str, prop: &str, parsable: bool) -> (String,
                     "default".into(),
                 ),
             }
+        }
+        // 2.2+; libzfs shows 0 (never changed) as "-" and the time with seconds.
+        ("snapshots_changed", None)
+            if world.version.at_least(2, 2) && node.snapshots_changed != 0 =>
+        {
+            let t = node.snapshots_changed;
+            ro(if parsable {
+                t.to_string()
+            } else {
+                chrono::DateTime::from_timestamp(t, 0)
+                    .map(|d| d.format("%a %b %e %k:%M:%S %Y").to_string())
+                    .unwrap_or_else(|| t.to_string())
+            })
         }
         ("mounted", None) if node.kind == DsKind::Filesystem => {
             ro(if pool.is_mounted(head) { "yes" } else { "no" }.into())

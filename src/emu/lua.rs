@@ -1196,6 +1196,9 @@ fn native_prop(
         "dedup" if !is_snap => dflt(PVal::Str("off".into())),
         "encryption" => dflt(PVal::Str("off".into())),
         "mounted" | "iscsioptions" => Ok(None),
+        // 2.2+ (zcp_get.c: dsl_dir_snap_cmtime(ds_dir).tv_sec); unknown to 2.1's zfs_name_to_prop.
+        "snapshots_changed" if !version.at_least(2, 2) => Err(()),
+        "snapshots_changed" if !is_snap => ro(PVal::Int(node.snapshots_changed)),
         _ if KNOWN_NATIVE.contains(&prop) => Ok(None), // valid, not for this type
         _ => Err(()),
     }
@@ -1240,6 +1243,7 @@ const KNOWN_NATIVE: &[&str] = &[
     "encryption",
     "mounted",
     "iscsioptions",
+    "snapshots_changed",
 ];
 
 /// Names `system_properties` lists for a dataset.
@@ -1652,10 +1656,17 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
                 if other_pool(c, &name) {
                     return ret(EXDEV);
                 }
+                let now = c.world.now();
                 if issnap {
-                    return ret(model::destroy_snapshot(c.pool_mut(), &name, defer, dry));
+                    return ret(model::destroy_snapshot(
+                        c.pool_mut(),
+                        &name,
+                        defer,
+                        now,
+                        dry,
+                    ));
                 }
-                ret(model::destroy_dataset(c.pool_mut(), &name, true, dry))
+                ret(model::destroy_dataset(c.pool_mut(), &name, true, now, dry))
             },
         ),
         (
@@ -1726,7 +1737,8 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
                 if other_pool(c, &name) {
                     return ret(EXDEV);
                 }
-                let (code, conflicts) = model::promote(c.pool_mut(), &name, !sync);
+                let now = c.world.now();
+                let (code, conflicts) = model::promote(c.pool_mut(), &name, now, !sync);
                 let mut out = ret(code)?;
                 if code == EEXIST {
                     let t = lua.create_table()?;
@@ -1834,7 +1846,15 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
                 if other_pool(c, &fs) {
                     return ret(EXDEV);
                 }
-                ret(model::rename_snapshot(c.pool_mut(), &fs, &old, &new, !sync))
+                let now = c.world.now();
+                ret(model::rename_snapshot(
+                    c.pool_mut(),
+                    &fs,
+                    &old,
+                    &new,
+                    now,
+                    !sync,
+                ))
             },
         ));
     }

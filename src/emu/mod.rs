@@ -339,20 +339,20 @@ impl World {
 
     /// `zfs destroy <name>` (non-recursive): snapshot, bookmark or filesystem/volume.
     pub fn destroy(&mut self, name: &str) -> Result<(), i32> {
-        self.stamp();
+        let now = self.stamp().now;
         let pool = self.pool_mut(name)?;
         match split_name(name) {
             NameKind::Snapshot(..) => {
                 if pool.snap(name).is_none() {
                     return Err(errno::ENOENT);
                 }
-                code(model::destroy_snapshot(pool, name, false, false))
+                code(model::destroy_snapshot(pool, name, false, now, false))
             }
             NameKind::Bookmark(ds, b) => {
                 let node = pool.datasets.get_mut(ds).ok_or(errno::ENOENT)?;
                 node.bookmarks.remove(b).map(|_| ()).ok_or(errno::ENOENT)
             }
-            NameKind::Dataset(ds) => code(model::destroy_dataset(pool, ds, false, false)),
+            NameKind::Dataset(ds) => code(model::destroy_dataset(pool, ds, false, now, false)),
         }
     }
 
@@ -364,8 +364,8 @@ impl World {
 
     /// `zfs release <tag> <snap>`.
     pub fn release(&mut self, tag: &str, snap: &str) -> Result<(), i32> {
-        self.stamp();
-        code(model::release(self.pool_mut(snap)?, tag, snap))
+        let now = self.stamp().now;
+        code(model::release(self.pool_mut(snap)?, tag, snap, now))
     }
 
     /// `zfs clone <snap> <fs>`.
@@ -472,6 +472,7 @@ fn new_node(kind: DsKind, st: Stamp, volsize: Option<u64>) -> DatasetNode {
         origin: None,
         last_snap_txg: 0,
         native_props: BTreeMap::new(),
+        snapshots_changed: 0,
     }
 }
 

@@ -143,6 +143,26 @@ pub struct DatasetNode {
     /// Locally set native properties, only the ones in [`NATIVE_SETTABLE`].
     #[serde(default)]
     pub native_props: BTreeMap<String, String>,
+    /// `snapshots_changed` (2.2+): epoch seconds of the last change of the snapshot list
+    /// (`dsl_dir_snap_cmtime_update`: every snapshot create and every name removal, i.e.
+    /// destroy, rename, promote's move out); 0 until the first one. Absent in old state files.
+    #[serde(default)]
+    pub snapshots_changed: i64,
+}
+
+impl DatasetNode {
+    /// Adds a snapshot to the snapshot list (`dsl_dataset_snapshot_sync_impl`).
+    fn add_snapshot(&mut self, name: &str, sn: SnapNode, now: i64) {
+        self.snapshots.insert(name.to_string(), sn);
+        self.snapshots_changed = now;
+    }
+
+    /// Takes a snapshot name out of the list (`dsl_dataset_snap_remove`).
+    fn remove_snapshot(&mut self, name: &str, now: i64) -> Option<SnapNode> {
+        let sn = self.snapshots.remove(name)?;
+        self.snapshots_changed = now;
+        Some(sn)
+    }
 }
 
 /// The native properties the emulator lets the CLI set (`zfs create -o`, `zfs set`).
@@ -427,8 +447,8 @@ pub fn snapshot(pool: &mut Pool, full: &str, st: Stamp, dry_run: bool) -> i32 {
     }
     if !dry_run {
         node.last_snap_txg = st.txg;
-        node.snapshots.insert(
-            s.to_string(),
+        node.add_snapshot(
+            s,
             SnapNode {
                 createtxg: st.txg,
                 creation: st.now,
@@ -438,14 +458,16 @@ pub fn snapshot(pool: &mut Pool, full: &str, st: Stamp, dry_run: bool) -> i32 {
                 clones: BTreeSet::new(),
                 defer_destroy: false,
             },
+            st.now,
         );
     }
     0
 }
 
 /// Destroys a snapshot as `zfs.sync.destroy` does: missing → 0, holds → EBUSY,
-/// clones → EEXIST, `defer` turns those two into `defer_destroy`.
-pub fn destroy_snapshot(pool: &mut Pool, full: &str, defer: bool, dry_run: bool) -> i32 {
+/// clones → EEXIST, `defer` turns those two into `defer_destroy`. `now`: the time of the
+/// change (`snapshots_changed`).
+pub fn destroy_snapshot(pool: &mut Pool, full: &str, defer: bool, now: i64, dry_run: bool) -> i32 {
     let NameKind::Snapshot(ds, s) = split_name(full) else {
         return EINVAL;
     };
@@ -466,14 +488,21 @@ pub fn destroy_snapshot(pool: &mut Pool, full: &str, defer: bool, dry_run: bool)
         return if !sn.holds.is_empty() { EBUSY } else { EEXIST };
     }
     if !dry_run {
-        node.snapshots.remove(s);
+        node.remove_snapshot(s, now);
     }
     0
 }
 
 /// Destroys a filesystem or volume: ENOENT, EBUSY (mounted when `refuse_mounted`, or has
-/// snapshots), EEXIST (has children). A clone releases its origin snapshot.
-pub fn destroy_dataset(pool: &mut Pool, ds: &str, refuse_mounted: bool, dry_run: bool) -> i32 {
+/// snapshots), EEXIST (has children). A clone releases its origin snapshot (at `now`, if that
+/// ends a deferred destroy).
+pub fn destroy_dataset(
+    pool: &mut Pool,
+    ds: &str,
+    refuse_mounted: bool,
+    now: i64,
+    dry_run: bool,
+) -> i32 {
     let Some(node) = pool.datasets.get(ds) else {
         return ENOENT;
     };
@@ -491,21 +520,21 @@ pub fn destroy_dataset(pool: &mut Pool, ds: &str, refuse_mounted: bool, dry_run:
         let origin = node.origin.clone();
         pool.datasets.remove(ds);
         if let Some(o) = origin {
-            release_clone(pool, &o, ds);
+            release_clone(pool, &o, ds, now);
         }
     }
     0
 }
 
 /// Removes `clone` from the clones of `origin`; a deferred, now free snapshot goes away.
-fn release_clone(pool: &mut Pool, origin: &str, clone: &str) {
+fn release_clone(pool: &mut Pool, origin: &str, clone: &str, now: i64) {
     if let NameKind::Snapshot(ods, os) = split_name(origin)
         && let Some(onode) = pool.datasets.get_mut(ods)
         && let Some(sn) = onode.snapshots.get_mut(os)
     {
         sn.clones.remove(clone);
         if sn.defer_destroy && sn.clones.is_empty() && sn.holds.is_empty() {
-            onode.snapshots.remove(os);
+            onode.remove_snapshot(os, now);
         }
     }
 }
@@ -607,8 +636,15 @@ pub fn inherit_user_prop(pool: &mut Pool, name: &str, prop: &str, dry_run: bool)
     0
 }
 
-/// Renames `fs@old` to `fs@new` (missing `old` is a no-op).
-pub fn rename_snapshot(pool: &mut Pool, fs: &str, old: &str, new: &str, dry_run: bool) -> i32 {
+/// Renames `fs@old` to `fs@new` (missing `old` is a no-op) at `now` (a remove and an add).
+pub fn rename_snapshot(
+    pool: &mut Pool,
+    fs: &str,
+    old: &str,
+    new: &str,
+    now: i64,
+    dry_run: bool,
+) -> i32 {
     let Some(node) = pool.datasets.get_mut(fs) else {
         return ENOENT;
     };
@@ -622,7 +658,7 @@ pub fn rename_snapshot(pool: &mut Pool, fs: &str, old: &str, new: &str, dry_run:
         return EEXIST;
     }
     if !dry_run {
-        let sn = node.snapshots.remove(old).expect("checked");
+        let sn = node.remove_snapshot(old, now).expect("checked");
         node.snapshots.insert(new.to_string(), sn);
     }
     0
@@ -690,15 +726,18 @@ pub fn clone(pool: &mut Pool, snap: &str, fs: &str, st: Stamp, dry_run: bool) ->
                 origin: Some(snap.to_string()),
                 last_snap_txg: 0,
                 native_props: BTreeMap::new(),
+                snapshots_changed: 0,
             },
         );
     }
     0
 }
 
-/// Promotes a clone: the origin's snapshots up to the origin move to the clone. On a name
-/// conflict returns EEXIST and the conflicting short names.
-pub fn promote(pool: &mut Pool, clone_fs: &str, dry_run: bool) -> (i32, Vec<String>) {
+/// Promotes a clone: the origin's snapshots (and bookmarks) up to the origin move to the clone. On a name
+/// conflict returns EEXIST and the conflicting short names. `now` bumps `snapshots_changed`
+/// of the origin's head only: the clone gets the names without `dsl_dir_snap_cmtime_update`
+/// (`dsl_dataset_promote_sync`: `dsl_dataset_snap_remove` on one side, `zap_add` on the other).
+pub fn promote(pool: &mut Pool, clone_fs: &str, now: i64, dry_run: bool) -> (i32, Vec<String>) {
     let Some(node) = pool.datasets.get(clone_fs) else {
         return (ENOENT, vec![]);
     };
@@ -733,17 +772,30 @@ pub fn promote(pool: &mut Pool, clone_fs: &str, dry_run: bool) -> (i32, Vec<Stri
         let mut moved = BTreeMap::new();
         let onode = pool.datasets.get_mut(ods).expect("checked");
         for n in &moving {
-            let mut sn = onode.snapshots.remove(n).expect("listed");
+            let mut sn = onode.remove_snapshot(n, now).expect("listed");
             if n == os {
                 sn.clones.remove(clone_fs);
                 sn.clones.insert(ods.to_string());
             }
             moved.insert(n.clone(), sn);
         }
+        // Bookmarks up to the origin's txg move too (the kernel's promote does not check
+        // bookmark name conflicts either).
+        let bms: Vec<String> = onode
+            .bookmarks
+            .iter()
+            .filter(|(_, b)| b.createtxg <= limit)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let moved_bms: Vec<(String, BookmarkNode)> = bms
+            .into_iter()
+            .filter_map(|n| onode.bookmarks.remove(&n).map(|b| (n, b)))
+            .collect();
         onode.origin = Some(format!("{clone_fs}@{os}"));
         let cnode = pool.datasets.get_mut(clone_fs).expect("checked");
         cnode.origin = None;
         cnode.snapshots.extend(moved);
+        cnode.bookmarks.extend(moved_bms);
     }
     (0, vec![])
 }
@@ -767,8 +819,8 @@ pub fn hold(pool: &mut Pool, tag: &str, snap: &str, now: i64) -> i32 {
     0
 }
 
-/// Releases a user hold; a deferred snapshot without holds or clones is destroyed.
-pub fn release(pool: &mut Pool, tag: &str, snap: &str) -> i32 {
+/// Releases a user hold; a deferred snapshot without holds or clones is destroyed (at `now`).
+pub fn release(pool: &mut Pool, tag: &str, snap: &str, now: i64) -> i32 {
     let NameKind::Snapshot(ds, s) = split_name(snap) else {
         return EINVAL;
     };
@@ -782,7 +834,7 @@ pub fn release(pool: &mut Pool, tag: &str, snap: &str) -> i32 {
         return ESRCH;
     }
     if sn.defer_destroy && sn.holds.is_empty() && sn.clones.is_empty() {
-        node.snapshots.remove(s);
+        node.remove_snapshot(s, now);
     }
     0
 }
@@ -812,6 +864,7 @@ mod tests {
                     origin: None,
                     last_snap_txg: 0,
                     native_props: BTreeMap::new(),
+                    snapshots_changed: 0,
                 },
             );
         }
@@ -858,27 +911,45 @@ mod tests {
     #[test]
     fn destroy_rules() {
         let mut p = pool();
-        assert_eq!(destroy_dataset(&mut p, "tank/a", false, false), EEXIST);
         assert_eq!(
-            destroy_dataset(&mut p, "tank/a/b", true, false),
+            destroy_dataset(&mut p, "tank/a", false, 1000, false),
+            EEXIST
+        );
+        assert_eq!(
+            destroy_dataset(&mut p, "tank/a/b", true, 1000, false),
             EBUSY,
             "mounted"
         );
-        assert_eq!(destroy_snapshot(&mut p, "tank/a@nope", false, false), 0);
-        assert_eq!(destroy_snapshot(&mut p, "tank/zz@nope", false, false), 0);
+        assert_eq!(
+            destroy_snapshot(&mut p, "tank/a@nope", false, 1000, false),
+            0
+        );
+        assert_eq!(
+            destroy_snapshot(&mut p, "tank/zz@nope", false, 1000, false),
+            0
+        );
         snapshot(&mut p, "tank/a@s", st(5), false);
         assert_eq!(hold(&mut p, "keep", "tank/a@s", 9), 0);
-        assert_eq!(destroy_snapshot(&mut p, "tank/a@s", false, false), EBUSY);
-        assert_eq!(destroy_snapshot(&mut p, "tank/a@s", true, false), 0);
+        assert_eq!(
+            destroy_snapshot(&mut p, "tank/a@s", false, 1000, false),
+            EBUSY
+        );
+        assert_eq!(destroy_snapshot(&mut p, "tank/a@s", true, 1000, false), 0);
         assert!(p.snap("tank/a@s").unwrap().defer_destroy);
-        assert_eq!(release(&mut p, "keep", "tank/a@s"), 0);
+        assert_eq!(release(&mut p, "keep", "tank/a@s", 1000), 0);
         assert!(p.snap("tank/a@s").is_none(), "deferred destroy completes");
         snapshot(&mut p, "tank/a@c", st(6), false);
         assert_eq!(clone(&mut p, "tank/a@c", "tank/cl", st(7), false), 0);
-        assert_eq!(destroy_snapshot(&mut p, "tank/a@c", false, false), EEXIST);
-        assert_eq!(destroy_dataset(&mut p, "tank/a/b", false, false), 0);
-        assert_eq!(destroy_dataset(&mut p, "tank/a", false, false), EBUSY);
-        assert_eq!(destroy_dataset(&mut p, "tank/none", false, false), ENOENT);
+        assert_eq!(
+            destroy_snapshot(&mut p, "tank/a@c", false, 1000, false),
+            EEXIST
+        );
+        assert_eq!(destroy_dataset(&mut p, "tank/a/b", false, 1000, false), 0);
+        assert_eq!(destroy_dataset(&mut p, "tank/a", false, 1000, false), EBUSY);
+        assert_eq!(
+            destroy_dataset(&mut p, "tank/none", false, 1000, false),
+            ENOENT
+        );
     }
 
     #[test]

@@ -1417,3 +1417,243 @@ fn a_reused_state_trips_the_memory_limit_at_the_same_count() {
         n(&reused)
     );
 }
+
+// ------------------------------------------------------------ snapshots_changed (2.2+)
+//
+// Kernel facts (conformance case 099, 2.3.2 and 2.1.11): 0 on a fresh dataset; every change
+// of the snapshot list sets it to the change's time, visible at once in the same program;
+// bookmarks, set_prop, holds, clones, rollback and a deferred destroy's marking do not;
+// promote bumps the origin's head only; nothing on a snapshot name; unknown to 2.1.
+
+/// `snapshots_changed` of `name` read by a channel program (`None`: no value returned).
+fn snapshots_changed(w: &mut World, name: &str) -> Option<i64> {
+    let out = ok(
+        w,
+        &format!(
+            "local n = select('#', zfs.get_prop('{name}', 'snapshots_changed')) \
+             if n == 0 then return 'none' end return (zfs.get_prop('{name}', 'snapshots_changed'))"
+        ),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    match &v["return"] {
+        serde_json::Value::String(s) if s == "none" => None,
+        r => Some(r.as_i64().unwrap_or_else(|| panic!("an integer: {out}"))),
+    }
+}
+
+#[test]
+fn snapshots_changed_create_bumps_to_the_stamp_time() {
+    let mut w = world();
+    assert_eq!(
+        snapshots_changed(&mut w, "tank/a"),
+        Some(0),
+        "fresh dataset"
+    );
+    w.set_clock(1_700_000_050);
+    // ZCP: visible in the same program, equal to the new snapshot's creation
+    let out = ok(
+        &mut w,
+        "local e = zfs.sync.snapshot('tank/a@s') \
+         return {e, zfs.get_prop('tank/a', 'snapshots_changed'), zfs.get_prop('tank/a@s', 'creation')}",
+    );
+    assert_eq!(out, r#"{"return":{"1":0,"2":1700000050,"3":1700000050}}"#);
+    // CLI, two datasets in one call; the parent is not touched
+    assert_eq!(zfs(&mut w, "create tank/b").0, 0);
+    w.set_clock(1_700_000_060);
+    assert_eq!(zfs(&mut w, "snapshot tank/a@t tank/b@t").0, 0);
+    assert_eq!(snapshots_changed(&mut w, "tank/a"), Some(1_700_000_060));
+    assert_eq!(snapshots_changed(&mut w, "tank/b"), Some(1_700_000_060));
+    assert_eq!(snapshots_changed(&mut w, "tank"), Some(0));
+    assert_eq!(
+        snapshots_changed(&mut w, "tank/a@t"),
+        None,
+        "not for snapshots"
+    );
+    // a failed snapshot (EEXIST) changes nothing
+    w.set_clock(1_700_000_070);
+    assert_eq!(
+        ok(&mut w, "return zfs.sync.snapshot('tank/a@t')"),
+        r#"{"return":17}"#
+    );
+    assert_eq!(snapshots_changed(&mut w, "tank/a"), Some(1_700_000_060));
+    let r = zfs(&mut w, "get -H -p -o value snapshots_changed tank/a tank");
+    assert_eq!(r.1, "1700000060\n-\n", "CLI: parsable seconds, 0 is '-'");
+}
+
+#[test]
+fn snapshots_changed_destroy_bumps_including_deferred_rename_and_promote() {
+    let mut w = world();
+    for (t, s) in [(10, "a@s1"), (11, "a@s2"), (12, "a@s3"), (13, "a@s4")] {
+        w.set_clock(1_700_000_000 + t);
+        assert_eq!(zfs(&mut w, &format!("snapshot tank/{s}")).0, 0);
+    }
+    w.set_clock(1_700_000_020);
+    assert_eq!(
+        ok(&mut w, "return zfs.sync.destroy('tank/a@s1')"),
+        r#"{"return":0}"#
+    );
+    assert_eq!(
+        snapshots_changed(&mut w, "tank/a"),
+        Some(1_700_000_020),
+        "ZCP destroy"
+    );
+    w.set_clock(1_700_000_021);
+    assert_eq!(zfs(&mut w, "destroy tank/a@s2").0, 0);
+    assert_eq!(
+        snapshots_changed(&mut w, "tank/a"),
+        Some(1_700_000_021),
+        "CLI destroy"
+    );
+    // deferred: marking is no change, the real destroy at release is
+    assert_eq!(zfs(&mut w, "hold keep tank/a@s3").0, 0);
+    w.set_clock(1_700_000_022);
+    assert_eq!(
+        ok(&mut w, "return zfs.sync.destroy{'tank/a@s3', defer = true}"),
+        r#"{"return":0}"#
+    );
+    assert_eq!(
+        snapshots_changed(&mut w, "tank/a"),
+        Some(1_700_000_021),
+        "only marked"
+    );
+    w.set_clock(1_700_000_023);
+    assert_eq!(zfs(&mut w, "release keep tank/a@s3").0, 0);
+    assert!(!w.pool("tank").unwrap().exists("tank/a@s3"));
+    assert_eq!(
+        snapshots_changed(&mut w, "tank/a"),
+        Some(1_700_000_023),
+        "released"
+    );
+    // deferred behind a clone: destroying the clone destroys the snapshot
+    assert_eq!(zfs(&mut w, "clone tank/a@s4 tank/c").0, 0);
+    assert_eq!(
+        ok(&mut w, "return zfs.sync.destroy{'tank/a@s4', defer = true}"),
+        r#"{"return":0}"#
+    );
+    w.set_clock(1_700_000_024);
+    assert_eq!(zfs(&mut w, "destroy tank/c").0, 0);
+    assert!(!w.pool("tank").unwrap().exists("tank/a@s4"));
+    assert_eq!(
+        snapshots_changed(&mut w, "tank/a"),
+        Some(1_700_000_024),
+        "clone gone"
+    );
+    // rename
+    assert_eq!(zfs(&mut w, "snapshot tank/a@r").0, 0);
+    w.set_clock(1_700_000_030);
+    assert_eq!(
+        ok(
+            &mut w,
+            "return zfs.sync.rename_snapshot('tank/a', 'r', 'q')"
+        ),
+        r#"{"return":0}"#
+    );
+    assert_eq!(
+        snapshots_changed(&mut w, "tank/a"),
+        Some(1_700_000_030),
+        "rename"
+    );
+    // promote: the origin's head loses names (bumped), the clone gains them (not bumped)
+    assert_eq!(zfs(&mut w, "clone tank/a@q tank/p").0, 0);
+    assert_eq!(zfs(&mut w, "bookmark tank/a@q tank/a#bq").0, 0);
+    w.set_clock(1_700_000_040);
+    assert_eq!(
+        ok(&mut w, "return zfs.sync.promote('tank/p')"),
+        r#"{"return":0}"#
+    );
+    assert!(w.pool("tank").unwrap().exists("tank/p@q"));
+    let pool = w.pool("tank").unwrap();
+    assert!(
+        pool.ds("tank/p").unwrap().bookmarks.contains_key("bq"),
+        "bookmarks move too"
+    );
+    assert!(pool.ds("tank/a").unwrap().bookmarks.is_empty());
+    assert_eq!(
+        snapshots_changed(&mut w, "tank/a"),
+        Some(1_700_000_040),
+        "origin head"
+    );
+    assert_eq!(
+        snapshots_changed(&mut w, "tank/p"),
+        Some(0),
+        "promoted clone"
+    );
+}
+
+#[test]
+fn snapshots_changed_not_moved_by_bookmarks_props_holds_clones_rollback() {
+    let mut w = world();
+    w.set_clock(1_700_000_010);
+    assert_eq!(zfs(&mut w, "create -V 16M tank/v").0, 0);
+    assert_eq!(zfs(&mut w, "snapshot tank/a@s tank/v@s").0, 0);
+    w.set_clock(1_700_000_099);
+    assert_eq!(zfs(&mut w, "bookmark tank/a@s tank/a#b1").0, 0);
+    assert_eq!(zfs(&mut w, "hold keep tank/a@s").0, 0);
+    assert_eq!(zfs(&mut w, "clone tank/a@s tank/c").0, 0);
+    assert_eq!(zfs(&mut w, "set conf:x=1 tank/a").0, 0);
+    assert_eq!(
+        ok(
+            &mut w,
+            "return {zfs.sync.bookmark('tank/a@s', 'tank/a#b2'), zfs.sync.set_prop('tank/a', 'conf:y', '2'), \
+             zfs.sync.set_prop('tank/a@s', 'conf:z', '3'), (zfs.sync.rollback('tank/v'))}"
+        ),
+        r#"{"return":{"1":0,"2":0,"3":0,"4":0}}"#
+    );
+    assert_eq!(zfs(&mut w, "destroy tank/a#b1").0, 0);
+    assert_eq!(zfs(&mut w, "release keep tank/a@s").0, 0);
+    assert_eq!(snapshots_changed(&mut w, "tank/a"), Some(1_700_000_010));
+    assert_eq!(snapshots_changed(&mut w, "tank/v"), Some(1_700_000_010));
+    assert_eq!(snapshots_changed(&mut w, "tank/c"), Some(0), "a new clone");
+}
+
+#[test]
+fn snapshots_changed_is_an_invalid_property_on_2_1() {
+    let mut w = world_v("2.1.11");
+    let o = run(
+        &mut w,
+        "local x = 1\nreturn zfs.get_prop('tank/a', 'snapshots_changed')",
+    );
+    assert_eq!((o.exit_code, o.errno), (1, ECHRNG));
+    assert!(o.stderr.starts_with(FAILED), "{}", o.stderr);
+    assert_eq!(
+        first_error_line(&o),
+        "[string \"channel program\"]:2: 'snapshots_changed' is not a valid property"
+    );
+    let out = ok(
+        &mut w,
+        "local n = 0 for _, p in pairs(zfs.list.system_properties('tank/a')) do \
+         if p == 'snapshots_changed' then n = n + 1 end end return n",
+    );
+    assert_eq!(out, r#"{"return":0}"#, "not listed on 2.1");
+    let mut w = world();
+    let out = ok(
+        &mut w,
+        "local n = 0 for _, p in pairs(zfs.list.system_properties('tank/a')) do \
+         if p == 'snapshots_changed' then n = n + 1 end end return n",
+    );
+    assert_eq!(out, r#"{"return":1}"#, "listed on 2.3");
+}
+
+#[test]
+fn state_file_without_snapshots_changed_loads_as_never_changed() {
+    let mut w = world();
+    assert_eq!(zfs(&mut w, "snapshot tank/a@s").0, 0);
+    let mut v = serde_json::to_value(&w).unwrap();
+    let mut removed = 0;
+    for ds in v["pools"]["tank"]["datasets"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+    {
+        removed += usize::from(
+            ds.as_object_mut()
+                .unwrap()
+                .remove("snapshots_changed")
+                .is_some(),
+        );
+    }
+    assert_eq!(removed, 2, "tank and tank/a carried the field");
+    let mut old: World = serde_json::from_value(v).unwrap();
+    assert_eq!(snapshots_changed(&mut old, "tank/a"), Some(0));
+    assert!(old.pool("tank").unwrap().exists("tank/a@s"));
+}
