@@ -15,7 +15,7 @@
 --   <dataset>=<c>      the same, and also return its snapshots_changed as `c`; when it equals
 --                      <c> (the caller's value from a run that listed it), skip the walk and
 --                      answer `u = 1` instead of s/b/f (the caller still knows them). <c> = 0
---                      never matches. Dataset names cannot contain "=".
+--                      never matches, nor does a clone. Dataset names cannot contain "=".
 -- Returns a table keyed by argv index of the datasets (JSON: "1", "2", ...; -w does not
 -- count), each entry one of:
 --   { x = 0 }                                   the dataset does not exist
@@ -26,6 +26,9 @@
 --     n  = <label:nosnap, hex-encoded>,         absent when unset
 --     g  = <the dataset's guid>,                 identity for the caller's cache
 --     c  = <snapshots_changed, seconds>,         only for the "=<c>" form
+--     o  = 1,                                    only for the "=<c>" form, when it is a clone
+--                                                (always walked: a promote moves snapshots
+--                                                onto it without changing its value)
 --     u  = 1,                                    only when the walk was skipped (then no s/b/f)
 --     s  = "<short>" lines joined by "\n", one per snapshot whose short name starts with
 --          "autosnap_" (any order)
@@ -74,7 +77,11 @@ local function inventory(arg)
     e.g = zfs.get_prop(ds, "guid")
     if known ~= nil then
         e.c = zfs.get_prop(ds, "snapshots_changed")
-        if known ~= "0" and tostring(e.c) == known then
+        -- A clone is always walked: promoting it moves snapshots onto it without touching
+        -- its snapshots_changed (conformance case 099).
+        if zfs.get_prop(ds, "origin") ~= nil then
+            e.o = 1
+        elseif known ~= "0" and tostring(e.c) == known then
             e.u = 1
             return e
         end

@@ -444,19 +444,19 @@ mod tests {
         let short = n.to_string();
         let snap = Action::Snapshot {
             dataset: d.clone(),
-            name: n.clone(),
+            name: n,
         };
         let destroy = Action::Destroy {
             dataset: d.clone(),
-            name: n.clone(),
+            name: n,
         };
         let bm = Action::Bookmark {
             dataset: d.clone(),
-            name: n.clone(),
+            name: n,
         };
         let dbm = Action::DestroyBookmark {
             dataset: d.clone(),
-            name: n.clone(),
+            name: n,
         };
         let label = Action::SetLabel {
             dataset: d.clone(),
@@ -469,7 +469,11 @@ mod tests {
             (&snap, Some(O::Dropped), None),
             (&snap, Some(O::CheckFailed("EEXIST".into())), None),
             (&snap, None, None),
-            (&destroy, Some(O::Ok), Some(Change::Destroyed(short.clone()))),
+            (
+                &destroy,
+                Some(O::Ok),
+                Some(Change::Destroyed(short.clone())),
+            ),
             (
                 &destroy,
                 Some(failed("ENOENT")),
@@ -477,14 +481,22 @@ mod tests {
             ),
             (&destroy, Some(failed("EIO")), Some(Change::Unknown)),
             (&destroy, Some(O::Kept("held".into())), None),
-            (&bm, Some(O::Ok), Some(Change::BookmarkCreated(short.clone()))),
+            (
+                &bm,
+                Some(O::Ok),
+                Some(Change::BookmarkCreated(short.clone())),
+            ),
             (&bm, Some(failed("EEXIST")), Some(Change::Unknown)),
             (
                 &dbm,
                 Some(O::Ok),
                 Some(Change::BookmarkDestroyed(short.clone())),
             ),
-            (&dbm, Some(failed("permission denied")), Some(Change::Unknown)),
+            (
+                &dbm,
+                Some(failed("permission denied")),
+                Some(Change::Unknown),
+            ),
             (&label, Some(O::Ok), None),
             (&label, Some(failed("EIO")), None),
         ];

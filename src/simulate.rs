@@ -420,14 +420,7 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         host.guests[last].running = running;
         changed_today |= changed && i > 0;
         emulator.world_mut().set_clock(now.timestamp());
-        let (_plan, report) = run::run_host(
-            &host,
-            exec,
-            &v,
-            false,
-            &setup,
-            &mut snap_cache,
-        );
+        let (_plan, report) = run::run_host(&host, exec, &v, false, &setup, &mut snap_cache);
 
         let t = &report.totals;
         out.runs += 1;

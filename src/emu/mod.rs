@@ -382,6 +382,12 @@ impl World {
         Ok(())
     }
 
+    /// `zfs promote <clone>`.
+    pub fn promote(&mut self, clone_fs: &str) -> Result<(), i32> {
+        let now = self.stamp().now;
+        code(model::promote(self.pool_mut(clone_fs)?, clone_fs, now, false).0)
+    }
+
     /// `zfs set prop=value` for a user property.
     pub fn set_user_prop(&mut self, ds: &str, prop: &str, value: &str) -> Result<(), i32> {
         self.stamp();

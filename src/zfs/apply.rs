@@ -126,8 +126,12 @@ pub struct Applied {
     pub commands: u64,
     /// Per watched dataset: its `snapshots_changed` before and after the program (`None`
     /// when it does not exist or the program did not run).
-    pub changed: Vec<(Dataset, Option<(i64, i64)>)>,
+    pub changed: Vec<Watched>,
 }
+
+/// A watched dataset and its `snapshots_changed` before and after the program (`None` when it
+/// does not exist).
+pub type Watched = (Dataset, Option<(i64, i64)>);
 
 /// The argv tokens `apply.lua` takes for `groups` (bookmark destroys are not part of it), with
 /// a `C` item per dataset of `watch` first when the program has anything to do.
@@ -186,10 +190,7 @@ pub fn encode(groups: &[Group], watch: &[Dataset]) -> Vec<String> {
 }
 
 /// Decodes `apply.lua`'s `c` string for `watch`.
-fn decode_changed(
-    c: &str,
-    watch: &[Dataset],
-) -> Result<Vec<(Dataset, Option<(i64, i64)>)>, String> {
+fn decode_changed(c: &str, watch: &[Dataset]) -> Result<Vec<Watched>, String> {
     let parts: Vec<&str> = c.split(' ').filter(|t| !t.is_empty()).collect();
     if parts.len() != watch.len() {
         return Err(format!(

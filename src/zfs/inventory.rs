@@ -199,6 +199,8 @@ pub struct Listed {
     pub bookmarks: Vec<String>,
     /// Its `snapshots_changed`, when asked for (OpenZFS >= 2.2).
     pub changed: Option<i64>,
+    /// It is a clone (reported with `changed` only): never skipped, no listing kept.
+    pub clone: bool,
     /// The walk was skipped: `changed` equals the value offered, and `snapshots`,
     /// `bookmarks` and the foreign count are the caller's to fill in.
     pub unchanged: bool,
@@ -304,7 +306,7 @@ pub fn read_pool(
         // the run's clock: a change later in the same second would leave it equal.
         let listing = match l.changed {
             _ if l.unchanged => entry.listing.take(),
-            Some(c) if c < now => Some(Listing {
+            Some(c) if c < now && !l.clone => Some(Listing {
                 changed: c,
                 snapshots: l.snapshots.iter().cloned().collect(),
                 bookmarks: l.bookmarks.iter().cloned().collect(),
@@ -493,7 +495,10 @@ pub fn list_pool(
             Err(e) => return Err(e),
         }
     }
-    Ok(out.into_iter().map(|l| l.expect("every dataset answered")).collect())
+    Ok(out
+        .into_iter()
+        .map(|l| l.expect("every dataset answered"))
+        .collect())
 }
 
 /// `snapinfo.lua` for `requests`, in chunks bounded by the cost model and [`ARGV_BUDGET`].
@@ -628,7 +633,9 @@ pub fn call_inventory(
                 && l.state.exists
                 && offer.is_some() != l.changed.is_some()
             {
-                return Err(bad(format!("{ds}: snapshots_changed asked for but not given")));
+                return Err(bad(format!(
+                    "{ds}: snapshots_changed asked for but not given"
+                )));
             }
             Ok(l)
         })
@@ -658,6 +665,7 @@ fn decode(ds: &Dataset, e: &Value) -> Result<Option<Listed>, String> {
         snapshots: vec![],
         bookmarks: vec![],
         changed: None,
+        clone: false,
         unchanged: false,
     };
     if !exists {
@@ -688,9 +696,10 @@ fn decode(ds: &Dataset, e: &Value) -> Result<Option<Listed>, String> {
     if let Some(c) = e.get("c") {
         l.changed = Some(c.as_i64().ok_or("bad snapshots_changed")?);
     }
+    l.clone = e.get("o").and_then(Value::as_i64) == Some(1);
     if e.get("u").and_then(Value::as_i64) == Some(1) {
-        if l.changed.is_none() {
-            return Err("walk skipped without snapshots_changed".into());
+        if l.changed.is_none() || l.clone {
+            return Err("walk skipped for a clone or without snapshots_changed".into());
         }
         l.unchanged = true;
         return Ok(Some(l));
@@ -853,13 +862,20 @@ mod tests {
         let gone = decode(&d, &json!({"x":0})).unwrap().unwrap();
         assert!(!gone.state.exists && gone.snapshots.is_empty());
         assert_eq!(decode(&d, &json!({"x":2})), Ok(None), "not read: ask again");
-        let skipped = decode(&d, &json!({"x":1,"g":1,"c":77,"u":1})).unwrap().unwrap();
+        let skipped = decode(&d, &json!({"x":1,"g":1,"c":77,"u":1}))
+            .unwrap()
+            .unwrap();
         assert!(skipped.unchanged && skipped.changed == Some(77));
         let walked = decode(&d, &json!({"x":1,"g":1,"c":77,"f":0,"s":"","b":""}))
             .unwrap()
             .unwrap();
         assert!(!walked.unchanged && walked.changed == Some(77));
+        let clone = decode(&d, &json!({"x":1,"g":1,"c":77,"o":1,"f":0,"s":"","b":""}))
+            .unwrap()
+            .unwrap();
+        assert!(clone.clone && !clone.unchanged);
         for bad in [
+            json!({"x":1,"g":1,"c":77,"o":1,"u":1}),
             json!({"x": 3}),
             json!({"x":1,"g":1,"u":1}),
             json!({"x":1,"g":1,"c":"soon","f":0,"s":"","b":""}),
@@ -1328,5 +1344,32 @@ mod emulated {
         let names: Vec<&Dataset> = got.iter().map(|l| &l.state.dataset).collect();
         assert_eq!(names, list.iter().collect::<Vec<_>>(), "in the order asked");
         assert!(got.iter().all(|l| l.snapshots.len() == per));
+    }
+
+    /// A promote moves snapshots onto the clone without changing its snapshots_changed
+    /// (kernel, conformance case 099): a clone is walked every time.
+    #[test]
+    fn a_clone_is_walked_every_time_so_a_promote_is_seen() {
+        let (x, mut list) = aged_world(1, 3);
+        {
+            let mut w = x.world_mut();
+            w.clone_snapshot("tank/vm-100-disk-0@autosnap_001", "tank/vm-101-disk-0")
+                .unwrap();
+            w.snapshot("tank/vm-101-disk-0@autosnap_on_clone").unwrap();
+        }
+        list.push(Dataset::new("tank/vm-101-disk-0").unwrap());
+        let mut cache = PoolCache::default();
+        read_with(&x, &list, &mut cache, NOW, true);
+        assert!(cache.datasets["tank/vm-101-disk-0"].listing.is_none());
+        let (_, s) = read_with(&x, &list, &mut cache, NOW + 900, true);
+        assert_eq!(s.walks_skipped, 1, "only the origin's head is skipped");
+        x.world_mut().promote("tank/vm-101-disk-0").unwrap();
+        let (st, _) = read_with(&x, &list, &mut cache, NOW + 1800, true);
+        assert_eq!(st, full_read(&x, &list, NOW + 1800));
+        assert_eq!(
+            st[&list[1]].snapshots.len(),
+            3,
+            "two moved over by the promote"
+        );
     }
 }
