@@ -16,7 +16,7 @@ use super::program::{
     self, DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT, INVENTORY, MAX_INSTR_LIMIT, MAX_MEM_LIMIT,
     ProgramOpts, SNAPINFO,
 };
-use super::snapcache::{DatasetCache, Facts, Listing, PoolCache};
+use super::snapcache::{DatasetCache, Facts, Listing, PoolCache, max_age};
 use crate::inventory::{BookmarkInfo, DatasetState, PropSource, PropValue, SnapshotInfo};
 use crate::naming::Dataset;
 use serde_json::Value;
@@ -245,7 +245,7 @@ pub fn read_pool(
             let offer = cache
                 .datasets
                 .get(d.as_str())
-                .filter(|c| c.fresh(now))
+                .filter(|c| c.fresh(now, max_age(d.as_str())))
                 .and_then(|c| c.listing.as_ref())
                 .map_or(0, |l| l.changed);
             (d.clone(), opts.snapshots_changed.then_some(offer))
@@ -318,7 +318,7 @@ pub fn read_pool(
             }),
             _ => None,
         };
-        if !entry.trusted(l.guid, now) {
+        if !entry.trusted(l.guid, now, max_age(l.state.dataset.as_str())) {
             *entry = DatasetCache {
                 guid: l.guid,
                 full_read_at: now,

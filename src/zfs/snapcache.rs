@@ -9,8 +9,9 @@
 //! * its dataset still has the same `guid` (a destroyed and re-created or received-over
 //!   dataset starts afresh),
 //! * the name still exists (names that vanished are dropped), and
-//! * it was read less than [`MAX_AGE_SECS`] ago (a snapshot destroyed and re-created under the
-//!   same name by someone else is picked up within that time).
+//! * it was read in full less than its dataset's [`max_age`] ago: 12 to 24 hours, fixed per
+//!   dataset, so that a node's full reads spread over the day (a snapshot destroyed and
+//!   re-created under the same name by someone else is picked up within that time).
 //!
 //!
 //! On OpenZFS 2.2 and later it also remembers each dataset's [`Listing`]: the names of our
@@ -23,7 +24,7 @@
 //!   changes (nobody else changed the list in between) and reports the value after them; every
 //!   change it made is applied to the listing ([`Listing::after_apply`]).
 //!
-//! What it cannot see, bounded by the daily full walk ([`MAX_AGE_SECS`]): a change by someone
+//! What it cannot see, bounded by the periodic full walk ([`max_age`]): a change by someone
 //! else in the same second right after our apply (the value stays equal), and bookmarks made or
 //! destroyed by someone else (bookmarks do not touch `snapshots_changed`). Neither can make a
 //! run destroy anything that is not ours: the plan destroys only names that are ours, and a
@@ -38,8 +39,21 @@ use std::path::{Path, PathBuf};
 /// Format of the file; another number is read as an empty cache.
 pub const FORMAT: u32 = 1;
 
-/// How long a dataset's entries are trusted after they were read in full.
+/// How long a dataset's entries are trusted after they were read in full, at most: each
+/// dataset's own limit is between half of this and all of it ([`max_age`]), so that the full
+/// reads of a node's datasets spread over the day instead of making one run a day cold.
 pub const MAX_AGE_SECS: i64 = 24 * 3600;
+
+/// How long the entries of `dataset` are trusted: [`MAX_AGE_SECS`] less a fixed share of up to
+/// a half, from a hash of its name (the same on every run, different between datasets).
+pub fn max_age(dataset: &str) -> i64 {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in dataset.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    MAX_AGE_SECS - (h % (MAX_AGE_SECS as u64 / 2)) as i64
+}
 
 /// createtxg and creation (seconds since the epoch) of one snapshot.
 pub type Facts = (u64, i64);
@@ -127,14 +141,15 @@ impl Listing {
 }
 
 impl DatasetCache {
-    /// True when the entries may be used for a dataset whose guid is `guid` at `now`.
-    pub fn trusted(&self, guid: i64, now: i64) -> bool {
-        self.guid == guid && self.fresh(now)
+    /// True when the entries may be used for a dataset whose guid is `guid` at `now`, with
+    /// `max_age` its [`max_age`].
+    pub fn trusted(&self, guid: i64, now: i64, max_age: i64) -> bool {
+        self.guid == guid && self.fresh(now, max_age)
     }
 
-    /// True while the last full read is recent enough and the clock did not go back.
-    pub fn fresh(&self, now: i64) -> bool {
-        self.full_read_at <= now && now - self.full_read_at < MAX_AGE_SECS
+    /// True while the last full read is younger than `max_age` and the clock did not go back.
+    pub fn fresh(&self, now: i64, max_age: i64) -> bool {
+        self.full_read_at <= now && now - self.full_read_at < max_age
     }
 }
 
@@ -198,8 +213,32 @@ mod tests {
             (8, 1_000_001, false),
         ];
         for (guid, now, want) in cases {
-            assert_eq!(c.trusted(guid, now), want, "guid {guid} now {now}");
+            assert_eq!(
+                c.trusted(guid, now, MAX_AGE_SECS),
+                want,
+                "guid {guid} now {now}"
+            );
         }
+        assert!(c.trusted(7, 1_000_000 + 3600, 3601));
+        assert!(!c.trusted(7, 1_000_000 + 3601, 3601));
+    }
+
+    #[test]
+    fn max_age_is_stable_per_dataset_and_spread_over_half_a_day() {
+        assert_eq!(
+            max_age("rpool/data/vm-100-disk-0"),
+            max_age("rpool/data/vm-100-disk-0")
+        );
+        let ages: Vec<i64> = (0..1000)
+            .map(|i| max_age(&format!("rpool/data/vm-{}-disk-0", 100 + i)))
+            .collect();
+        assert!(
+            ages.iter()
+                .all(|&a| a > MAX_AGE_SECS / 2 && a <= MAX_AGE_SECS)
+        );
+        // Spread: every hour of the half day holds some of them.
+        let hours: BTreeSet<i64> = ages.iter().map(|a| (MAX_AGE_SECS - a) / 3600).collect();
+        assert_eq!(hours.len(), 12, "{hours:?}");
     }
 
     #[test]
