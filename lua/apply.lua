@@ -26,8 +26,10 @@
 -- Returns { r = "<one result per item, in argv order, separated by spaces>", t = <createtxg of the
 -- first snapshot created, absent if none>, c = "<before>:<after>" per C item in argv order,
 -- separated by spaces ("-" for a dataset that does not exist; absent without C items) }.
--- "before" is read before any change of this program, "after" after all of them. A result is
--- one of:
+-- "before" is read after the checks, before any change of this program, and only for a
+-- dataset some check showed to exist (zfs.get_prop on a missing dataset is a fatal error;
+-- this saves a zfs.exists per dataset in the txg-holding program); "after" after all changes
+-- (the program never destroys a dataset). A result is one of:
 --   ok | kept:held | kept:cloned | dropped | check:<ERRNO> | <ERRNO>
 -- where <ERRNO> is the errno's name (EEXIST, ...) or its number when it has no name.
 
@@ -80,11 +82,14 @@ while i <= #argv do
     i = i + n + 1
 end
 
--- 1. Checks (and the snapshots_changed of the watched datasets, before any change).
-for _, w in ipairs(watched) do
-    if zfs.exists(w.ds) then
-        w.before = zfs.get_prop(w.ds, "snapshots_changed")
+-- 1. Checks.
+local alive = {} -- datasets a check showed to exist
+local function dataset_of(name)
+    local at = string.find(name, "@", 1, true)
+    if at == nil then
+        return name
     end
+    return string.sub(name, 1, at - 1)
 end
 local failed = {}
 for _, it in ipairs(items) do
@@ -102,11 +107,24 @@ for _, it in ipairs(items) do
         elseif err ~= 0 then
             it.res = ename(err)
         end
+        if err == 0 or err == EBUSY or err == EEXIST then
+            alive[dataset_of(it.a)] = true
+        end
         err = 0
+    end
+    if (it.op == "P" and err == 0) or (it.op == "S" and (err == 0 or err == EEXIST)) then
+        alive[dataset_of(it.a)] = true
     end
     if err ~= 0 then
         it.res = "check:" .. ename(err)
         failed[it.g] = true
+    end
+end
+
+-- The snapshots_changed of the watched datasets, before any change.
+for _, w in ipairs(watched) do
+    if alive[w.ds] then
+        w.before = zfs.get_prop(w.ds, "snapshots_changed")
     end
 end
 
@@ -154,7 +172,7 @@ local changed = nil
 if #watched > 0 then
     local cs = {}
     for k, w in ipairs(watched) do
-        if w.before ~= nil and zfs.exists(w.ds) then
+        if w.before ~= nil then
             cs[k] = w.before .. ":" .. zfs.get_prop(w.ds, "snapshots_changed")
         else
             cs[k] = "-"

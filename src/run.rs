@@ -315,27 +315,33 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut
             .push(to_item(&item.action));
         index.last_mut().expect("pushed").push(i);
     }
-    // The datasets whose snapshot names this program may change, and that have a listing
-    // worth keeping.
-    let mut touched: Vec<Dataset> = Vec::new();
+    // The datasets whose names this run may change: with a snapshot made or destroyed (the
+    // program watches their snapshots_changed when they have a listing worth keeping), or
+    // only bookmarks (which leave snapshots_changed alone).
+    let mut touched: Vec<(Dataset, bool)> = Vec::new();
     for item in &report.items {
-        if !matches!(item.action, Action::SetLabel { .. }) {
-            let d = item.action.dataset();
-            if !touched.contains(d) {
-                touched.push(d.clone());
-            }
+        let snaps = match item.action {
+            Action::SetLabel { .. } => continue,
+            Action::Snapshot { .. } | Action::Destroy { .. } => true,
+            Action::Bookmark { .. } | Action::DestroyBookmark { .. } => false,
+        };
+        let d = item.action.dataset();
+        match touched.iter_mut().find(|(t, _)| t == d) {
+            Some((_, s)) => *s |= snaps,
+            None => touched.push((d.clone(), snaps)),
         }
     }
     let watched: Vec<Dataset> = touched
         .iter()
-        .filter(|d| {
+        .filter(|(d, snaps)| {
             watch
+                && *snaps
                 && cache
                     .datasets
                     .get(d.as_str())
                     .is_some_and(|c| c.listing.is_some())
         })
-        .cloned()
+        .map(|(d, _)| d.clone())
         .collect();
     let changed = match apply::apply_pool(exec, &report.pool, &groups, &watched) {
         Ok(applied) => {
@@ -357,12 +363,19 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut
         .iter()
         .filter_map(|(d, c)| c.map(|c| (d, c)))
         .collect();
-    for d in &touched {
+    let failed_whole = report.error.is_some();
+    for (d, snaps) in &touched {
         let Some(entry) = cache.datasets.get_mut(d.as_str()) else {
             continue;
         };
-        entry.listing = match (entry.listing.take(), changed.get(d)) {
-            (Some(l), Some(&(before, after))) => {
+        let seen = match (snaps, changed.get(d)) {
+            (true, Some(&c)) => Some(c),
+            // Bookmarks only: the snapshot list, and so its value, stay as they were.
+            (false, _) if !failed_whole => entry.listing.as_ref().map(|l| (l.changed, l.changed)),
+            _ => None,
+        };
+        entry.listing = match (entry.listing.take(), seen) {
+            (Some(l), Some((before, after))) => {
                 let changes: Vec<Change> = report
                     .items
                     .iter()

@@ -47,14 +47,16 @@ if run inventory.lua "$a=0" "$b=0" "$c=0"; then
     echo "== apply with C items (sync)"
     sleep 1
     new=autosnap_2026-01-07_00:00:00_daily rc=0
-    zfs program -j -- "$POOL" "$REPO/lua/apply.lua" C "$a" C "$b" C "$d/missing" \
-        G 100 S "$a@$new" >"$CONF_TMP/o" 2>"$CONF_TMP/e" || rc=$?
+    # a: a snapshot is made; b: only a label is set (no change to its snapshot list); the
+    # clone c has no item (no check shows it exists: not read), nor has the missing one.
+    zfs program -j -- "$POOL" "$REPO/lua/apply.lua" C "$a" C "$b" C "$c" C "$d/missing" \
+        G 100 S "$a@$new" G 102 P "$b" label:running pve9 >"$CONF_TMP/o" 2>"$CONF_TMP/e" || rc=$?
     echo "exit=$rc"
     python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))["return"]
 ca, cb = int(sys.argv[2]), int(sys.argv[3])
 parts = r["c"].split(" ")
-print("results:", r["r"], "| entries:", len(parts), "| missing:", parts[2])
+print("results:", r["r"], "| entries:", len(parts), "| clone:", parts[2], "| missing:", parts[3])
 ba, aa = map(int, parts[0].split(":"))
 bb, ab = map(int, parts[1].split(":"))
 print("a before = inventory value:", ba == ca, "| a after > before:", aa > ba)
