@@ -8,11 +8,12 @@
 --   S <dataset>@<snap>               create a snapshot
 --   B <dataset>@<snap> <dataset>#<bm> create a bookmark of a snapshot (made earlier in this program or not)
 --   D <dataset>@<snap>               destroy a snapshot, best effort
+--   K                                report the creation time of every snapshot made (`k`)
 --   C <dataset>                      report the dataset's snapshots_changed before and after
 --                                    this program (OpenZFS >= 2.2 only; 2.1 raises "not a
 --                                    valid property", so the caller sends none there)
--- Every item but C belongs to a group; a G item itself gets no result; C items get no result
--- in `r` but one entry in `c`.
+-- Every item but C and K belongs to a group; a G item itself gets no result; C items get no
+-- result in `r` but one entry in `c`; K gets none.
 -- Order of work (check-then-sync, because a Lua error cannot be caught and earlier changes stay):
 --   1. every zfs.check.* of every P, S and D item;
 --   2. a group in which a P or S check failed is dropped whole (a guest's disks are all-or-nothing);
@@ -25,7 +26,9 @@
 -- snapshot is usually created in this same program.
 -- Returns { r = "<one result per item, in argv order, separated by spaces>", t = <createtxg of the
 -- first snapshot created, absent if none>, c = "<before>:<after>" per C item in argv order,
--- separated by spaces ("-" for a dataset that does not exist; absent without C items) }.
+-- separated by spaces ("-" for a dataset that does not exist; absent without C items), k =
+-- "<creation>" per S item in argv order, separated by spaces ("-" for one not made; absent
+-- without K) }.
 -- "before" is read after the checks, before any change of this program, and only for a
 -- dataset some check showed to exist (zfs.get_prop on a missing dataset is a fatal error;
 -- this saves a zfs.exists per dataset in the txg-holding program); "after" after all changes
@@ -55,7 +58,8 @@ local function ename(code)
 end
 
 -- Parse argv into items. An opcode with missing operands is a caller bug: fail before any change.
-local ARITY = { G = 1, P = 3, S = 1, B = 2, D = 1, C = 1 }
+local ARITY = { G = 1, P = 3, S = 1, B = 2, D = 1, C = 1, K = 0 }
+local want_creation = false
 local items = {}
 local watched = {}
 local group = nil
@@ -73,6 +77,8 @@ while i <= #argv do
         group = argv[i + 1]
     elseif op == "C" then
         watched[#watched + 1] = { ds = argv[i + 1] }
+    elseif op == "K" then
+        want_creation = true
     else
         if group == nil then
             error("apply: item at argument " .. i .. " precedes the first group")
@@ -151,6 +157,9 @@ for _, it in ipairs(items) do
             if txg == nil then
                 txg = zfs.get_prop(it.a, "createtxg")
             end
+            if want_creation then
+                it.creation = zfs.get_prop(it.a, "creation")
+            end
         else
             it.res = ename(err)
             sync_failed[it.g] = true
@@ -180,4 +189,14 @@ if #watched > 0 then
     end
     changed = table.concat(cs, " ")
 end
-return { r = table.concat(out, " "), t = txg, c = changed }
+local creations = nil
+if want_creation then
+    local ks = {}
+    for _, it in ipairs(items) do
+        if it.op == "S" then
+            ks[#ks + 1] = it.creation ~= nil and tostring(it.creation) or "-"
+        end
+    end
+    creations = table.concat(ks, " ")
+end
+return { r = table.concat(out, " "), t = txg, c = changed, k = creations }

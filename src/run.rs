@@ -351,6 +351,15 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut
                     report.items[index[g][k]].outcome = Some(o);
                 }
             }
+            // Facts of the snapshots just made, read by the program itself: the next
+            // inventory need not read them.
+            if let Some(txg) = applied.txg {
+                for (d, name, creation) in &applied.created {
+                    if let Some(entry) = cache.datasets.get_mut(d.as_str()) {
+                        entry.snaps.insert(name.clone(), (txg, *creation));
+                    }
+                }
+            }
             applied.changed
         }
         // The program failed as a whole: its state is unknown until the next inventory.

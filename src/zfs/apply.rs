@@ -127,6 +127,9 @@ pub struct Applied {
     /// Per watched dataset: its `snapshots_changed` before and after the program (`None`
     /// when it does not exist or the program did not run).
     pub changed: Vec<Watched>,
+    /// The snapshots made, with their createtxg (`txg`) and creation, as the program read
+    /// them right after making them: what the next inventory would otherwise read again.
+    pub created: Vec<(Dataset, String, i64)>,
 }
 
 /// A watched dataset and its `snapshots_changed` before and after the program (`None` when it
@@ -134,7 +137,8 @@ pub struct Applied {
 pub type Watched = (Dataset, Option<(i64, i64)>);
 
 /// The argv tokens `apply.lua` takes for `groups` (bookmark destroys are not part of it), with
-/// a `C` item per dataset of `watch` first when the program has anything to do.
+/// `K` (report the creation of the snapshots made) and a `C` item per dataset of `watch` first
+/// when the program has anything to do.
 pub fn encode(groups: &[Group], watch: &[Dataset]) -> Vec<String> {
     let mut argv = Vec::new();
     for g in groups {
@@ -178,13 +182,11 @@ pub fn encode(groups: &[Group], watch: &[Dataset]) -> Vec<String> {
             }
         }
     }
-    if argv.is_empty() || watch.is_empty() {
+    if argv.is_empty() {
         return argv;
     }
-    let mut out: Vec<String> = watch
-        .iter()
-        .flat_map(|d| ["C".to_string(), d.to_string()])
-        .collect();
+    let mut out: Vec<String> = vec!["K".to_string()];
+    out.extend(watch.iter().flat_map(|d| ["C".to_string(), d.to_string()]));
     out.extend(argv);
     out
 }
@@ -232,6 +234,7 @@ pub fn apply_pool(
     let mut tokens: Vec<Outcome> = Vec::new();
     let mut txg = None;
     let mut changed = Vec::new();
+    let mut created = Vec::new();
     if !argv.is_empty() {
         let ret = program::run(exec, pool, &APPLY, &argv, &ProgramOpts::default())?;
         let bad = |d: &str| ZfsError::parse(Tool::Zfs, &argv, d.to_string(), &ret.to_string());
@@ -245,7 +248,29 @@ pub fn apply_pool(
             .map(Outcome::parse)
             .collect();
         txg = ret.get("t").and_then(Value::as_u64);
-        if argv.first().is_some_and(|a| a == "C") {
+        let made: Vec<(&Dataset, &String)> = groups
+            .iter()
+            .flat_map(|g| &g.items)
+            .filter_map(|i| match i {
+                Item::Snapshot { dataset, name } => Some((dataset, name)),
+                _ => None,
+            })
+            .collect();
+        let k = ret
+            .get("k")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("no creation string `k`"))?;
+        let ks: Vec<&str> = k.split(' ').filter(|t| !t.is_empty()).collect();
+        if ks.len() != made.len() {
+            return Err(bad("creation entries do not match the snapshots"));
+        }
+        for ((d, n), c) in made.into_iter().zip(ks) {
+            if c != "-" {
+                let c = c.parse().map_err(|_| bad("bad creation entry"))?;
+                created.push((d.clone(), n.clone(), c));
+            }
+        }
+        if !watch.is_empty() {
             let c = ret
                 .get("c")
                 .and_then(Value::as_str)
@@ -303,6 +328,7 @@ pub fn apply_pool(
         txg,
         commands: exec.commands_run() - before,
         changed,
+        created,
     })
 }
 
@@ -365,6 +391,7 @@ mod tests {
         assert_eq!(
             encode(&groups, &[]),
             [
+                "K",
                 "G",
                 "100",
                 "P",
