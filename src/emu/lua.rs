@@ -298,28 +298,105 @@ fn compile(lua: &Lua, source: &str) -> Result<mlua::Function, String> {
     }
 }
 
-/// Makes a run's globals from the template (the sandbox as built): every table copied (raw,
-/// in traversal order), `_G` the new table. Runs before the instruction hook is installed
-/// (it costs the program no instructions) and in Lua, which copies far faster than pairs
-/// through the API.
-const COPY_GLOBALS: &str = r#"
-local next, rawset, rawequal, type = next, rawset, rawequal, type
-local function copy(t, root, out)
-  for k, v in next, t do
-    if type(v) == "table" then
-      if not rawequal(v, root) then rawset(out, k, copy(v, root, {})) end
-    else
-      rawset(out, k, v)
-    end
-  end
-  return out
-end
-return function(template)
-  local env = copy(template, template, {})
-  rawset(env, "_G", env)
-  return env
-end
-"#;
+/// Writes `v` as a Lua literal: a string (quoted, every byte outside printable ASCII escaped)
+/// or an integer; `None` for any other type.
+fn lua_literal(v: &Value) -> Option<String> {
+    match v {
+        Value::Integer(i) => Some(format!("({i})")),
+        Value::String(s) => {
+            let mut out = String::from("\"");
+            for &b in s.as_bytes().iter() {
+                match b {
+                    b'"' | b'\\' => {
+                        out.push('\\');
+                        out.push(char::from(b));
+                    }
+                    0x20..=0x7e => out.push(char::from(b)),
+                    _ => out.push_str(&format!("\\{b:03}")),
+                }
+            }
+            out.push('"');
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// Source of the function that makes a run's globals (see [`copier_source`]).
+struct CopierSource {
+    /// The chunk; called with the template, the string metatable and its fields as built.
+    text: String,
+    /// Template tables met so far, each with the local naming it in the chunk.
+    tables: Vec<(Table, String)>,
+    /// Local declarations, before the returned function.
+    locals: String,
+}
+
+impl CopierSource {
+    /// Appends a table constructor copying `t` (named by the local `name`): every entry in
+    /// traversal order, values read from the template, table values copied the same way
+    /// (the root `template`, `_G`, is left out and set afterwards).
+    fn constructor(&mut self, t: &Table, name: &str, root: &Table) -> mlua::Result<String> {
+        let mut out = String::from("{");
+        for pair in t.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            let key = lua_literal(&k).ok_or_else(|| {
+                LErr::RuntimeError(format!("EMULATOR: sandbox key of type {}", type_name(&k)))
+            })?;
+            match v {
+                Value::Table(sub) if sub == *root => continue,
+                Value::Table(sub) => {
+                    if self.tables.iter().any(|(seen, _)| *seen == sub) {
+                        return Err(LErr::RuntimeError(
+                            "EMULATOR: a sandbox table is reachable twice".into(),
+                        ));
+                    }
+                    let local = format!("t{}", self.tables.len() + 1);
+                    self.locals
+                        .push_str(&format!("local {local} = {name}[{key}]\n"));
+                    self.tables.push((sub.clone(), local.clone()));
+                    let inner = self.constructor(&sub, &local, root)?;
+                    out.push_str(&format!("[{key}] = {inner},\n"));
+                }
+                _ => out.push_str(&format!("[{key}] = {name}[{key}],\n")),
+            }
+        }
+        out.push('}');
+        Ok(out)
+    }
+}
+
+/// The chunk making a run's globals from `template` (the sandbox as built) and restoring the
+/// string metatable: called with the template, the string metatable and a table of its fields
+/// as built, it returns a function that empties the string metatable, puts the fields back,
+/// builds the new globals with table constructors (each sized at once, entries in the
+/// template's traversal order, every table copied, `_G` the new table) and sets the
+/// metatable's `__index` to the new `string` table. The Rust side removes any metatable of
+/// the string metatable first. Made once per state; a run then costs one call that allocates
+/// only the new tables.
+fn copier_source(template: &Table, smt_fields: &Table) -> mlua::Result<String> {
+    let mut src = CopierSource {
+        text: String::new(),
+        tables: vec![],
+        locals: String::new(),
+    };
+    let env = src.constructor(template, "T", template)?;
+    let mut reset = String::new();
+    for pair in smt_fields.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        let key = lua_literal(&k).ok_or_else(|| {
+            LErr::RuntimeError("EMULATOR: string metatable key not a string".into())
+        })?;
+        reset.push_str(&format!("smt[{key}] = F[{key}]\n"));
+    }
+    src.text = format!(
+        "local T, smt, F = ...\nlocal next = next\n{}return function()\n\
+         for k in next, smt do smt[k] = nil end\n{reset}\
+         local env = {env}\nenv._G = env\nsmt.__index = env.string\nreturn env\nend\n",
+        src.locals
+    );
+    Ok(src.text)
+}
 
 /// One Lua state reused by every run of one script on one release on this thread. The kernel
 /// gives each program a new state; reuse keeps what a program sees identical:
@@ -337,14 +414,11 @@ struct Runtime {
     source: Rc<str>,
     lua: Lua,
     ctx: Shared,
-    /// The sandbox globals as built once; copied for each run, never given to a program.
-    template: Table,
-    /// The string metatable and its fields as built (`__index` is set per run).
+    /// The string metatable (its fields are restored per run by the copier).
     smt: Table,
-    smt_fields: Vec<(Value, Value)>,
     /// The main function, or the syntax error message.
     main: Result<mlua::Function, String>,
-    /// [`COPY_GLOBALS`] compiled: copies the template into a new globals table.
+    /// [`copier_source`] compiled: restores the string metatable and returns new globals.
     copier: mlua::Function,
     /// Live bytes of a fresh state holding the sandbox and this chunk, before the arguments
     /// are made: the memory limit and the reported memory are relative to it.
@@ -368,46 +442,37 @@ impl Runtime {
             .load("return getmetatable('')")
             .set_name("=prelude")
             .call(())?;
-        let smt_fields = smt
-            .pairs::<Value, Value>()
-            .filter_map(Result::ok)
-            .filter(|(k, _)| !matches!(k, Value::String(s) if s.as_bytes() == *b"__index"))
-            .collect();
+        let smt_fields = lua.create_table()?;
+        for pair in smt.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            if !matches!(&k, Value::String(s) if s.as_bytes() == *b"__index") {
+                smt_fields.raw_set(k, v)?;
+            }
+        }
         let main = compile(&lua, &source);
-        let copier = lua.load(COPY_GLOBALS).set_name("=prelude").call(())?;
+        let copier = lua
+            .load(copier_source(&template, &smt_fields)?)
+            .set_name("=prelude")
+            .call((&template, &smt, &smt_fields))?;
         Ok(Runtime {
             version,
             source,
             lua,
             ctx,
-            template,
             smt,
-            smt_fields,
             main,
             copier,
             fresh_live,
         })
     }
 
-    /// A new globals table: a copy of the sandbox (library and `zfs` tables copied too).
+    /// A new globals table: a copy of the sandbox (library and `zfs` tables copied too); the
+    /// string metatable as built, its `__index` the new `string` table.
     fn fresh_globals(&self) -> mlua::Result<Table> {
-        let env: Table = self.copier.call(&self.template)?;
-        // The string metatable as built, its `__index` the new `string` table.
-        let keys: Vec<Value> = self
-            .smt
-            .pairs::<Value, Value>()
-            .filter_map(|p| p.ok().map(|(k, _)| k))
-            .collect();
-        for k in keys {
-            self.smt.raw_set(k, Value::Nil)?;
+        if self.smt.has_metatable() {
+            self.smt.set_metatable(None)?;
         }
-        for (k, v) in &self.smt_fields {
-            self.smt.raw_set(k, v)?;
-        }
-        self.smt
-            .raw_set("__index", env.raw_get::<Value>("string")?)?;
-        self.smt.set_metatable(None)?;
-        Ok(env)
+        self.copier.call(())
     }
 
     fn execute(&mut self, req: &ProgramRequest) -> Exec {
