@@ -419,8 +419,10 @@ fn copier_source(template: &Table, smt_fields: &Table) -> mlua::Result<String> {
 /// gives each program a new state; reuse keeps what a program sees identical:
 /// * the globals are a new copy of the sandbox for every run (a global set, or a library
 ///   table changed, by one program is not seen by the next), the string metatable is
-///   restored, and the compiled chunk gets the new table as its `_ENV`;
-/// * the state is collected before each run, and the memory limit, the reported peak and
+///   restored (both by one call of a copier generated for the state, [`copier_source`]),
+///   and the compiled chunk gets the new table as its `_ENV`;
+/// * the state is collected before each run until nothing more is freed ([`settle`]: one
+///   or two full collections), and the memory limit, the reported peak and
 ///   `collectgarbage("count")` are offset by what the reused state holds beyond a fresh
 ///   state with the same chunk ([`Runtime::fresh_live`]). One state per script keeps the
 ///   rest alike too (the interned strings, hence the string table's size);
@@ -618,8 +620,9 @@ fn clean(msg: &str) -> String {
 fn make_args(lua: &Lua, argv: &[String]) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let a = lua.create_table()?;
+    // In order, one at a time: the table grows like the kernel's (`lua_settable` per string).
     for (i, s) in argv.iter().enumerate() {
-        a.raw_set(i + 1, lua.create_string(s)?)?;
+        a.raw_set(i + 1, s.as_str())?;
     }
     t.raw_set("argv", a)?;
     Ok(t)
@@ -2004,6 +2007,57 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_copier_copies_every_key_and_restores_the_string_metatable() {
+        let lua = Lua::new();
+        let template: Table = lua
+            .load(
+                r#"local t = { ["a\"b"] = 1, ["back\\slash"] = 2, ["nl\n\0x\255"] = "s",
+                     [7] = true, [-3] = 4, sub = { x = print, deeper = { y = 5 } } }
+                   t._G = t return t"#,
+            )
+            .eval()
+            .unwrap();
+        let fields: Table = lua.load("return { __add = 1, __sub = 2 }").eval().unwrap();
+        let smt: Table = lua.load("return { junk = 3, __add = 9 }").eval().unwrap();
+        let src = copier_source(&template, &fields).unwrap();
+        let copier: mlua::Function = lua.load(src).call((&template, &smt, &fields)).unwrap();
+        for _ in 0..2 {
+            let env: Table = copier.call(()).unwrap();
+            let same: bool = lua
+                .load(
+                    r#"local t, env = ...
+                    local function same(a, b) -- b a new table with a's entries
+                      if rawequal(a, b) or type(b) ~= "table" then return false end
+                      for k, v in next, a do
+                        local w = rawget(b, k)
+                        if type(v) == "table" and not rawequal(v, t) then
+                          if not same(v, w) then return false end
+                        elseif not (rawequal(v, w) or (rawequal(v, t) and rawequal(w, b))) then
+                          return false
+                        end
+                      end
+                      for k in next, b do if rawget(a, k) == nil then return false end end
+                      return true
+                    end
+                    return same(t, env) and rawequal(env._G, env)"#,
+                )
+                .call((&template, &env))
+                .unwrap();
+            assert!(same, "the copy differs from the template");
+            let smt_now: Vec<(String, i64)> = {
+                let mut v: Vec<(String, i64)> = smt.pairs().map(Result::unwrap).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(smt_now, [("__add".into(), 1), ("__sub".into(), 2)]);
+            smt.raw_set("junk", 4).unwrap();
+        }
+        // Keys that are neither strings nor integers are refused.
+        let bad: Table = lua.load("return { [true] = 1 }").eval().unwrap();
+        assert!(copier_source(&bad, &fields).is_err());
     }
 
     #[test]
