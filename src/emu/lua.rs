@@ -271,13 +271,30 @@ fn new_state(ctx: &Shared) -> mlua::Result<Lua> {
     Ok(lua)
 }
 
-/// `collectgarbage` until the count stops falling: what a fresh state would hold live.
-fn settle(lua: &Lua) -> mlua::Result<usize> {
+#[cfg(test)]
+thread_local! {
+    /// Full collections made by [`settle`] on this thread (tests count them).
+    pub(super) static COLLECTIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// `collectgarbage` until the count stops falling, or until it is back at `known` (what this
+/// state held live after its last settle): what a fresh state would hold live.
+///
+/// A collection frees all unreachable objects except those it finalizes (a `__gc`: the
+/// `zfs.list` iterators, mlua's error values, a program's own), which the next one frees;
+/// so after the runs of a program the count falls twice, and a third collection only
+/// confirms it. Stopping at `known` saves that one (one collection in all when nothing was
+/// finalized). It stops early only if finalized objects still held exactly make up for what
+/// the state's own structures shrank by (a stack, the string table) since the last settle;
+/// the next run then gets that many bytes more room, never less.
+fn settle(lua: &Lua, known: Option<usize>) -> mlua::Result<usize> {
     let mut used = lua.used_memory();
     for _ in 0..12 {
         lua.gc_collect()?;
+        #[cfg(test)]
+        COLLECTIONS.with(|c| c.set(c.get() + 1));
         let now = lua.used_memory();
-        if now >= used {
+        if now >= used || Some(now) == known {
             return Ok(now);
         }
         used = now;
@@ -298,35 +315,114 @@ fn compile(lua: &Lua, source: &str) -> Result<mlua::Function, String> {
     }
 }
 
-/// Makes a run's globals from the template (the sandbox as built): every table copied (raw,
-/// in traversal order), `_G` the new table. Runs before the instruction hook is installed
-/// (it costs the program no instructions) and in Lua, which copies far faster than pairs
-/// through the API.
-const COPY_GLOBALS: &str = r#"
-local next, rawset, rawequal, type = next, rawset, rawequal, type
-local function copy(t, root, out)
-  for k, v in next, t do
-    if type(v) == "table" then
-      if not rawequal(v, root) then rawset(out, k, copy(v, root, {})) end
-    else
-      rawset(out, k, v)
-    end
-  end
-  return out
-end
-return function(template)
-  local env = copy(template, template, {})
-  rawset(env, "_G", env)
-  return env
-end
-"#;
+/// Writes `v` as a Lua literal: a string (quoted, every byte outside printable ASCII escaped)
+/// or an integer; `None` for any other type.
+fn lua_literal(v: &Value) -> Option<String> {
+    match v {
+        Value::Integer(i) => Some(format!("({i})")),
+        Value::String(s) => {
+            let mut out = String::from("\"");
+            for &b in s.as_bytes().iter() {
+                match b {
+                    b'"' | b'\\' => {
+                        out.push('\\');
+                        out.push(char::from(b));
+                    }
+                    0x20..=0x7e => out.push(char::from(b)),
+                    _ => out.push_str(&format!("\\{b:03}")),
+                }
+            }
+            out.push('"');
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// Source of the function that makes a run's globals (see [`copier_source`]).
+struct CopierSource {
+    /// The chunk; called with the template, the string metatable and its fields as built.
+    text: String,
+    /// Template tables met so far, each with the local naming it in the chunk.
+    tables: Vec<(Table, String)>,
+    /// Local declarations, before the returned function.
+    locals: String,
+}
+
+impl CopierSource {
+    /// Appends a table constructor copying `t` (named by the local `name`): every entry in
+    /// traversal order, values read from the template, table values copied the same way
+    /// (the root `template`, `_G`, is left out and set afterwards).
+    fn constructor(&mut self, t: &Table, name: &str, root: &Table) -> mlua::Result<String> {
+        let mut out = String::from("{");
+        for pair in t.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            let key = lua_literal(&k).ok_or_else(|| {
+                LErr::RuntimeError(format!("EMULATOR: sandbox key of type {}", type_name(&k)))
+            })?;
+            match v {
+                Value::Table(sub) if sub == *root => continue,
+                Value::Table(sub) => {
+                    if self.tables.iter().any(|(seen, _)| *seen == sub) {
+                        return Err(LErr::RuntimeError(
+                            "EMULATOR: a sandbox table is reachable twice".into(),
+                        ));
+                    }
+                    let local = format!("t{}", self.tables.len() + 1);
+                    self.locals
+                        .push_str(&format!("local {local} = {name}[{key}]\n"));
+                    self.tables.push((sub.clone(), local.clone()));
+                    let inner = self.constructor(&sub, &local, root)?;
+                    out.push_str(&format!("[{key}] = {inner},\n"));
+                }
+                _ => out.push_str(&format!("[{key}] = {name}[{key}],\n")),
+            }
+        }
+        out.push('}');
+        Ok(out)
+    }
+}
+
+/// The chunk making a run's globals from `template` (the sandbox as built) and restoring the
+/// string metatable: called with the template, the string metatable and a table of its fields
+/// as built, it returns a function that empties the string metatable, puts the fields back,
+/// builds the new globals with table constructors (each sized at once, entries in the
+/// template's traversal order, every table copied, `_G` the new table) and sets the
+/// metatable's `__index` to the new `string` table. The Rust side removes any metatable of
+/// the string metatable first. Made once per state; a run then costs one call that allocates
+/// only the new tables.
+fn copier_source(template: &Table, smt_fields: &Table) -> mlua::Result<String> {
+    let mut src = CopierSource {
+        text: String::new(),
+        tables: vec![],
+        locals: String::new(),
+    };
+    let env = src.constructor(template, "T", template)?;
+    let mut reset = String::new();
+    for pair in smt_fields.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        let key = lua_literal(&k).ok_or_else(|| {
+            LErr::RuntimeError("EMULATOR: string metatable key not a string".into())
+        })?;
+        reset.push_str(&format!("smt[{key}] = F[{key}]\n"));
+    }
+    src.text = format!(
+        "local T, smt, F = ...\nlocal next = next\n{}return function()\n\
+         for k in next, smt do smt[k] = nil end\n{reset}\
+         local env = {env}\nenv._G = env\nsmt.__index = env.string\nreturn env\nend\n",
+        src.locals
+    );
+    Ok(src.text)
+}
 
 /// One Lua state reused by every run of one script on one release on this thread. The kernel
 /// gives each program a new state; reuse keeps what a program sees identical:
 /// * the globals are a new copy of the sandbox for every run (a global set, or a library
 ///   table changed, by one program is not seen by the next), the string metatable is
-///   restored, and the compiled chunk gets the new table as its `_ENV`;
-/// * the state is collected before each run, and the memory limit, the reported peak and
+///   restored (both by one call of a copier generated for the state, [`copier_source`]),
+///   and the compiled chunk gets the new table as its `_ENV`;
+/// * the state is collected before each run until nothing more is freed ([`settle`]: one
+///   or two full collections), and the memory limit, the reported peak and
 ///   `collectgarbage("count")` are offset by what the reused state holds beyond a fresh
 ///   state with the same chunk ([`Runtime::fresh_live`]). One state per script keeps the
 ///   rest alike too (the interned strings, hence the string table's size);
@@ -337,18 +433,17 @@ struct Runtime {
     source: Rc<str>,
     lua: Lua,
     ctx: Shared,
-    /// The sandbox globals as built once; copied for each run, never given to a program.
-    template: Table,
-    /// The string metatable and its fields as built (`__index` is set per run).
+    /// The string metatable (its fields are restored per run by the copier).
     smt: Table,
-    smt_fields: Vec<(Value, Value)>,
     /// The main function, or the syntax error message.
     main: Result<mlua::Function, String>,
-    /// [`COPY_GLOBALS`] compiled: copies the template into a new globals table.
+    /// [`copier_source`] compiled: restores the string metatable and returns new globals.
     copier: mlua::Function,
     /// Live bytes of a fresh state holding the sandbox and this chunk, before the arguments
     /// are made: the memory limit and the reported memory are relative to it.
     fresh_live: usize,
+    /// What this state held live after its last settle (none before its first run).
+    settled: Option<usize>,
 }
 
 impl Runtime {
@@ -357,7 +452,7 @@ impl Runtime {
         let fresh_live = {
             let fresh = new_state(&blank_ctx(version))?;
             let f = compile(&fresh, &source);
-            let live = settle(&fresh)?;
+            let live = settle(&fresh, None)?;
             drop(f);
             live
         };
@@ -368,46 +463,38 @@ impl Runtime {
             .load("return getmetatable('')")
             .set_name("=prelude")
             .call(())?;
-        let smt_fields = smt
-            .pairs::<Value, Value>()
-            .filter_map(Result::ok)
-            .filter(|(k, _)| !matches!(k, Value::String(s) if s.as_bytes() == *b"__index"))
-            .collect();
+        let smt_fields = lua.create_table()?;
+        for pair in smt.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            if !matches!(&k, Value::String(s) if s.as_bytes() == *b"__index") {
+                smt_fields.raw_set(k, v)?;
+            }
+        }
         let main = compile(&lua, &source);
-        let copier = lua.load(COPY_GLOBALS).set_name("=prelude").call(())?;
+        let copier = lua
+            .load(copier_source(&template, &smt_fields)?)
+            .set_name("=prelude")
+            .call((&template, &smt, &smt_fields))?;
         Ok(Runtime {
             version,
             source,
             lua,
             ctx,
-            template,
             smt,
-            smt_fields,
             main,
             copier,
             fresh_live,
+            settled: None,
         })
     }
 
-    /// A new globals table: a copy of the sandbox (library and `zfs` tables copied too).
+    /// A new globals table: a copy of the sandbox (library and `zfs` tables copied too); the
+    /// string metatable as built, its `__index` the new `string` table.
     fn fresh_globals(&self) -> mlua::Result<Table> {
-        let env: Table = self.copier.call(&self.template)?;
-        // The string metatable as built, its `__index` the new `string` table.
-        let keys: Vec<Value> = self
-            .smt
-            .pairs::<Value, Value>()
-            .filter_map(|p| p.ok().map(|(k, _)| k))
-            .collect();
-        for k in keys {
-            self.smt.raw_set(k, Value::Nil)?;
+        if self.smt.has_metatable() {
+            self.smt.set_metatable(None)?;
         }
-        for (k, v) in &self.smt_fields {
-            self.smt.raw_set(k, v)?;
-        }
-        self.smt
-            .raw_set("__index", env.raw_get::<Value>("string")?)?;
-        self.smt.set_metatable(None)?;
-        Ok(env)
+        self.copier.call(())
     }
 
     fn execute(&mut self, req: &ProgramRequest) -> Exec {
@@ -418,12 +505,13 @@ impl Runtime {
         let lua = &self.lua;
         let prepared = self.fresh_globals().and_then(|env| {
             func.set_environment(env)?;
-            settle(lua)
+            settle(lua, self.settled)
         });
         let base = match prepared {
             Ok(b) => b,
             Err(e) => return Exec::Syntax(format!("EMULATOR: sandbox setup failed: {e}")),
         };
+        self.settled = Some(base);
         let offset = base.saturating_sub(fresh_live);
         self.ctx.borrow_mut().mem_offset = offset;
         let args = match make_args(lua, &req.argv) {
@@ -532,8 +620,9 @@ fn clean(msg: &str) -> String {
 fn make_args(lua: &Lua, argv: &[String]) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let a = lua.create_table()?;
+    // In order, one at a time: the table grows like the kernel's (`lua_settable` per string).
     for (i, s) in argv.iter().enumerate() {
-        a.raw_set(i + 1, lua.create_string(s)?)?;
+        a.raw_set(i + 1, s.as_str())?;
     }
     t.raw_set("argv", a)?;
     Ok(t)
@@ -1918,6 +2007,57 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_copier_copies_every_key_and_restores_the_string_metatable() {
+        let lua = Lua::new();
+        let template: Table = lua
+            .load(
+                r#"local t = { ["a\"b"] = 1, ["back\\slash"] = 2, ["nl\n\0x\255"] = "s",
+                     [7] = true, [-3] = 4, sub = { x = print, deeper = { y = 5 } } }
+                   t._G = t return t"#,
+            )
+            .eval()
+            .unwrap();
+        let fields: Table = lua.load("return { __add = 1, __sub = 2 }").eval().unwrap();
+        let smt: Table = lua.load("return { junk = 3, __add = 9 }").eval().unwrap();
+        let src = copier_source(&template, &fields).unwrap();
+        let copier: mlua::Function = lua.load(src).call((&template, &smt, &fields)).unwrap();
+        for _ in 0..2 {
+            let env: Table = copier.call(()).unwrap();
+            let same: bool = lua
+                .load(
+                    r#"local t, env = ...
+                    local function same(a, b) -- b a new table with a's entries
+                      if rawequal(a, b) or type(b) ~= "table" then return false end
+                      for k, v in next, a do
+                        local w = rawget(b, k)
+                        if type(v) == "table" and not rawequal(v, t) then
+                          if not same(v, w) then return false end
+                        elseif not (rawequal(v, w) or (rawequal(v, t) and rawequal(w, b))) then
+                          return false
+                        end
+                      end
+                      for k in next, b do if rawget(a, k) == nil then return false end end
+                      return true
+                    end
+                    return same(t, env) and rawequal(env._G, env)"#,
+                )
+                .call((&template, &env))
+                .unwrap();
+            assert!(same, "the copy differs from the template");
+            let smt_now: Vec<(String, i64)> = {
+                let mut v: Vec<(String, i64)> = smt.pairs().map(Result::unwrap).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(smt_now, [("__add".into(), 1), ("__sub".into(), 2)]);
+            smt.raw_set("junk", 4).unwrap();
+        }
+        // Keys that are neither strings nor integers are refused.
+        let bad: Table = lua.load("return { [true] = 1 }").eval().unwrap();
+        assert!(copier_source(&bad, &fields).is_err());
     }
 
     #[test]

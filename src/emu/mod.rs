@@ -13,7 +13,9 @@
 //! Known deviations (also in the report): the space pre-check (ENOSPC) is not modelled;
 //! memory is Lua 5.4's accounting (no 8-byte header per allocation), and a script's
 //! reused Lua state (one per script, release and thread, fresh globals per run) may give a
-//! program up to ~3 KB more room than the fresh state it stands for; instruction counts
+//! program up to ~3 KB more room than the fresh state it stands for (more only if the
+//! collection before a run stops at the state's last settled figure while finalized objects
+//! exactly make up for a shrink of its own structures: see `lua::settle`); instruction counts
 //! are 5.4 VM instructions (the count granularity, 100, and the limits are the same);
 //! oversized output gives ENOMEM (`Return value too large.`) rather than a smushed nvlist;
 //! `written@`, `userquota@` and most native properties beyond the ones listed in
