@@ -188,7 +188,7 @@ fn main() {
         let n_warm = DATASETS.div_ceil(warm);
         let n_skip = DATASETS.div_ceil(skip);
         println!(
-            "| {label} | {inv} / {skip} | {cold} / {warm} | {} (inventory {n_inv} + snapinfo {n_cold} + apply 1) | {} (inventory {n_inv} + apply 1; snapinfo: none, apply returned the facts) | {} (inventory {n_skip} + apply 1; + snapinfo {n_warm}+ in runs with a dataset's periodic full read) |",
+            "| {label} | {inv} / {skip} | {cold} / {warm} | {} (inventory {n_inv} + snapinfo {n_cold} + apply 1) | {} (inventory {n_inv} + apply 1; snapinfo: none, apply returned the facts) | {} (inventory {n_skip} + apply 1; + snapinfo in runs with a dataset's periodic full read) |",
             n_inv + n_cold + 1,
             n_inv + 1,
             n_skip + 1
