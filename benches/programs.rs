@@ -185,7 +185,6 @@ fn main() {
     for (label, inv, cold, warm, skip) in counts {
         let n_inv = DATASETS.div_ceil(inv);
         let n_cold = DATASETS.div_ceil(cold);
-        let n_warm = DATASETS.div_ceil(warm);
         let n_skip = DATASETS.div_ceil(skip);
         println!(
             "| {label} | {inv} / {skip} | {cold} / {warm} | {} (inventory {n_inv} + snapinfo {n_cold} + apply 1) | {} (inventory {n_inv} + apply 1; snapinfo: none, apply returned the facts) | {} (inventory {n_skip} + apply 1; + snapinfo in runs with a dataset's periodic full read) |",
