@@ -95,9 +95,48 @@ eq "$(zfs list -H -t bookmark -o name -d 1 rpool/data/vm-100-disk-0 | sed 's/.*#
     "autosnap_2026-11-21_10:00:00_hourly autosnap_2026-11-21_11:00:00_hourly autosnap_2026-11-21_12:00:00_hourly autosnap_2026-11-21_13:00:00_hourly " \
     "bookmarks of every hourly, kept twice as long (h4)"
 
-# VM 100 stops: exactly one _stopped snapshot per disk, over two runs.
+# The cache's name listings. OpenZFS >= 2.2: a disk whose snapshots_changed still has the
+# value the last run left is not walked; a change by someone else moves it and is seen.
+# OpenZFS 2.1 has no such property: no listing is kept, every run walks.
+listing() { # listing <dataset>: "<changed> <our snapshots, sorted>" or "none"
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))["pools"]["rpool"]["datasets"][sys.argv[2]].get("listing")
+print("none" if d is None else " ".join([str(d["changed"])] + sorted(d["snapshots"])))' \
+        "$ROOT/var/cache/pve-zfs-snap/snapshots.json" "$1"
+}
+sorted_ours() { ours "$1" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//'; }
+kmod=$(zfs version | sed -n 's/^zfs-kmod-\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+changed_prop() { # the kernel's value, or "unsupported" before OpenZFS 2.2
+    if [ "${kmod% *}" -gt 2 ] || { [ "${kmod% *}" -eq 2 ] && [ "${kmod#* }" -ge 2 ]; }; then
+        zfs get -H -p -o value snapshots_changed "$1"
+    else
+        echo unsupported
+    fi
+}
+d1=rpool/data/vm-100-disk-1
+# A rerun at the same instant plans nothing: its inventory is all there is to see.
+at 2026-11-21T13:00:00Z
+skipped=$("$BIN" -vv --root "$ROOT" --node pve1 --cron --now 2026-11-21T13:00:00Z f2 h2 2>&1 |
+    sed -n 's/.*rpool: inventory \([0-9]*\) + snapinfo \([0-9]*\) program(s), \([0-9]*\) walk(s) skipped.*/\1 \2 \3/p')
+if [ "$(changed_prop $d1)" = unsupported ]; then
+    eq "$(listing $d1)" none "OpenZFS 2.1: no listing kept"
+    eq "$skipped" "1 0 0" "OpenZFS 2.1: a rerun walks every disk (1 inventory, no snapinfo)"
+else
+    eq "$(listing $d1)" "$(changed_prop $d1) $(sorted_ours $d1)" \
+        "the cached listing of $d1 is exact for the kernel's snapshots_changed"
+    eq "$skipped" "1 0 6" "a rerun walks no disk of rpool (1 inventory, no snapinfo, 6 skipped)"
+fi
+
+# VM 100 stops: exactly one _stopped snapshot per disk, over two runs. Before that, someone
+# else destroys one of our snapshots: the next run must see it gone.
+at 2026-11-21T13:05:00Z
+zfs destroy "$d1@autosnap_2026-11-21_12:00:00_hourly"
 rm "$ROOT/run/qemu-server/100.pid"
 run 2026-11-21T13:15:00Z f2 h2
+if [ "$(changed_prop $d1)" != unsupported ]; then
+    eq "$(listing $d1)" "$(changed_prop $d1) $(sorted_ours $d1)" \
+        "a snapshot destroyed by someone else is gone from the listing"
+fi
 run 2026-11-21T13:30:00Z f2 h2
 for d in vm-100-disk-0 vm-100-disk-1 vm-100-disk-2; do
     eq "$(zfs list -H -o name -t snapshot -d 1 rpool/data/$d | grep -c _stopped)" 1 "exactly one _stopped on $d"
