@@ -4,6 +4,7 @@
 //! and under the module maxima that read-only programs use on a node.
 //! `cargo bench --bench programs`.
 
+use pve_zfs_snap::emu::ProgramOutcome;
 use pve_zfs_snap::zfs::cost::{
     build_pool, measure_inventory_model, measure_snapinfo_model, oldest_names, run_apply,
     run_read_only,
@@ -33,6 +34,30 @@ fn print_model(name: &str, m: &CostModel, shipped: &CostModel) {
         m.instr_per_snapshot, m.mem_per_snapshot
     );
     println!("  shipped model: {shipped:?}");
+}
+
+/// One table row: a read-only program's cost against `limits`.
+fn row(
+    label: &str,
+    name: &str,
+    datasets: usize,
+    out: &ProgramOutcome,
+    limits: &ReadLimits,
+    wall: f64,
+) {
+    let status = if out.exit_code == 0 {
+        String::new()
+    } else {
+        format!(" FAILED: {}", out.stderr.lines().nth(1).unwrap_or(""))
+    };
+    println!(
+        "| {label} | {name} | {datasets} | {} | {} | {} | {} | {} B | {wall:.2}s |{status}",
+        out.instructions,
+        pct(out.instructions, limits.instr),
+        out.memory_peak,
+        pct(out.memory_peak, limits.mem),
+        out.stdout.len(),
+    );
 }
 
 fn main() {
@@ -95,15 +120,13 @@ fn main() {
             out.exit_code == 0 && !out.stdout.contains("\"s\""),
             "every walk skipped"
         );
-        println!(
-            "| {label} | inventory.lua, unchanged (=<changed>: walk skipped) | {} | {} | {} | {} | {} | {} B | {:.2}s |",
+        row(
+            label,
+            "inventory.lua, unchanged (=<changed>: walk skipped)",
             slice.len(),
-            out.instructions,
-            pct(out.instructions, limits.instr),
-            out.memory_peak,
-            pct(out.memory_peak, limits.mem),
-            out.stdout.len(),
-            t.elapsed().as_secs_f64()
+            &out,
+            &limits,
+            t.elapsed().as_secs_f64(),
         );
         let inv = chunk_size(&MEASURED, &limits, SNAPSHOTS as u64);
         let cold = chunk_size(&MEASURED_SNAPINFO, &limits, SNAPSHOTS as u64);
@@ -136,20 +159,13 @@ fn main() {
             };
             let t = Instant::now();
             let out = run_read_only(&mut world, source, argv, Some(lim));
-            let status = if out.exit_code == 0 {
-                String::new()
-            } else {
-                format!(" FAILED: {}", out.stderr.lines().nth(1).unwrap_or(""))
-            };
-            println!(
-                "| {label} | {name} | {} | {} | {} | {} | {} | {} B | {:.2}s |{status}",
+            row(
+                label,
+                name,
                 slice.len(),
-                out.instructions,
-                pct(out.instructions, limits.instr),
-                out.memory_peak,
-                pct(out.memory_peak, limits.mem),
-                out.stdout.len(),
-                t.elapsed().as_secs_f64()
+                &out,
+                &limits,
+                t.elapsed().as_secs_f64(),
             );
         }
         counts.push((label, inv, cold, warm, skip));

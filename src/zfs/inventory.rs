@@ -1110,8 +1110,17 @@ mod emulated {
     const NOW: i64 = 1_800_000_000;
 
     fn world(n: usize, snaps: usize) -> (InProcess, Vec<Dataset>) {
+        world_at(n, snaps, None)
+    }
+
+    /// `n` datasets with `snaps` snapshots of ours and one foreign each, made at `clock` when
+    /// given.
+    fn world_at(n: usize, snaps: usize, clock: Option<i64>) -> (InProcess, Vec<Dataset>) {
         let mut w = World::new(Version::new(2, 3, 2));
         w.set_seed(5);
+        if let Some(t) = clock {
+            w.set_clock(t);
+        }
         w.create_pool("tank").unwrap();
         let mut list = vec![];
         for d in 0..n {
@@ -1330,22 +1339,7 @@ mod emulated {
     /// A world whose history was made an hour before [`NOW`] (so the values of
     /// `snapshots_changed` are older than the run's clock).
     fn aged_world(n: usize, snaps: usize) -> (InProcess, Vec<Dataset>) {
-        let (x, list) = world(0, 0);
-        let mut w = x.world_mut();
-        w.set_clock(NOW - 3600);
-        let mut out = vec![];
-        for d in 0..n {
-            let name = format!("tank/vm-{}-disk-0", 100 + d);
-            w.create_dataset(&name, Some(1 << 20), false).unwrap();
-            for i in 0..snaps {
-                w.snapshot(&format!("{name}@autosnap_{i:03}")).unwrap();
-            }
-            w.snapshot(&format!("{name}@foreign")).unwrap();
-            out.push(Dataset::new(&name).unwrap());
-        }
-        drop(w);
-        assert!(list.is_empty());
-        (x, out)
+        world_at(n, snaps, Some(NOW - 3600))
     }
 
     fn full_read(x: &InProcess, list: &[Dataset], now: i64) -> BTreeMap<Dataset, DatasetState> {
