@@ -343,37 +343,48 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut
         })
         .map(|(d, _)| d.clone())
         .collect();
-    let changed = match apply::apply_pool(exec, &report.pool, &groups, &watched) {
-        Ok(applied) => {
-            report.txg = applied.txg;
-            for (g, outcomes) in applied.outcomes.into_iter().enumerate() {
-                for (k, o) in outcomes.into_iter().enumerate() {
-                    report.items[index[g][k]].outcome = Some(o);
-                }
-            }
-            // Facts of the snapshots just made, read by the program itself: the next
-            // inventory need not read them.
-            if let Some(txg) = applied.txg {
-                for (d, name, creation) in &applied.created {
-                    if let Some(entry) = cache.datasets.get_mut(d.as_str()) {
-                        entry.snaps.insert(name.clone(), (txg, *creation));
-                    }
-                }
-            }
-            applied.changed
-        }
+    let applied = match apply::apply_pool(exec, &report.pool, &groups, &watched) {
+        Ok(applied) => applied,
         // The program failed as a whole: its state is unknown until the next inventory.
         Err(e) => {
             report.error = Some(format!("applying the plan failed: {e}"));
-            vec![]
+            follow_listings(cache, report, &touched, &[]);
+            return;
         }
     };
+    report.txg = applied.txg;
+    for (g, outcomes) in applied.outcomes.into_iter().enumerate() {
+        for (k, o) in outcomes.into_iter().enumerate() {
+            report.items[index[g][k]].outcome = Some(o);
+        }
+    }
+    // Facts of the snapshots just made, read by the program itself: the next inventory need
+    // not read them.
+    if let Some(txg) = applied.txg {
+        for (d, name, creation) in &applied.created {
+            if let Some(entry) = cache.datasets.get_mut(d.as_str()) {
+                entry.snaps.insert(name.clone(), (txg, *creation));
+            }
+        }
+    }
+    follow_listings(cache, report, &touched, &applied.changed);
+}
+
+/// Keeps the cached listings of the `touched` datasets (with whether a snapshot was made or
+/// destroyed there) exact after the apply recorded in `report`, given the `snapshots_changed`
+/// the program saw for the watched ones; drops those it can no longer vouch for.
+fn follow_listings(
+    cache: &mut PoolCache,
+    report: &PoolReport,
+    touched: &[(Dataset, bool)],
+    changed: &[apply::Watched],
+) {
     let changed: BTreeMap<&Dataset, (i64, i64)> = changed
         .iter()
         .filter_map(|(d, c)| c.map(|c| (d, c)))
         .collect();
     let failed_whole = report.error.is_some();
-    for (d, snaps) in &touched {
+    for (d, snaps) in touched {
         let Some(entry) = cache.datasets.get_mut(d.as_str()) else {
             continue;
         };
@@ -401,18 +412,17 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut
 /// What an applied item did to its dataset's snapshot and bookmark names (`None`: nothing).
 fn change_of(a: &Action, o: Option<&apply::Outcome>) -> Option<Change> {
     use apply::Outcome as O;
-    let name = |n: &dyn ToString| n.to_string();
     match (a, o?) {
         (Action::SetLabel { .. }, _) => None,
         (_, O::Dropped | O::CheckFailed(_) | O::Kept(_)) => None,
-        (Action::Snapshot { name: n, .. }, O::Ok) => Some(Change::Created(name(n))),
-        (Action::Destroy { name: n, .. }, O::Ok) => Some(Change::Destroyed(name(n))),
-        (Action::Destroy { name: n, .. }, O::Failed(e)) if e == "ENOENT" => {
-            Some(Change::Destroyed(name(n)))
+        (Action::Snapshot { name, .. }, O::Ok) => Some(Change::Created(name.to_string())),
+        (Action::Destroy { name, .. }, O::Ok) => Some(Change::Destroyed(name.to_string())),
+        (Action::Destroy { name, .. }, O::Failed(e)) if e == "ENOENT" => {
+            Some(Change::Destroyed(name.to_string()))
         }
-        (Action::Bookmark { name: n, .. }, O::Ok) => Some(Change::BookmarkCreated(name(n))),
-        (Action::DestroyBookmark { name: n, .. }, O::Ok) => {
-            Some(Change::BookmarkDestroyed(name(n)))
+        (Action::Bookmark { name, .. }, O::Ok) => Some(Change::BookmarkCreated(name.to_string())),
+        (Action::DestroyBookmark { name, .. }, O::Ok) => {
+            Some(Change::BookmarkDestroyed(name.to_string()))
         }
         (_, O::Failed(_)) => Some(Change::Unknown),
     }

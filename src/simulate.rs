@@ -409,7 +409,9 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
     let mut changed_today = false;
     let setup = crate::zfs::inventory::ReadSetup {
         limits: crate::zfs::inventory::ReadLimits::DEFAULT,
-        snapshots_changed: emulator.world().version.at_least(2, 2),
+        // The same gate as a real run's, on the emulated module's version.
+        snapshots_changed: crate::zfs::version::ZfsVersion::from(emulator.world().version)
+            .has_snapshots_changed(),
     };
     for i in 0..sc.runs {
         let since = sc.every * i as i32;

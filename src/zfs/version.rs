@@ -37,6 +37,17 @@ pub const SNAPSHOTS_CHANGED: ZfsVersion = ZfsVersion {
     patch: 0,
 };
 
+impl From<crate::emu::Version> for ZfsVersion {
+    /// The version the in-process emulator plays (for `simulate`, which gates on it like a run).
+    fn from(v: crate::emu::Version) -> ZfsVersion {
+        ZfsVersion {
+            major: v.major,
+            minor: v.minor,
+            patch: v.patch,
+        }
+    }
+}
+
 impl ZfsVersion {
     /// True when `zfs.get_prop(ds, "snapshots_changed")` works (2.2.0 and later; 2.1 raises
     /// "not a valid property").
