@@ -8,17 +8,21 @@
 #       env DATASETS=1000 /work/tests/vm/bench-sanoid.sh
 #
 # Knobs (environment): DATASETS (1000), F H D (96 48 7: the policy of both tools and the
-# history's shape), SKIP_SANOID=1 / SKIP_OURS=1, TOOL_TIMEOUT (seconds per tool run, 1800;
-# a run stopped by it is reported as a lower bound), BIN (the pve-zfs-snap binary).
+# history's shape), SKIP_SANOID=1 / SKIP_OURS=1, TOOL_TIMEOUT (seconds per normal run, 1500:
+# the next run starts 15 minutes of guest clock later, so it must stay below 1800),
+# MIDNIGHT_TIMEOUT (seconds for the midnight run, TOOL_TIMEOUT); a run stopped by either is
+# reported as a lower bound. BIN (the pve-zfs-snap binary).
 #
 # Builds pool `tank` shaped like a large PVE node: $DATASETS guest datasets under tank/data
 # (2 zvols per VM + 1 subvol per CT, i.e. 2/3 zvols), each with the 15-minute history of
-# fF hH dD ending at 2026-11-21 23:30 UTC (96 + 48 + 7 = 151 snapshots of ours by default, made with
+# fF hH dD ending at 2026-11-21 23:00 UTC (96 + 48 + 7 = 151 snapshots of ours by default, made with
 # the guest clock set to each instant, since `creation` drives both tools) and 3 foreign
-# snapshots. `zpool checkpoint` freezes that state; each tool then runs at 23:45 (a normal
-# 15-minute run: f due), at 00:00 (midnight: f, h and d due) and at 00:15 (a normal run after
-# a normal run: the steady state), and the pool is rewound to
-# the checkpoint (export + import --rewind-to-checkpoint) before the next tool.
+# snapshots. `zpool checkpoint` freezes that state; each tool then runs at 23:15 (its first
+# run: f due; pve-zfs-snap has no cache yet, and sanoid does not prune yet because its oldest
+# frequent is not older than F × 15 minutes), at 23:30 (a normal run after a normal run: the
+# STEADY STATE, in which both tools take one frequent per dataset and prune one) and at 00:00
+# (midnight: f, h and d due), and the pool is rewound to the checkpoint (export + import
+# --rewind-to-checkpoint) before the next tool.
 # Measured per run: wall time, zfs/zpool processes by subcommand (PATH wrappers that log and
 # exec /usr/sbin/*; the same wrappers for both tools), new snapshots and their distinct
 # createtxg, snapshots destroyed, the longest call that waits for a txg sync (a `zfs
@@ -35,7 +39,8 @@ BIN=${BIN:-$REPO/target/release/pve-zfs-snap}
 N=${DATASETS:-1000}
 F=${F:-96} H=${H:-48} D=${D:-7}
 POLICY="f$F h$H d$D"
-TOOL_TIMEOUT=${TOOL_TIMEOUT:-1800}
+TOOL_TIMEOUT=${TOOL_TIMEOUT:-1500}
+MIDNIGHT_TIMEOUT=${MIDNIGHT_TIMEOUT:-$TOOL_TIMEOUT}
 BENCH=$REPO/tests/vm/bench
 POOL=${VM_POOL:-tank}
 DISK=${VM_POOL_DISK:?run inside tests/vm/run.sh}
@@ -72,7 +77,7 @@ EOF
 done
 
 # --- the pool: datasets
-T_LAST=$(epoch 2026-11-21T23:30:00Z)
+T_LAST=$(epoch 2026-11-21T23:00:00Z)
 at $((T_LAST - 8 * 86400))
 zfs create -o volmode=none -o mountpoint=none "$POOL/data"
 vms=() cts=() names=()
@@ -201,35 +206,37 @@ rewind() {
 
 RESULTS=$W/results
 : >"$RESULTS"
-# count <stamp>: "<snapshots> <new ones> <their distinct createtxg>"
-count() {
-    local all new txgs=0
-    all=$(names)
-    new=$(grep -F "@$1" <<<"$all" || true)
+# The snapshots made and destroyed by a run: the name lists before and after it (sanoid names
+# its snapshots after the minute it takes each, so no name stamp would find them all).
+# diff_names <before> <after>: "<new> <their distinct createtxg> <destroyed>"
+diff_names() {
+    local new txgs=0
+    new=$(comm -13 "$1" "$2")
     if [ -n "$new" ]; then
         txgs=$(xargs zfs get -H -p -o value createtxg <<<"$new" | sort -u | wc -l)
     fi
-    echo "$(grep -c . <<<"$all") $(grep -c . <<<"$new") $txgs"
+    echo "$(grep -c . <<<"$new") $txgs $(comm -23 "$1" "$2" | grep -c .)"
 }
 # measure <tool> <label> <epoch> <command...>
 measure() {
-    local tool=$1 label=$2 t=$3
+    local tool=$1 label=$2 t=$3 cap=$TOOL_TIMEOUT
     shift 3
-    local before_n after_n new txgs rc stamp
-    stamp=autosnap_$(date -u -d "@$t" +%Y-%m-%d_%H:%M)
-    read -r before_n _ _ < <(count "$stamp")
+    [ $((t % 86400)) = 0 ] && cap=$MIDNIGHT_TIMEOUT
+    local new txgs destroyed rc
+    names | LC_ALL=C sort >"$W/before"
     at "$t"
     : >"$CALLS"
     local s=$EPOCHREALTIME
     set +e
-    PATH=$W/bin:$PATH timeout "$TOOL_TIMEOUT" "$@" >"$W/$tool-$label.out" 2>&1
+    PATH=$W/bin:$PATH timeout "$cap" "$@" >"$W/$tool-$label.out" 2>&1
     rc=$?
     set -e
     local e=$EPOCHREALTIME
-    read -r after_n new txgs < <(count "$stamp")
+    names | LC_ALL=C sort >"$W/after"
+    read -r new txgs destroyed < <(diff_names "$W/before" "$W/after")
     cp "$CALLS" "$OUT/calls-$tool-${label/:/}.log"
     awk -v tool="$tool" -v label="$label" -v rc="$rc" -v s="$s" -v e="$e" -v new="$new" \
-        -v txgs="$txgs" -v destroyed=$((before_n + new - after_n)) '
+        -v txgs="$txgs" -v destroyed="$destroyed" '
         { n[$1]++; sub_[$1 " " $2 ($2 == "program" ? "(" $3 ")" : "")]++
           d = $5 - $4
           if (($2 == "program" && $3 == "rw") || $2 == "snapshot" || $2 == "destroy" || $2 == "bookmark")
@@ -245,14 +252,14 @@ measure() {
     cp "$RESULTS" "$OUT/results-so-far.md" # survives a VM timeout
 }
 
-T1=$(epoch 2026-11-21T23:45:00Z)
-T2=$(epoch 2026-11-22T00:00:00Z)
-T3=$(epoch 2026-11-22T00:15:00Z)
+T1=$(epoch 2026-11-21T23:15:00Z)
+T2=$(epoch 2026-11-21T23:30:00Z)
+T3=$(epoch 2026-11-22T00:00:00Z)
 if [ "${SKIP_OURS:-0}" != 1 ]; then
     for t in "$T1" "$T2" "$T3"; do
         iso=$(date -u -d "@$t" +%FT%TZ)
-        # shellcheck disable=SC2086
         label=$(date -u -d "@$t" +%H:%M)
+        # shellcheck disable=SC2086 # the policy is several words
         measure pve-zfs-snap "$label" "$t" "$BIN" -vv --root "$ROOT" --node pve1 --cron --now "$iso" $POLICY
         grep -h "inventory .* program" "$W/pve-zfs-snap-$label.out" | sed -e "s/\x1b\[[0-9;]*m//g" -e "s/^/$label: /" >>"$W/inventory-stats" || true
     done
