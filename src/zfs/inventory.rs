@@ -287,19 +287,17 @@ pub fn read_pool(
             listed[i] = l;
         }
     }
-    for l in listed.iter_mut().filter(|l| l.unchanged) {
-        let c = &cache.datasets[l.state.dataset.as_str()];
-        let names = c.listing.as_ref().expect("checked above");
-        l.snapshots = names.snapshots.iter().cloned().collect();
-        l.bookmarks = names.bookmarks.iter().cloned().collect();
-        l.state.foreign_snapshots = c.foreign;
-        stats.walks_skipped += 1;
-    }
-
-    // Names in order: the passes below walk them side by side with the cache's ordered map.
+    // A skipped walk's names are its cached listing's (already in order, and left there:
+    // [`sorted_names`] reads them from the entry); the walked ones are put in order, for the
+    // passes below walk them side by side with the cache's ordered map.
     for l in listed.iter_mut() {
-        l.snapshots.sort_unstable();
-        l.bookmarks.sort_unstable();
+        if l.unchanged {
+            l.state.foreign_snapshots = cache.datasets[l.state.dataset.as_str()].foreign;
+            stats.walks_skipped += 1;
+        } else {
+            l.snapshots.sort_unstable();
+            l.bookmarks.sort_unstable();
+        }
     }
     // Which snapshots must be read: all of a dataset the cache does not vouch for, else the
     // names it does not know.
@@ -326,15 +324,18 @@ pub fn read_pool(
                 snaps: BTreeMap::new(),
                 listing,
             };
-            if !l.snapshots.is_empty() {
-                requests.push((l.state.dataset.clone(), Which::All(l.snapshots.len())));
+            let count = sorted_names(l, entry).0.len();
+            if count > 0 {
+                requests.push((l.state.dataset.clone(), Which::All(count)));
             }
             continue;
         }
         entry.listing = listing;
         entry.foreign = l.state.foreign_snapshots;
-        let unknown = missing(&l.snapshots, &entry.snaps);
-        stats.snapshots_cached += (l.snapshots.len() - unknown.len()) as u64;
+        let (snaps, _) = sorted_names(l, entry);
+        let count = snaps.len();
+        let unknown = missing(snaps, &entry.snaps);
+        stats.snapshots_cached += (count - unknown.len()) as u64;
         if !unknown.is_empty() {
             requests.push((l.state.dataset.clone(), Which::Names(unknown)));
         }
@@ -349,15 +350,16 @@ pub fn read_pool(
     let mut out = BTreeMap::new();
     let wanted: BTreeSet<String> = datasets.iter().map(|d| d.to_string()).collect();
     for l in listed {
-        let mut state = l.state;
-        if state.exists {
+        let state = if l.state.exists {
             let entry = cache
                 .datasets
-                .get_mut(state.dataset.as_str())
+                .get_mut(l.state.dataset.as_str())
                 .expect("entry made above");
             // Names that vanished (destroyed since, by us or anyone) are forgotten; a name
             // listed but not read (destroyed between the two programs) is left out.
-            let joined = join(&l.snapshots, &l.bookmarks, &entry.snaps);
+            let (snaps, bms) = sorted_names(&l, entry);
+            let joined = join(snaps, bms, &entry.snaps);
+            let mut state = l.state;
             for gone in &joined.gone {
                 entry.snaps.remove(gone);
             }
@@ -366,7 +368,10 @@ pub fn read_pool(
                 .snapshots
                 .sort_by(|a, b| (a.createtxg, &a.name).cmp(&(b.createtxg, &b.name)));
             state.bookmarks = joined.bookmarks;
-        }
+            state
+        } else {
+            l.state
+        };
         out.insert(state.dataset.clone(), state);
     }
     // Datasets this run does not look at (guests gone, migrated away) are forgotten.
@@ -391,16 +396,75 @@ pub fn read_pool(
     Ok(out)
 }
 
-/// The names of `sorted` (ascending) that `facts` does not know, in one ordered pass.
-fn missing(sorted: &[String], facts: &BTreeMap<String, Facts>) -> Vec<String> {
-    let mut keys = facts.keys().peekable();
-    let mut out = Vec::new();
-    for n in sorted {
-        while keys.next_if(|k| k.as_str() < n.as_str()).is_some() {}
-        if keys.next_if(|k| *k == n).is_none() {
-            out.push(n.clone());
+/// Names in ascending order: a walk's (a sorted vector) or a cached listing's (a set).
+#[derive(Clone)]
+enum Sorted<'a> {
+    Walked(std::slice::Iter<'a, String>),
+    Cached(std::collections::btree_set::Iter<'a, String>),
+}
+
+impl<'a> Iterator for Sorted<'a> {
+    type Item = &'a String;
+    fn next(&mut self) -> Option<&'a String> {
+        match self {
+            Sorted::Walked(i) => i.next(),
+            Sorted::Cached(i) => i.next(),
         }
     }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Sorted::Walked(i) => i.size_hint(),
+            Sorted::Cached(i) => i.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Sorted<'_> {}
+
+/// The sorted snapshot and bookmark names of `l`: its walk's, or for a skipped walk those of
+/// the listing in its cache `entry` (put back there by `read_pool` before any reader).
+fn sorted_names<'a>(l: &'a Listed, entry: &'a DatasetCache) -> (Sorted<'a>, Sorted<'a>) {
+    match (&entry.listing, l.unchanged) {
+        (Some(c), true) => (
+            Sorted::Cached(c.snapshots.iter()),
+            Sorted::Cached(c.bookmarks.iter()),
+        ),
+        (None, true) => unreachable!("a skipped walk always has its listing (checked above)"),
+        (_, false) => (
+            Sorted::Walked(l.snapshots.iter()),
+            Sorted::Walked(l.bookmarks.iter()),
+        ),
+    }
+}
+
+/// Advances the sorted `names` past those before `key`, handing each to `skipped`; takes and
+/// returns the name equal to `key`, if any. One comparison per name looked at.
+fn seek<'a>(
+    names: &mut std::iter::Peekable<impl Iterator<Item = &'a String>>,
+    key: &str,
+    mut skipped: impl FnMut(&'a String),
+) -> Option<&'a String> {
+    while let Some(n) = names.peek() {
+        match n.as_str().cmp(key) {
+            std::cmp::Ordering::Less => skipped(names.next().expect("peeked")),
+            std::cmp::Ordering::Equal => return names.next(),
+            std::cmp::Ordering::Greater => return None,
+        }
+    }
+    None
+}
+
+/// The names of `sorted` (ascending) that `facts` does not know, in one ordered pass.
+fn missing<'a>(
+    sorted: impl IntoIterator<Item = &'a String>,
+    facts: &BTreeMap<String, Facts>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut names = sorted.into_iter().peekable();
+    for k in facts.keys() {
+        seek(&mut names, k, |n| out.push(n.clone()));
+    }
+    out.extend(names.cloned());
     out
 }
 
@@ -417,10 +481,15 @@ struct Joined {
 
 /// Joins sorted snapshot and bookmark names with `facts` in one ordered pass (no lookups: on
 /// a steady-state run this is most of what the inventory costs the host).
-fn join(snaps: &[String], bms: &[String], facts: &BTreeMap<String, Facts>) -> Joined {
+fn join<'a>(
+    snaps: impl IntoIterator<Item = &'a String>,
+    bms: impl IntoIterator<Item = &'a String>,
+    facts: &BTreeMap<String, Facts>,
+) -> Joined {
+    let (mut s, mut b) = (snaps.into_iter().peekable(), bms.into_iter().peekable());
     let mut out = Joined {
-        snapshots: Vec::with_capacity(snaps.len()),
-        bookmarks: Vec::with_capacity(bms.len()),
+        snapshots: Vec::with_capacity(s.size_hint().0),
+        bookmarks: Vec::with_capacity(b.size_hint().0),
         gone: Vec::new(),
     };
     let unknown_bm = |n: &String| BookmarkInfo {
@@ -428,14 +497,9 @@ fn join(snaps: &[String], bms: &[String], facts: &BTreeMap<String, Facts>) -> Jo
         createtxg: 0,
         creation: 0,
     };
-    let (mut s, mut b) = (snaps.iter().peekable(), bms.iter().peekable());
     for (k, &(createtxg, creation)) in facts {
-        while s.next_if(|n| n.as_str() < k.as_str()).is_some() {}
-        while let Some(n) = b.next_if(|n| n.as_str() < k.as_str()) {
-            out.bookmarks.push(unknown_bm(n));
-        }
         let mut used = false;
-        if let Some(n) = s.next_if(|n| *n == k) {
+        if let Some(n) = seek(&mut s, k, |_| {}) {
             out.snapshots.push(SnapshotInfo {
                 name: n.clone(),
                 createtxg,
@@ -443,7 +507,7 @@ fn join(snaps: &[String], bms: &[String], facts: &BTreeMap<String, Facts>) -> Jo
             });
             used = true;
         }
-        if let Some(n) = b.next_if(|n| *n == k) {
+        if let Some(n) = seek(&mut b, k, |n| out.bookmarks.push(unknown_bm(n))) {
             out.bookmarks.push(BookmarkInfo {
                 name: n.clone(),
                 createtxg,
