@@ -288,13 +288,28 @@ impl SnapName {
 }
 
 impl fmt::Display for SnapName {
+    /// `autosnap_YYYY-MM-DD_HH:MM:SS_<suffix>`: what `format("%Y-%m-%d_%H:%M:%S")` prints for
+    /// a year of 0000–9999 ([`SnapName::new`]), written digit by digit (names are formatted
+    /// for every item of every run; chrono's formatter parses its pattern each time).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{PREFIX}{}_{}",
-            self.time.format("%Y-%m-%d_%H:%M:%S"),
-            self.kind.suffix()
-        )
+        let (d, t) = (self.time.date(), self.time.time());
+        let mut stamp = *b"0000-00-00_00:00:00";
+        let mut put = |at: usize, width: usize, mut n: u32| {
+            for i in (at..at + width).rev() {
+                stamp[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, d.year() as u32);
+        put(5, 2, d.month());
+        put(8, 2, d.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        f.write_str(PREFIX)?;
+        f.write_str(std::str::from_utf8(&stamp).expect("ASCII digits"))?;
+        f.write_str("_")?;
+        f.write_str(self.kind.suffix())
     }
 }
 
@@ -438,6 +453,37 @@ mod tests {
             serde_json::to_string(&n).unwrap(),
             "\"autosnap_2026-10-25_02:59:59_hourly\""
         );
+    }
+
+    #[test]
+    fn snapname_display_is_chronos_format() {
+        // The digit-by-digit Display against chrono's pattern, over the whole year range,
+        // padded small values and a leap second (dropped by `new`).
+        let kinds = [SnapKind::Periodic(Class::Daily), SnapKind::Stopped];
+        let cases = [
+            (0, 1, 1, 0, 0, 0, 0),
+            (7, 2, 3, 4, 5, 6, 0),
+            (999, 12, 31, 23, 59, 59, 0),
+            (1970, 1, 1, 0, 0, 0, 0),
+            (2024, 2, 29, 9, 8, 7, 999),
+            (2026, 6, 30, 23, 59, 59, 1_500), // leap second
+            (9999, 12, 31, 23, 59, 59, 0),
+        ];
+        for (i, (y, mo, d, h, mi, s, ms)) in cases.into_iter().enumerate() {
+            let t = NaiveDate::from_ymd_opt(y, mo, d)
+                .unwrap()
+                .and_hms_milli_opt(h, mi, s, ms)
+                .unwrap();
+            let n = SnapName::new(t, kinds[i % 2]).unwrap();
+            let want = format!(
+                "autosnap_{}_{}",
+                n.time().format("%Y-%m-%d_%H:%M:%S"),
+                kinds[i % 2].suffix()
+            );
+            assert_eq!(n.to_string(), want);
+            assert_eq!(SnapName::parse(&want), Some(n));
+            assert!(!want.contains(":60"), "{want}");
+        }
     }
 
     #[test]

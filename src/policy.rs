@@ -446,21 +446,24 @@ pub fn due(keep: &Counts, zone: &Zone, now: DateTime<Utc>, existing: &[Entry]) -
         if class == Class::Frequently || keep.get(class).unwrap_or(0) == 0 {
             continue;
         }
-        let Some(current) = Bucket::of(zone, class, now) else {
+        let Some(current) = BucketKey::of(zone, class, now) else {
             continue;
         };
-        // Keys only: the labels of the existing entries' buckets are never shown.
-        let covered = counted.iter().any(|&(c, creation)| {
+        // Keys only: the labels of the existing entries' buckets are never shown, and the
+        // current one's only when due. Newest first (callers pass them oldest first): a
+        // covering snapshot is usually among the last few.
+        let covered = counted.iter().rev().any(|&(c, creation)| {
             c >= class
                 && DateTime::from_timestamp(creation, 0)
                     .and_then(|t| BucketKey::of(zone, class, t))
-                    .is_some_and(|k| k == current.key)
+                    .is_some_and(|k| k == current)
         });
         if !covered {
+            let bucket = Bucket::of(zone, class, now).expect("its key was made above");
             return Some(Due {
                 class,
                 why: DueWhy::NoneInBucket {
-                    bucket: current.to_string(),
+                    bucket: bucket.to_string(),
                 },
             });
         }
