@@ -377,14 +377,34 @@ pub fn read_pool(
     // Datasets this run does not look at (guests gone, migrated away) are forgotten.
     cache.datasets.retain(|d, _| wanted.contains(d));
     if with_bookmark_txgs {
-        fill_bookmark_txgs(exec, &mut out, stats)?;
-        for st in out.values() {
-            if let Some(entry) = cache.datasets.get_mut(st.dataset.as_str()) {
-                for b in st.bookmarks.iter().filter(|b| b.createtxg != 0) {
-                    entry
-                        .snaps
-                        .entry(b.name.clone())
-                        .or_insert((b.createtxg, b.creation));
+        // Only the bookmarks the join left without facts can be filled in (the others took
+        // theirs from the cache entry, which keeps them): remember which, per dataset.
+        let unknown: Vec<(&Dataset, Vec<usize>)> = out
+            .iter()
+            .filter_map(|(d, st)| {
+                let at: Vec<usize> = (0..st.bookmarks.len())
+                    .filter(|&i| st.bookmarks[i].createtxg == 0)
+                    .collect();
+                (!at.is_empty()).then_some((d, at))
+            })
+            .collect();
+        if !unknown.is_empty() {
+            let unknown: Vec<(Dataset, Vec<usize>)> = unknown
+                .into_iter()
+                .map(|(d, at)| (d.clone(), at))
+                .collect();
+            fill_bookmark_txgs(exec, &mut out, stats)?;
+            for (d, at) in unknown {
+                let st = &out[&d];
+                if let Some(entry) = cache.datasets.get_mut(st.dataset.as_str()) {
+                    for b in at.iter().map(|&i| &st.bookmarks[i]) {
+                        if b.createtxg != 0 {
+                            entry
+                                .snaps
+                                .entry(b.name.clone())
+                                .or_insert((b.createtxg, b.creation));
+                        }
+                    }
                 }
             }
         }
