@@ -302,7 +302,14 @@ pub fn read_pool(
     // Which snapshots must be read: all of a dataset the cache does not vouch for, else the
     // names it does not know.
     let mut requests: Vec<(Dataset, Which)> = Vec::new();
-    for l in listed.iter().filter(|l| l.state.exists) {
+    // Per listed dataset, its names joined with the facts already, when none was unknown
+    // (nothing to read: the join after the reads would give the same).
+    let mut joins: Vec<Option<Joined>> = (0..listed.len()).map(|_| None).collect();
+    for (l, joined) in listed
+        .iter()
+        .zip(joins.iter_mut())
+        .filter(|(l, _)| l.state.exists)
+    {
         let name = l.state.dataset.to_string();
         let entry = cache.datasets.entry(name).or_default();
         // A walked listing is exact for the value it saw only if that value is older than
@@ -332,12 +339,17 @@ pub fn read_pool(
         }
         entry.listing = listing;
         entry.foreign = l.state.foreign_snapshots;
-        let (snaps, _) = sorted_names(l, entry);
+        let (snaps, bms) = sorted_names(l, entry);
         let count = snaps.len();
-        let unknown = missing(snaps, &entry.snaps);
-        stats.snapshots_cached += (count - unknown.len()) as u64;
-        if !unknown.is_empty() {
-            requests.push((l.state.dataset.clone(), Which::Names(unknown)));
+        let mut j = join(snaps, bms, &entry.snaps);
+        stats.snapshots_cached += (count - j.unread.len()) as u64;
+        if j.unread.is_empty() {
+            *joined = Some(j);
+        } else {
+            requests.push((
+                l.state.dataset.clone(),
+                Which::Names(std::mem::take(&mut j.unread)),
+            ));
         }
     }
     let read = read_info(exec, pool, &requests, limits, stats)?;
@@ -349,7 +361,7 @@ pub fn read_pool(
 
     let mut out = BTreeMap::new();
     let wanted: BTreeSet<String> = datasets.iter().map(|d| d.to_string()).collect();
-    for l in listed {
+    for (l, joined) in listed.into_iter().zip(joins) {
         let state = if l.state.exists {
             let entry = cache
                 .datasets
@@ -357,8 +369,10 @@ pub fn read_pool(
                 .expect("entry made above");
             // Names that vanished (destroyed since, by us or anyone) are forgotten; a name
             // listed but not read (destroyed between the two programs) is left out.
-            let (snaps, bms) = sorted_names(&l, entry);
-            let joined = join(snaps, bms, &entry.snaps);
+            let joined = joined.unwrap_or_else(|| {
+                let (snaps, bms) = sorted_names(&l, entry);
+                join(snaps, bms, &entry.snaps)
+            });
             let mut state = l.state;
             for gone in &joined.gone {
                 entry.snaps.remove(gone);
@@ -389,10 +403,8 @@ pub fn read_pool(
             })
             .collect();
         if !unknown.is_empty() {
-            let unknown: Vec<(Dataset, Vec<usize>)> = unknown
-                .into_iter()
-                .map(|(d, at)| (d.clone(), at))
-                .collect();
+            let unknown: Vec<(Dataset, Vec<usize>)> =
+                unknown.into_iter().map(|(d, at)| (d.clone(), at)).collect();
             fill_bookmark_txgs(exec, &mut out, stats)?;
             for (d, at) in unknown {
                 let st = &out[&d];
@@ -474,20 +486,6 @@ fn seek<'a>(
     None
 }
 
-/// The names of `sorted` (ascending) that `facts` does not know, in one ordered pass.
-fn missing<'a>(
-    sorted: impl IntoIterator<Item = &'a String>,
-    facts: &BTreeMap<String, Facts>,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut names = sorted.into_iter().peekable();
-    for k in facts.keys() {
-        seek(&mut names, k, |n| out.push(n.clone()));
-    }
-    out.extend(names.cloned());
-    out
-}
-
 /// A dataset's names joined with the remembered facts.
 #[derive(Debug, Default, PartialEq)]
 struct Joined {
@@ -497,6 +495,8 @@ struct Joined {
     bookmarks: Vec<BookmarkInfo>,
     /// Remembered names that are neither a snapshot nor a bookmark any more.
     gone: Vec<String>,
+    /// Snapshot names without facts (to be read), in order.
+    unread: Vec<String>,
 }
 
 /// Joins sorted snapshot and bookmark names with `facts` in one ordered pass (no lookups: on
@@ -511,6 +511,7 @@ fn join<'a>(
         snapshots: Vec::with_capacity(s.size_hint().0),
         bookmarks: Vec::with_capacity(b.size_hint().0),
         gone: Vec::new(),
+        unread: Vec::new(),
     };
     let unknown_bm = |n: &String| BookmarkInfo {
         name: n.clone(),
@@ -519,7 +520,7 @@ fn join<'a>(
     };
     for (k, &(createtxg, creation)) in facts {
         let mut used = false;
-        if let Some(n) = seek(&mut s, k, |_| {}) {
+        if let Some(n) = seek(&mut s, k, |n| out.unread.push(n.clone())) {
             out.snapshots.push(SnapshotInfo {
                 name: n.clone(),
                 createtxg,
@@ -539,6 +540,7 @@ fn join<'a>(
             out.gone.push(k.clone());
         }
     }
+    out.unread.extend(s.cloned());
     out.bookmarks.extend(b.map(unknown_bm));
     out
 }
@@ -1001,7 +1003,7 @@ mod tests {
                     .iter()
                     .all(|x| facts[&x.name] == (x.createtxg, x.creation))
             );
-            assert_eq!(missing(&v(sn), &facts), v(miss), "{sn:?}");
+            assert_eq!(j.unread, v(miss), "{sn:?}");
         }
     }
 
