@@ -8,6 +8,10 @@ use pve_zfs_snap::cli::{Cli, Command};
 use pve_zfs_snap::simulate::{Scenario, simulate};
 use std::time::Instant;
 
+/// The allocator of the `pve-zfs-snap` binary (src/main.rs), so that the figures match the CLI.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn scenario(line: &str) -> Scenario {
     let argv = ["pve-zfs-snap", "simulate"]
         .into_iter()
