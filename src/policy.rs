@@ -537,6 +537,9 @@ pub fn retain(keep: &Counts, entries: &[Entry]) -> Vec<Verdict> {
                 }
             }
         }
+        if pos == 0 {
+            break; // nothing of this rank or longer: nothing of a longer class either
+        }
     }
     let newest = order.first().copied();
     (0..entries.len())

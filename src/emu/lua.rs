@@ -1031,7 +1031,8 @@ impl Spec {
     }
     /// `zcp_parse_args`: positional args then kwargs (nil when absent).
     fn parse(&self, args: MultiValue) -> mlua::Result<Vec<Value>> {
-        let args: Vec<Value> = args.into_iter().collect();
+        // The arguments' own buffer (no copy), kept as the result in the positional form.
+        let mut args: Vec<Value> = args.into();
         for a in &args {
             self.no_float(a)?;
         }
@@ -1097,24 +1098,47 @@ impl Spec {
                         ty.name()
                     ));
                 }
-                out.push(v.clone());
             }
             if args.len() != self.pargs.len() {
                 return self.err("too many positional arguments".into());
             }
-            out.extend(self.kwargs.iter().map(|_| Value::Nil));
+            args.extend(self.kwargs.iter().map(|_| Value::Nil));
+            return Ok(args);
         }
         Ok(out)
     }
 }
 
-fn s_of(v: &Value) -> String {
+/// A string argument's text, borrowed from Lua when it is UTF-8 (no copy per call); other
+/// bytes lossily converted, a non-string empty.
+enum Arg {
+    Borrowed(mlua::BorrowedStr),
+    Owned(String),
+}
+
+impl std::ops::Deref for Arg {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Arg::Borrowed(b) => b,
+            Arg::Owned(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for Arg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+fn s_of(v: &Value) -> Arg {
     match v {
         Value::String(s) => match s.to_str() {
-            Ok(t) => t.to_owned(),
-            Err(_) => s.to_string_lossy(),
+            Ok(t) => Arg::Borrowed(t),
+            Err(_) => Arg::Owned(s.to_string_lossy()),
         },
-        _ => String::new(),
+        _ => Arg::Owned(String::new()),
     }
 }
 
@@ -1911,7 +1935,7 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
                     "sync",
                     "dedup",
                 ];
-                ret(if inheritable.contains(&prop.as_str()) {
+                ret(if inheritable.contains(&&*prop) {
                     0
                 } else {
                     EINVAL
