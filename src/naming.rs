@@ -255,16 +255,18 @@ impl SnapName {
             return None;
         }
         // Every other byte a digit (a separator where a digit belongs fails here too).
-        let digit = |i: usize| -> Option<u32> {
-            let d = b[i].wrapping_sub(b'0');
-            (d < 10).then_some(u32::from(d))
-        };
-        let num = |r: std::ops::Range<usize>| -> Option<u32> {
-            r.into_iter()
-                .try_fold(0, |acc, i| Some(acc * 10 + digit(i)?))
-        };
-        let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-        let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        let mut d = [0u32; 19];
+        for i in [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18] {
+            let x = b[i].wrapping_sub(b'0');
+            if x >= 10 {
+                return None;
+            }
+            d[i] = u32::from(x);
+        }
+        let two = |i: usize| d[i] * 10 + d[i + 1];
+        let year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3];
+        let date = NaiveDate::from_ymd_opt(year as i32, two(5), two(8))?;
+        let (h, m, sec) = (two(11), two(14), two(17));
         if sec > 59 {
             return None; // chrono would accept 60 as a leap second; ZFS names never have it
         }

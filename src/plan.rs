@@ -370,36 +370,30 @@ fn plan_dataset(
         .map(|p| p.value.clone())
         .filter(|v| !v.is_empty() && v != "-");
 
-    let snaps: Vec<Ours> = st
-        .snapshots
-        .iter()
-        .filter_map(|s| {
-            let name = SnapName::parse(&s.name)?;
-            Some(Ours {
-                name,
-                entry: Entry {
-                    kind: name.kind(),
-                    createtxg: s.createtxg,
-                    creation: s.creation,
-                },
-            })
+    let mut snaps: Vec<Ours> = Vec::with_capacity(st.snapshots.len());
+    snaps.extend(st.snapshots.iter().filter_map(|s| {
+        let name = SnapName::parse(&s.name)?;
+        Some(Ours {
+            name,
+            entry: Entry {
+                kind: name.kind(),
+                createtxg: s.createtxg,
+                creation: s.creation,
+            },
         })
-        .collect();
-    let bms: Vec<Ours> = st
-        .bookmarks
-        .iter()
-        .filter_map(|b| {
-            let name = SnapName::parse(&b.name)?;
-            Some(Ours {
-                name,
-                entry: Entry {
-                    kind: name.kind(),
-                    createtxg: b.createtxg,
-                    creation: b.creation,
-                },
-            })
+    }));
+    let mut bms: Vec<Ours> = Vec::with_capacity(st.bookmarks.len());
+    bms.extend(st.bookmarks.iter().filter_map(|b| {
+        let name = SnapName::parse(&b.name)?;
+        Some(Ours {
+            name,
+            entry: Entry {
+                kind: name.kind(),
+                createtxg: b.createtxg,
+                creation: b.creation,
+            },
         })
-        .collect();
+    }));
 
     let mut labels = Vec::new();
     // (kind, reason) of the one new snapshot
