@@ -1226,7 +1226,12 @@ fn native_prop(
         return Ok(None);
     }
     let (head, snap) = match split_name(name) {
-        NameKind::Snapshot(ds, s) => (ds, pool.snap(name).map(|sn| (s, sn))),
+        NameKind::Snapshot(ds, s) => (
+            ds,
+            pool.ds(ds)
+                .and_then(|d| d.snapshots.get(s))
+                .map(|sn| (s, sn)),
+        ),
         NameKind::Dataset(ds) => (ds, None),
         NameKind::Bookmark(..) => return Ok(None),
     };

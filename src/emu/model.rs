@@ -413,7 +413,10 @@ impl Pool {
     pub fn exists(&self, name: &str) -> bool {
         match split_name(name) {
             NameKind::Dataset(ds) => self.datasets.contains_key(ds),
-            NameKind::Snapshot(..) => self.snap(name).is_some(),
+            NameKind::Snapshot(ds, s) => self
+                .datasets
+                .get(ds)
+                .is_some_and(|d| d.snapshots.contains_key(s)),
             NameKind::Bookmark(..) => false,
         }
     }
