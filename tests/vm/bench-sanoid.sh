@@ -4,8 +4,10 @@
 #
 #   mkdir -p /tmp/bench-out/debs && (cd /tmp/bench-out/debs && \
 #       apt-get download sanoid libconfig-inifiles-perl libcapture-tiny-perl)
-#   tests/vm/run.sh 2.3 --disk-size 16G --mem 3072 --timeout 3000 --out /tmp/bench-out -- \
-#       env DATASETS=1000 /work/tests/vm/bench-sanoid.sh
+#   tests/vm/run.sh 2.3 --disk-size 8G --mem 3072 --timeout 5400 --out /tmp/bench-out -- \
+#       env DATASETS=1000 F=4 H=2 D=1 TOOL_TIMEOUT=1500 MIDNIGHT_TIMEOUT=600 \
+#       /work/tests/vm/bench-sanoid.sh
+# (the defaults, F=96 H=48 D=7, are for a KVM host: under TCG that history alone takes hours)
 #
 # Knobs (environment): DATASETS (1000), F H D (96 48 7: the policy of both tools and the
 # history's shape), SKIP_SANOID=1 / SKIP_OURS=1, TOOL_TIMEOUT (seconds per normal run, 1500:
