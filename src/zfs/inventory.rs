@@ -167,6 +167,28 @@ pub fn chunk_size(model: &CostModel, limits: &ReadLimits, snapshots: u64) -> usi
     by_instr.min(by_mem).min(by_work).max(1) as usize
 }
 
+/// How many datasets one `inventory.lua` call may carry when a dataset holds up to `snapshots`.
+/// The program stops walking once it has walked [`SNAPSHOTS_PER_CALL`] snapshots and answers
+/// "ask again" for the datasets after that (a dataset is never cut in the middle), so a call
+/// walks at most that budget plus one dataset: the chunk is bounded by every dataset's fixed
+/// cost on top of that walk, within a quarter of each limit. (Sizing it by the walk budget
+/// too, as [`chunk_size`] does for programs without one, made a cold run on 1,000 datasets of
+/// 8 snapshots take 3 inventory calls where 1 does: BENCHMARKS.md, issue 9.)
+pub fn inventory_chunk_size(model: &CostModel, limits: &ReadLimits, snapshots: u64) -> usize {
+    let walk = SNAPSHOTS_PER_CALL.saturating_add(snapshots);
+    let by = |limit: u64, per_snapshot: u64, per_dataset: u64| {
+        (limit / BUDGET_DIVISOR).saturating_sub(per_snapshot.saturating_mul(walk))
+            / per_dataset.max(1)
+    };
+    let by_instr = by(
+        limits.instr,
+        model.instr_per_snapshot,
+        model.instr_per_dataset,
+    );
+    let by_mem = by(limits.mem, model.mem_per_snapshot, model.mem_per_dataset);
+    by_instr.min(by_mem).max(1) as usize
+}
+
 /// What an inventory pass cost: for reports and benchmarks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct InventoryStats {
@@ -584,7 +606,7 @@ pub fn list_pool(
 ) -> Result<Vec<Listed>, ZfsError> {
     let mut out: Vec<Option<Listed>> = vec![None; asks.len()];
     let mut pending: Vec<usize> = (0..asks.len()).collect();
-    let mut size = chunk_size(&MEASURED, limits, expected);
+    let mut size = inventory_chunk_size(&MEASURED, limits, expected);
     let mut most_seen = 0u64;
     while !pending.is_empty() {
         let take = size.min(pending.len());
@@ -616,9 +638,8 @@ pub fn list_pool(
                 deferred.extend_from_slice(&pending[take..]);
                 pending = deferred;
                 // From what was seen, with a quarter on top for datasets not seen yet (the
-                // first guess must not stick: 300 assumed on a pool of 11 per dataset made
-                // 30 calls of 33 datasets where 2 would do; BENCHMARKS.md).
-                size = chunk_size(&MEASURED, limits, most_seen + most_seen / 4 + 1);
+                // first guess must not stick; BENCHMARKS.md).
+                size = inventory_chunk_size(&MEASURED, limits, most_seen + most_seen / 4 + 1);
             }
             Err(e) if take > 1 && is_limit(&e) => {
                 stats.splits += 1;
@@ -1101,6 +1122,46 @@ mod tests {
         }
     }
 
+    /// The inventory's chunk: datasets' fixed cost on top of the walk its budget allows.
+    #[test]
+    fn inventory_chunk_size_counts_the_walk_budget_once() {
+        let m = CostModel {
+            instr_per_dataset: 1000,
+            instr_per_snapshot: 100,
+            mem_per_snapshot: 10,
+            mem_per_dataset: 10,
+        };
+        // (largest dataset, datasets per call) at the default limits (10M instructions,
+        // 10 MiB; a quarter each): instructions decide.
+        for (snaps, want) in [
+            // (2,500,000 - 100 × 10,000) / 1,000
+            (0, 1500),
+            // (2,500,000 - 100 × 15,000) / 1,000
+            (5_000, 1000),
+            // the walk alone is over the quarter: one dataset per call (a limit splits no further)
+            (25_000, 1),
+            (u64::MAX, 1),
+        ] {
+            assert_eq!(
+                inventory_chunk_size(&m, &ReadLimits::DEFAULT, snaps),
+                want,
+                "{snaps}"
+            );
+        }
+        // Memory decides when datasets are dear: (2,621,440 - 10 × 10,300) / 100,000.
+        let dear = CostModel {
+            instr_per_dataset: 1,
+            mem_per_dataset: 100_000,
+            ..m
+        };
+        assert_eq!(inventory_chunk_size(&dear, &ReadLimits::DEFAULT, 300), 25);
+        // Unlike chunk_size, not divided by the walk budget: the program enforces it.
+        assert!(
+            inventory_chunk_size(&MEASURED, &ReadLimits::SHIPPED_MAX, ASSUMED_SNAPSHOTS)
+                > 10 * chunk_size(&MEASURED, &ReadLimits::SHIPPED_MAX, ASSUMED_SNAPSHOTS)
+        );
+    }
+
     #[test]
     fn chunk_size_follows_the_model_and_the_limits() {
         let m = CostModel {
@@ -1405,21 +1466,26 @@ mod emulated {
     #[test]
     fn later_inventory_chunks_are_sized_from_what_was_seen() {
         let (x, list) = world(400, 3);
-        let mut stats = InventoryStats::default();
-        // First chunk sized for 300 snapshots: 33 datasets; then 4 seen (3 + 1 foreign) → 6
-        // → 1,666 per call.
+        // Default limits, first chunk sized for 300 snapshots per dataset: 2.5 MiB - 10,300 ×
+        // 100 B left for 3,000 B per dataset = 530 datasets, all of the 400: one call. Sized
+        // for an assumed 30,000 per dataset (4.0 MB of walk: more than the quarter), the first
+        // chunk is 1 dataset; then 4 seen (3 + 1 foreign) → 6 → the other 399 in one call.
         let asks: Vec<Ask> = list.iter().map(|d| (d.clone(), None)).collect();
-        let got = list_pool(
-            &x,
-            "tank",
-            &asks,
-            &ReadLimits::SHIPPED_MAX,
-            ASSUMED_SNAPSHOTS,
-            &mut stats,
-        )
-        .unwrap();
-        assert_eq!(got.len(), 400);
-        assert_eq!(stats.programs, 2, "{stats:?}");
+        for (expected, calls) in [(ASSUMED_SNAPSHOTS, 1), (30_000, 2)] {
+            let mut stats = InventoryStats::default();
+            let got = list_pool(
+                &x,
+                "tank",
+                &asks,
+                &ReadLimits::DEFAULT,
+                expected,
+                &mut stats,
+            )
+            .unwrap();
+            assert_eq!(got.len(), 400);
+            assert_eq!(stats.programs, calls, "{expected}: {stats:?}");
+            assert_eq!(stats.splits, 0, "{expected}: {stats:?}");
+        }
     }
 
     /// A world whose history was made an hour before [`NOW`] (so the values of
