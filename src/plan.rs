@@ -350,6 +350,24 @@ struct Ours {
     entry: Entry,
 }
 
+/// Our snapshots (or bookmarks) among `(short name, createtxg, creation)`: those whose name
+/// parses as ours, in the given order.
+fn ours<'a>(items: impl ExactSizeIterator<Item = (&'a str, u64, i64)>) -> Vec<Ours> {
+    let mut out = Vec::with_capacity(items.len());
+    out.extend(items.filter_map(|(name, createtxg, creation)| {
+        let name = SnapName::parse(name)?;
+        Some(Ours {
+            name,
+            entry: Entry {
+                kind: name.kind(),
+                createtxg,
+                creation,
+            },
+        })
+    }));
+    out
+}
+
 fn plan_dataset(
     input: &PlanInput,
     g: &Guest,
@@ -370,30 +388,16 @@ fn plan_dataset(
         .map(|p| p.value.clone())
         .filter(|v| !v.is_empty() && v != "-");
 
-    let mut snaps: Vec<Ours> = Vec::with_capacity(st.snapshots.len());
-    snaps.extend(st.snapshots.iter().filter_map(|s| {
-        let name = SnapName::parse(&s.name)?;
-        Some(Ours {
-            name,
-            entry: Entry {
-                kind: name.kind(),
-                createtxg: s.createtxg,
-                creation: s.creation,
-            },
-        })
-    }));
-    let mut bms: Vec<Ours> = Vec::with_capacity(st.bookmarks.len());
-    bms.extend(st.bookmarks.iter().filter_map(|b| {
-        let name = SnapName::parse(&b.name)?;
-        Some(Ours {
-            name,
-            entry: Entry {
-                kind: name.kind(),
-                createtxg: b.createtxg,
-                creation: b.creation,
-            },
-        })
-    }));
+    let snaps = ours(
+        st.snapshots
+            .iter()
+            .map(|s| (s.name.as_str(), s.createtxg, s.creation)),
+    );
+    let bms = ours(
+        st.bookmarks
+            .iter()
+            .map(|b| (b.name.as_str(), b.createtxg, b.creation)),
+    );
 
     let mut labels = Vec::new();
     // (kind, reason) of the one new snapshot
