@@ -415,29 +415,26 @@ pub fn read_pool(
     if with_bookmark_txgs {
         // Only the bookmarks the join left without facts can be filled in (the others took
         // theirs from the cache entry, which keeps them): remember which, per dataset.
-        let unknown: Vec<(&Dataset, Vec<usize>)> = out
+        // (fill_bookmark_txgs itself lists nothing when there are none.)
+        let unknown: Vec<(Dataset, Vec<usize>)> = out
             .iter()
             .filter_map(|(d, st)| {
                 let at: Vec<usize> = (0..st.bookmarks.len())
                     .filter(|&i| st.bookmarks[i].createtxg == 0)
                     .collect();
-                (!at.is_empty()).then_some((d, at))
+                (!at.is_empty()).then(|| (d.clone(), at))
             })
             .collect();
-        if !unknown.is_empty() {
-            let unknown: Vec<(Dataset, Vec<usize>)> =
-                unknown.into_iter().map(|(d, at)| (d.clone(), at)).collect();
-            fill_bookmark_txgs(exec, &mut out, stats)?;
-            for (d, at) in unknown {
-                let st = &out[&d];
-                if let Some(entry) = cache.datasets.get_mut(st.dataset.as_str()) {
-                    for b in at.iter().map(|&i| &st.bookmarks[i]) {
-                        if b.createtxg != 0 {
-                            entry
-                                .snaps
-                                .entry(b.name.clone())
-                                .or_insert((b.createtxg, b.creation));
-                        }
+        fill_bookmark_txgs(exec, &mut out, stats)?;
+        for (d, at) in unknown {
+            let st = &out[&d];
+            if let Some(entry) = cache.datasets.get_mut(st.dataset.as_str()) {
+                for b in at.iter().map(|&i| &st.bookmarks[i]) {
+                    if b.createtxg != 0 {
+                        entry
+                            .snaps
+                            .entry(b.name.clone())
+                            .or_insert((b.createtxg, b.creation));
                     }
                 }
             }
