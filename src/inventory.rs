@@ -2,7 +2,7 @@
 //!
 //! Pure data: produced by `zfs::inventory`, consumed by `plan`. No I/O here.
 
-use crate::naming::Dataset;
+use crate::naming::{Dataset, ShortName};
 
 /// Where the effective value of a user property comes from (`zfs.get_prop`'s source).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -30,8 +30,8 @@ pub struct PropValue {
 /// destroys and keeps (and reports) those that are held or cloned.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotInfo {
-    /// Short name, the part after `@`.
-    pub name: String,
+    /// Short name, the part after `@` (read as ours or not once, [`ShortName::ours`]).
+    pub name: ShortName,
     /// Transaction group that created it: the only reliable order.
     pub createtxg: u64,
     /// Creation time, seconds since the epoch.
@@ -41,8 +41,8 @@ pub struct SnapshotInfo {
 /// One bookmark whose short name starts with `autosnap_`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct BookmarkInfo {
-    /// Short name, the part after `#`.
-    pub name: String,
+    /// Short name, the part after `#` (read as ours or not once).
+    pub name: ShortName,
     /// Transaction group of the snapshot it was made from.
     pub createtxg: u64,
     /// Creation time of that snapshot, seconds since the epoch.

@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 
 /// A validated ZFS filesystem or volume name (`pool/child/...`), never a snapshot or bookmark.
 ///
@@ -220,10 +220,30 @@ impl SnapKind {
 ///
 /// Holds a whole-second wall-clock time with a four-digit year (0000–9999), so `Display` and
 /// [`SnapName::parse`] round-trip exactly.
+///
+/// The time is kept as its fields (year 0000–9999, then month … second), not as a chrono
+/// value: a run parses every name of every dataset, and building a calendar date is most of
+/// what that costs; [`SnapName::time`] builds it on demand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SnapName {
-    time: NaiveDateTime,
+    /// Year, month, day, hour, minute, second (validated: a real proleptic Gregorian date,
+    /// 00:00:00–23:59:59).
+    ymd_hms: (u16, u8, u8, u8, u8, u8),
     kind: SnapKind,
+}
+
+/// Days in `month` (1–12) of `year` in the proleptic Gregorian calendar (chrono's and ZFS
+/// userland's calendar; year 0 is a leap year).
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        _ => 0,
+    }
 }
 
 /// The prefix of all our names.
@@ -236,50 +256,67 @@ impl SnapName {
         if !(0..=9999).contains(&time.year()) {
             return None;
         }
-        let time = time.with_nanosecond(0)?;
-        Some(SnapName { time, kind })
+        let (d, t) = (time.date(), time.time());
+        Some(SnapName {
+            ymd_hms: (
+                d.year() as u16,
+                d.month() as u8,
+                d.day() as u8,
+                t.hour() as u8,
+                t.minute() as u8,
+                // A leap second (chrono's 60th second as nanoseconds ≥ 1e9) is dropped with
+                // the rest of the fraction.
+                t.second() as u8,
+            ),
+            kind,
+        })
     }
 
     /// Parses a short name; `None` for anything that is not exactly ours (see the module docs).
     pub fn parse(s: &str) -> Option<SnapName> {
-        let rest = s.strip_prefix(PREFIX)?;
-        // "YYYY-MM-DD_HH:MM:SS" is 19 ASCII bytes, then '_' and the suffix.
-        let stamp = rest.get(..19)?;
-        let suffix = rest.get(19..)?.strip_prefix('_')?;
-        let kind = SnapKind::from_suffix(suffix)?;
-        let b = stamp.as_bytes();
-        if [(4, b'-'), (7, b'-'), (10, b'_'), (13, b':'), (16, b':')]
-            .iter()
-            .any(|&(i, sep)| b[i] != sep)
-        {
+        // "autosnap_" (9 bytes), "YYYY-MM-DD_HH:MM:SS" (19), '_', the suffix: checked as
+        // bytes at fixed places (every byte looked at is ASCII, so the suffix starts on a
+        // character boundary).
+        let b = s.as_bytes();
+        if b.len() < 30 || !b.starts_with(PREFIX.as_bytes()) || b[28] != b'_' {
+            return None;
+        }
+        let kind = SnapKind::from_suffix(s.get(29..)?)?;
+        let t: &[u8; 19] = b[9..28].try_into().ok()?;
+        if t[4] != b'-' || t[7] != b'-' || t[10] != b'_' || t[13] != b':' || t[16] != b':' {
             return None;
         }
         // Every other byte a digit (a separator where a digit belongs fails here too).
-        let mut d = [0u32; 19];
-        for i in [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18] {
-            let x = b[i].wrapping_sub(b'0');
-            if x >= 10 {
-                return None;
-            }
-            d[i] = u32::from(x);
+        let digit = |i: usize| {
+            let x = t[i].wrapping_sub(b'0');
+            (x < 10).then_some(u32::from(x))
+        };
+        let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+        let year = two(0)? * 100 + two(2)?;
+        let (month, day, h, m, sec) = (two(5)?, two(8)?, two(11)?, two(14)?, two(17)?);
+        // A real date and a time of day; no leap second (ZFS names never have one).
+        if day == 0 || day > days_in_month(year, month) || h > 23 || m > 59 || sec > 59 {
+            return None;
         }
-        let two = |i: usize| d[i] * 10 + d[i + 1];
-        let year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3];
-        let date = NaiveDate::from_ymd_opt(year as i32, two(5), two(8))?;
-        let (h, m, sec) = (two(11), two(14), two(17));
-        if sec > 59 {
-            return None; // chrono would accept 60 as a leap second; ZFS names never have it
-        }
-        let time = NaiveTime::from_hms_opt(h, m, sec)?;
         Some(SnapName {
-            time: date.and_time(time),
+            ymd_hms: (
+                year as u16,
+                month as u8,
+                day as u8,
+                h as u8,
+                m as u8,
+                sec as u8,
+            ),
             kind,
         })
     }
 
     /// The wall-clock time in the name (a label only; never use it for order or age).
     pub fn time(&self) -> NaiveDateTime {
-        self.time
+        let (y, mo, d, h, mi, s) = self.ymd_hms;
+        NaiveDate::from_ymd_opt(i32::from(y), u32::from(mo), u32::from(d))
+            .and_then(|date| date.and_hms_opt(u32::from(h), u32::from(mi), u32::from(s)))
+            .expect("validated when made")
     }
 
     /// Periodic class or stopped marker.
@@ -290,7 +327,7 @@ impl SnapName {
     /// The same kind, `secs` seconds later in the name (used to step around a name collision).
     pub fn later_by(&self, secs: i64) -> Option<SnapName> {
         let t = self
-            .time
+            .time()
             .checked_add_signed(chrono::TimeDelta::try_seconds(secs)?)?;
         SnapName::new(t, self.kind)
     }
@@ -301,7 +338,7 @@ impl fmt::Display for SnapName {
     /// a year of 0000–9999 ([`SnapName::new`]), written digit by digit (names are formatted
     /// for every item of every run; chrono's formatter parses its pattern each time).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (d, t) = (self.time.date(), self.time.time());
+        let (y, mo, d, h, mi, s) = self.ymd_hms;
         let mut stamp = *b"0000-00-00_00:00:00";
         let mut put = |at: usize, width: usize, mut n: u32| {
             for i in (at..at + width).rev() {
@@ -309,12 +346,12 @@ impl fmt::Display for SnapName {
                 n /= 10;
             }
         };
-        put(0, 4, d.year() as u32);
-        put(5, 2, d.month());
-        put(8, 2, d.day());
-        put(11, 2, t.hour());
-        put(14, 2, t.minute());
-        put(17, 2, t.second());
+        put(0, 4, u32::from(y));
+        put(5, 2, u32::from(mo));
+        put(8, 2, u32::from(d));
+        put(11, 2, u32::from(h));
+        put(14, 2, u32::from(mi));
+        put(17, 2, u32::from(s));
         f.write_str(PREFIX)?;
         f.write_str(std::str::from_utf8(&stamp).expect("ASCII digits"))?;
         f.write_str("_")?;
@@ -337,6 +374,141 @@ impl std::str::FromStr for SnapName {
 impl serde::Serialize for SnapName {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+/// A snapshot's or bookmark's short name (after `@` or `#`) as ZFS lists it, read as one of
+/// our names ([`SnapName::parse`]) once, where it enters the program: a run looks at every
+/// name of every dataset, and a simulation carries the same names through thousands of runs.
+///
+/// Compares, orders and hashes as its text only (the reading is a function of the text), so
+/// it can key ordered maps looked up by `&str`. Cloning shares the text.
+#[derive(Clone)]
+pub struct ShortName {
+    text: std::sync::Arc<str>,
+    ours: Option<SnapName>,
+}
+
+impl ShortName {
+    /// The name `text`, read as ours or not.
+    pub fn new(text: &str) -> ShortName {
+        ShortName {
+            text: text.into(),
+            ours: SnapName::parse(text),
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The name as one of ours; `None` when it is not exactly one of ours.
+    pub fn ours(&self) -> Option<SnapName> {
+        self.ours
+    }
+}
+
+impl From<&str> for ShortName {
+    fn from(text: &str) -> ShortName {
+        ShortName::new(text)
+    }
+}
+
+impl From<String> for ShortName {
+    fn from(text: String) -> ShortName {
+        ShortName::new(&text)
+    }
+}
+
+impl From<SnapName> for ShortName {
+    /// One of our names, already known (no parse).
+    fn from(name: SnapName) -> ShortName {
+        ShortName {
+            text: name.to_string().into(),
+            ours: Some(name),
+        }
+    }
+}
+
+impl PartialEq for ShortName {
+    fn eq(&self, other: &ShortName) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for ShortName {}
+
+impl PartialOrd for ShortName {
+    fn partial_cmp(&self, other: &ShortName) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ShortName {
+    fn cmp(&self, other: &ShortName) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl std::hash::Hash for ShortName {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
+    }
+}
+
+impl std::borrow::Borrow<str> for ShortName {
+    fn borrow(&self) -> &str {
+        &self.text
+    }
+}
+
+impl AsRef<str> for ShortName {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq<str> for ShortName {
+    fn eq(&self, other: &str) -> bool {
+        &*self.text == other
+    }
+}
+
+impl PartialEq<&str> for ShortName {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.text == *other
+    }
+}
+
+impl PartialEq<String> for ShortName {
+    fn eq(&self, other: &String) -> bool {
+        *self.text == **other
+    }
+}
+
+impl fmt::Display for ShortName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for ShortName {
+    /// As the text (the reading follows from it).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.text, f)
+    }
+}
+
+impl serde::Serialize for ShortName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ShortName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ShortName, D::Error> {
+        Ok(ShortName::new(&String::deserialize(d)?))
     }
 }
 
@@ -493,6 +665,67 @@ mod tests {
             assert_eq!(SnapName::parse(&want), Some(n));
             assert!(!want.contains(":60"), "{want}");
         }
+    }
+
+    /// What `SnapName::parse` accepted when it built chrono values (before the fields
+    /// representation): the date and the time through chrono's own validation.
+    fn parse_by_chrono(s: &str) -> Option<NaiveDateTime> {
+        let stamp = s.strip_prefix(PREFIX)?.get(..19)?;
+        let b = stamp.as_bytes();
+        let digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+        if !digits.iter().all(|&i| b[i].is_ascii_digit()) || &stamp[4..5] != "-" {
+            return None;
+        }
+        let n = |r: std::ops::Range<usize>| stamp[r].parse::<u32>().ok();
+        let date = NaiveDate::from_ymd_opt(n(0..4)? as i32, n(5..7)?, n(8..10)?)?;
+        let (h, m, sec) = (n(11..13)?, n(14..16)?, n(17..19)?);
+        if sec > 59 {
+            return None;
+        }
+        Some(date.and_time(chrono::NaiveTime::from_hms_opt(h, m, sec)?))
+    }
+
+    #[test]
+    fn snapname_parse_validates_like_chrono() {
+        // Every month and day number 0–32 of the years where the calendar's rules differ
+        // (year 0, centuries, leap and common years, the last year), with times at and past
+        // their bounds: the hand-written check accepts exactly what chrono's does, and the
+        // time it keeps is chrono's.
+        let years = [
+            0, 1, 4, 100, 400, 1900, 1970, 2000, 2024, 2026, 2100, 2400, 9999,
+        ];
+        let times = [
+            (0, 0, 0),
+            (23, 59, 59),
+            (24, 0, 0),
+            (0, 60, 0),
+            (0, 0, 60),
+            (9, 5, 7),
+            (99, 99, 99),
+        ];
+        let mut accepted = 0;
+        for y in years {
+            for mo in 0..=13 {
+                for d in 0..=32 {
+                    for (h, mi, sec) in times {
+                        let s = format!(
+                            "autosnap_{y:04}-{mo:02}-{d:02}_{h:02}:{mi:02}:{sec:02}_hourly"
+                        );
+                        let want = parse_by_chrono(&s);
+                        let got = SnapName::parse(&s);
+                        assert_eq!(got.map(|n| n.time()), want, "{s}");
+                        if let Some(n) = got {
+                            accepted += 1;
+                            assert_eq!(n.to_string(), s, "round trip");
+                            assert_eq!(SnapName::new(n.time(), n.kind()), Some(n), "{s}");
+                        }
+                    }
+                }
+            }
+        }
+        // 13 years × 365 or 366 days × 3 valid times (0, 4, 400, 2000, 2024, 2400 are leap).
+        let leap = 6;
+        assert_eq!(accepted, (13 * 365 + leap) * 3);
     }
 
     #[test]

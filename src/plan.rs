@@ -33,7 +33,7 @@ use std::fmt::{self, Write as _};
 use chrono::{DateTime, Utc};
 
 use crate::inventory::DatasetState;
-use crate::naming::{Class, Dataset, SnapKind, SnapName};
+use crate::naming::{Class, Dataset, ShortName, SnapKind, SnapName};
 use crate::policy::{self, BookmarkPolicy, DueWhy, Entry, Policy, Verdict, Zone};
 use crate::pve::{Guest, GuestKind, Host};
 
@@ -351,11 +351,11 @@ struct Ours {
 }
 
 /// Our snapshots (or bookmarks) among `(short name, createtxg, creation)`: those whose name
-/// parses as ours, in the given order.
-fn ours<'a>(items: impl ExactSizeIterator<Item = (&'a str, u64, i64)>) -> Vec<Ours> {
+/// reads as ours ([`ShortName::ours`], read when the name was listed), in the given order.
+fn ours<'a>(items: impl ExactSizeIterator<Item = (&'a ShortName, u64, i64)>) -> Vec<Ours> {
     let mut out = Vec::with_capacity(items.len());
     out.extend(items.filter_map(|(name, createtxg, creation)| {
-        let name = SnapName::parse(name)?;
+        let name = name.ours()?;
         Some(Ours {
             name,
             entry: Entry {
@@ -391,12 +391,12 @@ fn plan_dataset(
     let snaps = ours(
         st.snapshots
             .iter()
-            .map(|s| (s.name.as_str(), s.createtxg, s.creation)),
+            .map(|s| (&s.name, s.createtxg, s.creation)),
     );
     let bms = ours(
         st.bookmarks
             .iter()
-            .map(|b| (b.name.as_str(), b.createtxg, b.creation)),
+            .map(|b| (&b.name, b.createtxg, b.creation)),
     );
 
     let mut labels = Vec::new();

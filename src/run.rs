@@ -6,7 +6,7 @@ use crate::cli::{EXIT_LOCKED, EXIT_PARTIAL, EXIT_USAGE, PolicyArgs, RunArgs};
 use crate::cron::CronSchedule;
 use crate::inventory::DatasetState;
 use crate::lock::{LockError, RunLock};
-use crate::naming::Dataset;
+use crate::naming::{Dataset, ShortName};
 use crate::plan::{self, Action, Plan, PlanInput};
 use crate::policy::{BookmarkPolicy, Policy, Zone};
 use crate::pve::{self, Host};
@@ -363,7 +363,7 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut
     if let Some(txg) = applied.txg {
         for (d, name, creation) in &applied.created {
             if let Some(entry) = cache.datasets.get_mut(d.as_str()) {
-                entry.snaps.insert(name.clone(), (txg, *creation));
+                entry.snaps.insert(ShortName::new(name), (txg, *creation));
             }
         }
     }
@@ -415,14 +415,16 @@ fn change_of(a: &Action, o: Option<&apply::Outcome>) -> Option<Change> {
     match (a, o?) {
         (Action::SetLabel { .. }, _) => None,
         (_, O::Dropped | O::CheckFailed(_) | O::Kept(_)) => None,
-        (Action::Snapshot { name, .. }, O::Ok) => Some(Change::Created(name.to_string())),
-        (Action::Destroy { name, .. }, O::Ok) => Some(Change::Destroyed(name.to_string())),
+        (Action::Snapshot { name, .. }, O::Ok) => Some(Change::Created(ShortName::from(*name))),
+        (Action::Destroy { name, .. }, O::Ok) => Some(Change::Destroyed(ShortName::from(*name))),
         (Action::Destroy { name, .. }, O::Failed(e)) if e == "ENOENT" => {
-            Some(Change::Destroyed(name.to_string()))
+            Some(Change::Destroyed(ShortName::from(*name)))
         }
-        (Action::Bookmark { name, .. }, O::Ok) => Some(Change::BookmarkCreated(name.to_string())),
+        (Action::Bookmark { name, .. }, O::Ok) => {
+            Some(Change::BookmarkCreated(ShortName::from(*name)))
+        }
         (Action::DestroyBookmark { name, .. }, O::Ok) => {
-            Some(Change::BookmarkDestroyed(name.to_string()))
+            Some(Change::BookmarkDestroyed(ShortName::from(*name)))
         }
         (_, O::Failed(_)) => Some(Change::Unknown),
     }
@@ -473,7 +475,7 @@ mod tests {
     fn what_each_outcome_did_to_the_names() {
         let d = Dataset::new("tank/a").unwrap();
         let n = SnapName::parse("autosnap_2026-11-21_12:00:00_hourly").unwrap();
-        let short = n.to_string();
+        let short = ShortName::from(n);
         let snap = Action::Snapshot {
             dataset: d.clone(),
             name: n,

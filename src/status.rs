@@ -3,7 +3,7 @@
 //! admin reads first. Pure: built from discovery and inventory values, returns text/JSON.
 
 use crate::inventory::DatasetState;
-use crate::naming::{Dataset, SnapName};
+use crate::naming::Dataset;
 use crate::pve::{GuestKind, Host};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -67,11 +67,11 @@ pub fn build(host: &Host, inventory: &BTreeMap<Dataset, DatasetState>) -> Vec<Gu
                     };
                     // Snapshots are sorted by createtxg ascending: the last one of a kind wins.
                     for snap in st.map_or(&[][..], |s| &s.snapshots[..]) {
-                        match SnapName::parse(&snap.name) {
+                        match snap.name.ours() {
                             Some(n) => {
                                 let k = n.kind().suffix().to_string();
                                 *s.counts.entry(k.clone()).or_default() += 1;
-                                s.newest.insert(k, snap.name.clone());
+                                s.newest.insert(k, snap.name.to_string());
                             }
                             None => s.foreign += 1,
                         }

@@ -84,7 +84,7 @@ fn apply(plan: &Plan, inv: &mut BTreeMap<Dataset, DatasetState>, now: DateTime<U
                     "EEXIST: snapshot {n}"
                 );
                 st.snapshots.push(SnapshotInfo {
-                    name: n,
+                    name: n.into(),
                     createtxg: txg,
                     creation: now.timestamp(),
                 });
@@ -97,7 +97,7 @@ fn apply(plan: &Plan, inv: &mut BTreeMap<Dataset, DatasetState>, now: DateTime<U
                     .find(|s| s.name == n)
                     .expect("bookmark source exists");
                 let b = BookmarkInfo {
-                    name: n.clone(),
+                    name: n.clone().into(),
                     createtxg: s.createtxg,
                     creation: s.creation,
                 };
@@ -273,7 +273,7 @@ fn fixture() -> (Host, BTreeMap<Dataset, DatasetState>) {
     ];
     for (h, txg) in [(10, 105), (11, 106), (12, 110), (13, 112)] {
         s100.bookmarks.push(BookmarkInfo {
-            name: format!("autosnap_2026-11-21_{h}:00:00_hourly"),
+            name: format!("autosnap_2026-11-21_{h}:00:00_hourly").into(),
             createtxg: txg,
             creation: utc(&format!("2026-11-21 {h}:00:02")).timestamp(),
         });
@@ -669,7 +669,7 @@ fn dst_day(day: &str, hours: i64) {
         .snapshots
         .iter()
         .filter(|s| (day_start.timestamp()..day_end.timestamp()).contains(&s.creation))
-        .map(|s| (SnapName::parse(&s.name).unwrap(), s.creation))
+        .map(|s| (s.name.ours().unwrap(), s.creation))
         .collect();
     assert_eq!(
         in_day.len() as i64,
@@ -899,10 +899,10 @@ proptest! {
                 } else { None };
                 if let Some(name) = name {
                     if !st.snapshots.iter().any(|x| x.name == name) {
-                        st.snapshots.push(SnapshotInfo { name: name.clone(), createtxg: txg - 1, creation: now.timestamp() - 7 });
+                        st.snapshots.push(SnapshotInfo { name: name.clone().into(), createtxg: txg - 1, creation: now.timestamp() - 7 });
                     }
                     if i.is_multiple_of(2) && !st.bookmarks.iter().any(|x| x.name == name) {
-                        st.bookmarks.push(BookmarkInfo { name, createtxg: txg - 1, creation: now.timestamp() - 7 });
+                        st.bookmarks.push(BookmarkInfo { name: name.into(), createtxg: txg - 1, creation: now.timestamp() - 7 });
                     }
                 }
             }
@@ -916,8 +916,8 @@ proptest! {
             }
             apply(&p, &mut inventory, now, txg);
             let after = &inventory[&d];
-            let pairs = |v: &[SnapshotInfo]| -> Vec<(String, u64)> { v.iter().map(|x| (x.name.clone(), x.createtxg)).collect() };
-            let bpairs = |v: &[BookmarkInfo]| -> Vec<(String, u64)> { v.iter().map(|x| (x.name.clone(), x.createtxg)).collect() };
+            let pairs = |v: &[SnapshotInfo]| -> Vec<(String, u64)> { v.iter().map(|x| (x.name.to_string(), x.createtxg)).collect() };
+            let bpairs = |v: &[BookmarkInfo]| -> Vec<(String, u64)> { v.iter().map(|x| (x.name.to_string(), x.createtxg)).collect() };
             let mut snaps_before = pairs(&before.snapshots);
             let mut bms_before = bpairs(&before.bookmarks);
             for a in &p.guests[0].actions {
@@ -938,7 +938,7 @@ proptest! {
                     if n == 0 || class == Class::Frequently { continue; }
                     let cur = crate::policy::Bucket::of(&zone, class, now).unwrap();
                     let covered = after.snapshots.iter().any(|x| {
-                        SnapName::parse(&x.name).and_then(|s| eff_class(policy.keep(), s.kind())).is_some_and(|c| c >= class)
+                        x.name.ours().and_then(|s| eff_class(policy.keep(), s.kind())).is_some_and(|c| c >= class)
                             && crate::policy::Bucket::of(&zone, class, DateTime::from_timestamp(x.creation, 0).unwrap()).unwrap().same(&cur)
                     });
                     prop_assert!(covered, "{} not covered at {}", class, now);
@@ -946,7 +946,7 @@ proptest! {
                 prop_assert_eq!(after.running.as_ref().map(|l| l.value.as_str()), Some("pve1"));
             } else {
                 prop_assert_eq!(after.running.as_ref().map(|l| l.value.as_str()), Some("stopped"));
-                prop_assert!(SnapName::parse(&after.snapshots.iter().filter(|x| SnapName::parse(&x.name).is_some()).max_by_key(|x| x.createtxg).unwrap().name).unwrap().kind() == SnapKind::Stopped || before.running.as_ref().is_some_and(|l| l.value == "stopped"), "stopped guest: newest is the marker");
+                prop_assert!(after.snapshots.iter().filter(|x| x.name.ours().is_some()).max_by_key(|x| x.createtxg).unwrap().name.ours().unwrap().kind() == SnapKind::Stopped || before.running.as_ref().is_some_and(|l| l.value == "stopped"), "stopped guest: newest is the marker");
             }
             // rerun at the same instant: nothing new
             let again = run(&policy, &bookmarks, zone, &host, &inventory, now);

@@ -18,7 +18,7 @@ use super::program::{
 };
 use super::snapcache::{DatasetCache, Facts, Listing, PoolCache, max_age};
 use crate::inventory::{BookmarkInfo, DatasetState, PropSource, PropValue, SnapshotInfo};
-use crate::naming::Dataset;
+use crate::naming::{Dataset, ShortName};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -216,9 +216,9 @@ pub struct Listed {
     /// Its guid (identity for the cache).
     pub guid: i64,
     /// Short names of its `autosnap_` snapshots.
-    pub snapshots: Vec<String>,
+    pub snapshots: Vec<ShortName>,
     /// Short names of its `autosnap_` bookmarks.
-    pub bookmarks: Vec<String>,
+    pub bookmarks: Vec<ShortName>,
     /// Its `snapshots_changed`, when asked for (OpenZFS >= 2.2).
     pub changed: Option<i64>,
     /// It is a clone (reported with `changed` only): never skipped, no listing kept.
@@ -248,7 +248,7 @@ pub struct ReadOptions {
 }
 
 /// Facts read per dataset by `snapinfo.lua` (a dataset that vanished meanwhile has none).
-pub type InfoRead = Vec<(Dataset, Vec<(String, Facts)>)>;
+pub type InfoRead = Vec<(Dataset, Vec<(ShortName, Facts)>)>;
 
 /// Reads the state of `datasets` (all on `pool`), using and refreshing `cache`.
 pub fn read_pool(
@@ -450,13 +450,13 @@ pub fn read_pool(
 /// Names in ascending order: a walk's (a sorted vector) or a cached listing's (a set).
 #[derive(Clone)]
 enum Sorted<'a> {
-    Walked(std::slice::Iter<'a, String>),
-    Cached(std::collections::btree_set::Iter<'a, String>),
+    Walked(std::slice::Iter<'a, ShortName>),
+    Cached(std::collections::btree_set::Iter<'a, ShortName>),
 }
 
 impl<'a> Iterator for Sorted<'a> {
-    type Item = &'a String;
-    fn next(&mut self) -> Option<&'a String> {
+    type Item = &'a ShortName;
+    fn next(&mut self) -> Option<&'a ShortName> {
         match self {
             Sorted::Walked(i) => i.next(),
             Sorted::Cached(i) => i.next(),
@@ -491,12 +491,12 @@ fn sorted_names<'a>(l: &'a Listed, entry: &'a DatasetCache) -> (Sorted<'a>, Sort
 /// Advances the sorted `names` past those before `key`, handing each to `skipped`; takes and
 /// returns the name equal to `key`, if any. One comparison per name looked at.
 fn seek<'a>(
-    names: &mut std::iter::Peekable<impl Iterator<Item = &'a String>>,
-    key: &str,
-    mut skipped: impl FnMut(&'a String),
-) -> Option<&'a String> {
+    names: &mut std::iter::Peekable<impl Iterator<Item = &'a ShortName>>,
+    key: &ShortName,
+    mut skipped: impl FnMut(&'a ShortName),
+) -> Option<&'a ShortName> {
     while let Some(n) = names.peek() {
-        match n.as_str().cmp(key) {
+        match (*n).cmp(key) {
             std::cmp::Ordering::Less => skipped(names.next().expect("peeked")),
             std::cmp::Ordering::Equal => return names.next(),
             std::cmp::Ordering::Greater => return None,
@@ -513,17 +513,17 @@ struct Joined {
     /// Every bookmark (facts 0 when unknown).
     bookmarks: Vec<BookmarkInfo>,
     /// Remembered names that are neither a snapshot nor a bookmark any more.
-    gone: Vec<String>,
+    gone: Vec<ShortName>,
     /// Snapshot names without facts (to be read), in order.
-    unread: Vec<String>,
+    unread: Vec<ShortName>,
 }
 
 /// Joins sorted snapshot and bookmark names with `facts` in one ordered pass (no lookups: on
 /// a steady-state run this is most of what the inventory costs the host).
 fn join<'a>(
-    snaps: impl IntoIterator<Item = &'a String>,
-    bms: impl IntoIterator<Item = &'a String>,
-    facts: &BTreeMap<String, Facts>,
+    snaps: impl IntoIterator<Item = &'a ShortName>,
+    bms: impl IntoIterator<Item = &'a ShortName>,
+    facts: &BTreeMap<ShortName, Facts>,
 ) -> Joined {
     let (mut s, mut b) = (snaps.into_iter().peekable(), bms.into_iter().peekable());
     let mut out = Joined {
@@ -532,7 +532,7 @@ fn join<'a>(
         gone: Vec::new(),
         unread: Vec::new(),
     };
-    let unknown_bm = |n: &String| BookmarkInfo {
+    let unknown_bm = |n: &ShortName| BookmarkInfo {
         name: n.clone(),
         createtxg: 0,
         creation: 0,
@@ -570,7 +570,7 @@ pub enum Which {
     /// All `autosnap_` snapshots (about this many).
     All(usize),
     /// These short names.
-    Names(Vec<String>),
+    Names(Vec<ShortName>),
 }
 
 impl Which {
@@ -584,7 +584,16 @@ impl Which {
     fn arg(&self) -> String {
         match self {
             Which::All(_) => "*".into(),
-            Which::Names(v) => v.join("/"),
+            Which::Names(v) => {
+                let mut out = String::new();
+                for (i, n) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push('/');
+                    }
+                    out.push_str(n.as_str());
+                }
+                out
+            }
         }
     }
 }
@@ -719,7 +728,7 @@ pub fn read_info(
 }
 
 /// Decodes one `snapinfo.lua` entry.
-fn decode_info(e: &Value) -> Result<Vec<(String, Facts)>, String> {
+fn decode_info(e: &Value) -> Result<Vec<(ShortName, Facts)>, String> {
     match e.get("x").and_then(Value::as_i64) {
         Some(0) => return Ok(vec![]),
         Some(1) => {}
@@ -742,7 +751,7 @@ fn decode_info(e: &Value) -> Result<Vec<(String, Facts)>, String> {
         let creation = creation
             .parse::<i64>()
             .map_err(|_| format!("bad creation in {line:?}"))?;
-        out.push((name.to_string(), (txg, creation)));
+        out.push((ShortName::new(name), (txg, creation)));
     }
     Ok(out)
 }
@@ -858,7 +867,7 @@ fn decode(ds: &Dataset, e: &Value) -> Result<Option<Listed>, String> {
         .get("f")
         .and_then(Value::as_u64)
         .ok_or("missing foreign count")?;
-    let names = |key: &str| -> Result<Vec<String>, String> {
+    let names = |key: &str| -> Result<Vec<ShortName>, String> {
         let text = e
             .get(key)
             .and_then(Value::as_str)
@@ -868,7 +877,7 @@ fn decode(ds: &Dataset, e: &Value) -> Result<Option<Listed>, String> {
         Ok(text
             .lines()
             .filter(|n| !n.is_empty() && !n.contains([' ', '/']))
-            .map(String::from)
+            .map(ShortName::new)
             .collect())
     };
     l.snapshots = names("s")?;
@@ -966,15 +975,15 @@ mod tests {
 
     #[test]
     fn join_and_missing_table() {
-        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let facts: BTreeMap<String, Facts> = [
+        let v = |x: &[&str]| x.iter().map(|&s| ShortName::new(s)).collect::<Vec<_>>();
+        let facts: BTreeMap<ShortName, Facts> = [
             ("a", (1, 10)),
             ("b", (2, 20)),
             ("d", (4, 40)),
             ("f", (6, 60)),
         ]
         .into_iter()
-        .map(|(k, f)| (k.to_string(), f))
+        .map(|(k, f)| (ShortName::new(k), f))
         .collect();
         // (snapshots, bookmarks, snapshots with facts, bookmarks with txgs, gone, missing)
         #[allow(clippy::type_complexity)]
@@ -1105,8 +1114,8 @@ mod tests {
             (
                 json!({"x":1,"s":"autosnap_a 10 100\nautosnap_b 11 101"}),
                 Ok(vec![
-                    ("autosnap_a".to_string(), (10, 100)),
-                    ("autosnap_b".to_string(), (11, 101)),
+                    (ShortName::new("autosnap_a"), (10, 100)),
+                    (ShortName::new("autosnap_b"), (11, 101)),
                 ]),
             ),
             (json!({"x":1,"s":""}), Ok(vec![])),

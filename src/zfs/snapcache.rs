@@ -32,6 +32,7 @@
 //!
 //! This module must not talk to ZFS: `zfs::inventory` fills it, the run loads and saves it.
 
+use crate::naming::ShortName;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -85,7 +86,7 @@ pub struct DatasetCache {
     #[serde(default)]
     pub foreign: u64,
     /// Short snapshot name → facts.
-    pub snaps: BTreeMap<String, Facts>,
+    pub snaps: BTreeMap<ShortName, Facts>,
     /// Our names as of a `snapshots_changed` value, when known exact (OpenZFS >= 2.2).
     #[serde(default)]
     pub listing: Option<Listing>,
@@ -97,22 +98,22 @@ pub struct Listing {
     /// The dataset's `snapshots_changed` (seconds) the names are exact for.
     pub changed: i64,
     /// Short names of our snapshots.
-    pub snapshots: BTreeSet<String>,
+    pub snapshots: BTreeSet<ShortName>,
     /// Short names of our bookmarks.
-    pub bookmarks: BTreeSet<String>,
+    pub bookmarks: BTreeSet<ShortName>,
 }
 
 /// What our apply program did to a dataset's names, item by item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// The snapshot was made.
-    Created(String),
+    Created(ShortName),
     /// The snapshot is gone (destroyed, or already gone).
-    Destroyed(String),
+    Destroyed(ShortName),
     /// The bookmark was made.
-    BookmarkCreated(String),
+    BookmarkCreated(ShortName),
     /// The bookmark is gone.
-    BookmarkDestroyed(String),
+    BookmarkDestroyed(ShortName),
     /// Something failed in a way that leaves the names unknown.
     Unknown,
 }
@@ -252,10 +253,10 @@ mod tests {
                 guid: -5,
                 full_read_at: 10,
                 foreign: 2,
-                snaps: [("autosnap_x".to_string(), (3, 4))].into(),
+                snaps: [(ShortName::new("autosnap_x"), (3, 4))].into(),
                 listing: Some(Listing {
                     changed: 9,
-                    snapshots: ["autosnap_x".to_string()].into(),
+                    snapshots: [ShortName::new("autosnap_x")].into(),
                     bookmarks: BTreeSet::new(),
                 }),
             },
@@ -282,15 +283,15 @@ mod tests {
     fn listing(changed: i64, snaps: &[&str], bms: &[&str]) -> Listing {
         Listing {
             changed,
-            snapshots: snaps.iter().map(|s| s.to_string()).collect(),
-            bookmarks: bms.iter().map(|s| s.to_string()).collect(),
+            snapshots: snaps.iter().map(|&s| ShortName::new(s)).collect(),
+            bookmarks: bms.iter().map(|&s| ShortName::new(s)).collect(),
         }
     }
 
     #[test]
     fn after_apply_table() {
         use Change::*;
-        let c = |s: &str| s.to_string();
+        let c = ShortName::new;
         let start = listing(100, &["a", "b"], &["a"]);
         // (before, after, changes, expected)
         let cases: Vec<(i64, i64, Vec<Change>, Option<Listing>)> = vec![
