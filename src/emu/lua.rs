@@ -690,8 +690,11 @@ fn to_nv(v: &Value, key: &[u8], depth: usize) -> Result<Nv, String> {
             // Until one appears, nothing is hashed; then the keys so far join `seen`.
             let mut first_kind: Option<u8> = None;
             let mut seen: Option<std::collections::HashSet<Vec<u8>>> = None;
-            for pair in t.pairs::<Value, Value>() {
-                let (k, val) = pair.map_err(|e| e.to_string())?;
+            // One protected traversal (`for_each`) instead of one per entry (`pairs`); the
+            // entries come in the same `lua_next` order. A refused entry stops it: its
+            // message is kept here, the mlua error only ends the walk.
+            let mut refused: Option<String> = None;
+            let mut entry = |k: Value, val: Value| -> Result<(), String> {
                 let kind = match &k {
                     Value::String(_) => 0,
                     Value::Boolean(_) => 1,
@@ -722,7 +725,18 @@ fn to_nv(v: &Value, key: &[u8], depth: usize) -> Result<Nv, String> {
                 }
                 let nv = to_nv(&val, &kb, depth + 1)?;
                 out.push((kb, nv));
+                Ok(())
+            };
+            let walked = t.for_each::<Value, Value>(|k, val| {
+                entry(k, val).map_err(|m| {
+                    refused = Some(m);
+                    LErr::RuntimeError(String::new())
+                })
+            });
+            if let Some(m) = refused {
+                return Err(m);
             }
+            walked.map_err(|e| e.to_string())?;
             Nv::List(out)
         }
         other => {
@@ -1151,19 +1165,36 @@ enum Held {
     Inval,
 }
 
+/// Bytes a name given to `dsl_dataset_hold` may hold: `[A-Za-z0-9_.: -/@#%]`.
+static NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'_' | b'.' | b':' | b' ' | b'-' | b'/' | b'@' | b'#' | b'%'
+            );
+        b += 1;
+    }
+    t
+};
+
 /// `dsl_dataset_hold`: the pool is the part before the first `/` or `@`.
 fn hold(ctx: &Ctx, name: &str) -> Held {
-    let end = name
-        .bytes()
-        .position(|b| b == b'/' || b == b'@')
-        .unwrap_or(name.len());
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.: -/@#%".contains(&b));
-    if !valid || name.len() > model::MAX_NAME_LEN {
+    let bytes = name.as_bytes();
+    // One table look-up per byte (this runs for nearly every `zfs.*` call).
+    if bytes.is_empty()
+        || bytes.len() > model::MAX_NAME_LEN
+        || !bytes.iter().all(|&b| NAME_BYTE[usize::from(b)])
+    {
         return Held::Inval;
     }
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'/' || b == b'@')
+        .unwrap_or(bytes.len());
     if name[..end] != *ctx.pool {
         return Held::XDev;
     }
@@ -2087,6 +2118,14 @@ mod tests {
         // Keys that are neither strings nor integers are refused.
         let bad: Table = lua.load("return { [true] = 1 }").eval().unwrap();
         assert!(copier_source(&bad, &fields).is_err());
+    }
+
+    #[test]
+    fn the_name_byte_table_is_the_hold_character_set() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b"_.: -/@#%".contains(&b);
+            assert_eq!(NAME_BYTE[usize::from(b)], want, "byte {b}");
+        }
     }
 
     #[test]
