@@ -519,7 +519,10 @@ impl Runtime {
             Err(e) => return Exec::Syntax(format!("EMULATOR: {e}")),
         };
         let ctx = &self.ctx;
-        let hooked = lua.set_hook(
+        // mlua's "global" hook of the main thread: its callback is kept on the Rust side.
+        // (`Lua::set_hook` puts each new callback in a Lua userdata with a finalizer: every
+        // run left one behind, and finalizing it took a second full collection in `settle`.)
+        let hooked = lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(100),
             counthook(ctx),
         );
@@ -528,6 +531,7 @@ impl Runtime {
         }
         let _ = lua.set_memory_limit(req.mem_limit as usize + offset);
         let ran = func.call::<MultiValue>(args);
+        lua.remove_global_hook();
         lua.remove_hook();
         let _ = lua.set_memory_limit(0);
         {
