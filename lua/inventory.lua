@@ -43,10 +43,15 @@ local argv = args["argv"]
 local PREFIX = "autosnap_"
 local PLEN = #PREFIX
 
+-- Lowercase hex of every byte of v: one string.format per 64 bytes, not one per byte.
 local function hex(v)
     local out = {}
-    for i = 1, #v do
-        out[i] = string.format("%02x", string.byte(v, i))
+    for i = 1, #v, 64 do
+        local j = i + 63
+        if j > #v then
+            j = #v
+        end
+        out[#out + 1] = string.format(string.rep("%02x", j - i + 1), string.byte(v, i, j))
     end
     return table.concat(out)
 end

@@ -22,7 +22,8 @@ local function line(ds, short)
     local snap = ds .. "@" .. short
     local txg = zfs.get_prop(snap, "createtxg")
     local creation = zfs.get_prop(snap, "creation")
-    return string.format("%s %d %d", short, txg, creation)
+    -- Both properties are integers: concatenated as decimal, like "%d" would write them.
+    return short .. " " .. txg .. " " .. creation
 end
 
 local function info(ds, which)

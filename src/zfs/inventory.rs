@@ -1316,6 +1316,49 @@ mod emulated {
     }
 
     #[test]
+    fn label_values_of_any_length_and_byte_come_back_exactly() {
+        // inventory.lua hex-encodes label values 64 bytes per string.format: values shorter
+        // than, equal to and longer than one piece, and several pieces, with spaces, a
+        // newline, '=' and UTF-8, come back as they were set.
+        let values = [
+            "pve1".to_string(),
+            "x".to_string(),
+            "a b\nc=d ü".to_string(),
+            "y".repeat(63),
+            "z".repeat(64),
+            "w".repeat(65),
+            "ü-".repeat(70),
+        ];
+        let (x, list) = world(values.len(), 1);
+        for (d, v) in list.iter().zip(&values) {
+            x.world_mut()
+                .set_user_prop(d.as_str(), "label:running", v)
+                .unwrap();
+            x.world_mut()
+                .set_user_prop(d.as_str(), "label:nosnap", v)
+                .unwrap();
+        }
+        let (got, _) = read(&x, &list, &mut PoolCache::default(), NOW);
+        for (d, v) in list.iter().zip(&values) {
+            let st = &got[d];
+            assert_eq!(
+                st.running.as_ref().map(|p| p.value.as_str()),
+                Some(v.as_str())
+            );
+            assert_eq!(
+                st.running.as_ref().map(|p| &p.source),
+                Some(&PropSource::Local)
+            );
+            assert!(!st.nosnap, "{v:?} is not nosnap");
+        }
+        x.world_mut()
+            .set_user_prop(list[0].as_str(), "label:nosnap", "nosnap")
+            .unwrap();
+        let (got, _) = read(&x, &list[..1], &mut PoolCache::default(), NOW);
+        assert!(got[&list[0]].nosnap);
+    }
+
+    #[test]
     fn a_warm_cache_reads_only_new_snapshots_and_gives_the_same_answer() {
         let (x, list) = world(3, 20);
         let mut cache = PoolCache::default();
