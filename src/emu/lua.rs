@@ -623,11 +623,9 @@ fn clean(msg: &str) -> String {
 
 fn make_args(lua: &Lua, argv: &[String]) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    let a = lua.create_table()?;
-    // In order, one at a time: the table grows like the kernel's (`lua_settable` per string).
-    for (i, s) in argv.iter().enumerate() {
-        a.raw_set(i + 1, s.as_str())?;
-    }
+    // In order, one at a time, from an empty table (the iterator gives no size hint, so
+    // nothing is preallocated): it grows like the kernel's (`lua_settable` per string).
+    let a = lua.create_sequence_from(argv.iter().map(String::as_str).filter(|_| true))?;
     t.raw_set("argv", a)?;
     Ok(t)
 }
