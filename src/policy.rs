@@ -515,45 +515,39 @@ pub fn retain(keep: &Counts, entries: &[Entry]) -> Vec<Verdict> {
             .cmp(&entries[a].createtxg)
             .then(b.cmp(&a))
     });
-    let eff: Vec<Option<Class>> = entries
-        .iter()
-        .map(|e| keep.effective_class(e.kind))
-        .collect();
-    // position[i][class] = 1-based rank among entries of effective rank ≥ class
-    let mut kept_by: Vec<Option<(Class, usize)>> = vec![None; entries.len()];
-    let mut own_pos: Vec<usize> = vec![0; entries.len()];
-    for class in Class::ALL {
-        let mut pos = 0usize;
-        for &i in &order {
-            if eff[i].is_some_and(|c| c >= class) {
-                pos += 1;
-                if eff[i] == Some(class) {
-                    own_pos[i] = pos;
-                }
-                if let Some(n) = keep.get(class)
-                    && pos <= n as usize
-                {
-                    kept_by[i] = Some((class, pos)); // longer classes overwrite: report the longest
-                }
+    // One pass, newest first: `pos[k]` counts the entries so far of effective rank ≥ class
+    // `k`. An entry of class `c` takes the next position in every class up to its own; the
+    // longest class whose count it is within keeps it (and is reported).
+    let mut pos = [0usize; Class::ALL.len()];
+    let newest = order.first().copied();
+    let mut verdicts = vec![Verdict::Unmanaged; entries.len()];
+    for &i in &order {
+        let Some(own) = keep.effective_class(entries[i].kind) else {
+            continue;
+        };
+        let mut kept = None;
+        let mut own_pos = 0;
+        for class in &Class::ALL[..=own.index()] {
+            let p = &mut pos[class.index()];
+            *p += 1;
+            if *class == own {
+                own_pos = *p;
+            }
+            if keep.get(*class).is_some_and(|n| *p <= n as usize) {
+                kept = Some((*class, *p));
             }
         }
-        if pos == 0 {
-            break; // nothing of this rank or longer: nothing of a longer class either
-        }
-    }
-    let newest = order.first().copied();
-    (0..entries.len())
-        .map(|i| match (eff[i], kept_by[i]) {
-            (None, _) => Verdict::Unmanaged,
-            (Some(_), Some((class, position))) => Verdict::Keep { class, position },
-            (Some(_), None) if Some(i) == newest => Verdict::Newest,
-            (Some(class), None) => Verdict::Expire {
-                class,
-                position: own_pos[i],
-                keep: keep.get(class).unwrap_or(0),
+        verdicts[i] = match kept {
+            Some((class, position)) => Verdict::Keep { class, position },
+            None if Some(i) == newest => Verdict::Newest,
+            None => Verdict::Expire {
+                class: own,
+                position: own_pos,
+                keep: keep.get(own).unwrap_or(0),
             },
-        })
-        .collect()
+        };
+    }
+    verdicts
 }
 
 #[cfg(test)]
@@ -979,6 +973,86 @@ mod tests {
         // Berlin day differs from the UTC day near midnight
         let d = Bucket::of(&berlin, Class::Daily, utc("2026-11-21 23:30:00")).unwrap();
         assert_eq!(d.to_string(), "day 2026-11-22 Europe/Berlin");
+    }
+
+    /// `retain` as first written, one pass per class over all entries: the reference the
+    /// one-pass version must agree with.
+    fn retain_by_class_passes(keep: &Counts, entries: &[Entry]) -> Vec<Verdict> {
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by(|&a, &b| {
+            entries[b]
+                .createtxg
+                .cmp(&entries[a].createtxg)
+                .then(b.cmp(&a))
+        });
+        let eff: Vec<Option<Class>> = entries
+            .iter()
+            .map(|e| keep.effective_class(e.kind))
+            .collect();
+        let mut kept_by: Vec<Option<(Class, usize)>> = vec![None; entries.len()];
+        let mut own_pos: Vec<usize> = vec![0; entries.len()];
+        for class in Class::ALL {
+            let mut pos = 0usize;
+            for &i in &order {
+                if eff[i].is_some_and(|c| c >= class) {
+                    pos += 1;
+                    if eff[i] == Some(class) {
+                        own_pos[i] = pos;
+                    }
+                    if keep.get(class).is_some_and(|n| pos <= n as usize) {
+                        kept_by[i] = Some((class, pos));
+                    }
+                }
+            }
+        }
+        let newest = order.first().copied();
+        (0..entries.len())
+            .map(|i| match (eff[i], kept_by[i]) {
+                (None, _) => Verdict::Unmanaged,
+                (Some(_), Some((class, position))) => Verdict::Keep { class, position },
+                (Some(_), None) if Some(i) == newest => Verdict::Newest,
+                (Some(class), None) => Verdict::Expire {
+                    class,
+                    position: own_pos[i],
+                    keep: keep.get(class).unwrap_or(0),
+                },
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Any policy, any mix of kinds (stopped markers included), txgs with ties, in any
+        /// order: the one-pass retention gives every entry the verdict of the per-class one.
+        #[test]
+        fn retain_agrees_with_one_pass_per_class(
+            counts in proptest::collection::vec(proptest::option::of(0u32..6), 6),
+            items in proptest::collection::vec((0usize..7, 0u64..40), 0..60),
+        ) {
+            let mut keys: Vec<String> = Class::ALL
+                .iter()
+                .zip(&counts)
+                .filter_map(|(c, n)| n.map(|n| format!("{}{n}", c.letter())))
+                .collect();
+            if keys.is_empty() {
+                keys.push("f1".into());
+            }
+            // A policy keeping nothing at all is refused at parse time: not a case.
+            let Ok(pol) = Policy::parse(&keys) else {
+                return Ok(());
+            };
+            let entries: Vec<Entry> = items
+                .iter()
+                .map(|&(k, createtxg)| Entry {
+                    kind: if k == 6 { SnapKind::Stopped } else { SnapKind::Periodic(Class::ALL[k]) },
+                    createtxg,
+                    creation: 0,
+                })
+                .collect();
+            proptest::prop_assert_eq!(
+                retain(pol.keep(), &entries),
+                retain_by_class_passes(pol.keep(), &entries)
+            );
+        }
     }
 
     #[test]
