@@ -382,10 +382,11 @@ impl serde::Serialize for SnapName {
 /// name of every dataset, and a simulation carries the same names through thousands of runs.
 ///
 /// Compares, orders and hashes as its text only (the reading is a function of the text), so
-/// it can key ordered maps looked up by `&str`. Cloning shares the text.
+/// it can key ordered maps looked up by `&str`. Cloning shares the text (not atomically: a
+/// run is single-threaded, and the names stay on the thread that listed them).
 #[derive(Clone)]
 pub struct ShortName {
-    text: std::sync::Arc<str>,
+    text: std::rc::Rc<str>,
     ours: Option<SnapName>,
 }
 
