@@ -39,21 +39,26 @@
 local args = ...
 local argv = args["argv"]
 
-local ERRNO_NAMES = {
-    "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF", "ECHILD",
-    "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV", "ENODEV",
-    "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG", "ENOSPC",
-    "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK", "ENOLCK", "ECANCELED",
-    "ENOTSUP", "EDQUOT", "ENAMETOOLONG",
-}
-local errname = {}
-for _, n in ipairs(ERRNO_NAMES) do
-    local v = _G[n]
-    if v ~= nil then
-        errname[v] = n
-    end
-end
+-- errno number -> name, made on the first failure to name (most runs have none: this
+-- program holds the txg, so it does no work it does not need).
+local errname = nil
 local function ename(code)
+    if errname == nil then
+        errname = {}
+        local names = {
+            "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF",
+            "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST",
+            "EXDEV", "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY",
+            "ETXTBSY", "EFBIG", "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE",
+            "EDEADLK", "ENOLCK", "ECANCELED", "ENOTSUP", "EDQUOT", "ENAMETOOLONG",
+        }
+        for _, n in ipairs(names) do
+            local v = _G[n]
+            if v ~= nil then
+                errname[v] = n
+            end
+        end
+    end
     return errname[code] or tostring(code)
 end
 
