@@ -310,7 +310,7 @@ pub fn read_pool(
         }
     }
     // A skipped walk's names are its cached listing's (already in order, and left there:
-    // [`sorted_names`] reads them from the entry); the walked ones are put in order, for the
+    // [`join_listed`] reads them from the entry); the walked ones are put in order, for the
     // passes below walk them side by side with the cache's ordered map.
     for l in listed.iter_mut() {
         if l.unchanged {
@@ -353,7 +353,7 @@ pub fn read_pool(
                 snaps: BTreeMap::new(),
                 listing,
             };
-            let count = sorted_names(l, entry).0.len();
+            let count = snapshot_count(l, entry);
             if count > 0 {
                 requests.push((l.state.dataset.clone(), Which::All(count)));
             }
@@ -361,9 +361,8 @@ pub fn read_pool(
         }
         entry.listing = listing;
         entry.foreign = l.state.foreign_snapshots;
-        let (snaps, bms) = sorted_names(l, entry);
-        let count = snaps.len();
-        let mut j = join(snaps, bms, &entry.snaps);
+        let count = snapshot_count(l, entry);
+        let mut j = join_listed(l, entry);
         stats.snapshots_cached += (count - j.unread.len()) as u64;
         if j.unread.is_empty() {
             *joined = Some(j);
@@ -391,10 +390,7 @@ pub fn read_pool(
                 .expect("entry made above");
             // Names that vanished (destroyed since, by us or anyone) are forgotten; a name
             // listed but not read (destroyed between the two programs) is left out.
-            let joined = joined.unwrap_or_else(|| {
-                let (snaps, bms) = sorted_names(&l, entry);
-                join(snaps, bms, &entry.snaps)
-            });
+            let joined = joined.unwrap_or_else(|| join_listed(&l, entry));
             let mut state = l.state;
             for gone in &joined.gone {
                 entry.snaps.remove(gone);
@@ -447,58 +443,49 @@ pub fn read_pool(
     Ok(out)
 }
 
-/// Names in ascending order: a walk's (a sorted vector) or a cached listing's (a set).
-#[derive(Clone)]
-enum Sorted<'a> {
-    Walked(std::slice::Iter<'a, ShortName>),
-    Cached(std::collections::btree_set::Iter<'a, ShortName>),
+/// Where the names of `l` are: for a skipped walk, the listing in its cache `entry` (put back
+/// there by `read_pool` before any reader); `None` for a walk (its own, sorted).
+fn cached_names<'a>(l: &Listed, entry: &'a DatasetCache) -> Option<&'a Listing> {
+    l.unchanged.then(|| {
+        entry
+            .listing
+            .as_ref()
+            .expect("a skipped walk always has its listing (checked above)")
+    })
 }
 
-impl<'a> Iterator for Sorted<'a> {
-    type Item = &'a ShortName;
-    fn next(&mut self) -> Option<&'a ShortName> {
-        match self {
-            Sorted::Walked(i) => i.next(),
-            Sorted::Cached(i) => i.next(),
-        }
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        match self {
-            Sorted::Walked(i) => i.size_hint(),
-            Sorted::Cached(i) => i.size_hint(),
-        }
-    }
+/// How many snapshot names `l` has ([`cached_names`]).
+fn snapshot_count(l: &Listed, entry: &DatasetCache) -> usize {
+    cached_names(l, entry).map_or(l.snapshots.len(), |c| c.snapshots.len())
 }
 
-impl ExactSizeIterator for Sorted<'_> {}
-
-/// The sorted snapshot and bookmark names of `l`: its walk's, or for a skipped walk those of
-/// the listing in its cache `entry` (put back there by `read_pool` before any reader).
-fn sorted_names<'a>(l: &'a Listed, entry: &'a DatasetCache) -> (Sorted<'a>, Sorted<'a>) {
-    match (&entry.listing, l.unchanged) {
-        (Some(c), true) => (
-            Sorted::Cached(c.snapshots.iter()),
-            Sorted::Cached(c.bookmarks.iter()),
-        ),
-        (None, true) => unreachable!("a skipped walk always has its listing (checked above)"),
-        (_, false) => (
-            Sorted::Walked(l.snapshots.iter()),
-            Sorted::Walked(l.bookmarks.iter()),
-        ),
+/// The names of `l` ([`cached_names`]) joined with the facts of its cache `entry`, each source
+/// by its own instance of [`join`].
+fn join_listed(l: &Listed, entry: &DatasetCache) -> Joined {
+    match cached_names(l, entry) {
+        Some(c) => join(c.snapshots.iter(), c.bookmarks.iter(), &entry.snaps),
+        None => join(l.snapshots.iter(), l.bookmarks.iter(), &entry.snaps),
     }
 }
 
-/// Advances the sorted `names` past those before `key`, handing each to `skipped`; takes and
-/// returns the name equal to `key`, if any. One comparison per name looked at.
+/// Advances the sorted names (`current`, then `rest`) past those before `key`, handing each
+/// to `skipped`; takes the name equal to `key`, if any. One comparison per name looked at.
 fn seek<'a>(
-    names: &mut std::iter::Peekable<impl Iterator<Item = &'a ShortName>>,
+    current: &mut Option<&'a ShortName>,
+    rest: &mut impl Iterator<Item = &'a ShortName>,
     key: &ShortName,
     mut skipped: impl FnMut(&'a ShortName),
 ) -> Option<&'a ShortName> {
-    while let Some(n) = names.peek() {
-        match (*n).cmp(key) {
-            std::cmp::Ordering::Less => skipped(names.next().expect("peeked")),
-            std::cmp::Ordering::Equal => return names.next(),
+    while let Some(n) = *current {
+        match n.cmp(key) {
+            std::cmp::Ordering::Less => {
+                skipped(n);
+                *current = rest.next();
+            }
+            std::cmp::Ordering::Equal => {
+                *current = rest.next();
+                return Some(n);
+            }
             std::cmp::Ordering::Greater => return None,
         }
     }
@@ -525,7 +512,7 @@ fn join<'a>(
     bms: impl IntoIterator<Item = &'a ShortName>,
     facts: &BTreeMap<ShortName, Facts>,
 ) -> Joined {
-    let (mut s, mut b) = (snaps.into_iter().peekable(), bms.into_iter().peekable());
+    let (mut s, mut b) = (snaps.into_iter(), bms.into_iter());
     let mut out = Joined {
         snapshots: Vec::with_capacity(s.size_hint().0),
         bookmarks: Vec::with_capacity(b.size_hint().0),
@@ -537,9 +524,10 @@ fn join<'a>(
         createtxg: 0,
         creation: 0,
     };
+    let (mut cs, mut cb) = (s.next(), b.next());
     for (k, &(createtxg, creation)) in facts {
         let mut used = false;
-        if let Some(n) = seek(&mut s, k, |n| out.unread.push(n.clone())) {
+        if let Some(n) = seek(&mut cs, &mut s, k, |n| out.unread.push(n.clone())) {
             out.snapshots.push(SnapshotInfo {
                 name: n.clone(),
                 createtxg,
@@ -547,7 +535,7 @@ fn join<'a>(
             });
             used = true;
         }
-        if let Some(n) = seek(&mut b, k, |n| out.bookmarks.push(unknown_bm(n))) {
+        if let Some(n) = seek(&mut cb, &mut b, k, |n| out.bookmarks.push(unknown_bm(n))) {
             out.bookmarks.push(BookmarkInfo {
                 name: n.clone(),
                 createtxg,
@@ -559,8 +547,9 @@ fn join<'a>(
             out.gone.push(k.clone());
         }
     }
-    out.unread.extend(s.cloned());
-    out.bookmarks.extend(b.map(unknown_bm));
+    out.unread.extend(cs.into_iter().chain(s).cloned());
+    out.bookmarks
+        .extend(cb.into_iter().chain(b).map(unknown_bm));
     out
 }
 
