@@ -464,12 +464,6 @@ impl std::borrow::Borrow<str> for ShortName {
     }
 }
 
-impl AsRef<str> for ShortName {
-    fn as_ref(&self) -> &str {
-        &self.text
-    }
-}
-
 impl PartialEq<str> for ShortName {
     fn eq(&self, other: &str) -> bool {
         &*self.text == other

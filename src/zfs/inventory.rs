@@ -573,16 +573,11 @@ impl Which {
     fn arg(&self) -> String {
         match self {
             Which::All(_) => "*".into(),
-            Which::Names(v) => {
-                let mut out = String::new();
-                for (i, n) in v.iter().enumerate() {
-                    if i > 0 {
-                        out.push('/');
-                    }
-                    out.push_str(n.as_str());
-                }
-                out
-            }
+            Which::Names(v) => v
+                .iter()
+                .map(ShortName::as_str)
+                .collect::<Vec<_>>()
+                .join("/"),
         }
     }
 }
