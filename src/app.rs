@@ -104,21 +104,54 @@ fn snapshot_run(args: &RunArgs) -> i32 {
     };
     record_metrics(args, |p| metrics::write(p, &report, started.elapsed()));
     if args.json {
-        println!(
-            "{}",
+        out(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&report).expect("report serializes")
-        );
+        ));
     } else if args.dry_run {
-        print!("{}", plan.render_text());
+        out(&format!(
+            "DRY RUN: nothing is changed\n{}\ndisks:\n{}{}\n",
+            plan.render_text(),
+            report.render_disks(),
+            report.summary()
+        ));
     } else if !args.cron || report.exit_code() != 0 {
-        println!("{}", report.summary());
+        out(&format!("{}\n", report.summary()));
+    }
+    for w in &report.warnings {
+        eprintln!("pve-zfs-snap: warning: {w}");
     }
     for line in report.failures() {
         eprintln!("pve-zfs-snap: {line}");
     }
-    report
-        .exit_code()
-        .max(crate::cron_cmd::after_run(&cron_setup, args.json))
+    // A run that protected nothing while it should have is not a setup to schedule.
+    let p = &report.protection;
+    let cron_code = if p.failed > 0 && p.protected() == 0 {
+        if matches!(cron_setup, crate::cron_cmd::Setup::Install(_)) {
+            eprintln!(
+                "pve-zfs-snap: the cron job was NOT installed: this run protected no disk; \
+                 fix the failures above and run again"
+            );
+        }
+        crate::cli::EXIT_OK
+    } else {
+        crate::cron_cmd::after_run(&cron_setup, args.json)
+    };
+    report.exit_code().max(cron_code)
+}
+
+/// Writes `text` to stdout. A reader that went away (`--dry-run | head`) is not an error of
+/// the run: the rest of the output is dropped quietly.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("pve-zfs-snap: cannot write to stdout: {e}");
+    }
 }
 
 /// `status`: discovery + read-only inventory, then the table (or JSON).

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod naming;
 pub mod plan;
 pub mod policy;
+pub mod protection;
 pub mod pve;
 pub mod report;
 pub mod run;

@@ -27,7 +27,7 @@
 //! * Every destroy relies on the run's new snapshot of that dataset (if any) being created in
 //!   the same program: the new one is counted as the newest.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Utc};
@@ -35,6 +35,7 @@ use chrono::{DateTime, Utc};
 use crate::inventory::DatasetState;
 use crate::naming::{Class, Dataset, ShortName, SnapKind, SnapName};
 use crate::policy::{self, BookmarkPolicy, DueWhy, Entry, Policy, Verdict, Zone};
+use crate::protection::State;
 use crate::pve::{Guest, GuestKind, Host};
 
 /// Everything the planner decides from.
@@ -76,6 +77,25 @@ pub struct GuestPlan {
     pub actions: Vec<Planned>,
     /// Why something was skipped or adjusted.
     pub notes: Vec<String>,
+    /// Every disk of the guest and the state the plan leads it to (the protection contract).
+    pub disks: Vec<DiskPlan>,
+}
+
+/// One disk of a guest and what the plan does for its protection.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DiskPlan {
+    /// Config key (`scsi0`, `rootfs`, …).
+    pub key: String,
+    /// Its dataset, if it has one.
+    pub dataset: Option<Dataset>,
+    /// The state it is in once the planned snapshot (if any) is taken.
+    #[serde(flatten)]
+    pub state: State,
+    /// The snapshot planned for it, whose outcome decides the state.
+    pub snapshot: Option<SnapName>,
+    /// Snapshots of ours on it dated after the run's clock (a clock that was once ahead):
+    /// how many, and the latest.
+    pub future: Option<(usize, SnapName)>,
 }
 
 /// One action and why. Serializes as `{action, reason, why}` where `why` is the reason's
@@ -285,7 +305,7 @@ const MAX_NAME_STEPS: i64 = 60;
 
 /// Plans one run. See the module docs for the rules.
 pub fn plan(input: &PlanInput) -> Plan {
-    let mut seen = BTreeSet::new();
+    let mut seen = BTreeMap::new();
     let mut guests: Vec<GuestPlan> = input
         .host
         .guests
@@ -299,16 +319,42 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
 }
 
-fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeSet<Dataset>) -> GuestPlan {
+fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>) -> GuestPlan {
     let mut gp = GuestPlan {
         vmid: g.vmid,
         kind: g.kind,
         running: g.running,
         actions: Vec::new(),
         notes: Vec::new(),
+        disks: Vec::new(),
+    };
+    for o in &g.other_disks {
+        gp.disks.push(DiskPlan {
+            key: o.key.clone(),
+            dataset: None,
+            state: if o.failed {
+                State::Failed(o.reason.clone())
+            } else {
+                State::Excluded(o.reason.clone())
+            },
+            snapshot: None,
+            future: None,
+        });
+    }
+    let exclude_all = |gp: &mut GuestPlan, why: &str| {
+        for d in &g.disks {
+            gp.disks.push(DiskPlan {
+                key: d.key.clone(),
+                dataset: Some(d.dataset.clone()),
+                state: State::Excluded(why.to_string()),
+                snapshot: None,
+                future: None,
+            });
+        }
     };
     if g.template {
         gp.notes.push("template: skipped".into());
+        exclude_all(&mut gp, "template");
         return gp;
     }
     let mode = lock_mode(g.lock.as_deref());
@@ -316,6 +362,7 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeSet<Dataset>) -> Gue
     match mode {
         LockMode::HandsOff => {
             gp.notes.push(format!("locked ({lock}): left alone"));
+            exclude_all(&mut gp, &format!("guest locked ({lock})"));
             return gp;
         }
         LockMode::NoDestroys => gp
@@ -328,18 +375,38 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeSet<Dataset>) -> Gue
     }
     for disk in &g.disks {
         let ds = &disk.dataset;
-        if !seen.insert(ds.clone()) {
+        let mut dp = DiskPlan {
+            key: disk.key.clone(),
+            dataset: Some(ds.clone()),
+            state: State::Snapshotted,
+            snapshot: None,
+            future: None,
+        };
+        if let Some(first) = seen.get(ds) {
             gp.notes
                 .push(format!("{ds}: already planned for another disk; skipped"));
-            continue;
+            dp.state = State::Excluded(format!("same dataset as {first}"));
+        } else {
+            seen.insert(
+                ds.clone(),
+                format!("{} {} {}", g.kind.label(), g.vmid, disk.key),
+            );
+            match input.inventory.get(ds) {
+                Some(st) if st.exists => plan_dataset(input, g, mode, st, &mut gp, &mut dp),
+                _ => {
+                    gp.notes.push(format!(
+                        "{ds} ({}): dataset does not exist; skipped",
+                        disk.key
+                    ));
+                    dp.state = State::Failed(format!(
+                        "dataset {ds} does not exist: check the 'pool' of storage {:?} in \
+                         /etc/pve/storage.cfg and `zfs list {ds}`",
+                        disk.storage
+                    ));
+                }
+            }
         }
-        match input.inventory.get(ds) {
-            Some(st) if st.exists => plan_dataset(input, g, mode, st, &mut gp),
-            _ => gp.notes.push(format!(
-                "{ds} ({}): dataset does not exist; skipped",
-                disk.key
-            )),
-        }
+        gp.disks.push(dp);
     }
     gp
 }
@@ -374,12 +441,14 @@ fn plan_dataset(
     mode: LockMode,
     st: &DatasetState,
     gp: &mut GuestPlan,
+    dp: &mut DiskPlan,
 ) {
     let ds = &st.dataset;
     let node = &input.host.node;
     if st.nosnap {
         gp.notes
             .push(format!("{ds}: label:nosnap=nosnap: left alone"));
+        dp.state = State::Excluded("label:nosnap=nosnap".into());
         return;
     }
     let label: Option<String> = st
@@ -398,6 +467,12 @@ fn plan_dataset(
             .iter()
             .map(|b| (&b.name, b.createtxg, b.creation)),
     );
+    let now_ts = input.now.timestamp();
+    let future: Vec<&Ours> = snaps.iter().filter(|o| o.entry.creation > now_ts).collect();
+    dp.future = future
+        .iter()
+        .max_by_key(|o| o.entry.creation)
+        .map(|o| (future.len(), o.name));
 
     let mut labels = Vec::new();
     // (kind, reason) of the one new snapshot
@@ -432,6 +507,9 @@ fn plan_dataset(
                 gp.notes.push(format!(
                     "{ds}: label:running names {other}: guest runs there; left alone"
                 ));
+                dp.state = State::Excluded(format!(
+                    "not running here; label:running names {other}, where it ran last"
+                ));
                 return;
             }
         }
@@ -450,11 +528,17 @@ fn plan_dataset(
         })
     };
 
+    dp.state = if g.running {
+        State::Snapshotted
+    } else {
+        State::Stopped
+    };
     let mut creates = Vec::new();
     let mut new_entry = None;
     if let Some((kind, reason)) = new {
         match free_name(input, kind, &snaps, &bms) {
             Ok((name, first)) => {
+                dp.snapshot = Some(name);
                 if name != first {
                     gp.notes.push(format!(
                         "{ds}: {first} is taken (DST repeat or rerun); named {name}"
@@ -484,7 +568,10 @@ fn plan_dataset(
                     creation: input.now.timestamp(),
                 });
             }
-            Err(msg) => gp.notes.push(format!("{ds}: {msg}; no snapshot this run")),
+            Err(msg) => {
+                gp.notes.push(format!("{ds}: {msg}; no snapshot this run"));
+                dp.state = State::Failed(format!("no free snapshot name: {msg}"));
+            }
         }
     }
 

@@ -469,9 +469,12 @@ pub fn due(keep: &Counts, zone: &Zone, now: DateTime<Utc>, existing: &[Entry]) -
         }
     }
     let f_wanted = keep.get(Class::Frequently).is_some_and(|n| n > 0);
+    // Exactly this second (a rerun at the same instant), never "at or after": a snapshot dated
+    // in the future by a clock that was once ahead must not stop frequent snapshots until
+    // real time catches up (issue 16 item 4).
     let this_instant = counted
         .iter()
-        .any(|&(_, creation)| creation >= now.timestamp());
+        .any(|&(_, creation)| creation == now.timestamp());
     (f_wanted && !this_instant).then_some(Due {
         class: Class::Frequently,
         why: DueWhy::EveryRun,
@@ -936,6 +939,20 @@ mod tests {
                 Some((p(Frequently), "2026-11-21 14:30:00")),
                 "2026-11-21 14:30:01",
                 Some(Frequently),
+            ),
+            // a snapshot dated a year ahead (one run with the clock ahead) never stops the
+            // frequent ones (issue 16 item 4: was `creation >= now`)
+            (
+                &Policy::parse(&args("f96")).unwrap(),
+                Some((p(Frequently), "2027-11-21 14:30:00")),
+                "2026-11-21 14:45:00",
+                Some(Frequently),
+            ),
+            (
+                &Policy::parse(&args("f96 h24")).unwrap(),
+                Some((p(Hourly), "2027-11-21 14:00:00")),
+                "2026-11-21 14:45:00",
+                Some(Hourly),
             ),
             // count 0: never created
             (

@@ -2,6 +2,7 @@
 //! the JSON form (`--json`) and the exit code. Pure: built from values, prints nothing.
 
 use crate::plan::{Action, Plan};
+use crate::protection::{self, DiskStatus, State};
 use crate::zfs::apply::Outcome;
 use chrono::{DateTime, Utc};
 
@@ -63,6 +64,13 @@ pub struct Report {
     pub pools: Vec<PoolReport>,
     /// Notes from discovery and planning (skipped guests and disks, and why).
     pub notes: Vec<String>,
+    /// Findings that leave no disk unprotected but need the admin (a config line PVE ignores
+    /// too, snapshots dated in the future): printed on stderr even under `--cron`.
+    pub warnings: Vec<String>,
+    /// Every disk of every guest whose config is on this node, and its state.
+    pub disks: Vec<DiskStatus>,
+    /// Disks per state.
+    pub protection: protection::Counts,
     /// Totals.
     pub totals: Totals,
 }
@@ -80,41 +88,63 @@ impl Report {
                 match &i.outcome {
                     Some(o) if o.is_failure() => t.failed += 1,
                     Some(Outcome::Kept(_)) => t.snapshots_kept += 1,
-                    Some(_) => match i.action {
+                    // A dry run counts what it would do.
+                    None if !self.dry_run => {}
+                    Some(_) | None => match i.action {
                         Action::Snapshot { .. } => t.snapshots_created += 1,
                         Action::Destroy { .. } => t.snapshots_destroyed += 1,
                         Action::Bookmark { .. } => t.bookmarks_created += 1,
                         Action::DestroyBookmark { .. } => t.bookmarks_destroyed += 1,
                         Action::SetLabel { .. } => t.labels_set += 1,
                     },
-                    None => {}
                 }
             }
         }
         self.totals = t;
+        self.protection = protection::Counts::of(&self.disks);
         self
     }
 
-    /// 0 when everything was done, 1 when anything failed.
+    /// 0 when everything was done, 1 when anything failed (an item, a pool, or a disk left
+    /// unprotected).
     pub fn exit_code(&self) -> i32 {
-        if self.totals.failed > 0 {
+        if self.totals.failed > 0 || self.protection.failed > 0 {
             crate::cli::EXIT_PARTIAL
         } else {
             crate::cli::EXIT_OK
         }
     }
 
-    /// The one-line summary.
+    /// The one-line summary: the disks by state first (what the run is for), then the changes.
     pub fn summary(&self) -> String {
         let t = &self.totals;
+        let p = &self.protection;
         let txgs: Vec<String> = self
             .pools
             .iter()
             .filter_map(|p| p.txg.map(|txg| format!("{} txg {txg}", p.pool)))
             .collect();
         let mut s = format!(
-            "pve-zfs-snap on {}: {} snapshots created{}, {} destroyed, {} bookmarks created, {} destroyed, {} labels set",
+            "pve-zfs-snap on {}{}: {} disks protected ({} snapshotted, {} stopped), {} excluded",
             self.node,
+            if self.dry_run {
+                " (dry run: what it would do)"
+            } else {
+                ""
+            },
+            p.protected(),
+            p.snapshotted,
+            p.stopped,
+            p.excluded,
+        );
+        if p.failed > 0 {
+            s.push_str(&format!(", {} UNPROTECTED", p.failed));
+            if p.protected() == 0 {
+                s.push_str(" (NOTHING PROTECTED)");
+            }
+        }
+        s.push_str(&format!(
+            "; {} snapshots created{}, {} destroyed, {} bookmarks created, {} destroyed, {} labels set",
             t.snapshots_created,
             if txgs.is_empty() {
                 String::new()
@@ -125,7 +155,7 @@ impl Report {
             t.bookmarks_created,
             t.bookmarks_destroyed,
             t.labels_set,
-        );
+        ));
         if t.snapshots_kept > 0 {
             s.push_str(&format!(
                 ", {} expired kept (held or cloned)",
@@ -133,14 +163,51 @@ impl Report {
             ));
         }
         if t.failed > 0 {
-            s.push_str(&format!(", {} FAILED", t.failed));
+            s.push_str(&format!(", {} changes FAILED", t.failed));
         }
         s
     }
 
-    /// Human-readable failures, one per line, for stderr.
+    /// The disks and their states, one line each (`--dry-run`), failed first.
+    pub fn render_disks(&self) -> String {
+        let mut out = String::new();
+        let mut rows: Vec<&DiskStatus> = self.disks.iter().collect();
+        rows.sort_by_key(|d| !matches!(d.state, State::Failed(_)));
+        for d in rows {
+            let what = match &d.dataset {
+                Some(ds) => format!("{} {} {} ({ds})", d.guest, d.vmid, d.key),
+                None => format!("{} {} {}", d.guest, d.vmid, d.key),
+            };
+            let state = match &d.state {
+                State::Failed(why) => format!("UNPROTECTED: {why}"),
+                State::Excluded(why) => format!("excluded: {why}"),
+                State::Snapshotted => match d.snapshot {
+                    Some(n) => format!("snapshotted: @{n}"),
+                    None => "snapshotted: already has this run's snapshot".into(),
+                },
+                State::Stopped => match d.snapshot {
+                    Some(n) => format!("stopped: @{n}"),
+                    None => "stopped: its _stopped snapshot is there".into(),
+                },
+            };
+            out.push_str(&format!("  {what}: {state}\n"));
+        }
+        out
+    }
+
+    /// Human-readable failures, one per line, for stderr (even under `--cron`): each disk left
+    /// unprotected, each pool that failed, each change that failed.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
+        for d in &self.disks {
+            if let State::Failed(why) = &d.state {
+                let what = match &d.dataset {
+                    Some(ds) => format!("{} {} {} ({ds})", d.guest, d.vmid, d.key),
+                    None => format!("{} {} {}", d.guest, d.vmid, d.key),
+                };
+                out.push(format!("UNPROTECTED {what}: {why}"));
+            }
+        }
         for p in &self.pools {
             if let Some(e) = &p.error {
                 out.push(format!("pool {}: {e}", p.pool));

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 /// Why a run stopped before doing its work; each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// Bad arguments: nothing touched.
+    /// Bad arguments or configuration (node name, `storage.cfg` syntax): nothing touched.
     #[error("{0}")]
     Usage(String),
     /// Another run holds the lock: nothing touched.
@@ -126,8 +126,13 @@ pub fn execute(
         Some(RunLock::acquire(root).map_err(RunError::Locked)?)
     };
 
-    let host = pve::discover(root, args.host.node.as_deref(), hostname)
-        .map_err(|e| RunError::Failed(e.into()))?;
+    let host = pve::discover(root, args.host.node.as_deref(), hostname).map_err(|e| {
+        if e.is_configuration() {
+            RunError::Usage(e.to_string())
+        } else {
+            RunError::Failed(e.into())
+        }
+    })?;
     let version = zfs::version::detect_on(exec, root).map_err(|e| RunError::Failed(e.into()))?;
     let setup = ReadSetup::for_host(root, version);
     let mut cache = SnapCache::load(root);
@@ -284,12 +289,17 @@ pub fn run_host(
             apply_pool(exec, report, setup.snapshots_changed, pool_cache);
         }
     }
+    let pools: Vec<PoolReport> = reports.into_values().collect();
+    let disks = crate::protection::resolve(host, &plan, &pools);
     let report = Report {
         node: host.node.clone(),
         now: v.now,
         dry_run,
-        pools: reports.into_values().collect(),
+        pools,
         notes,
+        warnings: warnings(host, &plan),
+        disks,
+        protection: Default::default(),
         totals: Default::default(),
     };
     (plan, report.finish())
@@ -461,6 +471,23 @@ fn notes(host: &Host, plan: &Plan) -> Vec<String> {
     let mut out: Vec<String> = host.warnings.clone();
     for g in &plan.guests {
         out.extend(g.notes.iter().map(|n| format!("guest {}: {n}", g.vmid)));
+    }
+    out
+}
+
+/// What the admin must hear about even when every disk is protected: config lines PVE
+/// ignores too, and snapshots of ours dated after the run's clock (a clock that was ahead).
+fn warnings(host: &Host, plan: &Plan) -> Vec<String> {
+    let mut out: Vec<String> = host.warnings.clone();
+    for g in &plan.guests {
+        for d in &g.disks {
+            if let (Some(ds), Some((n, latest))) = (&d.dataset, &d.future) {
+                out.push(format!(
+                    "{ds}: {n} snapshot(s) of ours dated after this run's clock (latest \
+                     {latest}): was the clock ahead? Check NTP/RTC; they expire as usual"
+                ));
+            }
+        }
     }
     out
 }

@@ -181,13 +181,14 @@ pub fn host(guests: u32) -> Host {
                             .expect("valid dataset name"),
                     })
                     .collect(),
+                other_disks: vec![],
             }
         })
         .collect();
     Host {
         node: NODE.into(),
         guests,
-        skipped: vec![],
+        unreadable: vec![],
         warnings: vec![],
     }
 }

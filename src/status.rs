@@ -32,25 +32,64 @@ pub struct DiskStatus {
 pub struct GuestStatus {
     /// VMID.
     pub vmid: u32,
-    /// VM or container.
-    pub kind: GuestKind,
+    /// VM or container (`None`: a `.vmlist` type pve-zfs-snap does not know).
+    pub kind: Option<GuestKind>,
     /// Running on this node.
     pub running: bool,
     /// A template (never snapshotted).
     pub template: bool,
     /// Its ZFS disks.
     pub disks: Vec<DiskStatus>,
+    /// Disks (or the whole config, key `config`) that give no dataset: unprotected ones and
+    /// named exclusions.
+    pub problems: Vec<Problem>,
+}
+
+/// A disk line of a guest that is not snapshotted, or a config that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// Config key, or `config`.
+    pub key: String,
+    /// True: should be protected and is not (a failure); false: a named exclusion.
+    pub unprotected: bool,
+    /// Why.
+    pub reason: String,
 }
 
 /// Joins discovery and inventory (datasets absent from `inventory` show as not existing).
+/// Guests whose config cannot be used come as guests with one `config` problem.
 pub fn build(host: &Host, inventory: &BTreeMap<Dataset, DatasetState>) -> Vec<GuestStatus> {
-    host.guests
+    let mut out: Vec<GuestStatus> = host
+        .unreadable
         .iter()
-        .map(|g| GuestStatus {
+        .map(|u| GuestStatus {
+            vmid: u.vmid,
+            kind: u.kind,
+            running: false,
+            template: false,
+            disks: vec![],
+            problems: vec![Problem {
+                key: "config".into(),
+                unprotected: true,
+                reason: u.reason.clone(),
+            }],
+        })
+        .collect();
+    out.extend(host.guests.iter().map(|g| {
+        GuestStatus {
             vmid: g.vmid,
-            kind: g.kind,
+            kind: Some(g.kind),
             running: g.running,
             template: g.template,
+            problems: g
+                .other_disks
+                .iter()
+                .map(|o| Problem {
+                    key: o.key.clone(),
+                    unprotected: o.failed,
+                    reason: o.reason.clone(),
+                })
+                .collect(),
             disks: g
                 .disks
                 .iter()
@@ -79,8 +118,10 @@ pub fn build(host: &Host, inventory: &BTreeMap<Dataset, DatasetState>) -> Vec<Gu
                     s
                 })
                 .collect(),
-        })
-        .collect()
+        }
+    }));
+    out.sort_by_key(|g| g.vmid);
+    out
 }
 
 /// The table.
@@ -91,11 +132,34 @@ pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
         "{:<6} {:<5} {:<9} {:<8} {:<40} {:<9} {:>5} {:>7}  NEWEST PER CLASS",
         "VMID", "TYPE", "STATE", "DISK", "DATASET", "LABEL", "OURS", "FOREIGN"
     );
+    let mut problems = String::new();
     for g in guests {
         let kind = match g.kind {
-            GuestKind::Qemu => "qemu",
-            GuestKind::Lxc => "lxc",
+            Some(GuestKind::Qemu) => "qemu",
+            Some(GuestKind::Lxc) => "lxc",
+            None => "?",
         };
+        for p in &g.problems {
+            let _ = writeln!(
+                problems,
+                "  {} {} {}: {}",
+                if p.unprotected {
+                    "UNPROTECTED"
+                } else {
+                    "excluded   "
+                },
+                g.vmid,
+                p.key,
+                p.reason
+            );
+        }
+        for d in g.disks.iter().filter(|d| !d.exists) {
+            let _ = writeln!(
+                problems,
+                "  UNPROTECTED {} {}: dataset {} does not exist",
+                g.vmid, d.key, d.dataset
+            );
+        }
         let state = if g.template {
             "template"
         } else if g.running {
@@ -104,7 +168,12 @@ pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
             "stopped"
         };
         if g.disks.is_empty() {
-            let _ = writeln!(out, "{:<6} {kind:<5} {state:<9} (no ZFS disks)", g.vmid);
+            let what = if g.problems.is_empty() {
+                "(no ZFS disks)"
+            } else {
+                "(see below)"
+            };
+            let _ = writeln!(out, "{:<6} {kind:<5} {state:<9} {what}", g.vmid);
         }
         for d in &g.disks {
             let newest: Vec<String> = d
@@ -135,6 +204,10 @@ pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
                 }
             );
         }
+    }
+    if !problems.is_empty() {
+        out.push_str("\nnot snapshotted:\n");
+        out.push_str(&problems);
     }
     out
 }
@@ -177,8 +250,9 @@ mod tests {
                         dataset: gone.clone(),
                     },
                 ],
+                other_disks: vec![],
             }],
-            skipped: vec![],
+            unreadable: vec![],
             warnings: vec![],
         };
         let mut inv = BTreeMap::new();

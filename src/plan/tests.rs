@@ -5,6 +5,7 @@ use crate::inventory::{BookmarkInfo, PropSource, PropValue, SnapshotInfo};
 use crate::pve::Disk;
 use chrono::{NaiveDateTime, TimeZone};
 use proptest::prelude::*;
+use std::collections::BTreeSet;
 
 fn ds(s: &str) -> Dataset {
     Dataset::new(s).unwrap()
@@ -57,6 +58,7 @@ fn guest(vmid: u32, kind: GuestKind, running: bool, disks: &[&str]) -> Guest {
                 dataset: ds(d),
             })
             .collect(),
+        other_disks: vec![],
     }
 }
 
@@ -193,7 +195,7 @@ fn fixture() -> (Host, BTreeMap<Dataset, DatasetState>) {
             ),
             g108,
         ],
-        skipped: vec![],
+        unreadable: vec![],
         warnings: vec![],
     };
     let mut s100 = state(
@@ -562,7 +564,7 @@ fn name_collision_moves_seconds() {
     let host = Host {
         node: "pve1".into(),
         guests: vec![guest(100, GuestKind::Qemu, true, &["rpool/vm-100-disk-0"])],
-        skipped: vec![],
+        unreadable: vec![],
         warnings: vec![],
     };
     let inventory = inv(vec![state(
@@ -626,7 +628,7 @@ fn dst_day(day: &str, hours: i64) {
     let host = Host {
         node: "pve1".into(),
         guests: vec![guest(100, GuestKind::Qemu, true, &["rpool/vm-100-disk-0"])],
-        skipped: vec![],
+        unreadable: vec![],
         warnings: vec![],
     };
     let mut inventory = inv(vec![state("rpool/vm-100-disk-0", Some("pve1"), vec![])]);
@@ -877,7 +879,7 @@ proptest! {
         let mut host = Host {
             node: "pve1".into(),
             guests: vec![guest(100, GuestKind::Qemu, true, &[d.as_str()])],
-            skipped: vec![],
+            unreadable: vec![],
             warnings: vec![],
         };
         let unmanaged: Vec<Class> = Class::ALL.into_iter().filter(|c| policy.keep().get(*c).is_none()).collect();

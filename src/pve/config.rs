@@ -5,8 +5,9 @@
 
 use super::GuestKind;
 
-/// A line of the main section that matches neither the key syntax nor a comment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A line of the main section that matches neither the key syntax nor a comment. PVE warns
+/// about such a line and ignores it; so do we ([`MainSection::ignored`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ConfigSyntaxError {
     /// 1-based line number.
     pub line: usize,
@@ -20,15 +21,23 @@ pub struct ConfigSyntaxError {
 pub struct MainSection {
     /// `(key, value)` pairs; `#` description lines and raw `lxc.*` lines are not included.
     pub entries: Vec<(String, String)>,
+    /// Lines PVE's own parser would not understand either: skipped with a warning, as PVE
+    /// skips them (`unable to parse config: …`), so the rest of the guest is still served.
+    pub ignored: Vec<ConfigSyntaxError>,
 }
 
 impl MainSection {
     /// Parses the main section: everything before the first `[section]` line. Blank lines and
     /// `#` description lines are skipped; key lines follow PVE's regexes
     /// (qemu `^[a-z][a-z_-]*\d*:\s*(.+?)\s*$`, lxc `^[a-z][a-z_]*\d*:…` plus raw
-    /// `lxc.key: value` / `lxc.key = value` lines).
-    pub fn parse(text: &str, kind: GuestKind) -> Result<Self, ConfigSyntaxError> {
+    /// `lxc.key: value` / `lxc.key = value` lines). Any other line is what PVE's
+    /// `parse_vm_config`/`parse_pct_config` warn about and skip: it goes to
+    /// [`MainSection::ignored`] and parsing goes on. A UTF-8 byte-order mark at the start is
+    /// dropped (callers decode bytes lossily: comments are free text, any bytes).
+    pub fn parse(text: &str, kind: GuestKind) -> Self {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut entries: Vec<(String, String)> = Vec::new();
+        let mut ignored = Vec::new();
         for (idx, raw) in text.lines().enumerate() {
             let line = raw.trim_end_matches('\r');
             if line.trim().is_empty() || line.starts_with('#') {
@@ -48,15 +57,13 @@ impl MainSection {
                         entries.push((key.to_string(), value.to_string()));
                     }
                 }
-                None => {
-                    return Err(ConfigSyntaxError {
-                        line: idx + 1,
-                        text: line.to_string(),
-                    });
-                }
+                None => ignored.push(ConfigSyntaxError {
+                    line: idx + 1,
+                    text: line.to_string(),
+                }),
             }
         }
-        Ok(MainSection { entries })
+        MainSection { entries, ignored }
     }
 
     /// The value of `key`.
@@ -274,14 +281,18 @@ mod tests {
             let got = MainSection::parse(line, *kind);
             match want {
                 Some((k, v)) => {
-                    let sec = got.unwrap_or_else(|e| panic!("{line:?}: {e:?}"));
+                    assert!(got.ignored.is_empty(), "{line:?}: {:?}", got.ignored);
                     assert_eq!(
-                        sec.entries,
+                        got.entries,
                         vec![(k.to_string(), v.to_string())],
                         "{line:?}"
                     );
                 }
-                None => assert_eq!(got.unwrap_err().line, 1, "{line:?}"),
+                None => {
+                    assert!(got.entries.is_empty(), "{line:?}");
+                    assert_eq!(got.ignored.len(), 1, "{line:?}");
+                    assert_eq!(got.ignored[0].line, 1, "{line:?}");
+                }
             }
         }
     }
@@ -289,16 +300,20 @@ mod tests {
     #[test]
     fn raw_lxc_lines_are_accepted_only_for_containers() {
         let text = "lxc.apparmor.profile: unconfined\nlxc.cgroup2.devices.allow = c 10:200 rwm\narch: amd64\n";
-        let sec = MainSection::parse(text, Lxc).unwrap();
+        let sec = MainSection::parse(text, Lxc);
         assert_eq!(sec.entries, vec![("arch".into(), "amd64".into())]);
-        assert_eq!(MainSection::parse(text, Qemu).unwrap_err().line, 1);
+        assert!(sec.ignored.is_empty());
+        let sec = MainSection::parse(text, Qemu);
+        assert_eq!(sec.entries, vec![("arch".into(), "amd64".into())]);
+        assert_eq!(sec.ignored.len(), 2);
+        assert_eq!(sec.ignored[0].line, 1);
     }
 
     #[test]
     fn main_section_stops_at_first_section_and_skips_comments() {
         let text = "#descr%3A line\n\nscsi0: a:vm-1-disk-0\nlock: backup\nscsi0: a:vm-1-disk-9\n\
                     [snap1]\nscsi1: a:vm-1-disk-1\n!!! garbage after the main section\n";
-        let sec = MainSection::parse(text, Qemu).unwrap();
+        let sec = MainSection::parse(text, Qemu);
         assert_eq!(
             sec.entries,
             vec![
@@ -308,17 +323,41 @@ mod tests {
         );
         assert_eq!(sec.lock(), Some("backup"));
         assert!(!sec.template());
-        let err = MainSection::parse("a: 1\n\n  # indented comment\n", Qemu).unwrap_err();
+        let sec = MainSection::parse("a: 1\n\n  # indented comment\nb: 2\n", Qemu);
         assert_eq!(
-            err,
-            ConfigSyntaxError {
+            sec.ignored,
+            [ConfigSyntaxError {
                 line: 3,
                 text: "  # indented comment".into()
-            }
+            }]
         );
+        assert_eq!(sec.get("b"), Some("2"), "parsing goes on after a bad line");
         for (t, want) in [("1", true), ("yes", true), ("0", false), ("no", false)] {
-            let sec = MainSection::parse(&format!("template: {t}\n"), Qemu).unwrap();
+            let sec = MainSection::parse(&format!("template: {t}\n"), Qemu);
             assert_eq!(sec.template(), want, "{t}");
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_free_text_comments_are_read_as_pve_reads_them() {
+        // Issue 16 item 1: each of these made the guest vanish from the run.
+        let cases: &[(&str, &str)] = &[
+            ("BOM", "\u{feff}scsi0: local-zfs:vm-1-disk-0\nname: a\n"),
+            (
+                "lossy comment",
+                "#caf\u{fffd} ol\u{e9}\nscsi0: local-zfs:vm-1-disk-0\nname: a\n",
+            ),
+            (
+                "bad line",
+                "name: a\nthis is no config line\nscsi0: local-zfs:vm-1-disk-0\n",
+            ),
+        ];
+        for (what, text) in cases {
+            let sec = MainSection::parse(text, Qemu);
+            assert_eq!(sec.get("scsi0"), Some("local-zfs:vm-1-disk-0"), "{what}");
+            assert_eq!(sec.get("name"), Some("a"), "{what}");
+            let bad = usize::from(*what == "bad line");
+            assert_eq!(sec.ignored.len(), bad, "{what}: {:?}", sec.ignored);
         }
     }
 

@@ -4,18 +4,25 @@
 //! Reads files only, always under a configurable root (tests point it at fixture trees);
 //! never writes, never spawns processes, never logs. Entry point: [`discover`].
 //!
-//! Decisions beyond PVE's own rules (documented here because callers rely on them):
-//! * `/etc/pve/.vmlist` missing or unparseable is fatal ([`DiscoverError::Vmlist`]): pmxcfs
-//!   not mounted must never look like "no guests".
-//! * A local guest whose config cannot be read or parsed is left out of [`Host::guests`] and
-//!   listed in [`Host::skipped`] with the reason (file and line): its datasets are then not
-//!   touched, and the other guests are still served.
-//! * A disk volume owned by another VMID (`vm-100-disk-0` attached to VM 101) is not a disk of
-//!   the guest (same rule as PVE replication, `get_replicatable_volumes`); it is reported in
-//!   [`Host::warnings`]. So are disks on unknown storages, on zfspool storages disabled or not
-//!   available on this node, and volume names that are not PVE zfspool names. Disks on other
-//!   storage types, CD-ROMs (incl. cloud-init), `none`, passthrough devices and bind mounts are
-//!   skipped silently.
+//! Decisions beyond PVE's own rules (documented here because callers rely on them). Every
+//! disk line of a local guest ends in exactly one place: [`Guest::disks`] (a dataset to
+//! protect) or [`Guest::other_disks`] (why not, and whether that is a failure); a guest whose
+//! config cannot be used at all is in [`Host::unreadable`]. Nothing is dropped silently:
+//! * `/etc/pve/.vmlist` missing or unparseable is fatal ([`DiscoverError::VmlistRead`]):
+//!   pmxcfs not mounted must never look like "no guests". A node name without a
+//!   `nodes/<name>` directory is fatal too ([`DiscoverError::UnknownNode`]).
+//! * Guest configs are read as PVE reads them: bytes (comments are free text, any bytes,
+//!   decoded lossily), a UTF-8 byte-order mark dropped, a line PVE's parser would not
+//!   understand skipped with a warning in [`Host::warnings`] (PVE skips it too).
+//! * A local guest whose config cannot be read, or of a type we do not know, is in
+//!   [`Host::unreadable`] with the reason; a run reports it as a failure.
+//! * Failures ([`OtherDisk::failed`]): a disk on a storage not in `storage.cfg`, on a zfspool
+//!   storage disabled or not available on this node or without `pool`, with a volume name that
+//!   is not a PVE zfspool name, or a value not understood.
+//! * Not failures, but named: a volume owned by another VMID (`vm-100-disk-0` attached to VM
+//!   101: not a disk of the guest, same rule as PVE replication's `get_replicatable_volumes`),
+//!   and disks on other storage types. CD-ROMs (incl. cloud-init), `none`, passthrough
+//!   devices and bind mounts are not storage volumes and are not listed.
 //! * Running state is read for every local guest; a read error other than "file absent"
 //!   (e.g. permission denied on the pidfile directory) is fatal, never "stopped".
 
@@ -73,18 +80,39 @@ pub struct Guest {
     pub lock: Option<String>,
     /// ZFS disks, in config order.
     pub disks: Vec<Disk>,
+    /// Disk lines that give no dataset to snapshot, in config order, and why.
+    pub other_disks: Vec<OtherDisk>,
 }
 
-/// A guest whose config is on this node but could not be read or parsed: it is not in
-/// [`Host::guests`], so none of its datasets may be touched.
+/// A disk line of a guest that gives no dataset to snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct SkippedGuest {
+pub struct OtherDisk {
+    /// Config key (`scsi1`, `mp0`, ...).
+    pub key: String,
+    /// Why it is not snapshotted (names the storage or volume).
+    pub reason: String,
+    /// True when the disk should be protected and cannot be (a failure of the run); false for
+    /// a deliberate, named exclusion (another storage type, another guest's volume).
+    pub failed: bool,
+}
+
+/// A guest whose config is on this node but cannot be used: it is not in [`Host::guests`],
+/// so none of its datasets may be touched, and the run reports it as failed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UnreadableGuest {
     /// VMID.
     pub vmid: u32,
-    /// VM or container.
-    pub kind: GuestKind,
-    /// Why (names the file, and the line for syntax errors).
+    /// VM or container; `None` for a `.vmlist` type we do not know.
+    pub kind: Option<GuestKind>,
+    /// Why (names the file).
     pub reason: String,
+}
+
+impl UnreadableGuest {
+    /// `VM`, `CT` or `guest` (unknown type), for messages.
+    pub fn label(&self) -> &'static str {
+        self.kind.map_or("guest", GuestKind::label)
+    }
 }
 
 /// What this node is and what it owns.
@@ -94,16 +122,16 @@ pub struct Host {
     pub node: String,
     /// Guests whose config is on this node, sorted by VMID.
     pub guests: Vec<Guest>,
-    /// Local guests that could not be read (malformed config, config vanished in a migration
-    /// race), sorted by VMID. A run reports each as a failed item.
-    pub skipped: Vec<SkippedGuest>,
-    /// Non-fatal findings worth reporting (disks skipped for a reason, unknown guest types),
-    /// each naming the guest (`VM 100: ...`, `CT 200: ...`).
+    /// Local guests whose config cannot be used (unreadable, vanished in a migration race,
+    /// unknown type), sorted by VMID. A run reports each as failed.
+    pub unreadable: Vec<UnreadableGuest>,
+    /// Findings that do not leave a disk unprotected but are worth fixing (config lines PVE
+    /// ignores too), each naming the guest (`VM 100: ...`).
     pub warnings: Vec<String>,
 }
 
-/// Why discovery failed as a whole, or (through [`SkippedGuest::reason`]) why one guest was
-/// left out.
+/// Why discovery failed as a whole, or (through [`UnreadableGuest::reason`]) why one guest
+/// was left out.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
     /// The node name (override or hostname) is not a DNS label.
@@ -174,16 +202,37 @@ pub enum DiscoverError {
         /// Why.
         reason: String,
     },
-    /// A malformed line in the main section of a guest config.
-    #[error("{}:{line}: cannot parse config line {text:?}", path.display())]
-    ConfigSyntax {
-        /// The file.
+    /// The node name has no `nodes/<name>` directory in `/etc/pve`: a mistyped `--node`, or
+    /// a hostname that is not the PVE node name.
+    #[error(
+        "node {node:?} is not a node of this cluster: {} does not exist (nodes: {}); \
+         pass --node with the name PVE uses (`ls /etc/pve/nodes`)",
+        path.display(),
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    )]
+    UnknownNode {
+        /// The name we were given or derived.
+        node: String,
+        /// `<root>/etc/pve/nodes/<node>`.
         path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// The line.
-        text: String,
+        /// The nodes that do exist.
+        known: Vec<String>,
     },
+}
+
+impl DiscoverError {
+    /// True for errors in what the admin configured or typed (node name, `storage.cfg`
+    /// syntax): exit code 2, "fix the configuration", rather than a failed run.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            DiscoverError::NodeName(_)
+                | DiscoverError::NodeMismatch { .. }
+                | DiscoverError::LocalLink { .. }
+                | DiscoverError::StorageSyntax { .. }
+                | DiscoverError::UnknownNode { .. }
+        )
+    }
 }
 
 impl From<running::ReadError> for DiscoverError {
@@ -257,10 +306,12 @@ pub fn discover(
         }
     };
 
+    check_node_dir(&pve, &node)?;
+
     let mut host = Host {
         node: node.clone(),
         guests: Vec::new(),
-        skipped: Vec::new(),
+        unreadable: Vec::new(),
         warnings: Vec::new(),
     };
     let mut containers: Option<BTreeSet<u32>> = None;
@@ -269,10 +320,13 @@ pub fn discover(
             "qemu" => GuestKind::Qemu,
             "lxc" => GuestKind::Lxc,
             other => {
-                host.warnings.push(format!(
-                    "guest {}: type {other:?} is not supported, skipped",
-                    entry.vmid
-                ));
+                host.unreadable.push(UnreadableGuest {
+                    vmid: entry.vmid,
+                    kind: None,
+                    reason: format!(
+                        "type {other:?} in .vmlist is not one pve-zfs-snap knows (qemu, lxc)"
+                    ),
+                });
                 continue;
             }
         };
@@ -285,15 +339,24 @@ pub fn discover(
         let section = match read_config(&conf_path, kind) {
             Ok(s) => s,
             Err(e) => {
-                host.skipped.push(SkippedGuest {
+                host.unreadable.push(UnreadableGuest {
                     vmid,
-                    kind,
+                    kind: Some(kind),
                     reason: e.to_string(),
                 });
                 continue;
             }
         };
-        let disks = guest_disks(&section, kind, vmid, &node, &storages, &mut host.warnings);
+        for bad in &section.ignored {
+            host.warnings.push(format!(
+                "{} {vmid}: {}:{}: line ignored, as PVE ignores it: {:?}",
+                kind.label(),
+                conf_path.display(),
+                bad.line,
+                bad.text
+            ));
+        }
+        let (disks, other_disks) = guest_disks(&section, kind, vmid, &node, &storages);
         let running = match kind {
             GuestKind::Qemu => running::qemu_running(root, vmid)?,
             GuestKind::Lxc => {
@@ -311,9 +374,42 @@ pub fn discover(
             template: section.template(),
             lock: section.lock().map(str::to_string),
             disks,
+            other_disks,
         });
     }
     Ok(host)
+}
+
+/// `nodes/<node>` must exist under `pve` (pmxcfs makes it for every cluster member): a node
+/// name without it serves nothing, which must not look like "no guests here".
+fn check_node_dir(pve: &Path, node: &str) -> Result<(), DiscoverError> {
+    let nodes = pve.join("nodes");
+    let path = nodes.join(node);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(DiscoverError::UnknownNode {
+            node: node.to_string(),
+            path,
+            known: vec![],
+        }),
+        // No `nodes/` at all: pmxcfs is not mounted; the .vmlist check says so.
+        Err(_) if !nodes.exists() => Ok(()),
+        Err(_) => {
+            let mut known: Vec<String> = std::fs::read_dir(&nodes)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            known.sort();
+            Err(DiscoverError::UnknownNode {
+                node: node.to_string(),
+                path,
+                known,
+            })
+        }
+    }
 }
 
 /// Node name from the override or the hostname, cross-checked with `/etc/pve/local`.
@@ -356,79 +452,91 @@ fn node_name(
     Ok(from_host.to_string())
 }
 
-/// Reads and parses a guest config's main section.
+/// Reads and parses a guest config's main section, as bytes decoded lossily (PVE's configs
+/// are bytes: a description comment may hold anything).
 fn read_config(path: &Path, kind: GuestKind) -> Result<MainSection, DiscoverError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DiscoverError::Read {
+    let bytes = std::fs::read(path).map_err(|source| DiscoverError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    MainSection::parse(&text, kind).map_err(|e| DiscoverError::ConfigSyntax {
-        path: path.to_path_buf(),
-        line: e.line,
-        text: e.text,
-    })
+    Ok(MainSection::parse(&String::from_utf8_lossy(&bytes), kind))
 }
 
-/// The ZFS disks of a guest's main section, in config order; reasons to skip a disk that the
-/// admin should know about go to `warnings`.
+/// The ZFS disks of a guest's main section, in config order, and the disk lines that give no
+/// dataset, with why (and whether that is a failure).
 fn guest_disks(
     section: &MainSection,
     kind: GuestKind,
     vmid: u32,
     node: &str,
     storages: &StorageConfig,
-    warnings: &mut Vec<String>,
-) -> Vec<Disk> {
-    let who = format!("{} {vmid}", kind.label());
+) -> (Vec<Disk>, Vec<OtherDisk>) {
     let mut disks = Vec::new();
+    let mut other = Vec::new();
     for (key, value) in &section.entries {
         if !is_disk_key(key, kind) {
             continue;
         }
+        let mut no = |reason: String, failed: bool| {
+            other.push(OtherDisk {
+                key: key.clone(),
+                reason,
+                failed,
+            })
+        };
         let (storage, volname) = match disk_target(value) {
             DiskTarget::Volume { storage, volname } => (storage, volname),
             DiskTarget::Ignored(_) => continue,
             DiskTarget::Unrecognized(why) => {
-                warnings.push(format!("{who}: {key} skipped: {why}"));
+                no(why, true);
                 continue;
             }
         };
         let Some(st) = storages.get(&storage) else {
-            warnings.push(format!(
-                "{who}: {key} skipped: storage {storage:?} is not defined in storage.cfg"
-            ));
+            no(
+                format!("storage {storage:?} is not defined in /etc/pve/storage.cfg"),
+                true,
+            );
             continue;
         };
         if st.kind != "zfspool" {
+            no(
+                format!("on {} storage {storage:?}, not a zfspool storage", st.kind),
+                false,
+            );
             continue;
         }
         if !st.available_on(node) {
             let why = if st.disabled {
-                "is disabled".to_string()
+                "is disabled in storage.cfg".to_string()
             } else {
-                format!("is not available on node {node}")
+                format!("is not available on node {node} (storage.cfg 'nodes')")
             };
-            warnings.push(format!("{who}: {key} skipped: storage {storage:?} {why}"));
+            no(format!("storage {storage:?} {why}"), true);
             continue;
         }
         let Some(pool) = st.pool.as_deref() else {
-            warnings.push(format!(
-                "{who}: {key} skipped: zfspool storage {storage:?} has no 'pool'"
-            ));
+            no(
+                format!("zfspool storage {storage:?} has no 'pool' in storage.cfg"),
+                true,
+            );
             continue;
         };
         let parsed = match parse_zfs_volname(&volname) {
             Ok(p) => p,
             Err(why) => {
-                warnings.push(format!("{who}: {key} skipped: {why}"));
+                no(why, true);
                 continue;
             }
         };
         if parsed.owner != vmid {
-            warnings.push(format!(
-                "{who}: {key} skipped: volume {storage}:{volname} belongs to guest {}",
-                parsed.owner
-            ));
+            no(
+                format!(
+                    "volume {storage}:{volname} belongs to guest {} (as for PVE replication)",
+                    parsed.owner
+                ),
+                false,
+            );
             continue;
         }
         match storage::zfs_dataset(pool, &parsed) {
@@ -437,10 +545,10 @@ fn guest_disks(
                 storage,
                 dataset,
             }),
-            Err(why) => warnings.push(format!("{who}: {key} skipped: {why}")),
+            Err(why) => no(why, true),
         }
     }
-    disks
+    (disks, other)
 }
 
 #[cfg(test)]

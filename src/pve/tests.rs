@@ -102,7 +102,7 @@ fn basic_scenario() {
         ),
     ];
     assert_eq!(summary(&host), want);
-    assert!(host.skipped.is_empty(), "{:?}", host.skipped);
+    assert!(host.unreadable.is_empty(), "{:?}", host.unreadable);
     assert!(host.warnings.is_empty(), "{:?}", host.warnings);
     assert_eq!(host.guests[0].disks[1].storage, "local-zfs");
 }
@@ -128,7 +128,7 @@ fn basic_scenario_as_the_other_node() {
 fn empty_vmlist_scenario() {
     let host = discover(&fixture("empty-vmlist"), None, "pve1").unwrap();
     assert_eq!(host.node, "pve1");
-    assert!(host.guests.is_empty() && host.skipped.is_empty() && host.warnings.is_empty());
+    assert!(host.guests.is_empty() && host.unreadable.is_empty() && host.warnings.is_empty());
 }
 
 #[test]
@@ -178,12 +178,36 @@ fn malformed_scenario() {
             disks(&[("scsi0", "rpool/data/vm-100-disk-0")]),
         ),
         (
+            101,
+            Qemu,
+            false,
+            false,
+            None,
+            disks(&[("scsi0", "rpool/data/vm-101-disk-0")]),
+        ),
+        (
             102,
             Qemu,
             false,
             false,
             None,
             disks(&[("scsi0", "rpool/data/vm-102-disk-0")]),
+        ),
+        (
+            104,
+            Qemu,
+            false,
+            false,
+            None,
+            disks(&[("scsi0", "rpool/data/vm-104-disk-0")]),
+        ),
+        (
+            105,
+            Qemu,
+            false,
+            false,
+            None,
+            disks(&[("scsi0", "rpool/data/vm-105-disk-0")]),
         ),
         (
             200,
@@ -194,44 +218,81 @@ fn malformed_scenario() {
             disks(&[("rootfs", "rpool/data/subvol-200-disk-0")]),
         ),
     ];
+    // Issue 16 item 1: 101 (a bad line), 104 (a byte-order mark) and 105 (a latin-1 comment)
+    // vanished from the run; PVE reads them, and so do we now.
     assert_eq!(summary(&host), want);
 
-    let skipped: Vec<(u32, &str)> = host
-        .skipped
+    // What cannot be used at all is a failure, named: 103's config is missing, 400's type is
+    // unknown.
+    let unreadable: Vec<(u32, Option<GuestKind>, &str)> = host
+        .unreadable
         .iter()
-        .map(|s| (s.vmid, s.reason.as_str()))
+        .map(|s| (s.vmid, s.kind, s.reason.as_str()))
         .collect();
-    assert_eq!(skipped.len(), 2, "{skipped:?}");
-    assert_eq!(skipped[0].0, 101);
+    assert_eq!(unreadable.len(), 2, "{unreadable:?}");
+    assert_eq!(unreadable[0].0, 103);
     assert!(
-        skipped[0].1.contains("qemu-server/101.conf:4:")
-            && skipped[0].1.contains("this line is not a config line"),
-        "{}",
-        skipped[0].1
+        unreadable[0].2.contains("qemu-server/103.conf"),
+        "{unreadable:?}"
     );
-    assert_eq!(skipped[1].0, 103);
+    assert_eq!((unreadable[1].0, unreadable[1].1), (400, None));
+    assert!(unreadable[1].2.contains("\"openvz\""), "{unreadable:?}");
+
+    // The bad line is a warning, as PVE warns about it.
+    assert_eq!(host.warnings.len(), 1, "{:#?}", host.warnings);
     assert!(
-        skipped[1].1.contains("qemu-server/103.conf"),
+        host.warnings[0].starts_with("VM 101: ")
+            && host.warnings[0].contains("qemu-server/101.conf:4:")
+            && host.warnings[0].contains("this line is not a config line"),
         "{}",
-        skipped[1].1
+        host.warnings[0]
     );
 
-    let expect = [
-        "guest 400: type \"openvz\"",
-        "VM 102: scsi1 skipped: storage \"gone-zfs\" is not defined",
-        "VM 102: scsi2 skipped: storage \"old-zfs\" is disabled",
-        "VM 102: scsi3 skipped: volume local-zfs:vm-100-disk-0 belongs to guest 100",
-        "VM 102: scsi4 skipped: volume name \"vm102disk\"",
-        "CT 200: mp0 skipped: storage \"tank-ct\" is not available on node pve1",
+    // Every disk line that gives no dataset is named, with whether it is a failure.
+    let other: Vec<(u32, &str, bool, &str)> = host
+        .guests
+        .iter()
+        .flat_map(|g| {
+            g.other_disks
+                .iter()
+                .map(move |o| (g.vmid, o.key.as_str(), o.failed, o.reason.as_str()))
+        })
+        .collect();
+    let expect: [(u32, &str, bool, &str); 5] = [
+        (102, "scsi1", true, "storage \"gone-zfs\" is not defined"),
+        (102, "scsi2", true, "storage \"old-zfs\" is disabled"),
+        (
+            102,
+            "scsi3",
+            false,
+            "volume local-zfs:vm-100-disk-0 belongs to guest 100",
+        ),
+        (102, "scsi4", true, "volume name \"vm102disk\""),
+        (
+            200,
+            "mp0",
+            true,
+            "storage \"tank-ct\" is not available on node pve1",
+        ),
     ];
-    assert_eq!(host.warnings.len(), expect.len(), "{:#?}", host.warnings);
-    for e in expect {
-        assert!(
-            host.warnings.iter().any(|w| w.starts_with(e)),
-            "missing {e:?} in {:#?}",
-            host.warnings
-        );
+    assert_eq!(other.len(), expect.len(), "{other:#?}");
+    for (got, want) in other.iter().zip(expect) {
+        assert_eq!((got.0, got.1, got.2), (want.0, want.1, want.2), "{got:?}");
+        assert!(got.3.starts_with(want.3), "{got:?} vs {want:?}");
     }
+}
+
+#[test]
+fn a_node_name_without_its_directory_is_a_configuration_error() {
+    // Issue 16 item 2: `--node PVE1` served nothing and exited 0.
+    let err = discover(&fixture("basic"), Some("PVE1"), "pve1").unwrap_err();
+    assert!(matches!(err, DiscoverError::UnknownNode { .. }), "{err:?}");
+    assert!(err.is_configuration());
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"PVE1\"") && msg.contains("nodes: pve1, pve2") && msg.contains("--node"),
+        "{msg}"
+    );
 }
 
 /// A copy of a fixture in a temp dir, for tests that change it.
