@@ -91,6 +91,31 @@ pub fn render(o: &RunOutcome, duration: Duration, last_success: Option<i64>) -> 
         "Items that failed in the last run (1 when the run failed as a whole).",
         &one(t.failed.to_string()),
     );
+    let d = &t.disks;
+    gauge(
+        &mut out,
+        "pve_zfs_snap_disks",
+        "Disks of this node's guests by protection state after the last run (all 0 when it \
+         failed before reading the guests: see pve_zfs_snap_last_run_success).",
+        &[
+            ("state=\"snapshotted\"".into(), d.snapshotted.to_string()),
+            ("state=\"stopped\"".into(), d.stopped.to_string()),
+            ("state=\"excluded\"".into(), d.excluded.to_string()),
+            ("state=\"failed\"".into(), d.failed.to_string()),
+        ],
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_unprotected_disks",
+        "Disks that should have been protected by the last run and were not (alert when > 0).",
+        &one(d.failed.to_string()),
+    );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_future_snapshots",
+        "Snapshots of ours dated after the last run's clock (a clock that was ahead).",
+        &one(t.future_snapshots.to_string()),
+    );
     out
 }
 
@@ -149,6 +174,13 @@ mod tests {
             bookmarks_destroyed: 0,
             labels_set: 1,
             failed: 0,
+            disks: crate::protection::Counts {
+                snapshotted: 5,
+                stopped: 2,
+                excluded: 1,
+                failed: 1,
+            },
+            future_snapshots: 0,
         }
     }
 
@@ -163,7 +195,13 @@ mod tests {
         insta::assert_snapshot!(text);
         let scrape =
             prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
-        assert_eq!(scrape.samples.len(), 10);
+        assert_eq!(scrape.samples.len(), 16);
+        let unprotected = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "pve_zfs_snap_unprotected_disks")
+            .expect("the unprotected count is exported");
+        assert_eq!(unprotected.value, prometheus_parse::Value::Gauge(1.0));
         crate::check::tests::assert_exposition_is_strict(&text);
         assert_eq!(previous_last_success(&text), Some(1_800_000_000));
     }

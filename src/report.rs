@@ -49,6 +49,10 @@ pub struct Totals {
     pub labels_set: u64,
     /// Items that failed, were dropped, or belong to a pool that failed.
     pub failed: u64,
+    /// Disks per protection state (all zero when the run stopped before discovery).
+    pub disks: protection::Counts,
+    /// Snapshots of ours dated after the run's clock.
+    pub future_snapshots: u64,
 }
 
 /// The whole run.
@@ -71,6 +75,8 @@ pub struct Report {
     pub disks: Vec<DiskStatus>,
     /// Disks per state.
     pub protection: protection::Counts,
+    /// Snapshots of ours dated after the run's clock, over all disks.
+    pub future_snapshots: u64,
     /// Totals.
     pub totals: Totals,
 }
@@ -100,8 +106,10 @@ impl Report {
                 }
             }
         }
+        t.disks = protection::Counts::of(&self.disks);
+        t.future_snapshots = self.future_snapshots;
+        self.protection = t.disks.clone();
         self.totals = t;
-        self.protection = protection::Counts::of(&self.disks);
         self
     }
 

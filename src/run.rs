@@ -298,6 +298,12 @@ pub fn run_host(
         pools,
         notes,
         warnings: warnings(host, &plan),
+        future_snapshots: plan
+            .guests
+            .iter()
+            .flat_map(|g| &g.disks)
+            .filter_map(|d| d.future.map(|(n, _)| n as u64))
+            .sum(),
         disks,
         protection: Default::default(),
         totals: Default::default(),

@@ -9,5 +9,6 @@ mod host;
 
 mod check;
 mod cron;
+mod protection;
 mod run_main;
 mod status;
