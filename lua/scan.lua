@@ -17,10 +17,14 @@
 --   { x = 0 }                                   <root> does not exist
 --   { x = 1, d = { [i] = {                      one entry per guest disk (any order)
 --       n = <full dataset name>,
+--       l = <label:nosnap, hex-encoded>,         absent when unset (set or inherited)
+--       ls = <its source: a dataset name, or "$recvd" when received>,
 --       c = <number of candidates>,
 --       s = "<short> <createtxg> <creation>" lines joined by "\n": the k newest candidates
 --           by createtxg (any order) } } }
--- Cost: one get_prop per candidate; a whole pool in one call. Numbers are integers only.
+-- Cost: one get_prop per candidate and one per disk; a whole pool in one call. Numbers are
+-- integers only. Property values are hex-encoded: they may hold any bytes, and `zfs program -j`
+-- cannot print non-UTF-8 text.
 
 local args = ...
 local argv = args["argv"]
@@ -35,6 +39,19 @@ local SUFFIX = {
     frequently = true, hourly = true, daily = true, weekly = true,
     monthly = true, yearly = true, stopped = true,
 }
+
+-- Lowercase hex of every byte of v (as in inventory.lua).
+local function hex(v)
+    local out = {}
+    for i = 1, #v, 64 do
+        local j = i + 63
+        if j > #v then
+            j = #v
+        end
+        out[#out + 1] = string.format(string.rep("%02x", j - i + 1), string.byte(v, i, j))
+    end
+    return table.concat(out)
+end
 
 local function leaf(ds)
     local last = string.match(ds, "([^/]+)$")
@@ -79,7 +96,13 @@ local function disk_entry(ds)
             end
         end
     end
-    return { n = ds, c = count, s = table.concat(lines, "\n") }
+    local e = { n = ds, c = count, s = table.concat(lines, "\n") }
+    local v, src = zfs.get_prop(ds, "label:nosnap")
+    if v ~= nil then
+        e.l = hex(v)
+        e.ls = src
+    end
+    return e
 end
 
 local found = {}

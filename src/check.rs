@@ -13,13 +13,21 @@
 //!   new snapshots, whatever its age;
 //! * `WARN` / `CRIT`: older than `warn` / `crit` (strictly greater);
 //! * `MISSING`: no snapshot of ours at all (critical);
-//! * `UNKNOWN`: the facts do not allow a verdict (see [`evaluate`]).
+//! * `UNKNOWN`: the facts do not allow a verdict (see [`evaluate`]);
+//! * `EXCLUDED`: deliberately left out, whatever its snapshots: `label:nosnap` set (or
+//!   inherited) to a value that excludes ([`crate::nosnap::nosnap_value`]), or at or below an
+//!   `--exclude` prefix. Never alerts: counted and listed, with the reason.
+//!
+//! Every alerting record carries an `action`: what to do about it, in one short sentence
+//! naming the guest. A `label:nosnap` value that is not understood is a `note` on the disk
+//! (it does not exclude, as in the snapshot run).
 //!
 //! Clock skew: a newest snapshot dated more than [`SKEW_TOLERANCE`] seconds in the future is
 //! never taken as fresh: `WARN`, or `CRIT` when it is more than `crit` seconds ahead, with
 //! the reason "… in the future (clock skew?)". Within the tolerance it counts as age 0.
 
 use crate::naming::{Dataset, SnapKind, SnapName};
+use crate::nosnap::{NosnapValue, nosnap_value};
 use std::fmt::Write as _;
 
 /// Nagios plugin exit codes.
@@ -47,6 +55,10 @@ pub const DEFAULT_CRIT: u64 = 2 * 3600;
 /// How many problem disks the Nagios line names before "and N more".
 pub const NAGIOS_NAMED: usize = 5;
 
+/// How many lines of Nagios long output (one per problem, exclusion or note) before
+/// "and N more".
+pub const NAGIOS_LONG_LINES: usize = 50;
+
 /// Age thresholds in seconds, validated `warn <= crit`, with where they came from.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Thresholds {
@@ -59,7 +71,7 @@ impl Thresholds {
     /// `warn` and `crit` seconds; refused when `warn > crit` or either is 0.
     pub fn new(warn: u64, crit: u64, source: impl Into<String>) -> Result<Thresholds, String> {
         if warn == 0 || crit == 0 {
-            return Err("thresholds must be greater than 0".into());
+            return Err("thresholds must be greater than 0 (e.g. 45m, 2h)".into());
         }
         if warn > crit {
             return Err(format!(
@@ -115,14 +127,17 @@ impl Thresholds {
 }
 
 /// Parses a duration: one or more `<integer><unit>` with unit `s`, `m`, `h`, `d`, `w`
-/// (`90m`, `2h`, `1d`, `1h30m`); a bare integer is seconds. Returns seconds.
+/// (`90m`, `2h`, `1d`, `1h30m`). Returns seconds. A bare number is refused (is `90` minutes
+/// or seconds?), with the fix in the message.
 pub fn parse_duration(s: &str) -> Result<u64, String> {
     let bad = || format!("invalid duration '{s}': expected e.g. 90m, 2h, 1d or 1h30m");
     if s.is_empty() {
         return Err(bad());
     }
     if s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().map_err(|_| bad());
+        return Err(format!(
+            "'{s}' has no unit: use {s}m or {s}s (units: s, m, h, d, w)"
+        ));
     }
     let mut total: u64 = 0;
     let mut digits = String::new();
@@ -183,6 +198,15 @@ pub struct Candidate {
     pub creation: i64,
 }
 
+/// A disk's `label:nosnap`, as the scan read it (set on the disk or inherited).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NosnapLabel {
+    /// The value (bytes that are not UTF-8 replaced by U+FFFD).
+    pub value: String,
+    /// Where it is set: the disk's own name, an ancestor's name, or `$recvd` (received).
+    pub source: String,
+}
+
 /// What the scan found about one guest disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiskFacts {
@@ -192,12 +216,16 @@ pub struct DiskFacts {
     pub newest: Vec<Candidate>,
     /// How many candidates the dataset has in all (≥ `newest.len()`).
     pub candidates: u64,
+    /// `label:nosnap`, when set or inherited.
+    pub nosnap: Option<NosnapLabel>,
 }
 
 /// A disk's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum State {
+    /// Deliberately left out (`label:nosnap`, `--exclude`): never alerts.
+    Excluded,
     /// Newest snapshot of ours is recent enough.
     Ok,
     /// Newest snapshot of ours is `_stopped`.
@@ -214,7 +242,8 @@ pub enum State {
 
 impl State {
     /// All states, in the order of the derived `Ord` (least severe first).
-    pub const ALL: [State; 6] = [
+    pub const ALL: [State; 7] = [
+        State::Excluded,
         State::Ok,
         State::Stopped,
         State::Warn,
@@ -226,7 +255,7 @@ impl State {
     /// The Nagios status this state contributes.
     pub fn nagios(self) -> Status {
         match self {
-            State::Ok | State::Stopped => Status::Ok,
+            State::Excluded | State::Ok | State::Stopped => Status::Ok,
             State::Warn => Status::Warning,
             State::Unknown => Status::Unknown,
             State::Missing | State::Crit => Status::Critical,
@@ -236,6 +265,7 @@ impl State {
     /// Lowercase name (Prometheus label values).
     pub fn label(self) -> &'static str {
         match self {
+            State::Excluded => "excluded",
             State::Ok => "ok",
             State::Stopped => "stopped",
             State::Warn => "warn",
@@ -282,6 +312,27 @@ impl Status {
     }
 }
 
+/// Why a disk is excluded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum ExcludedBy {
+    /// `label:nosnap` set (or inherited) to a value that excludes.
+    #[serde(rename = "label:nosnap")]
+    Label,
+    /// At or below a `--exclude` prefix.
+    #[serde(rename = "--exclude")]
+    Option,
+}
+
+impl ExcludedBy {
+    /// Prometheus label value: `label` or `option`.
+    pub fn label(self) -> &'static str {
+        match self {
+            ExcludedBy::Label => "label",
+            ExcludedBy::Option => "option",
+        }
+    }
+}
+
 /// The newest snapshot of ours.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Newest {
@@ -306,6 +357,16 @@ pub struct Record {
     pub state: State,
     /// Why, in one sentence.
     pub reason: String,
+    /// What to do about it: set exactly when the state alerts (WARN, CRIT, MISSING, UNKNOWN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// What excluded it, when EXCLUDED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded_by: Option<ExcludedBy>,
+    /// Something worth fixing that does not change the state (a `label:nosnap` value that is
+    /// not understood).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// The newest snapshot of ours, if any.
     pub newest: Option<Newest>,
     /// `now - creation` of the newest (negative when dated in the future).
@@ -345,9 +406,58 @@ pub fn vmid_of(ds: &Dataset) -> Option<u32> {
     id.parse().ok()
 }
 
-/// Evaluates every disk. `errors` are carried into the report unchanged.
-pub fn evaluate(disks: &[DiskFacts], errors: Vec<String>, now: i64, t: &Thresholds) -> CheckReport {
-    let mut records: Vec<Record> = disks.iter().map(|d| evaluate_one(d, now, t)).collect();
+/// "VM 100" (`vm-100-disk-0`), "CT 200" (`subvol-200-disk-1`), else "the guest".
+pub fn guest_of(ds: &Dataset) -> String {
+    match vmid_of(ds) {
+        Some(id) if ds.leaf().starts_with("subvol-") => format!("CT {id}"),
+        Some(id) => format!("VM {id}"),
+        None => "the guest".into(),
+    }
+}
+
+/// True when `ds` is `prefix` or below it (`rpool/data` covers `rpool/data/vm-1-disk-0`,
+/// not `rpool/data2/…`).
+pub fn at_or_below(ds: &Dataset, prefix: &Dataset) -> bool {
+    ds.as_str()
+        .strip_prefix(prefix.as_str())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// A property value for a message: control characters escaped, at most 40 characters.
+fn shown(v: &str) -> String {
+    let escaped: String = v.escape_debug().collect();
+    if escaped.chars().count() > 40 {
+        format!("{}…", escaped.chars().take(40).collect::<String>())
+    } else {
+        escaped
+    }
+}
+
+/// `label:nosnap=<v>`, with where it is set when not on the disk itself.
+fn describe_label(l: &NosnapLabel, ds: &Dataset) -> String {
+    let v = shown(&l.value);
+    if l.source == ds.as_str() {
+        format!("label:nosnap={v}")
+    } else if l.source == "$recvd" {
+        format!("label:nosnap={v} (received)")
+    } else {
+        format!("label:nosnap={v} (inherited from {})", l.source)
+    }
+}
+
+/// Evaluates every disk; disks at or below one of `excludes` (or with an excluding
+/// `label:nosnap`) are EXCLUDED. `errors` are carried into the report unchanged.
+pub fn evaluate(
+    disks: &[DiskFacts],
+    errors: Vec<String>,
+    now: i64,
+    t: &Thresholds,
+    excludes: &[Dataset],
+) -> CheckReport {
+    let mut records: Vec<Record> = disks
+        .iter()
+        .map(|d| exclude(d, evaluate_one(d, now, t), excludes))
+        .collect();
     records.sort_by(|a, b| {
         b.state
             .cmp(&a.state)
@@ -362,8 +472,67 @@ pub fn evaluate(disks: &[DiskFacts], errors: Vec<String>, now: i64, t: &Threshol
     }
 }
 
+/// Applies the exclusions (label first, then `--exclude`) and the label note to a record.
+fn exclude(d: &DiskFacts, mut rec: Record, excludes: &[Dataset]) -> Record {
+    let label = d.nosnap.as_ref().map(|l| (l, nosnap_value(&l.value)));
+    if let Some((l, NosnapValue::Unknown)) = label {
+        rec.note = Some(format!(
+            "label:nosnap={} not understood: use nosnap",
+            shown(&l.value)
+        ));
+    }
+    let by = if let Some((l, NosnapValue::Excludes)) = label {
+        Some((ExcludedBy::Label, describe_label(l, &d.dataset)))
+    } else {
+        excludes
+            .iter()
+            .find(|p| at_or_below(&d.dataset, p))
+            .map(|p| (ExcludedBy::Option, format!("--exclude {p}")))
+    };
+    if let Some((by, reason)) = by {
+        rec.state = State::Excluded;
+        rec.reason = reason;
+        rec.action = None;
+        rec.excluded_by = Some(by);
+    }
+    rec
+}
+
+/// What to do about an alerting record (`None` when it does not alert).
+fn action_for(rec: &Record) -> Option<String> {
+    let guest = guest_of(&rec.dataset);
+    let skewed = rec.age_seconds.is_some_and(|a| a < -SKEW_TOLERANCE);
+    match rec.state {
+        State::Excluded | State::Ok | State::Stopped => None,
+        State::Warn | State::Crit if skewed => Some(format!(
+            "fix the clock of the node that runs {guest} (timedatectl, NTP); \
+             its next snapshot clears this"
+        )),
+        State::Warn | State::Crit => Some(format!(
+            "is the pve-zfs-snap cron job / timer running on the node that runs {guest}? \
+             (pve-zfs-snap status; journalctl -u pve-zfs-snap)"
+        )),
+        State::Missing => Some(format!(
+            "run pve-zfs-snap on the node that runs {guest}, \
+             or set label:nosnap=nosnap on the dataset to exclude it"
+        )),
+        State::Unknown => Some(format!(
+            "rename or destroy these look-alikes (zfs list -t snapshot {}): \
+             pve-zfs-snap did not make them",
+            rec.dataset
+        )),
+    }
+}
+
 /// One disk: the newest candidate that is really ours decides.
 fn evaluate_one(d: &DiskFacts, now: i64, t: &Thresholds) -> Record {
+    let mut rec = evaluate_age(d, now, t);
+    rec.action = action_for(&rec);
+    rec
+}
+
+/// The state by age alone (no exclusion, no action).
+fn evaluate_age(d: &DiskFacts, now: i64, t: &Thresholds) -> Record {
     let mut sorted: Vec<&Candidate> = d.newest.iter().collect();
     sorted.sort_by(|a, b| (b.createtxg, &b.name).cmp(&(a.createtxg, &a.name)));
     let foreign = sorted
@@ -379,6 +548,9 @@ fn evaluate_one(d: &DiskFacts, now: i64, t: &Thresholds) -> Record {
         vmid: vmid_of(&d.dataset),
         state: State::Ok,
         reason: String::new(),
+        action: None,
+        excluded_by: None,
+        note: None,
         newest: None,
         age_seconds: None,
         snapshots,
@@ -486,7 +658,10 @@ impl CheckReport {
     }
 }
 
-/// The Nagios plugin output: one line, the worst disks named first, performance data.
+/// The Nagios plugin output. First line (always one line): the status, the counts per
+/// state, the worst problems named (the first one with what to do), and performance data.
+/// Then the long output: one line per problem (with what to do), per excluded disk (with the
+/// reason) and per note, worst first, at most [`NAGIOS_LONG_LINES`].
 pub fn render_nagios(r: &CheckReport) -> String {
     let status = r.status();
     let mut text = format!("PVE-ZFS-SNAP {} - ", status.word());
@@ -507,13 +682,12 @@ pub fn render_nagios(r: &CheckReport) -> String {
             counts.join(", ")
         );
     }
-    let mut problems: Vec<String> = r.errors.clone();
-    problems.extend(
-        r.records
-            .iter()
-            .filter(|x| x.state.nagios() != Status::Ok)
-            .map(|x| format!("{}: {}", x.dataset, x.reason)),
-    );
+    let alerting = || r.records.iter().filter(|x| x.state.nagios() != Status::Ok);
+    let mut problems: Vec<String> = r.errors.iter().map(|e| one_line(e)).collect();
+    problems.extend(alerting().enumerate().map(|(i, x)| match &x.action {
+        Some(a) if i == 0 => format!("{}: {}: {a}", x.dataset, x.reason),
+        _ => format!("{}: {}", x.dataset, x.reason),
+    }));
     let named = problems.len().min(NAGIOS_NAMED);
     for p in &problems[..named] {
         let _ = write!(text, "; {p}");
@@ -521,7 +695,7 @@ pub fn render_nagios(r: &CheckReport) -> String {
     if problems.len() > named {
         let _ = write!(text, "; and {} more", problems.len() - named);
     }
-    if problems.is_empty() && !r.records.is_empty() {
+    if problems.is_empty() && r.records.iter().any(|x| x.state != State::Excluded) {
         let _ = write!(text, "; newest snapshot at most {} old", human(r.max_age()));
     }
     let _ = write!(
@@ -536,7 +710,62 @@ pub fn render_nagios(r: &CheckReport) -> String {
         let _ = write!(text, " {}={}", s.label(), r.count(s));
     }
     text.push('\n');
+
+    let mut long: Vec<String> = r
+        .errors
+        .iter()
+        .map(|e| format!("ERROR {}", one_line(e)))
+        .collect();
+    let line = |x: &Record| {
+        let mut l = format!(
+            "{} {}: {}",
+            x.state.label().to_uppercase(),
+            x.dataset,
+            x.reason
+        );
+        if let Some(a) = &x.action {
+            let _ = write!(l, ": {a}");
+        }
+        if let Some(n) = &x.note {
+            let _ = write!(l, "; {n}");
+        }
+        l
+    };
+    long.extend(alerting().map(line));
+    long.extend(
+        r.records
+            .iter()
+            .filter(|x| x.state == State::Excluded)
+            .map(line),
+    );
+    long.extend(
+        r.records
+            .iter()
+            .filter(|x| x.state.nagios() == Status::Ok && x.state != State::Excluded)
+            .filter_map(|x| x.note.as_ref().map(|n| format!("NOTE {}: {n}", x.dataset))),
+    );
+    let shown = long.len().min(NAGIOS_LONG_LINES);
+    for l in &long[..shown] {
+        text.push_str(l);
+        text.push('\n');
+    }
+    if long.len() > shown {
+        let _ = writeln!(
+            text,
+            "and {} more (pve-zfs-snap check --format json lists every disk)",
+            long.len() - shown
+        );
+    }
     text
+}
+
+/// A message on one line: line breaks become spaces (Nagios reads the first line only).
+fn one_line(s: &str) -> String {
+    s.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The JSON output: a list of per-disk records (worst first).
@@ -567,7 +796,9 @@ pub(crate) fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String
 
 /// The Prometheus text exposition format (for node_exporter's textfile collector): overall
 /// status, thresholds, counts per state, and per disk the age of the newest snapshot of
-/// ours, its creation time, the state and the number of snapshots. No timestamps.
+/// ours, its creation time, the state and the number of snapshots. Excluded disks are counted
+/// (`pve_zfs_snap_excluded_datasets`) and have `state="excluded"`, but no age series. No
+/// timestamps.
 pub fn render_prometheus(r: &CheckReport) -> String {
     let mut out = String::new();
     let one = |v: String| vec![(String::new(), v)];
@@ -607,8 +838,29 @@ pub fn render_prometheus(r: &CheckReport) -> String {
             .map(|s| (format!("state=\"{}\"", s.label()), r.count(*s).to_string()))
             .collect::<Vec<_>>(),
     );
+    gauge(
+        &mut out,
+        "pve_zfs_snap_excluded_datasets",
+        "Guest disks deliberately left out (never alerting), by label:nosnap or by --exclude.",
+        &[ExcludedBy::Label, ExcludedBy::Option]
+            .iter()
+            .map(|b| {
+                let n = r
+                    .records
+                    .iter()
+                    .filter(|x| x.excluded_by == Some(*b))
+                    .count();
+                (format!("by=\"{}\"", b.label()), n.to_string())
+            })
+            .collect::<Vec<_>>(),
+    );
     let ds = |x: &Record| format!("dataset=\"{}\"", escape_label(x.dataset.as_str()));
-    let aged: Vec<&Record> = r.records.iter().filter(|x| x.newest.is_some()).collect();
+    // Excluded disks have no age series: an age alert rule must not fire for them.
+    let aged: Vec<&Record> = r
+        .records
+        .iter()
+        .filter(|x| x.newest.is_some() && x.state != State::Excluded)
+        .collect();
     gauge(
         &mut out,
         "pve_zfs_snap_newest_age_seconds",
@@ -635,7 +887,7 @@ pub fn render_prometheus(r: &CheckReport) -> String {
     gauge(
         &mut out,
         "pve_zfs_snap_dataset_state",
-        "1 for the disk's current state (ok, stopped, warn, unknown, missing, crit).",
+        "1 for the disk's current state (excluded, ok, stopped, warn, unknown, missing, crit).",
         &r.records
             .iter()
             .map(|x| {

@@ -31,16 +31,23 @@ pub fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (String, 
         Ok(t) => t,
         Err(e) => return usage(e),
     };
-    let mut roots = Vec::new();
-    for p in &args.datasets {
-        match Dataset::new(p.trim_end_matches('/')) {
-            Ok(d) => roots.push(d),
-            Err(e) => return usage(format!("--dataset: {e}")),
-        }
-    }
+    let roots = match prefixes("--dataset", &args.datasets) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    let excludes = match prefixes("--exclude", &args.excludes) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
     let report = match zfs::Cli::locate_from_env(&args.tools) {
-        Ok(exec) => gather(&exec, roots, now.timestamp(), &thresholds),
-        Err(e) => check::evaluate(&[], vec![e.to_string()], now.timestamp(), &thresholds),
+        Ok(exec) => gather(&exec, roots, now.timestamp(), &thresholds, &excludes),
+        Err(e) => check::evaluate(
+            &[],
+            vec![e.to_string()],
+            now.timestamp(),
+            &thresholds,
+            &excludes,
+        ),
     };
     let out = match args.format {
         CheckFormat::Nagios => check::render_nagios(&report),
@@ -55,18 +62,41 @@ pub fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (String, 
     (out, report.exit_code())
 }
 
-/// Scans `roots` (every pool when empty) and evaluates.
-pub fn gather(exec: &dyn Exec, roots: Vec<Dataset>, now: i64, t: &Thresholds) -> CheckReport {
+/// Dataset prefixes given with `option` (`rpool/data`, a trailing `/` allowed), validated.
+pub fn prefixes(option: &str, given: &[String]) -> Result<Vec<Dataset>, String> {
+    given
+        .iter()
+        .map(|p| {
+            Dataset::new(p.trim_end_matches('/'))
+                .map_err(|e| format!("{option}: {e}: give a dataset name such as rpool/data"))
+        })
+        .collect()
+}
+
+/// Scans `roots` (every pool when empty) and evaluates; disks at or below `excludes` are
+/// EXCLUDED.
+pub fn gather(
+    exec: &dyn Exec,
+    roots: Vec<Dataset>,
+    now: i64,
+    t: &Thresholds,
+    excludes: &[Dataset],
+) -> CheckReport {
     let roots = if roots.is_empty() {
         match zfs::list_pools(exec) {
             Ok(pools) => pools.iter().filter_map(|p| Dataset::new(p).ok()).collect(),
-            Err(e) => return check::evaluate(&[], vec![format!("zfs not reachable: {e}")], now, t),
+            Err(e) => {
+                let msg = format!(
+                    "zfs not reachable: {e} (run check as root; is the zfs module loaded? zpool status)"
+                );
+                return check::evaluate(&[], vec![msg], now, t, excludes);
+            }
         }
     } else {
         roots
     };
     let (disks, errors) = scan::scan(exec, &roots, &mut scan::ScanStats::default());
-    check::evaluate(&disks, errors, now, t)
+    check::evaluate(&disks, errors, now, t, excludes)
 }
 
 /// `--warn`/`--crit`, else derived from the installed schedule, else the defaults; a single
@@ -86,7 +116,12 @@ fn thresholds(args: &CheckArgs, root: &Path, now: DateTime<Utc>) -> Result<Thres
         Some(c) => check::parse_duration(c).map_err(|e| format!("--crit: {e}"))?,
         None => base.crit(),
     };
-    Thresholds::new(warn, crit, "command line")
+    Thresholds::new(warn, crit, "command line").map_err(|e| match (&args.warn, &args.crit) {
+        _ if warn <= crit => e,
+        (Some(_), Some(_)) => format!("{e}: give --warn <= --crit"),
+        (Some(_), None) => format!("{e} (from {}): give --crit too", base.source()),
+        _ => format!("{e} (from {}): give --warn too", base.source()),
+    })
 }
 
 /// The schedule in `<root>/etc/cron.d/pve-zfs-snap`, if that file is ours and readable.

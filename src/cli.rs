@@ -162,6 +162,11 @@ pub struct CheckArgs {
     #[arg(long = "dataset", value_name = "PREFIX")]
     pub datasets: Vec<String>,
 
+    /// Leave out disks at or below this dataset (repeatable): EXCLUDED, never alerting, like
+    /// a disk whose `label:nosnap` excludes it.
+    #[arg(long = "exclude", value_name = "PREFIX")]
+    pub excludes: Vec<String>,
+
     /// Output format.
     #[arg(long, value_enum, default_value = "nagios")]
     pub format: CheckFormat,

@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod lock;
 pub mod metrics;
 pub mod naming;
+pub mod nosnap;
 pub mod plan;
 pub mod policy;
 pub mod protection;

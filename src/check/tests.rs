@@ -24,6 +24,7 @@ fn disk(name: &str, newest: Vec<Candidate>) -> DiskFacts {
         dataset: ds(name),
         newest,
         candidates: n,
+        nosnap: None,
     }
 }
 
@@ -40,13 +41,27 @@ fn parse_duration_table() {
         ("1h30m", 5400),
         ("45s", 45),
         ("1w", 604_800),
-        ("600", 600),
+        ("0s", 0),
     ];
     for (s, want) in ok {
         assert_eq!(parse_duration(s), Ok(*want), "{s}");
     }
     for bad in ["", "h", "2x", "1.5h", "-1h", "2h3", "99999999999999999999d"] {
         assert!(parse_duration(bad).is_err(), "{bad}");
+    }
+}
+
+/// A bare number used to mean seconds (`--warn 90` = 90 s, alerting at once): now an error
+/// that names the fix.
+#[test]
+fn bare_number_is_refused_with_the_fix() {
+    for (s, fix) in [
+        ("90", "use 90m or 90s"),
+        ("600", "use 600m or 600s"),
+        ("0", "use 0m or 0s"),
+    ] {
+        let e = parse_duration(s).unwrap_err();
+        assert!(e.contains("no unit") && e.contains(fix), "{s}: {e}");
     }
 }
 
@@ -160,8 +175,9 @@ fn states_table() {
             dataset: ds("tank/vm-100-disk-0"),
             newest,
             candidates,
+            nosnap: None,
         };
-        let r = evaluate(&[d], vec![], NOW, &t());
+        let r = evaluate(&[d], vec![], NOW, &t(), &[]);
         assert_eq!(r.records[0].state, want, "{what}: {:?}", r.records[0]);
         assert!(!r.records[0].reason.is_empty(), "{what}");
     }
@@ -174,6 +190,7 @@ fn future_dated_snapshot_says_clock_skew() {
         vec![],
         NOW,
         &t(),
+        &[],
     );
     let rec = &r.records[0];
     assert_eq!(rec.age_seconds, Some(-600));
@@ -188,6 +205,7 @@ fn future_dated_snapshot_says_clock_skew() {
         vec![],
         NOW + 600 - SKEW_TOLERANCE - 1,
         &t(),
+        &[],
     );
     assert_eq!(later.records[0].state, State::Warn);
 }
@@ -204,8 +222,9 @@ fn stopped_newest_with_newer_foreign() {
             cand(H, 10, NOW - 90_000),
         ],
         candidates: 4,
+        nosnap: None,
     };
-    let r = evaluate(&[d], vec![], NOW, &t());
+    let r = evaluate(&[d], vec![], NOW, &t(), &[]);
     let rec = &r.records[0];
     assert_eq!(rec.state, State::Stopped);
     assert_eq!(rec.newest.as_ref().unwrap().name, S);
@@ -222,7 +241,7 @@ fn overall_status_and_order() {
         disk("tank/vm-4-disk-0", vec![cand(H, 10, NOW - 8000)]),
         disk("tank/vm-5-disk-0", vec![cand(S, 10, NOW - 8000)]),
     ];
-    let r = evaluate(&disks, vec![], NOW, &t());
+    let r = evaluate(&disks, vec![], NOW, &t(), &[]);
     let order: Vec<&str> = r.records.iter().map(|x| x.dataset.leaf()).collect();
     assert_eq!(
         order,
@@ -237,15 +256,15 @@ fn overall_status_and_order() {
     assert_eq!(r.exit_code(), EXIT_CRIT);
     assert_eq!(r.max_age(), 8000);
 
-    let only_warn = evaluate(&disks[..2], vec![], NOW, &t());
+    let only_warn = evaluate(&disks[..2], vec![], NOW, &t(), &[]);
     assert_eq!(only_warn.exit_code(), EXIT_WARN);
-    let ok = evaluate(&disks[..1], vec![], NOW, &t());
+    let ok = evaluate(&disks[..1], vec![], NOW, &t(), &[]);
     assert_eq!(ok.exit_code(), EXIT_OK);
-    let with_error = evaluate(&disks[..2], vec!["pool x: boom".into()], NOW, &t());
+    let with_error = evaluate(&disks[..2], vec!["pool x: boom".into()], NOW, &t(), &[]);
     assert_eq!(with_error.exit_code(), EXIT_UNKNOWN);
-    let crit_and_error = evaluate(&disks, vec!["pool x: boom".into()], NOW, &t());
+    let crit_and_error = evaluate(&disks, vec!["pool x: boom".into()], NOW, &t(), &[]);
     assert_eq!(crit_and_error.exit_code(), EXIT_CRIT);
-    let empty = evaluate(&[], vec![], NOW, &t());
+    let empty = evaluate(&[], vec![], NOW, &t(), &[]);
     assert_eq!(empty.exit_code(), EXIT_UNKNOWN);
     assert!(render_nagios(&empty).contains("no guest disks found"));
 }
@@ -255,10 +274,50 @@ fn nagios_names_at_most_five_problems() {
     let disks: Vec<DiskFacts> = (1..=8)
         .map(|i| disk(&format!("tank/vm-{i}-disk-0"), vec![]))
         .collect();
-    let line = render_nagios(&evaluate(&disks, vec![], NOW, &t()));
+    let out = render_nagios(&evaluate(&disks, vec![], NOW, &t(), &[]));
+    let line = out.lines().next().unwrap();
     assert_eq!(line.matches(": no snapshot of ours").count(), NAGIOS_NAMED);
     assert!(line.contains("; and 3 more |"), "{line}");
-    assert_eq!(line.lines().count(), 1);
+    // The first named problem says what to do; the long output has all 8, each with it.
+    assert_eq!(
+        line.matches("or set label:nosnap=nosnap").count(),
+        1,
+        "{line}"
+    );
+    let long: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(long.len(), 8, "{out}");
+    assert!(
+        long.iter().all(|l| l.starts_with("MISSING tank/vm-")
+            && l.contains("no snapshot of ours: run pve-zfs-snap on the node that runs VM ")),
+        "{out}"
+    );
+}
+
+/// The long output is capped; the first line stays one line whatever the messages hold.
+#[test]
+fn nagios_long_output_is_capped_and_first_line_single() {
+    let disks: Vec<DiskFacts> = (1..=NAGIOS_LONG_LINES + 7)
+        .map(|i| disk(&format!("tank/vm-{i}-disk-0"), vec![]))
+        .collect();
+    let out = render_nagios(&evaluate(
+        &disks,
+        vec!["cannot scan x: line one\nline two".into()],
+        NOW,
+        &t(),
+        &[],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains("cannot scan x: line one line two;"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines.len(), 1 + NAGIOS_LONG_LINES + 1, "{out}");
+    assert_eq!(lines[1], "ERROR cannot scan x: line one line two");
+    assert_eq!(
+        *lines.last().unwrap(),
+        "and 8 more (pve-zfs-snap check --format json lists every disk)"
+    );
 }
 
 fn sample() -> CheckReport {
@@ -278,8 +337,416 @@ fn sample() -> CheckReport {
         ),
         disk("backup/pve1/vm-103-disk-0", vec![]),
         disk("backup/pve1/vm-104-disk-0", vec![cand(H, 300, NOW + 900)]),
+        labelled(
+            "rpool/data/vm-105-disk-0",
+            vec![cand(H, 300, NOW - 90_000)],
+            "nosnap",
+            "rpool/data/vm-105-disk-0",
+        ),
+        labelled(
+            "rpool/scratch/subvol-106-disk-0",
+            vec![],
+            "on",
+            "rpool/scratch",
+        ),
+        disk("rpool/test/vm-107-disk-0", vec![]),
+        labelled(
+            "rpool/data/vm-108-disk-0",
+            vec![cand(F, 500, NOW - 120)],
+            "nosanp",
+            "rpool/data/vm-108-disk-0",
+        ),
     ];
-    evaluate(&disks, vec![], NOW, &t())
+    evaluate(&disks, vec![], NOW, &t(), &[ds("rpool/test")])
+}
+
+fn labelled(name: &str, newest: Vec<Candidate>, value: &str, source: &str) -> DiskFacts {
+    DiskFacts {
+        nosnap: Some(NosnapLabel {
+            value: value.into(),
+            source: source.into(),
+        }),
+        ..disk(name, newest)
+    }
+}
+
+#[test]
+fn at_or_below_and_guest_of_table() {
+    for (d, prefix, want) in [
+        ("rpool/data/vm-1-disk-0", "rpool/data", true),
+        ("rpool/data/vm-1-disk-0", "rpool", true),
+        ("rpool/data/vm-1-disk-0", "rpool/data/vm-1-disk-0", true),
+        ("rpool/data2/vm-1-disk-0", "rpool/data", false),
+        ("rpool/data/vm-1-disk-0", "rpool/dat", false),
+        ("rpool/data/vm-1-disk-0", "rpool/data/vm-1-disk-0/x", false),
+        ("rpool2/vm-1-disk-0", "rpool", false),
+    ] {
+        assert_eq!(at_or_below(&ds(d), &ds(prefix)), want, "{d} under {prefix}");
+    }
+    for (d, want) in [
+        ("rpool/data/vm-100-disk-0", "VM 100"),
+        ("rpool/data/subvol-200-disk-1", "CT 200"),
+        ("rpool/data/base-300-disk-0", "the guest"),
+    ] {
+        assert_eq!(guest_of(&ds(d)), want, "{d}");
+    }
+}
+
+/// `label:nosnap` (by the product-wide table) and `--exclude`: what is EXCLUDED, with which
+/// reason, and which values only earn a note.
+#[test]
+fn exclusion_table() {
+    const D: &str = "rpool/data/vm-100-disk-0";
+    let old = || vec![cand(H, 10, NOW - 90_000)];
+    type Case = (
+        &'static str,
+        Option<(&'static str, &'static str)>,
+        &'static [&'static str],
+        State,
+        Option<ExcludedBy>,
+        &'static str,
+        Option<&'static str>,
+    );
+    let cases: &[Case] = &[
+        (
+            "nosnap on the disk",
+            Some(("nosnap", D)),
+            &[],
+            State::Excluded,
+            Some(ExcludedBy::Label),
+            "label:nosnap=nosnap",
+            None,
+        ),
+        (
+            "inherited ON",
+            Some(("ON", "rpool/data")),
+            &[],
+            State::Excluded,
+            Some(ExcludedBy::Label),
+            "label:nosnap=ON (inherited from rpool/data)",
+            None,
+        ),
+        (
+            "received yes",
+            Some(("yes", "$recvd")),
+            &[],
+            State::Excluded,
+            Some(ExcludedBy::Label),
+            "label:nosnap=yes (received)",
+            None,
+        ),
+        (
+            "1",
+            Some(("1", D)),
+            &[],
+            State::Excluded,
+            Some(ExcludedBy::Label),
+            "label:nosnap=1",
+            None,
+        ),
+        (
+            "true",
+            Some((" true ", D)),
+            &[],
+            State::Excluded,
+            Some(ExcludedBy::Label),
+            "label:nosnap= true ",
+            None,
+        ),
+        (
+            "off",
+            Some(("off", D)),
+            &[],
+            State::Crit,
+            None,
+            "is 1d01h old",
+            None,
+        ),
+        (
+            "dash",
+            Some(("-", D)),
+            &[],
+            State::Crit,
+            None,
+            "is 1d01h old",
+            None,
+        ),
+        (
+            "empty",
+            Some(("", D)),
+            &[],
+            State::Crit,
+            None,
+            "is 1d01h old",
+            None,
+        ),
+        (
+            "typo",
+            Some(("nosanp", D)),
+            &[],
+            State::Crit,
+            None,
+            "is 1d01h old",
+            Some("label:nosnap=nosanp not understood: use nosnap"),
+        ),
+        (
+            "control characters are escaped",
+            Some(("no\nsnap", D)),
+            &[],
+            State::Crit,
+            None,
+            "is 1d01h old",
+            Some("label:nosnap=no\\nsnap not understood: use nosnap"),
+        ),
+        (
+            "--exclude parent",
+            None,
+            &["rpool/data"],
+            State::Excluded,
+            Some(ExcludedBy::Option),
+            "--exclude rpool/data",
+            None,
+        ),
+        (
+            "--exclude the disk",
+            None,
+            &["rpool/other", D],
+            State::Excluded,
+            Some(ExcludedBy::Option),
+            "--exclude rpool/data/vm-100-disk-0",
+            None,
+        ),
+        (
+            "--exclude a partial component",
+            None,
+            &["rpool/dat"],
+            State::Crit,
+            None,
+            "old",
+            None,
+        ),
+        (
+            "both: the label is named",
+            Some(("nosnap", "rpool")),
+            &["rpool/data"],
+            State::Excluded,
+            Some(ExcludedBy::Label),
+            "label:nosnap=nosnap (inherited from rpool)",
+            None,
+        ),
+        (
+            "typo under --exclude: excluded, with the note",
+            Some(("maybe", D)),
+            &["rpool"],
+            State::Excluded,
+            Some(ExcludedBy::Option),
+            "--exclude rpool",
+            Some("label:nosnap=maybe not understood: use nosnap"),
+        ),
+    ];
+    for (what, label, excludes, state, by, reason, note) in cases {
+        let d = match label {
+            Some((v, src)) => labelled(D, old(), v, src),
+            None => disk(D, old()),
+        };
+        let excludes: Vec<Dataset> = excludes.iter().map(|p| ds(p)).collect();
+        let r = evaluate(&[d], vec![], NOW, &t(), &excludes);
+        let rec = &r.records[0];
+        assert_eq!(rec.state, *state, "{what}: {rec:?}");
+        assert_eq!(rec.excluded_by, *by, "{what}");
+        assert!(rec.reason.contains(reason), "{what}: {}", rec.reason);
+        assert_eq!(rec.note.as_deref(), *note, "{what}");
+        if *state == State::Excluded {
+            assert_eq!(rec.action, None, "{what}");
+            assert_eq!(r.exit_code(), EXIT_OK, "{what}: never alerts");
+            // The facts are kept for JSON readers.
+            assert_eq!(rec.age_seconds, Some(90_000), "{what}");
+        }
+    }
+}
+
+/// Excluded disks alert in no format: Nagios OK with the count and a long-output line,
+/// Prometheus with a count and no age series.
+#[test]
+fn excluded_never_alerts_in_any_format() {
+    let disks = vec![
+        disk("rpool/data/vm-1-disk-0", vec![cand(H, 10, NOW - 60)]),
+        labelled("rpool/data/vm-2-disk-0", vec![], "nosnap", "rpool/data"),
+        disk("rpool/test/vm-3-disk-0", vec![cand(H, 10, NOW - 900_000)]),
+    ];
+    let r = evaluate(&disks, vec![], NOW, &t(), &[ds("rpool/test")]);
+    assert_eq!(r.exit_code(), EXIT_OK);
+    assert_eq!(r.max_age(), 60, "an excluded disk's age is not the max");
+    let nagios = render_nagios(&r);
+    let first = nagios.lines().next().unwrap();
+    assert!(
+        first.starts_with(
+            "PVE-ZFS-SNAP OK - 3 disks: 1 ok, 2 excluded; newest snapshot at most 1m old |"
+        ),
+        "{first}"
+    );
+    assert!(
+        first.ends_with(" disks=3 excluded=2 ok=1 stopped=0 warn=0 unknown=0 missing=0 crit=0"),
+        "{first}"
+    );
+    let long: Vec<&str> = nagios.lines().skip(1).collect();
+    assert_eq!(
+        long,
+        [
+            "EXCLUDED rpool/test/vm-3-disk-0: --exclude rpool/test",
+            "EXCLUDED rpool/data/vm-2-disk-0: label:nosnap=nosnap (inherited from rpool/data)",
+        ]
+    );
+    let json: serde_json::Value = serde_json::from_str(&render_json(&r)).unwrap();
+    let by: Vec<(&str, &str)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["state"] == "EXCLUDED")
+        .map(|x| {
+            (
+                x["excluded_by"].as_str().unwrap(),
+                x["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by,
+        [
+            ("--exclude", "--exclude rpool/test"),
+            (
+                "label:nosnap",
+                "label:nosnap=nosnap (inherited from rpool/data)"
+            )
+        ]
+    );
+    let prom = render_prometheus(&r);
+    for want in [
+        "\npve_zfs_snap_check_status 0\n",
+        "\npve_zfs_snap_datasets{state=\"excluded\"} 2\n",
+        "\npve_zfs_snap_excluded_datasets{by=\"label\"} 1\n",
+        "\npve_zfs_snap_excluded_datasets{by=\"option\"} 1\n",
+        "\npve_zfs_snap_dataset_state{dataset=\"rpool/test/vm-3-disk-0\",state=\"excluded\"} 1\n",
+    ] {
+        assert!(prom.contains(want), "{want} in {prom}");
+    }
+    assert!(
+        !prom.contains("newest_age_seconds{dataset=\"rpool/test/vm-3-disk-0\"}"),
+        "no age series for an excluded disk: {prom}"
+    );
+    assert_exposition_is_strict(&prom);
+
+    // Every disk excluded: still OK (deliberate), and the line says so.
+    let all = evaluate(&disks[1..2], vec![], NOW, &t(), &[]);
+    assert_eq!(all.exit_code(), EXIT_OK);
+    let line = render_nagios(&all);
+    assert!(
+        line.starts_with("PVE-ZFS-SNAP OK - 1 disk: 1 excluded | "),
+        "{line}"
+    );
+}
+
+/// Every alerting state says what to do, naming the guest; the others say nothing.
+#[test]
+fn every_alert_names_what_to_do() {
+    let cases: Vec<(&str, DiskFacts, State, Option<&str>)> = vec![
+        (
+            "stale VM",
+            disk("rpool/data/vm-100-disk-0", vec![cand(H, 10, NOW - 3000)]),
+            State::Warn,
+            Some(
+                "is the pve-zfs-snap cron job / timer running on the node that runs VM 100? (pve-zfs-snap status; journalctl -u pve-zfs-snap)",
+            ),
+        ),
+        (
+            "very stale CT",
+            disk(
+                "rpool/data/subvol-200-disk-0",
+                vec![cand(H, 10, NOW - 9000)],
+            ),
+            State::Crit,
+            Some("on the node that runs CT 200?"),
+        ),
+        (
+            "clock skew",
+            disk("rpool/data/vm-101-disk-0", vec![cand(H, 10, NOW + 600)]),
+            State::Warn,
+            Some("fix the clock of the node that runs VM 101 (timedatectl, NTP)"),
+        ),
+        (
+            "far skew",
+            disk("rpool/data/vm-101-disk-0", vec![cand(H, 10, NOW + 9000)]),
+            State::Crit,
+            Some("fix the clock of the node that runs VM 101"),
+        ),
+        (
+            "missing",
+            disk("rpool/data/vm-102-disk-0", vec![]),
+            State::Missing,
+            Some(
+                "run pve-zfs-snap on the node that runs VM 102, or set label:nosnap=nosnap on the dataset to exclude it",
+            ),
+        ),
+        (
+            "look-alikes",
+            DiskFacts {
+                candidates: 9,
+                ..disk(
+                    "rpool/data/vm-103-disk-0",
+                    vec![cand("autosnap_2027-02-30_00:00:00_hourly", 10, NOW)],
+                )
+            },
+            State::Unknown,
+            Some("zfs list -t snapshot rpool/data/vm-103-disk-0"),
+        ),
+        (
+            "ok",
+            disk("rpool/data/vm-104-disk-0", vec![cand(H, 10, NOW)]),
+            State::Ok,
+            None,
+        ),
+        (
+            "stopped",
+            disk("rpool/data/vm-105-disk-0", vec![cand(S, 10, NOW - 900_000)]),
+            State::Stopped,
+            None,
+        ),
+        (
+            "excluded",
+            labelled("rpool/data/vm-106-disk-0", vec![], "nosnap", "rpool"),
+            State::Excluded,
+            None,
+        ),
+    ];
+    for (what, d, state, action) in cases {
+        let r = evaluate(&[d], vec![], NOW, &t(), &[]);
+        let rec = &r.records[0];
+        assert_eq!(rec.state, state, "{what}");
+        match action {
+            Some(a) => {
+                let got = rec
+                    .action
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{what}: no action"));
+                assert!(got.contains(a), "{what}: {got}");
+                assert!(got.len() <= 130, "{what}: keep it short: {got}");
+                // The Nagios line carries it for the worst problem.
+                assert!(
+                    render_nagios(&r).lines().next().unwrap().contains(got),
+                    "{what}"
+                );
+            }
+            None => assert_eq!(rec.action, None, "{what}"),
+        }
+    }
+    // And in the sample: every record that alerts has an action, every other has none.
+    for rec in &sample().records {
+        assert_eq!(
+            rec.action.is_some(),
+            rec.state.nagios() != Status::Ok,
+            "{rec:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Runs `lua/scan.lua`: finds guest disks (`vm-N-disk-M`, `subvol-N-disk-M`, under any
 //! parent) below given roots, read-only, and returns per disk the newest snapshots whose names
-//! have the shape of ours ([`DiskFacts`]; `check` decides what is really ours).
+//! have the shape of ours and its `label:nosnap` ([`DiskFacts`]; `check` decides what is
+//! really ours and what the label means).
 //!
 //! One `zfs program -n` per root. A walk that hits a channel-program limit is split: the
 //! root's direct children (one read-only `zfs list -d 1`) are scanned one by one, recursively.
@@ -9,7 +10,7 @@
 use super::error::{FailureKind, ZfsError};
 use super::exec::{Exec, Tool};
 use super::program::{self, ProgramOpts, SCAN};
-use crate::check::{Candidate, DiskFacts};
+use crate::check::{Candidate, DiskFacts, NosnapLabel};
 use crate::naming::Dataset;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,7 +29,7 @@ pub struct ScanStats {
 }
 
 /// Scans every root (a pool name or any dataset). Returns the disks found (each once, sorted
-/// by name) and, per root that could not be read, a message naming it.
+/// by name) and, per root that could not be read, a message naming it and what to do.
 pub fn scan(
     exec: &dyn Exec,
     roots: &[Dataset],
@@ -39,8 +40,13 @@ pub fn scan(
     for root in roots {
         match scan_root(exec, root, stats) {
             Ok(Some(found)) => disks.extend(found.into_iter().map(|d| (d.dataset.clone(), d))),
-            Ok(None) => errors.push(format!("{root} does not exist")),
-            Err(e) => errors.push(format!("cannot scan {root}: {e}")),
+            Ok(None) => errors.push(format!(
+                "{root} does not exist: check the --dataset prefix (zfs list -o name)"
+            )),
+            Err(e) => errors.push(format!(
+                "cannot scan {root}: {e} (is the pool healthy? zpool status {})",
+                root.pool()
+            )),
         }
     }
     (disks.into_values().collect(), errors)
@@ -160,13 +166,38 @@ fn decode(v: &Value) -> Result<Option<Vec<DiskFacts>>, String> {
         if newest.len() as u64 > candidates {
             return Err(format!("{name}: more lines than candidates"));
         }
+        let nosnap = match e.get("l") {
+            None => None,
+            Some(l) => Some(NosnapLabel {
+                value: unhex(l.as_str().ok_or_else(|| format!("{name}: bad label"))?)?,
+                source: e
+                    .get("ls")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("{name}: label:nosnap without a source"))?
+                    .to_string(),
+            }),
+        };
         out.push(DiskFacts {
             dataset,
             newest,
             candidates,
+            nosnap,
         });
     }
     Ok(Some(out))
+}
+
+/// Decodes the program's hex encoding of a property value; bytes that are not UTF-8 become
+/// U+FFFD.
+fn unhex(s: &str) -> Result<String, String> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return Err(format!("bad hex {s:?}"));
+    }
+    let bytes = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("bad hex {s:?}")))
+        .collect::<Result<Vec<u8>, _>>()?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
@@ -258,7 +289,10 @@ mod tests {
             ],
             &mut stats,
         );
-        assert_eq!(errors, ["tank/nope does not exist"]);
+        assert_eq!(
+            errors,
+            ["tank/nope does not exist: check the --dataset prefix (zfs list -o name)"]
+        );
         let names: Vec<&str> = disks.iter().map(|d| d.dataset.as_str()).collect();
         assert_eq!(
             names,
@@ -290,6 +324,73 @@ mod tests {
                 splits: 0
             }
         );
+    }
+
+    /// `label:nosnap` comes back per disk with its value (any bytes) and where it is set.
+    #[test]
+    fn reads_label_nosnap_and_its_source() {
+        let mut w = world();
+        zfs(&mut w, "create -p tank/data/vm-101-disk-0");
+        zfs(&mut w, "create -p tank/recv/vm-102-disk-0");
+        zfs(&mut w, "set label:nosnap=on tank/backup");
+        zfs(&mut w, "set label:nosnap=nosanp tank/data/vm-100-disk-0");
+        w.set_user_prop("tank/data/vm-101-disk-0", "label:nosnap", " Yes\n\u{e9}")
+            .unwrap();
+        zfs(
+            &mut w,
+            "set --received label:nosnap=nosnap tank/recv/vm-102-disk-0",
+        );
+        let e = emu(w, None);
+        let (disks, errors) = scan(
+            &e,
+            &[Dataset::new("tank").unwrap()],
+            &mut ScanStats::default(),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let got: Vec<(&str, Option<(&str, &str)>)> = disks
+            .iter()
+            .map(|d| {
+                (
+                    d.dataset.as_str(),
+                    d.nosnap
+                        .as_ref()
+                        .map(|l| (l.value.as_str(), l.source.as_str())),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "tank/backup/pve1/vm-300-disk-0",
+                    Some(("on", "tank/backup"))
+                ),
+                ("tank/data/subvol-200-disk-1", None),
+                (
+                    "tank/data/vm-100-disk-0",
+                    Some(("nosanp", "tank/data/vm-100-disk-0"))
+                ),
+                (
+                    "tank/data/vm-101-disk-0",
+                    Some((" Yes\n\u{e9}", "tank/data/vm-101-disk-0"))
+                ),
+                ("tank/recv/vm-102-disk-0", Some(("nosnap", "$recvd"))),
+            ]
+        );
+    }
+
+    #[test]
+    fn unhex_table() {
+        for (s, want) in [
+            ("", Ok(String::new())),
+            ("6f6e", Ok("on".to_string())),
+            ("ff41", Ok("\u{fffd}A".to_string())),
+            ("6", Err(())),
+            ("zz", Err(())),
+            ("\u{e9}", Err(())),
+        ] {
+            assert_eq!(unhex(s).map_err(|_| ()), want, "{s:?}");
+        }
     }
 
     #[test]
@@ -379,6 +480,8 @@ mod tests {
             json!({"x": 1, "d": {"1": {"n": "tank/a", "c": 0, "s": "x 1"}}}),
             json!({"x": 1, "d": {"1": {"n": "tank/a", "c": 0, "s": "x 1 2"}}}),
             json!({"x": 1, "d": {"2": {"n": "tank/a", "c": 0, "s": ""}}}),
+            json!({"x": 1, "d": {"1": {"n": "tank/a", "c": 0, "s": "", "l": "6f"}}}),
+            json!({"x": 1, "d": {"1": {"n": "tank/a", "c": 0, "s": "", "l": 1, "ls": "tank"}}}),
         ] {
             assert!(decode(&bad).is_err(), "{bad}");
         }

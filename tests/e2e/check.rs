@@ -1,6 +1,7 @@
 //! `pve-zfs-snap check` end to end on emulated pools: every state, thresholds at their
 //! boundaries, clock skew, `_stopped` under a newer foreign snapshot, an empty pool, zfs
-//! unreachable, prefixes, schedule-derived thresholds, and the three formats (goldens).
+//! unreachable, prefixes, schedule-derived thresholds, exclusions (`label:nosnap`,
+//! `--exclude`), what every alert says to do, and the three formats (goldens).
 
 use crate::host::{Host, Run};
 use serde_json::Value;
@@ -58,9 +59,16 @@ fn all_states() -> Host {
         "rpool/data/not-a-guest",
         "backup/pve1/vm-100-disk-0",
         "backup/pve1/vm-104-disk-1",
+        "rpool/data/vm-105-disk-0",
     ] {
         h.dataset(ds);
     }
+    // EXCLUDED: label:nosnap=nosnap, no snapshot of ours at all (was MISSING, so CRITICAL).
+    h.emu(
+        0,
+        "zfs",
+        &["set", "label:nosnap=nosnap", "rpool/data/vm-105-disk-0"],
+    );
     // OK: 5 minutes old.
     h.snapshot(
         NOW - 7200,
@@ -134,6 +142,7 @@ fn every_state_on_emulated_pools() {
         ("rpool/data/subvol-200-disk-0", "STOPPED"),
         ("backup/pve1/vm-100-disk-0", "OK"),
         ("rpool/data/vm-100-disk-0", "OK"),
+        ("rpool/data/vm-105-disk-0", "EXCLUDED"),
     ];
     assert_eq!(
         got,
@@ -184,10 +193,9 @@ fn nagios_line_names_the_worst_first() {
     let h = all_states();
     let r = check(&h, NOW, &[]);
     assert_eq!(r.code, 2);
-    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
-    let line = r.stdout.trim_end();
+    let line = r.stdout.lines().next().unwrap();
     assert!(
-        line.starts_with("PVE-ZFS-SNAP CRITICAL - 7 disks:"),
+        line.starts_with("PVE-ZFS-SNAP CRITICAL - 8 disks:"),
         "{line}"
     );
     let crit = line.find("rpool/data/vm-102-disk-0").unwrap();
@@ -199,6 +207,290 @@ fn nagios_line_names_the_worst_first() {
         !line.contains("subvol-200"),
         "STOPPED is not a problem: {line}"
     );
+    assert!(
+        !line.contains("vm-105"),
+        "EXCLUDED is not a problem: {line}"
+    );
+    // The worst problem says what to do on the first line already.
+    assert!(
+        line.contains(
+            "1d00h old: is the pve-zfs-snap cron job / timer running on the node that runs VM 102?"
+        ),
+        "{line}"
+    );
+}
+
+/// Every alert names what to do, one long-output line each: stale, clock skew, missing; the
+/// excluded disk is listed with its reason and no alert.
+#[test]
+fn every_alert_names_what_to_do() {
+    let h = all_states();
+    let r = check(&h, NOW, &[]);
+    let long: Vec<&str> = r.stdout.lines().skip(1).collect();
+    let want = [
+        "CRIT rpool/data/vm-102-disk-0: newest autosnap_2027-01-14_08:00:00_daily is 1d00h old: \
+         is the pve-zfs-snap cron job / timer running on the node that runs VM 102? \
+         (pve-zfs-snap status; journalctl -u pve-zfs-snap)",
+        "MISSING rpool/data/vm-103-disk-0: no snapshot of ours: run pve-zfs-snap on the node \
+         that runs VM 103, or set label:nosnap=nosnap on the dataset to exclude it",
+        "WARN rpool/data/vm-101-disk-0: newest autosnap_2027-01-15_07:00:00_hourly is 1h00m old: \
+         is the pve-zfs-snap cron job / timer running on the node that runs VM 101? \
+         (pve-zfs-snap status; journalctl -u pve-zfs-snap)",
+        "WARN backup/pve1/vm-104-disk-1: newest autosnap_2027-01-15_08:10:00_frequently is 600 s \
+         in the future (clock skew?): fix the clock of the node that runs VM 104 (timedatectl, \
+         NTP); its next snapshot clears this",
+        "EXCLUDED rpool/data/vm-105-disk-0: label:nosnap=nosnap",
+    ];
+    assert_eq!(long, want, "{}", r.stdout);
+    // JSON: an action on exactly the alerting records.
+    let j = check(&h, NOW, &["--format", "json"]);
+    let v: Value = serde_json::from_str(&j.stdout).unwrap();
+    for x in v.as_array().unwrap() {
+        let alerting = matches!(
+            x["state"].as_str().unwrap(),
+            "WARN" | "CRIT" | "MISSING" | "UNKNOWN"
+        );
+        assert_eq!(x.get("action").is_some(), alerting, "{x}");
+    }
+}
+
+/// The field bug: a disk with `label:nosnap` was MISSING, so CRITICAL for ever. Now EXCLUDED
+/// (never alerting) for every value the product-wide table excludes, wherever it is set; the
+/// values that do not exclude still alert, and one that is not understood is named.
+#[test]
+fn label_nosnap_excludes_in_every_format() {
+    // (value, set on, how, state, exit code, Nagios long-output line)
+    let cases: &[(&str, &str, &str, &str, i32, &str)] = &[
+        (
+            "nosnap",
+            "tank/data/vm-2-disk-0",
+            "local",
+            "EXCLUDED",
+            0,
+            "EXCLUDED tank/data/vm-2-disk-0: label:nosnap=nosnap",
+        ),
+        (
+            "on",
+            "tank/data",
+            "local",
+            "EXCLUDED",
+            0,
+            "EXCLUDED tank/data/vm-2-disk-0: label:nosnap=on (inherited from tank/data)",
+        ),
+        (
+            "YES",
+            "tank/data/vm-2-disk-0",
+            "received",
+            "EXCLUDED",
+            0,
+            "EXCLUDED tank/data/vm-2-disk-0: label:nosnap=YES (received)",
+        ),
+        (
+            "1",
+            "tank/data",
+            "local",
+            "EXCLUDED",
+            0,
+            "EXCLUDED tank/data/vm-2-disk-0: label:nosnap=1 (inherited from tank/data)",
+        ),
+        (
+            "off",
+            "tank/data/vm-2-disk-0",
+            "local",
+            "MISSING",
+            2,
+            "MISSING tank/data/vm-2-disk-0: no snapshot of ours: run pve-zfs-snap",
+        ),
+        (
+            "nosanp",
+            "tank/data/vm-2-disk-0",
+            "local",
+            "MISSING",
+            2,
+            "; label:nosnap=nosanp not understood: use nosnap",
+        ),
+    ];
+    for (value, on, how, state, code, long) in cases {
+        let h = Host::new();
+        h.pool("tank");
+        h.dataset("tank/vm-1-disk-0");
+        h.dataset("tank/data/vm-2-disk-0");
+        h.snapshot(
+            NOW - 300,
+            "tank/vm-1-disk-0@autosnap_2027-01-15_07:55:00_frequently",
+        );
+        let prop = format!("label:nosnap={value}");
+        let mut set = vec!["set"];
+        if *how == "received" {
+            set.push("--received");
+        }
+        set.extend([prop.as_str(), on]);
+        h.emu(0, "zfs", &set);
+        let what = format!("{value} on {on} ({how})");
+
+        let j = check(&h, NOW, &["--format", "json"]);
+        assert_eq!(j.code, *code, "{what}: {j:?}");
+        assert_eq!(state_of(&j, "tank/data/vm-2-disk-0"), *state, "{what}");
+
+        let n = check(&h, NOW, &[]);
+        assert_eq!(n.code, *code, "{what}: {n:?}");
+        let first = n.stdout.lines().next().unwrap();
+        let counts = if *code == 0 {
+            "2 disks: 1 ok, 1 excluded; newest snapshot at most 5m old |"
+        } else {
+            "2 disks: 1 missing, 1 ok; tank/data/vm-2-disk-0: no snapshot of ours: run pve-zfs-snap"
+        };
+        assert!(first.contains(counts), "{what}: {first}");
+        let excluded = usize::from(*code == 0);
+        assert!(
+            first.ends_with(&format!(
+                "excluded={excluded} ok=1 stopped=0 warn=0 unknown=0 missing={} crit=0",
+                1 - excluded
+            )),
+            "{what}: {first}"
+        );
+        assert!(
+            n.stdout.lines().skip(1).any(|l| l.contains(long)),
+            "{what}: {}",
+            n.stdout
+        );
+
+        let p = check(&h, NOW, &["--format", "prometheus"]);
+        assert_eq!(p.code, *code, "{what}");
+        for want in [
+            format!("\npve_zfs_snap_check_status {code}\n"),
+            format!("\npve_zfs_snap_datasets{{state=\"excluded\"}} {excluded}\n"),
+            format!("\npve_zfs_snap_excluded_datasets{{by=\"label\"}} {excluded}\n"),
+            format!(
+                "\npve_zfs_snap_dataset_state{{dataset=\"tank/data/vm-2-disk-0\",state=\"{}\"}} 1\n",
+                state.to_lowercase()
+            ),
+        ] {
+            assert!(p.stdout.contains(&want), "{what}: {want} in {}", p.stdout);
+        }
+    }
+}
+
+/// `--exclude PREFIX` (repeatable, at or below, a trailing `/` allowed) excludes like the
+/// label; a bad prefix is UNKNOWN in every format, naming the option.
+#[test]
+fn exclude_option() {
+    let h = all_states();
+    let r = check(
+        &h,
+        NOW,
+        &[
+            "--exclude",
+            "rpool/data/vm-102-disk-0",
+            "--exclude",
+            "rpool/data/vm-103-disk-0/",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 1, "only the WARN disks are left: {r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let excluded: Vec<(&str, &str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["state"] == "EXCLUDED")
+        .map(|x| {
+            (
+                x["dataset"].as_str().unwrap(),
+                x["reason"].as_str().unwrap(),
+                x["excluded_by"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        excluded,
+        [
+            (
+                "rpool/data/vm-102-disk-0",
+                "--exclude rpool/data/vm-102-disk-0",
+                "--exclude"
+            ),
+            (
+                "rpool/data/vm-103-disk-0",
+                "--exclude rpool/data/vm-103-disk-0",
+                "--exclude"
+            ),
+            (
+                "rpool/data/vm-105-disk-0",
+                "label:nosnap=nosnap",
+                "label:nosnap"
+            ),
+        ]
+    );
+    // A whole subtree; `rpool/dat` is not a parent of `rpool/data/…`.
+    let all = check(&h, NOW, &["--exclude", "rpool", "--exclude", "backup/pve1"]);
+    assert_eq!(all.code, 0, "{all:?}");
+    assert!(
+        all.stdout
+            .starts_with("PVE-ZFS-SNAP OK - 8 disks: 8 excluded |"),
+        "{all:?}"
+    );
+    assert_eq!(check(&h, NOW, &["--exclude", "rpool/dat"]).code, 2);
+    let p = check(&h, NOW, &["--exclude", "rpool", "--format", "prometheus"]);
+    assert!(
+        p.stdout
+            .contains("\npve_zfs_snap_excluded_datasets{by=\"option\"} 5\n"),
+        "{}",
+        p.stdout
+    );
+
+    for bad in ["rpool//data", "rpool/data@snap", "", "/rpool"] {
+        for format in ["nagios", "json", "prometheus"] {
+            let r = check(&h, NOW, &["--exclude", bad, "--format", format]);
+            assert_eq!(r.code, 3, "{bad:?} {format}: {r:?}");
+            assert!(
+                r.stdout.starts_with("PVE-ZFS-SNAP UNKNOWN - --exclude: "),
+                "{bad:?}: {r:?}"
+            );
+        }
+    }
+}
+
+/// `--warn 90` used to mean 90 seconds; now UNKNOWN naming the fix. `--warn` above `--crit`
+/// (given or derived) is refused too.
+#[test]
+fn durations_must_have_a_unit() {
+    let h = Host::new();
+    h.pool("tank");
+    h.dataset("tank/vm-1-disk-0");
+    h.snapshot(NOW, "tank/vm-1-disk-0@autosnap_2027-01-15_08:00:00_hourly");
+    for (args, want) in [
+        (
+            &["--warn", "90"][..],
+            "PVE-ZFS-SNAP UNKNOWN - --warn: '90' has no unit: use 90m or 90s",
+        ),
+        (
+            &["--warn", "1h", "--crit", "7200"][..],
+            "PVE-ZFS-SNAP UNKNOWN - --crit: '7200' has no unit: use 7200m or 7200s",
+        ),
+        (
+            &["--warn", "2h", "--crit", "1h"][..],
+            "PVE-ZFS-SNAP UNKNOWN - the warning threshold (2h00m) is larger than the critical one (1h00m): give --warn <= --crit",
+        ),
+        (
+            &["--warn", "3h"][..],
+            "PVE-ZFS-SNAP UNKNOWN - the warning threshold (3h00m) is larger than the critical one (2h00m) (from default (no installed schedule found)): give --crit too",
+        ),
+        (
+            &["--crit", "10m"][..],
+            "PVE-ZFS-SNAP UNKNOWN - the warning threshold (45m) is larger than the critical one (10m) (from default (no installed schedule found)): give --warn too",
+        ),
+        (
+            &["--warn", "0s"][..],
+            "PVE-ZFS-SNAP UNKNOWN - thresholds must be greater than 0 (e.g. 45m, 2h)",
+        ),
+    ] {
+        let r = check(&h, NOW, args);
+        assert_eq!(r.code, 3, "{args:?}: {r:?}");
+        assert!(r.stdout.starts_with(want), "{args:?}: {}", r.stdout);
+        assert_eq!(r.stdout.lines().count(), 1, "{args:?}: {}", r.stdout);
+    }
 }
 
 /// A single disk at exactly the thresholds and one second beyond (strictly older is worse).
@@ -329,7 +621,8 @@ fn dataset_prefixes_restrict_the_scan() {
     let gone = check(&h, NOW, &["--dataset", "backup/nope"]);
     assert_eq!(gone.code, 3, "{gone:?}");
     assert!(
-        gone.stdout.contains("backup/nope does not exist"),
+        gone.stdout
+            .contains("backup/nope does not exist: check the --dataset prefix (zfs list -o name)"),
         "{gone:?}"
     );
 }
