@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -318,16 +317,15 @@ pub fn install(root: &Path, content: &str) -> io::Result<InstallOutcome> {
             format!("{} does not exist: is cron installed?", dir.display()),
         ));
     }
-    let outcome = match std::fs::read(&path) {
-        Ok(existing) => {
-            let mode = std::fs::metadata(&path)?.permissions().mode() & 0o7777;
-            if existing == content.as_bytes() && mode == 0o644 {
+    // Only a regular file is read or replaced (a FIFO there must not hang the run).
+    let outcome = match crate::fsutil::read_regular(&path)? {
+        Some(existing) => {
+            if existing.bytes == content.as_bytes() && existing.mode == 0o644 {
                 return Ok(InstallOutcome::Unchanged);
             }
             InstallOutcome::Updated
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => InstallOutcome::Created,
-        Err(e) => return Err(e),
+        None => InstallOutcome::Created,
     };
     // tempfile names start with '.', and cron ignores files with a dot in their name, so a
     // leftover temporary file is never run.
@@ -366,6 +364,7 @@ pub fn legacy_crontab_lines(crontab_l_output: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use chrono::Utc;
+    use std::os::unix::fs::PermissionsExt;
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()

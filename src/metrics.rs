@@ -152,10 +152,13 @@ pub fn write_failed(path: &Path, now: DateTime<Utc>, duration: Duration) -> io::
     write_outcome(path, &outcome, duration)
 }
 
-/// Renders with the previous file's last success and replaces `path` atomically (mode 0644).
+/// Renders with the previous file's last success and replaces `path` atomically (mode 0644)
+/// with [`crate::fsutil::replace_file`]: only a regular file, in a directory owned by the
+/// effective uid and not group/other-writable; anything else (`/dev/null`, a FIFO, a symlink)
+/// is refused with an error naming it, and left as it was.
 pub fn write_outcome(path: &Path, o: &RunOutcome, duration: Duration) -> io::Result<()> {
-    let previous = std::fs::read_to_string(path)
-        .ok()
+    let previous = crate::fsutil::read_regular(path)?
+        .and_then(|f| String::from_utf8(f.bytes).ok())
         .and_then(|t| previous_last_success(&t));
     let text = render(o, duration, previous);
     crate::fsutil::replace_file(path, text.as_bytes(), 0o644, ".pve-zfs-snap-metrics")
@@ -254,6 +257,38 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o644);
+    }
+
+    /// The bug: `--metrics-file /dev/null` was renamed over (a FIFO stands in for the device:
+    /// reading it first must not block either). Refused, named, left as it was.
+    #[test]
+    fn a_path_that_is_not_a_regular_file_is_refused_and_left_alone() {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("null");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+        let link = dir.path().join("link.prom");
+        std::os::unix::fs::symlink(dir.path().join("elsewhere.prom"), &link).unwrap();
+        let o = RunOutcome {
+            now: 1000,
+            success: true,
+            totals: totals(),
+        };
+        for (p, kind) in [(&fifo, "a FIFO"), (&link, "a symlink")] {
+            let ino = std::fs::symlink_metadata(p).unwrap().ino();
+            let e = write_outcome(p, &o, Duration::ZERO)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&p.display().to_string()) && e.contains(kind),
+                "{e}"
+            );
+            let m = std::fs::symlink_metadata(p).unwrap();
+            assert_eq!(m.ino(), ino);
+            assert!(m.file_type().is_fifo() || m.file_type().is_symlink());
+        }
+        assert!(!dir.path().join("elsewhere.prom").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

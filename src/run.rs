@@ -135,8 +135,13 @@ pub fn execute(
     })?;
     let version = zfs::version::detect_on(exec, root).map_err(|e| RunError::Failed(e.into()))?;
     let setup = ReadSetup::for_host(root, version);
-    let mut cache = SnapCache::load(root);
+    let (mut cache, ignored) = SnapCache::load_checked(root);
+    if let Some(why) = ignored {
+        tracing::warn!("not using the snapshot cache ({why}); reading every snapshot again");
+    }
     let out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
+    // Only what this run looked at is kept: the cache cannot grow without bound.
+    cache.retain(&datasets_by_pool(&host, false));
     if !args.dry_run
         && let Err(e) = cache.save(root)
     {

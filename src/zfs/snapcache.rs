@@ -5,7 +5,12 @@
 //!
 //! The file is `<root>/var/cache/pve-zfs-snap/snapshots.json`. It is a cache, never a source of
 //! truth: a missing, unreadable or foreign-format file means "read everything", and the file
-//! may be deleted at any time. An entry is trusted only while
+//! may be deleted at any time. Since what it says decides which snapshots a run believes exist
+//! and how old they are (and so what it destroys), the file is used only when no one but the
+//! effective uid could have written it (a regular file of its own, not group/other-writable,
+//! in a directory of its own, 0700, that is not a symlink) and its checksum matches; it is
+//! written only there ([`crate::fsutil`]), and pruned on every run of the pools and datasets
+//! the run did not look at ([`SnapCache::retain`]). An entry is trusted only while
 //! * its dataset still has the same `guid` (a destroyed and re-created or received-over
 //!   dataset starts afresh),
 //! * the name still exists (names that vanished are dropped), and
@@ -30,15 +35,22 @@
 //! run destroy anything that is not ours: the plan destroys only names that are ours, and a
 //! name that is gone fails with ENOENT, which drops the listing.
 //!
-//! This module must not talk to ZFS: `zfs::inventory` fills it, the run loads and saves it.
+//! This module must not talk to ZFS nor log: `zfs::inventory` fills it, the run loads (and
+//! reports why a cache was ignored) and saves it.
 
-use crate::naming::ShortName;
+use crate::fsutil;
+use crate::naming::{Dataset, ShortName};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// Format of the file; another number is read as an empty cache.
-pub const FORMAT: u32 = 1;
+/// Format of the file; another number is read as an empty cache. 2: a header line with a
+/// checksum before the JSON.
+pub const FORMAT: u32 = 2;
+
+/// The cache file, relative to the host root (its directory is made with mode 0700).
+pub const CACHE_FILE: &str = "var/cache/pve-zfs-snap/snapshots.json";
 
 /// How long a dataset's entries are trusted after they were read in full, at most: each
 /// dataset's own limit is between half of this and all of it ([`max_age`]), so that the full
@@ -157,17 +169,64 @@ impl DatasetCache {
 impl SnapCache {
     /// The cache file under `root`.
     pub fn path(root: &Path) -> PathBuf {
-        root.join("var/cache/pve-zfs-snap/snapshots.json")
+        root.join(CACHE_FILE)
     }
 
-    /// Reads the cache; anything unusable (missing, unreadable, another format) is an empty
-    /// cache, because the cost of a wrong guess is only a slower run.
+    /// Reads the cache; anything unusable is an empty cache, because the cost of a wrong guess
+    /// is only a slower run. See [`SnapCache::load_checked`].
     pub fn load(root: &Path) -> SnapCache {
-        std::fs::read(Self::path(root))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<SnapCache>(&b).ok())
-            .filter(|c| c.format == FORMAT)
-            .unwrap_or_else(SnapCache::empty)
+        Self::load_checked(root).0
+    }
+
+    /// Reads the cache, and says why it was not used when it existed but was not: its
+    /// directory is not a directory of the effective uid's that only it can write (or is a
+    /// symlink), the file is not a regular file of the effective uid's that only it can write,
+    /// or its content is not a whole cache of this [`FORMAT`] with a matching checksum (edited,
+    /// cut short, bit rot). The cache decides which snapshots exist and how old they are, and
+    /// so what a run destroys: it is used only when no one but us could have written it and it
+    /// is exactly what we wrote. A missing file is an empty cache with no reason.
+    pub fn load_checked(root: &Path) -> (SnapCache, Option<String>) {
+        let path = Self::path(root);
+        let dir = path.parent().expect("cache path has a parent");
+        let empty = |why: String| (SnapCache::empty(), Some(why));
+        match std::fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (SnapCache::empty(), None);
+            }
+            Err(e) => return empty(format!("cannot look at {}: {e}", dir.display())),
+            Ok(m) if m.file_type().is_symlink() => {
+                return empty(format!("{} is a symlink", dir.display()));
+            }
+            Ok(m) if !m.is_dir() => return empty(format!("{} is not a directory", dir.display())),
+            Ok(m) if m.uid() != fsutil::euid() || m.mode() & 0o022 != 0 => {
+                return empty(format!(
+                    "{} is owned by uid {} with mode {:04o}: only uid {} may write it",
+                    dir.display(),
+                    m.uid(),
+                    m.mode() & 0o7777,
+                    fsutil::euid()
+                ));
+            }
+            Ok(_) => {}
+        }
+        let file = match fsutil::read_regular(&path) {
+            Ok(Some(f)) => f,
+            Ok(None) => return (SnapCache::empty(), None),
+            Err(e) => return empty(e.to_string()),
+        };
+        if file.uid != fsutil::euid() || file.mode & 0o022 != 0 {
+            return empty(format!(
+                "{} is owned by uid {} with mode {:04o}: only uid {} may write it",
+                path.display(),
+                file.uid,
+                file.mode,
+                fsutil::euid()
+            ));
+        }
+        match decode(&file.bytes) {
+            Ok(c) => (c, None),
+            Err(why) => empty(format!("{}: {why}", path.display())),
+        }
     }
 
     /// An empty cache of the current format.
@@ -178,18 +237,91 @@ impl SnapCache {
         }
     }
 
-    /// Writes the cache atomically (temporary file + rename), mode 0600.
+    /// Writes the cache atomically (temporary file + rename), mode 0600, in its directory,
+    /// mode 0700, made when missing (and `var/cache` under `root`, mode 0755), whatever the
+    /// umask. A cache directory of ours left writable by others (an older version under umask
+    /// 000) gets its mode back; one that is a symlink or someone else's is refused.
     pub fn save(&self, root: &Path) -> std::io::Result<()> {
         let path = Self::path(root);
-        std::fs::create_dir_all(path.parent().expect("cache path has a parent"))?;
-        let bytes = serde_json::to_vec(self)?;
-        crate::fsutil::replace_file(&path, &bytes, 0o600, ".snapshots.")
+        let dir = path.parent().expect("cache path has a parent");
+        let mut parent = root.to_path_buf();
+        for part in ["var", "cache"] {
+            parent.push(part);
+            fsutil::ensure_dir(&parent, 0o755)?;
+        }
+        let dirfd = fsutil::ensure_private_dir(dir, 0o700, true)?;
+        let bytes = encode(self)?;
+        fsutil::replace_file_in(
+            &dirfd,
+            dir,
+            Path::new(path.file_name().expect("cache path has a file name")),
+            &bytes,
+            0o600,
+            ".snapshots.",
+        )
     }
 
     /// The pool's part, created empty when missing.
     pub fn pool_mut(&mut self, pool: &str) -> &mut PoolCache {
         self.pools.entry(pool.to_string()).or_default()
     }
+
+    /// Forgets every pool and dataset not in `wanted` (per pool, the datasets a run looked
+    /// at), so that the cache holds only what exists and cannot grow without bound: guests
+    /// gone or migrated away, pools destroyed or exported.
+    pub fn retain(&mut self, wanted: &BTreeMap<String, Vec<Dataset>>) {
+        self.pools.retain(|pool, c| match wanted.get(pool) {
+            Some(list) => {
+                let keep: BTreeSet<&str> = list.iter().map(Dataset::as_str).collect();
+                c.datasets.retain(|d, _| keep.contains(d.as_str()));
+                true
+            }
+            None => false,
+        });
+    }
+}
+
+/// The file's first line: this, the format, and the checksum of the rest.
+const MAGIC: &str = "pve-zfs-snap-cache";
+
+/// FNV-1a, 64 bits: catches an edit or bit rot (not a security measure: only we can write
+/// the file, [`SnapCache::load_checked`]).
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The file's bytes: `<MAGIC> <FORMAT> <checksum of the JSON, 16 hex digits>\n<JSON>`.
+fn encode(c: &SnapCache) -> std::io::Result<Vec<u8>> {
+    let json = serde_json::to_vec(c)?;
+    let mut out = format!("{MAGIC} {FORMAT} {:016x}\n", checksum(&json)).into_bytes();
+    out.extend_from_slice(&json);
+    Ok(out)
+}
+
+/// The cache in `bytes`, or why not.
+fn decode(bytes: &[u8]) -> Result<SnapCache, String> {
+    let nl = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or("no header line")?;
+    let (head, json) = (&bytes[..nl], &bytes[nl + 1..]);
+    let head = std::str::from_utf8(head).map_err(|_| "bad header line")?;
+    let want = format!("{MAGIC} {FORMAT} ");
+    let sum = head
+        .strip_prefix(&want)
+        .ok_or_else(|| format!("not a cache of format {FORMAT}"))?;
+    if u64::from_str_radix(sum, 16).ok() != Some(checksum(json)) {
+        return Err("checksum mismatch (edited or damaged)".into());
+    }
+    let c: SnapCache = serde_json::from_slice(json).map_err(|e| format!("cannot parse it: {e}"))?;
+    if c.format != FORMAT {
+        return Err(format!("format {} is not {FORMAT}", c.format));
+    }
+    Ok(c)
 }
 
 #[cfg(test)]
@@ -242,10 +374,7 @@ mod tests {
         assert_eq!(hours.len(), 12, "{hours:?}");
     }
 
-    #[test]
-    fn save_load_round_trip_and_bad_files_are_empty() {
-        let root = tempfile::tempdir().unwrap();
-        assert_eq!(SnapCache::load(root.path()), SnapCache::empty());
+    fn sample() -> SnapCache {
         let mut c = SnapCache::empty();
         c.pool_mut("tank").datasets.insert(
             "tank/a".into(),
@@ -261,23 +390,175 @@ mod tests {
                 }),
             },
         );
-        c.save(root.path()).unwrap();
-        assert_eq!(SnapCache::load(root.path()), c);
-        for bad in ["", "{", "{\"format\":2,\"pools\":{}}", "[]"] {
-            std::fs::write(SnapCache::path(root.path()), bad).unwrap();
-            assert_eq!(SnapCache::load(root.path()), SnapCache::empty(), "{bad:?}");
-        }
+        c
     }
 
     #[test]
-    fn a_file_without_listings_still_loads() {
+    fn save_load_round_trip_and_bad_files_are_empty() {
         let root = tempfile::tempdir().unwrap();
-        let old = r#"{"format":1,"pools":{"tank":{"datasets":{"tank/a":{"guid":1,"full_read_at":5,"foreign":0,"snaps":{"autosnap_x":[3,4]}}}}}}"#;
-        std::fs::create_dir_all(SnapCache::path(root.path()).parent().unwrap()).unwrap();
-        std::fs::write(SnapCache::path(root.path()), old).unwrap();
-        let c = SnapCache::load(root.path());
-        let d = &c.pools["tank"].datasets["tank/a"];
-        assert_eq!((d.guid, d.snaps.len(), d.listing.is_none()), (1, 1, true));
+        assert_eq!(
+            SnapCache::load_checked(root.path()),
+            (SnapCache::empty(), None)
+        );
+        let c = sample();
+        c.save(root.path()).unwrap();
+        assert_eq!(SnapCache::load_checked(root.path()), (c.clone(), None));
+        let good = std::fs::read(SnapCache::path(root.path())).unwrap();
+        let text = String::from_utf8(good.clone()).unwrap();
+        let (head, json) = text.split_once('\n').unwrap();
+        // A hand edit that keeps the JSON valid (an extra snapshot name) breaks the checksum.
+        let edited = format!(
+            "{head}\n{}",
+            json.replace("\"autosnap_x\"]", "\"autosnap_x\",\"autosnap_y\"]")
+        );
+        assert_ne!(edited, text, "the edit applies");
+        let old_format = r#"{"format":1,"pools":{"tank":{"datasets":{"tank/a":{"guid":1,"full_read_at":5,"foreign":0,"snaps":{"autosnap_x":[3,4]}}}}}}"#;
+        let other_format = text.replacen(&format!(" {FORMAT} "), " 3 ", 1);
+        // (content, words of the reason)
+        let cases: [(&[u8], &str); 8] = [
+            (b"", "no header line"),
+            (b"{", "no header line"),
+            (old_format.as_bytes(), "no header line"),
+            (other_format.as_bytes(), "not a cache of format"),
+            (edited.as_bytes(), "checksum mismatch"),
+            (&good[..good.len() - 1], "checksum mismatch"),
+            (b"pve-zfs-snap-cache 2 cbf29ce484222325\n", "cannot parse"),
+            (b"pve-zfs-snap-cache 2 zz\n{}", "checksum mismatch"),
+        ];
+        for (bad, why) in cases {
+            std::fs::write(SnapCache::path(root.path()), bad).unwrap();
+            let (got, reason) = SnapCache::load_checked(root.path());
+            assert_eq!(got, SnapCache::empty(), "{why}");
+            let reason = reason.unwrap_or_default();
+            assert!(reason.contains(why), "{why}: {reason}");
+            assert!(reason.contains("snapshots.json"), "{reason}");
+        }
+    }
+
+    /// The cache says what exists and how old it is, so what a run destroys: one anybody but
+    /// us could have written (a file or directory writable by others, someone else's, a
+    /// symlink) is ignored, and the reason given.
+    #[test]
+    fn a_cache_others_could_have_written_is_ignored() {
+        use crate::fsutil::tests::chmod;
+        let c = sample();
+        type Setup = fn(&Path);
+        // (what, spoil it, words of the reason)
+        let cases: Vec<(&str, Setup, &str)> = vec![
+            (
+                "file 0666",
+                |r| chmod(&SnapCache::path(r), 0o666),
+                "mode 0666",
+            ),
+            (
+                "file 0620",
+                |r| chmod(&SnapCache::path(r), 0o620),
+                "mode 0620",
+            ),
+            (
+                "directory 0777",
+                |r| chmod(SnapCache::path(r).parent().unwrap(), 0o777),
+                "mode 0777",
+            ),
+            (
+                "directory 1777",
+                |r| chmod(SnapCache::path(r).parent().unwrap(), 0o1777),
+                "mode 1777",
+            ),
+            (
+                "file is a symlink",
+                |r| {
+                    let p = SnapCache::path(r);
+                    let real = r.join("real.json");
+                    std::fs::rename(&p, &real).unwrap();
+                    std::os::unix::fs::symlink(&real, &p).unwrap();
+                },
+                "a symlink",
+            ),
+            (
+                "directory is a symlink",
+                |r| {
+                    let d = SnapCache::path(r).parent().unwrap().to_path_buf();
+                    let real = r.join("realdir");
+                    std::fs::rename(&d, &real).unwrap();
+                    std::os::unix::fs::symlink(&real, &d).unwrap();
+                },
+                "is a symlink",
+            ),
+        ];
+        for (what, spoil, why) in cases {
+            let root = tempfile::tempdir().unwrap();
+            c.save(root.path()).unwrap();
+            assert_eq!(SnapCache::load(root.path()), c, "{what}: usable before");
+            spoil(root.path());
+            let (got, reason) = SnapCache::load_checked(root.path());
+            assert_eq!(got, SnapCache::empty(), "{what}");
+            let reason = reason.unwrap_or_default();
+            assert!(reason.contains(why), "{what}: {reason}");
+        }
+        if fsutil::euid() == 0 {
+            for chown_dir in [false, true] {
+                let root = tempfile::tempdir().unwrap();
+                c.save(root.path()).unwrap();
+                let p = SnapCache::path(root.path());
+                let target = if chown_dir { p.parent().unwrap() } else { &p };
+                std::os::unix::fs::chown(target, Some(65534), None).unwrap();
+                let (got, reason) = SnapCache::load_checked(root.path());
+                assert_eq!(got, SnapCache::empty());
+                assert!(reason.unwrap_or_default().contains("uid 65534"));
+            }
+        }
+    }
+
+    /// Under umask 000 the directory used to be made 0777; now its modes are exact, and a
+    /// directory of ours left 0777 gets 0700 back on save (its old content was not used).
+    #[test]
+    fn save_makes_exact_modes_and_heals_its_own_directory() {
+        use crate::fsutil::tests::chmod;
+        let root = tempfile::tempdir().unwrap();
+        let c = sample();
+        c.save(root.path()).unwrap();
+        let p = SnapCache::path(root.path());
+        let m = |p: &Path| std::fs::symlink_metadata(p).unwrap().mode() & 0o7777;
+        let d = p.parent().unwrap();
+        assert_eq!((m(d), m(&p)), (0o700, 0o600));
+        assert_eq!(m(&root.path().join("var/cache")), 0o755);
+        chmod(d, 0o777);
+        assert_eq!(SnapCache::load(root.path()), SnapCache::empty());
+        c.save(root.path()).unwrap();
+        assert_eq!(m(d), 0o700);
+        assert_eq!(SnapCache::load(root.path()), c);
+        // A symlink in the directory's place is never written through.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::remove_file(&p).unwrap();
+        std::fs::remove_dir(d).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), d).unwrap();
+        assert!(c.save(root.path()).is_err());
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    }
+
+    /// Issue 16: the cache was never pruned (a 100 MB cache cost 9 s per run).
+    #[test]
+    fn retain_keeps_only_what_was_looked_at() {
+        let mut c = SnapCache::empty();
+        for pool in ["tank", "gone"] {
+            for i in 0..1000 {
+                c.pool_mut(pool)
+                    .datasets
+                    .insert(format!("{pool}/vm-{i}-disk-0"), DatasetCache::default());
+            }
+        }
+        let wanted: BTreeMap<String, Vec<Dataset>> = [(
+            "tank".to_string(),
+            vec![Dataset::new("tank/vm-7-disk-0").unwrap()],
+        )]
+        .into();
+        c.retain(&wanted);
+        assert_eq!(c.pools.keys().collect::<Vec<_>>(), ["tank"]);
+        assert_eq!(
+            c.pools["tank"].datasets.keys().collect::<Vec<_>>(),
+            ["tank/vm-7-disk-0"]
+        );
     }
 
     fn listing(changed: i64, snaps: &[&str], bms: &[&str]) -> Listing {

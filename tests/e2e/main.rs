@@ -9,6 +9,7 @@ mod host;
 
 mod check;
 mod cron;
+mod files;
 mod protection;
 mod run_main;
 mod status;
