@@ -53,13 +53,20 @@ fn fail(e: &RunError) -> i32 {
     e.exit_code()
 }
 
-/// Writes `--metrics-file` (never in dry runs); a failure to write is reported, not fatal.
-fn record_metrics(args: &RunArgs, write: impl FnOnce(&std::path::Path) -> std::io::Result<()>) {
+/// Writes `--metrics-file` (never in dry runs). A failure to write never stops the run, and
+/// is loud: a line on stderr and exit code 1 (the monitoring depends on the file). Returns the
+/// exit code it adds.
+fn record_metrics(
+    args: &RunArgs,
+    write: impl FnOnce(&std::path::Path) -> std::io::Result<()>,
+) -> i32 {
     if let (Some(path), false) = (&args.metrics_file, args.dry_run)
         && let Err(e) = write(path)
     {
-        eprintln!("pve-zfs-snap: cannot write {}: {e}", path.display());
+        eprintln!("pve-zfs-snap: cannot write the metrics file {}: {e}", path.display());
+        return crate::cli::EXIT_PARTIAL;
     }
+    crate::cli::EXIT_OK
 }
 
 fn snapshot_run(args: &RunArgs) -> i32 {
@@ -102,7 +109,7 @@ fn snapshot_run(args: &RunArgs) -> i32 {
             return fail(&e);
         }
     };
-    record_metrics(args, |p| metrics::write(p, &report, started.elapsed()));
+    let metrics_code = record_metrics(args, |p| metrics::write(p, &report, started.elapsed()));
     if args.json {
         out(&format!(
             "{}\n",
@@ -137,7 +144,7 @@ fn snapshot_run(args: &RunArgs) -> i32 {
     } else {
         crate::cron_cmd::after_run(&cron_setup, args.json)
     };
-    report.exit_code().max(cron_code)
+    report.exit_code().max(cron_code).max(metrics_code)
 }
 
 /// Writes `text` to stdout. A reader that went away (`--dry-run | head`) is not an error of

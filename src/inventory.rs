@@ -58,8 +58,8 @@ pub struct DatasetState {
     pub exists: bool,
     /// `label:running`, if set.
     pub running: Option<PropValue>,
-    /// True when `label:nosnap` is `nosnap`: no periodic snapshots.
-    pub nosnap: bool,
+    /// `label:nosnap`'s value, if set (what it means: [`crate::nosnap::nosnap_value`]).
+    pub nosnap: Option<String>,
     /// Snapshots named `autosnap_*`, sorted by createtxg ascending (oldest first).
     pub snapshots: Vec<SnapshotInfo>,
     /// Bookmarks named `autosnap_*`, sorted by createtxg ascending.

@@ -35,6 +35,7 @@ use chrono::{DateTime, Utc};
 use crate::inventory::DatasetState;
 use crate::naming::{Class, Dataset, ShortName, SnapKind, SnapName};
 use crate::policy::{self, BookmarkPolicy, DueWhy, Entry, Policy, Verdict, Zone};
+use crate::nosnap::{NosnapValue, nosnap_value};
 use crate::protection::State;
 use crate::pve::{Guest, GuestKind, Host};
 
@@ -96,6 +97,8 @@ pub struct DiskPlan {
     /// Snapshots of ours on it dated after the run's clock (a clock that was once ahead):
     /// how many, and the latest.
     pub future: Option<(usize, SnapName)>,
+    /// A `label:nosnap` value that is not understood (the disk is protected as usual).
+    pub nosnap_unknown: Option<String>,
 }
 
 /// One action and why. Serializes as `{action, reason, why}` where `why` is the reason's
@@ -339,6 +342,7 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>
             },
             snapshot: None,
             future: None,
+            nosnap_unknown: None,
         });
     }
     let exclude_all = |gp: &mut GuestPlan, why: &str| {
@@ -349,6 +353,7 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>
                 state: State::Excluded(why.to_string()),
                 snapshot: None,
                 future: None,
+                nosnap_unknown: None,
             });
         }
     };
@@ -381,6 +386,7 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>
             state: State::Snapshotted,
             snapshot: None,
             future: None,
+            nosnap_unknown: None,
         };
         if let Some(first) = seen.get(ds) {
             gp.notes
@@ -445,11 +451,16 @@ fn plan_dataset(
 ) {
     let ds = &st.dataset;
     let node = &input.host.node;
-    if st.nosnap {
-        gp.notes
-            .push(format!("{ds}: label:nosnap=nosnap: left alone"));
-        dp.state = State::Excluded("label:nosnap=nosnap".into());
-        return;
+    if let Some(v) = &st.nosnap {
+        match nosnap_value(v) {
+            NosnapValue::Excludes => {
+                gp.notes.push(format!("{ds}: label:nosnap={v}: left alone"));
+                dp.state = State::Excluded(format!("label:nosnap={v}"));
+                return;
+            }
+            NosnapValue::Includes => {}
+            NosnapValue::Unknown => dp.nosnap_unknown = Some(v.clone()),
+        }
     }
     let label: Option<String> = st
         .running

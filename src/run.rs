@@ -38,6 +38,10 @@ impl RunError {
         match self {
             RunError::Usage(_) => EXIT_USAGE,
             RunError::Locked(LockError::Held(_)) => EXIT_LOCKED,
+            // `<root>/run` missing: a mistyped `--root`, nothing was made.
+            RunError::Locked(LockError::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                EXIT_USAGE
+            }
             RunError::Locked(LockError::Io(..)) | RunError::Failed(_) => EXIT_PARTIAL,
         }
     }
@@ -492,6 +496,12 @@ fn warnings(host: &Host, plan: &Plan) -> Vec<String> {
     let mut out: Vec<String> = host.warnings.clone();
     for g in &plan.guests {
         for d in &g.disks {
+            if let (Some(ds), Some(v)) = (&d.dataset, &d.nosnap_unknown) {
+                out.push(format!(
+                    "{ds}: label:nosnap={v:?} is not understood; the disk is snapshotted as \
+                     usual (to exclude it: zfs set label:nosnap=nosnap {ds})"
+                ));
+            }
             if let (Some(ds), Some((n, latest))) = (&d.dataset, &d.future) {
                 out.push(format!(
                     "{ds}: {n} snapshot(s) of ours dated after this run's clock (latest \

@@ -265,7 +265,7 @@ mod tests {
                     value: "pve1".into(),
                     source: PropSource::Local,
                 }),
-                nosnap: false,
+                nosnap: None,
                 snapshots: vec![
                     snap("autosnap_2027-01-15_07:00:00_hourly", 10),
                     snap("autosnap_2027-01-15_07:45:00_frequently", 20),

@@ -35,7 +35,7 @@ fn state(d: &str, label: Option<&str>, snaps: Vec<SnapshotInfo>) -> DatasetState
             value: v.into(),
             source: PropSource::Local,
         }),
-        nosnap: false,
+        nosnap: None,
         snapshots: snaps,
         bookmarks: vec![],
         foreign_snapshots: 0,
@@ -284,7 +284,7 @@ fn fixture() -> (Host, BTreeMap<Dataset, DatasetState>) {
     let mut s100b = state("tank/vm-100-disk-1", Some("pve2"), vec![]);
     s100b.running.as_mut().unwrap().source = PropSource::Received;
     let mut s103 = state("rpool/data/vm-103-disk-0", Some("pve1"), vec![]);
-    s103.nosnap = true;
+    s103.nosnap = Some("nosnap".into());
     let mut s105b = state("rpool/data/vm-105-disk-1", None, vec![]);
     s105b.exists = false;
     let s106 = state(

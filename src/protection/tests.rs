@@ -15,6 +15,7 @@ fn disk(key: &str, d: &str, state: State, snap: bool) -> DiskPlan {
         state,
         snapshot: snap.then(|| SnapName::parse("autosnap_2026-11-21_12:00:00_hourly").unwrap()),
         future: None,
+        nosnap_unknown: None,
     }
 }
 

@@ -799,7 +799,7 @@ fn decode(ds: &Dataset, e: &Value) -> Result<Option<Listed>, String> {
             dataset: ds.clone(),
             exists,
             running: None,
-            nosnap: false,
+            nosnap: None,
             snapshots: vec![],
             bookmarks: vec![],
             foreign_snapshots: 0,
@@ -833,7 +833,7 @@ fn decode(ds: &Dataset, e: &Value) -> Result<Option<Listed>, String> {
         });
     }
     if let Some(n) = e.get("n").and_then(Value::as_str) {
-        state.nosnap = unhex(n)? == "nosnap";
+        state.nosnap = Some(unhex(n)?);
     }
     l.guid = e.get("g").and_then(Value::as_i64).ok_or("missing guid")?;
     if let Some(c) = e.get("c") {
@@ -1026,7 +1026,7 @@ mod tests {
             "b": "autosnap_a\nautosnap_old"
         });
         let l = decode(&ds("tank/vm-1-disk-0"), &e).unwrap().unwrap();
-        assert!(l.state.exists && l.state.nosnap);
+        assert!(l.state.exists && l.state.nosnap.as_deref() == Some("nosnap"));
         assert_eq!(
             l.state.running,
             Some(PropValue {
@@ -1333,13 +1333,13 @@ mod emulated {
                 st.running.as_ref().map(|p| &p.source),
                 Some(&PropSource::Local)
             );
-            assert!(!st.nosnap, "{v:?} is not nosnap");
+            assert_eq!(st.nosnap.as_deref(), Some(v.as_str()), "the value comes back as is");
         }
         x.world_mut()
             .set_user_prop(list[0].as_str(), "label:nosnap", "nosnap")
             .unwrap();
         let (got, _) = read(&x, &list[..1], &mut PoolCache::default(), NOW);
-        assert!(got[&list[0]].nosnap);
+        assert_eq!(got[&list[0]].nosnap.as_deref(), Some("nosnap"));
     }
 
     #[test]
