@@ -276,7 +276,13 @@ impl FromStr for Faults {
                 if f.is_empty() {
                     Err(SpecError(format!("empty fault in '{s}'")))
                 } else {
-                    f.parse()
+                    f.parse().map_err(|e: SpecError| {
+                        if e.0.contains(f) {
+                            e
+                        } else {
+                            SpecError(format!("'{f}': {}", e.0))
+                        }
+                    })
                 }
             })
             .collect::<Result<Vec<Fault>, _>>()?;
@@ -580,6 +586,8 @@ mod tests {
             let e = spec.parse::<Faults>().expect_err(spec);
             assert!(e.to_string().contains(why), "{spec}: {e}");
             assert!(e.to_string().starts_with("ZFS_EMU_FAULTS: "), "{e}");
+            let first = spec.split(',').next().unwrap();
+            assert!(e.to_string().contains(first), "names the fault: {e}");
         }
     }
 

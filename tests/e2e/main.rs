@@ -9,5 +9,6 @@ mod host;
 
 mod check;
 mod cron;
+mod faults;
 mod run_main;
 mod status;
