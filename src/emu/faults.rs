@@ -291,7 +291,7 @@ impl FromStr for Faults {
             .filter(|f| matches!(f, Fault::KillAfter { .. }))
             .count();
         if kills > 1 {
-            return Err(SpecError("at most one kill-after".into()));
+            return Err(SpecError(format!("at most one kill-after in '{s}'")));
         }
         Ok(Faults { list })
     }
