@@ -45,4 +45,31 @@ expect "$(ZFS_EMU_VERSION=2.1.11 zfs program -j rpool - <<<'return zfs.sync.rena
 for i in 1 2 3 4 5 6; do zfs create "rpool/c$i" & done
 wait
 expect "$(zfs list -H -o name -r rpool | grep -c '^rpool/c')" 6 "concurrent creates"
+# fault injection (ZFS_EMU_FAULTS): a bad spec is a usage error, a kill is a real SIGKILL
+# that keeps the change, a hang sleeps first, fail-exec fails at once
+set +e
+ZFS_EMU_FAULTS=bogus:1 zfs version >/dev/null 2>"$DIR/err"; rc=$?
+set -e
+expect "$rc" 2 "bad fault spec exit code"
+grep -q "ZFS_EMU_FAULTS" "$DIR/err" || fail "bad fault spec message"
+"$BIN" --help | grep -q "kill-after" || fail "--help documents the faults"
+set +e
+out=$(ZFS_EMU_FAULTS=kill-after:1 zfs program -j -- rpool - rpool/data/vm-100-disk-0 2>&1 <<'LUA'
+local ds = ...
+zfs.sync.snapshot(ds.argv[1] .. "@killed")
+return "finished"
+LUA
+); rc=$?
+set -e
+expect "$rc" 137 "killed program exit status"
+expect "$out" "" "killed program output"
+zfs list -H -o name rpool/data/vm-100-disk-0@killed >/dev/null || fail "the killed program's snapshot stays"
+start=$(date +%s)
+ZFS_EMU_FAULTS=hang:version:1 zfs version | grep -q "^zfs-" || fail "hang then run"
+[ $(( $(date +%s) - start )) -ge 1 ] || fail "hang:version:1 did not sleep"
+set +e
+ZFS_EMU_FAULTS=fail-exec:list zfs list >/dev/null 2>"$DIR/err"; rc=$?
+set -e
+expect "$rc" 1 "fail-exec exit code"
+grep -q "modules are not loaded" "$DIR/err" || fail "fail-exec message"
 echo "emu_smoke: ok"

@@ -4,6 +4,9 @@
 //! Each invocation loads the JSON state from `ZFS_EMU_STATE` under an exclusive lock
 //! (`<state>.lock`), runs one command, saves the state atomically (write + rename) and exits
 //! with the command's code, so concurrent invocations behave like commands on one host.
+//! `ZFS_EMU_FAULTS` injects faults (`emu::faults`); a bad spec exits 2. The process-level
+//! ones are done here: `hang` sleeps before anything, a `kill-after` kill raises SIGKILL
+//! once the state is saved.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -36,7 +39,9 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("zfs-emu: {e:#}");
-            std::process::exit(1);
+            // A bad ZFS_EMU_FAULTS is a usage error: a test must not run without its fault.
+            let usage = e.downcast_ref::<emu::faults::SpecError>().is_some();
+            std::process::exit(if usage { 2 } else { 1 });
         }
     }
 }
@@ -46,6 +51,10 @@ fn run(tool: &str, args: &[String]) -> anyhow::Result<i32> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("zfs-emu-state.json"));
     let env = emu::state::EmuEnv::from_env()?;
+    if let Some(secs) = env.faults.as_ref().and_then(|f| f.hang(tool, args)) {
+        // `hang`: a zfs stuck in the kernel; it holds nothing (not even the state lock).
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
     let mut stdin = String::new();
     if tool == "zfs"
         && args.first().is_some_and(|a| a == "program")
@@ -53,9 +62,14 @@ fn run(tool: &str, args: &[String]) -> anyhow::Result<i32> {
     {
         std::io::stdin().read_to_string(&mut stdin)?;
     }
-    let (code, out, err) = emu::state::run_with_state(&state, &env, tool, args, &stdin)?;
-    print!("{out}");
-    eprint!("{err}");
+    let ran = emu::state::run(&state, &env, tool, args, &stdin)?;
+    if ran.killed {
+        // `kill-after`: the state is saved; die as a SIGKILLed zfs does, printing nothing.
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        std::process::exit(emu::faults::EXIT_KILLED);
+    }
+    print!("{}", ran.stdout);
+    eprint!("{}", ran.stderr);
     std::io::stdout().flush()?;
-    Ok(code)
+    Ok(ran.code)
 }

@@ -40,6 +40,27 @@ Environment:
                           gates channel-program functions (2.0, 2.2, 2.4 features).
   ZFS_EMU_NOW=<secs>      clock for this invocation (creation times, holds).
   ZFS_EMU_SEED=<n>        makes the zfs.list.* shuffle reproducible (default random).
+  ZFS_EMU_FAULTS=<f>,...  injects faults (a bad spec exits 2). Names come last:
+    enospc:<pool>           the pool is full: zfs.check/sync snapshot, bookmark, clone
+                            return ENOSPC (set_prop, inherit, destroy keep the kernel's
+                            reserved room)
+    enospc:<pool>:<size>    <size> free (bytes, K, M, G): checks and syncs are charged
+                            the kernel's estimate (snapshot 144K, set_prop 96K, bookmark
+                            48K, destroy 0) per program; ENOSPC past it
+    enospc-sync:<pool>      checks pass, then the sync calls of snapshot, bookmark, clone
+                            return ENOSPC (free space = what the checks take)
+    eio:<dataset>           reading it (get_prop, exists, list) is fatal, zfs.check.* on
+                            it returns EIO, zfs.sync.* on it is fatal ('I/O error while
+                            accessing dataset'); snapshots and bookmarks included
+    vanish-after:<N>:<pool> from the N-th `zfs program` call on (counted in the state
+                            file) the pool does not exist, for every command
+    kill-after:<K>          the sync program making the K-th zfs.sync.* call (counted
+                            across programs; 0 = before the first) is killed right after
+                            it: its changes stay, SIGKILL, no output; fires once
+    hang:<cmd>[:<secs>]     <cmd> sleeps <secs> (default 3600) first, holding nothing
+    fail-exec:<cmd>         <cmd> exits 1 with libzfs' 'modules are not loaded' message
+    <cmd>: program, program-sync (no -n), program-n, zpool (any), all, or a zfs
+    subcommand (list, get, version, ...).
 
 zpool: create <pool> [vdevs ignored] | destroy <pool> | list [-H] [-o name]
 zfs:   program [-jn] [-t N] [-m N] [--] <pool> <script|-> [args...]
@@ -54,7 +75,8 @@ zfs:   program [-jn] [-t N] [-m N] [--] <pool> <script|-> [args...]
        list [-H] [-p] [-r] [-d depth] [-o props] [-t types] [-s prop] [-S prop] [ds...]
        hold <tag> <snap>... | release <tag> <snap>...
        clone <snap> <fs>
-Exit codes: 0 ok, 1 error, 2 usage; 99 = the channel program would have panicked the kernel.
+Exit codes: 0 ok, 1 error, 2 usage; 99 = the channel program would have panicked the kernel;
+killed by SIGKILL (a shell shows 137) = kill-after.
 ";
 
 /// Runs one `zpool` command line (without argv[0]).
@@ -384,7 +406,7 @@ fn dump(out: &mut String, pairs: &[(Vec<u8>, Nv)], indent: usize) {
     }
 }
 
-fn parse_size(s: &str) -> Option<u64> {
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => {

@@ -26,12 +26,15 @@ use mlua::{
     Error as LErr, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState,
 };
 
+use super::faults::ProgramFaults;
 use super::json::{self, Nv};
 use super::model::{self, DsKind, NameKind, Pool, Stamp, errno::*, split_name};
 use super::{EXIT_PANIC, MAX_INSTR_LIMIT, MAX_MEM_LIMIT, ProgramOutcome, ProgramRequest, World};
 
 const FAILED: &str = "Channel program execution failed";
 const PANIC_TAG: &str = "\u{1}EMULATOR-PANIC\u{1}";
+/// The error that unwinds a program `kill-after` killed (never shown: the process dies).
+const KILL_TAG: &str = "\u{1}EMULATOR-KILLED\u{1}";
 
 struct Ctx {
     world: World,
@@ -47,6 +50,8 @@ struct Ctx {
     /// What the reused state holds beyond a fresh one (see [`Runtime`]).
     mem_offset: usize,
     timeout_msg: Option<String>,
+    /// Injected faults in force for this program; `None` (the fast path) when none apply.
+    faults: Option<ProgramFaults>,
 }
 
 type Shared = Rc<RefCell<Ctx>>;
@@ -119,6 +124,9 @@ pub(super) fn run(world: &mut World, req: &ProgramRequest) -> ProgramOutcome {
             );
         }
     };
+    let faults = world
+        .faults()
+        .and_then(|f| f.for_program(&req.pool, req.sync, &world.fault_counters));
     // The txg the program runs in; under -n nothing syncs, so the counter stays.
     let txg = world.txg + 1;
     let rng = world.shuffle_seed();
@@ -146,6 +154,7 @@ pub(super) fn run(world: &mut World, req: &ProgramRequest) -> ProgramOutcome {
         c.mem_peak = 0;
         c.mem_offset = 0;
         c.timeout_msg = None;
+        c.faults = faults;
     }
     let result = rt.execute(req);
     let ctx = rt.ctx.clone();
@@ -161,6 +170,11 @@ pub(super) fn run(world: &mut World, req: &ProgramRequest) -> ProgramOutcome {
             r
         }
     };
+    if c.faults.take().is_some_and(|f| f.killed) {
+        // SIGKILL: what the program did stays (the txg above), nothing is printed.
+        world.killed = true;
+        out = outcome(super::faults::EXIT_KILLED, EINTR, String::new());
+    }
     if let Some(p) = &c.panic {
         out = outcome(
             EXIT_PANIC,
@@ -258,6 +272,7 @@ fn blank_ctx(version: super::Version) -> Shared {
         mem_peak: 0,
         mem_offset: 0,
         timeout_msg: None,
+        faults: None,
     }))
 }
 
@@ -1165,6 +1180,8 @@ enum Held {
     NoEnt,
     XDev,
     Inval,
+    /// An `eio` fault on the dataset.
+    Io,
 }
 
 /// Bytes a name given to `dsl_dataset_hold` may hold: `[A-Za-z0-9_.: -/@#%]`.
@@ -1200,6 +1217,9 @@ fn hold(ctx: &Ctx, name: &str) -> Held {
     if name[..end] != *ctx.pool {
         return Held::XDev;
     }
+    if ctx.faults.as_ref().is_some_and(|f| f.eio(name)) {
+        return Held::Io;
+    }
     if ctx.pool().exists(name) {
         Held::Ok
     } else {
@@ -1221,7 +1241,13 @@ fn hold_fatal(ctx: &Ctx, fname: &str, name: &str) -> mlua::Result<()> {
         Held::Inval => rt(format!(
             "unexpected error 22 while accessing dataset '{name}'"
         )),
+        Held::Io => rt(io_error(name)),
     }
+}
+
+/// `zcp_dataset_hold_error` and `zcp_sync_task` for EIO.
+fn io_error(name: &str) -> String {
+    format!("I/O error while accessing dataset '{name}'")
 }
 
 // ---------------------------------------------------------------- properties
@@ -1450,7 +1476,7 @@ where
 {
     lua.create_function(move |lua, args: MultiValue| {
         f(lua, args).map_err(|e| match e {
-            LErr::RuntimeError(m) if m != PANIC_TAG => {
+            LErr::RuntimeError(m) if m != PANIC_TAG && m != KILL_TAG => {
                 LErr::RuntimeError(format!("{}{m}", caller_where(lua)))
             }
             other => other,
@@ -1494,6 +1520,7 @@ fn zfs_table(lua: &Lua, ctx: &Shared) -> mlua::Result<Table> {
                 Held::NoEnt => Ok(false),
                 Held::XDev => rt(format!("dataset '{name}' is not in the target pool")),
                 Held::Inval => rt("unexpected error 22"),
+                Held::Io => rt(io_error(&name)),
             }
         })?,
     )?;
@@ -2035,11 +2062,75 @@ fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> m
             }
             let a = spec.parse(args)?;
             let mut cb = c.borrow_mut();
+            if cb.faults.is_some() {
+                return faulted(lua, &mut cb, name, sync, &a, f);
+            }
             f(lua, &mut cb, sync, &a)
         })?;
         t.raw_set(name, func)?;
     }
     Ok(t)
+}
+
+/// A `zfs.sync.*`/`zfs.check.*` call while faults are in force: `kill-after`, the space
+/// pre-check (`zcp_synctask_wrapper`: before the function, checks and syncs alike, charged
+/// when it returns 0), then EIO on the named dataset (`zcp_sync_task`: returned by a check,
+/// fatal in a sync call).
+fn faulted(
+    lua: &Lua,
+    c: &mut Ctx,
+    fname: &str,
+    sync: bool,
+    a: &[Value],
+    f: SyncFn,
+) -> mlua::Result<MultiValue> {
+    let Some(mut pf) = c.faults.take() else {
+        return f(lua, c, sync, a);
+    };
+    let r = faulted_call(lua, c, &mut pf, fname, sync, a, f);
+    c.faults = Some(pf);
+    r
+}
+
+fn faulted_call(
+    lua: &Lua,
+    c: &mut Ctx,
+    pf: &mut ProgramFaults,
+    fname: &str,
+    sync: bool,
+    a: &[Value],
+    f: SyncFn,
+) -> mlua::Result<MultiValue> {
+    let killed = |c: &mut Ctx, pf: &mut ProgramFaults| {
+        pf.killed = true;
+        c.world.fault_counters.killed = true;
+        rt(KILL_TAG)
+    };
+    if pf.killed || (sync && pf.kill_before_sync()) {
+        return killed(c, pf);
+    }
+    let first = s_of(&a[0]);
+    let second_is_name = matches!(fname, "bookmark" | "clone");
+    let r = if pf.no_space(fname, sync) {
+        ret(ENOSPC)
+    } else if pf.eio(&first) || (second_is_name && pf.eio(&s_of(&a[1]))) {
+        if sync {
+            return rt(io_error(&first));
+        }
+        ret(EIO)
+    } else {
+        f(lua, c, sync, a)
+    }?;
+    if matches!(r.front(), Some(Value::Integer(0))) {
+        pf.charge(fname, sync);
+    }
+    if sync {
+        c.world.fault_counters.sync_calls += 1;
+        if pf.kill_after_sync() {
+            return killed(c, pf);
+        }
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

@@ -9,8 +9,11 @@
 //! * [`lua`] (private): the sandbox, the `zfs.*` API, limits and the return conversion.
 //! * [`json`]: the output nvlist and its `-j` JSON form.
 //! * [`cli`]: `zfs`/`zpool` command lines against a [`World`] (what `zfs-emu` runs).
+//! * [`faults`]: fault injection (`ZFS_EMU_FAULTS`): ENOSPC, EIO, a vanishing pool, a killed,
+//!   hung or failing `zfs`; off (one branch per call) unless a test sets it.
 //!
-//! Known deviations (also in the report): the space pre-check (ENOSPC) is not modelled;
+//! Known deviations (also in the report): the space pre-check (ENOSPC) is modelled only
+//! under an `enospc` fault ([`faults`]); otherwise pools never fill;
 //! memory is Lua 5.4's accounting (no 8-byte header per allocation), and a script's
 //! reused Lua state (one per script, release and thread, fresh globals per run) may give a
 //! program up to ~3 KB more room than the fresh state it stands for (more only if the
@@ -24,6 +27,7 @@
 //! dataset) end the program with exit code [`EXIT_PANIC`] and an `EMULATOR:` message.
 
 pub mod cli;
+pub mod faults;
 pub mod json;
 pub mod lint;
 mod lua;
@@ -121,6 +125,15 @@ pub struct World {
     /// Programs run by this in-memory world (varies the shuffle between runs).
     #[serde(skip)]
     runs: u64,
+    /// Injected faults ([`faults`]); none unless set. Not persisted.
+    #[serde(skip)]
+    faults: Option<std::sync::Arc<faults::Faults>>,
+    /// What the faults count across invocations (kept in the state file, absent when zero).
+    #[serde(default, skip_serializing_if = "faults::Counters::is_zero")]
+    pub fault_counters: faults::Counters,
+    /// Set by a program that `kill-after` killed; read by [`World::run_cli`].
+    #[serde(skip)]
+    killed: bool,
 }
 
 /// A `zfs program` invocation, after option parsing.
@@ -200,6 +213,59 @@ impl World {
     /// Fixes the clock (`creation` of new objects, hold times).
     pub fn set_clock(&mut self, epoch_secs: i64) {
         self.clock = Some(epoch_secs);
+    }
+
+    /// Injects `faults` into every later command and program (`None`: none, the default).
+    pub fn set_faults(&mut self, faults: Option<faults::Faults>) {
+        self.faults = faults.map(std::sync::Arc::new);
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Option<&faults::Faults> {
+        self.faults.as_deref()
+    }
+
+    /// Runs one command line of `tool` (`zfs` or `zpool`) as [`cli`] does, with the
+    /// command-level faults applied: `fail-exec` (exit 1, nothing touched), the `zfs program`
+    /// count, pools gone under `vanish-after` (hidden for this command only), and a program
+    /// killed by `kill-after` (exit [`faults::EXIT_KILLED`], no output; see
+    /// [`World::was_killed`]). Without faults it is exactly `cli::zfs_main`/`zpool_main`.
+    pub fn run_cli(&mut self, tool: &str, args: &[String], stdin: &str) -> (i32, String, String) {
+        let Some(f) = self.faults.clone() else {
+            return self.dispatch(tool, args, stdin);
+        };
+        self.killed = false;
+        if f.fail_exec(tool, args) {
+            return (1, String::new(), faults::FAIL_EXEC_MESSAGE.to_string());
+        }
+        if tool == "zfs" && args.first().is_some_and(|a| a == "program") {
+            self.fault_counters.programs += 1;
+        }
+        let hidden: Vec<(String, Pool)> = f
+            .vanished(self.fault_counters.programs)
+            .filter_map(|p| self.pools.remove(p).map(|pool| (p.to_string(), pool)))
+            .collect();
+        let out = self.dispatch(tool, args, stdin);
+        for (name, pool) in hidden {
+            self.pools.entry(name).or_insert(pool);
+        }
+        if self.killed {
+            return (faults::EXIT_KILLED, String::new(), String::new());
+        }
+        out
+    }
+
+    /// True when the last [`World::run_cli`] ran a program that `kill-after` killed: the
+    /// process must now die of SIGKILL (after saving the state).
+    pub fn was_killed(&self) -> bool {
+        self.killed
+    }
+
+    fn dispatch(&mut self, tool: &str, args: &[String], stdin: &str) -> (i32, String, String) {
+        match tool {
+            "zfs" => cli::zfs_main(self, args, stdin),
+            _ => cli::zpool_main(self, args),
+        }
     }
 
     /// Makes the `zfs.list.*` shuffle reproducible.

@@ -21,10 +21,13 @@ pub struct EmuEnv {
     pub now: Option<i64>,
     /// `ZFS_EMU_SEED`: the list shuffle seed.
     pub seed: Option<u64>,
+    /// `ZFS_EMU_FAULTS`: injected faults, parsed once per invocation.
+    pub faults: Option<super::faults::Faults>,
 }
 
 impl EmuEnv {
-    /// Reads `ZFS_EMU_VERSION`, `ZFS_EMU_NOW`, `ZFS_EMU_SEED`.
+    /// Reads `ZFS_EMU_VERSION`, `ZFS_EMU_NOW`, `ZFS_EMU_SEED`, `ZFS_EMU_FAULTS` (a bad fault
+    /// spec is a [`super::faults::SpecError`] inside the error).
     pub fn from_env() -> anyhow::Result<EmuEnv> {
         let get = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string());
         Ok(EmuEnv {
@@ -36,6 +39,10 @@ impl EmuEnv {
                 .transpose()?,
             seed: get("ZFS_EMU_SEED")
                 .map(|v| v.parse().context("ZFS_EMU_SEED must be an integer"))
+                .transpose()?,
+            faults: std::env::var(super::faults::ENV)
+                .ok()
+                .map(|v| v.parse::<super::faults::Faults>())
                 .transpose()?,
         })
     }
@@ -49,6 +56,29 @@ pub fn run_with_state(
     args: &[String],
     stdin: &str,
 ) -> anyhow::Result<(i32, String, String)> {
+    let r = run(state, env, tool, args, stdin)?;
+    Ok((r.code, r.stdout, r.stderr))
+}
+
+/// What one invocation did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// A `kill-after` fault killed the program: the state is saved, and the process must
+    /// now die of SIGKILL without printing anything.
+    pub killed: bool,
+}
+
+/// [`run_with_state`], also telling whether the program was killed (`kill-after`).
+pub fn run(
+    state: &Path,
+    env: &EmuEnv,
+    tool: &str,
+    args: &[String],
+    stdin: &str,
+) -> anyhow::Result<Ran> {
     let lock_path = {
         let mut p = state.as_os_str().to_owned();
         p.push(".lock");
@@ -81,10 +111,9 @@ pub fn run_with_state(
     if let Some(seed) = env.seed {
         world.set_seed(seed);
     }
-    let out = match tool {
-        "zfs" => super::cli::zfs_main(&mut world, args, stdin),
-        _ => super::cli::zpool_main(&mut world, args),
-    };
+    world.set_faults(env.faults.clone());
+    let (code, stdout, stderr) = world.run_cli(tool, args, stdin);
+    let killed = world.was_killed();
     let dir = state
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -94,5 +123,10 @@ pub fn run_with_state(
     tmp.flush()?;
     tmp.persist(state).context("cannot replace state")?;
     drop(lock);
-    Ok(out)
+    Ok(Ran {
+        code,
+        stdout,
+        stderr,
+        killed,
+    })
 }

@@ -1216,6 +1216,7 @@ fn state_file_round_trip_and_lock() {
         version: Some("2.1.11".parse().unwrap()),
         now: Some(1_700_000_000),
         seed: Some(1),
+        faults: None,
     };
     let sv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     let r = state::run_with_state(&path, &env, "zpool", &sv("create tank /dev/vdb"), "").unwrap();
@@ -1701,4 +1702,346 @@ fn state_file_without_snapshots_changed_loads_as_never_changed() {
     let mut old: World = serde_json::from_value(v).unwrap();
     assert_eq!(snapshots_changed(&mut old, "tank/a"), Some(0));
     assert!(old.pool("tank").unwrap().exists("tank/a@s"));
+}
+
+// ------------------------------------------------------------ injected faults (ZFS_EMU_FAULTS)
+
+/// `world()` plus tank/b and tank/c, a snapshot tank/a@old, and `spec` injected.
+fn faulted_world(spec: &str) -> World {
+    let mut w = world();
+    w.create_dataset("tank/b", None, false).unwrap();
+    w.create_dataset("tank/c", None, false).unwrap();
+    w.snapshot("tank/a@old").unwrap();
+    w.set_faults(Some(spec.parse().unwrap()));
+    w
+}
+
+fn snap_exists(w: &World, name: &str) -> bool {
+    w.pools["tank"].snap(name).is_some()
+}
+
+fn user_prop(w: &World, ds: &str, prop: &str) -> Option<String> {
+    w.pools["tank"]
+        .ds(ds)
+        .and_then(|n| n.user_props.get(prop).cloned())
+}
+
+fn cli_line(w: &mut World, tool: &str, line: &str, stdin: &str) -> (i32, String, String) {
+    let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+    w.run_cli(tool, &args, stdin)
+}
+
+const EVERY_KIND: &str = r#"
+-- check snapshot, bookmark, set_prop; sync the same; sync destroy
+local r = {}
+r[1] = zfs.check.snapshot("tank/a@new")
+r[2] = zfs.check.bookmark("tank/a@old", "tank/a#bm")
+r[3] = zfs.check.set_prop("tank/a", "x:y", "v")
+r[4] = zfs.sync.snapshot("tank/a@new")
+r[5] = zfs.sync.bookmark("tank/a@old", "tank/a#bm")
+r[6] = zfs.sync.set_prop("tank/a", "x:y", "v")
+r[7] = zfs.sync.destroy("tank/a@old")
+return table.concat(r, " ")
+"#;
+
+#[test]
+fn enospc_full_pool_refuses_snapshots_and_bookmarks_not_props_or_destroys() {
+    // Without the fault every call succeeds: the same program is the control.
+    let mut clean = faulted_world("enospc:other");
+    assert_eq!(ok(&mut clean, EVERY_KIND), r#"{"return":"0 0 0 0 0 0 0"}"#);
+    let mut w = faulted_world("enospc:tank");
+    // ENOSPC = 28; set_prop keeps the reserved half slop, destroy its own room.
+    assert_eq!(ok(&mut w, EVERY_KIND), r#"{"return":"28 28 0 28 28 0 0"}"#);
+    assert!(!snap_exists(&w, "tank/a@new"));
+    assert!(w.pools["tank"].ds("tank/a").unwrap().bookmarks.is_empty());
+    assert_eq!(user_prop(&w, "tank/a", "x:y").as_deref(), Some("v"));
+    assert!(
+        !snap_exists(&w, "tank/a@old"),
+        "destroy works on a full pool"
+    );
+}
+
+#[test]
+fn enospc_with_free_space_charges_checks_and_syncs_like_the_kernel() {
+    // 600 KiB free: three snapshot checks take 432 KiB, so one sync (576) fits, the next not.
+    let mut w = faulted_world("enospc:tank:600K");
+    let out = ok(
+        &mut w,
+        r#"
+        local r = {}
+        for _, d in ipairs({"tank/a", "tank/b", "tank/c"}) do
+            r[#r + 1] = zfs.check.snapshot(d .. "@n")
+        end
+        for _, d in ipairs({"tank/a", "tank/b", "tank/c"}) do
+            r[#r + 1] = zfs.sync.snapshot(d .. "@n")
+        end
+        return table.concat(r, " ")
+    "#,
+    );
+    assert_eq!(out, r#"{"return":"0 0 0 0 28 28"}"#);
+    assert!(snap_exists(&w, "tank/a@n"));
+    assert!(!snap_exists(&w, "tank/b@n") && !snap_exists(&w, "tank/c@n"));
+    // The total is per program: the next one starts from nothing again.
+    let out = ok(&mut w, r#"return zfs.sync.snapshot("tank/b@n")"#);
+    assert_eq!(out, r#"{"return":0}"#);
+}
+
+#[test]
+fn enospc_sync_passes_the_checks_of_apply_then_fails_its_snapshots() {
+    let apply = include_str!("../../lua/apply.lua");
+    let argv = [
+        "G",
+        "g1",
+        "P",
+        "tank/a",
+        "label:running",
+        "pve1",
+        "S",
+        "tank/a@auto",
+        "D",
+        "tank/a@old",
+        "G",
+        "g2",
+        "S",
+        "tank/b@auto",
+    ];
+    let mut w = faulted_world("enospc-sync:tank");
+    let o = w.run_program(&ProgramRequest::new("tank", apply, &argv));
+    assert_eq!(o.exit_code, 0, "{}", o.stderr);
+    // The label is set (reserved room), the snapshots are refused at sync time, and the
+    // destroy planned after the failed snapshot is dropped.
+    assert!(
+        o.stdout.contains(r#""r":"ok ENOSPC dropped ENOSPC""#),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(
+        user_prop(&w, "tank/a", "label:running").as_deref(),
+        Some("pve1")
+    );
+    assert!(!snap_exists(&w, "tank/a@auto") && !snap_exists(&w, "tank/b@auto"));
+    assert!(snap_exists(&w, "tank/a@old"));
+    // The full form refuses them at check time: whole groups dropped, nothing changed.
+    let mut w = faulted_world("enospc:tank");
+    let o = w.run_program(&ProgramRequest::new("tank", apply, &argv));
+    assert!(
+        o.stdout
+            .contains(r#""r":"dropped check:ENOSPC dropped check:ENOSPC""#),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(user_prop(&w, "tank/a", "label:running"), None);
+}
+
+#[test]
+fn eio_is_returned_by_checks_fatal_in_syncs_and_reads_and_keeps_earlier_changes() {
+    let mut w = faulted_world("eio:tank/a");
+    // Reads of the dataset or its snapshots are fatal; other datasets read fine.
+    for script in [
+        r#"return zfs.get_prop("tank/a", "createtxg")"#,
+        r#"return zfs.get_prop("tank/a@old", "createtxg")"#,
+        r#"return zfs.exists("tank/a")"#,
+        r#"for s in zfs.list.snapshots("tank/a") do end"#,
+    ] {
+        let o = run_n(&mut w, script);
+        assert_eq!(o.exit_code, 1, "{script}");
+        assert!(
+            o.stderr
+                .contains("I/O error while accessing dataset 'tank/a"),
+            "{script}: {}",
+            o.stderr
+        );
+    }
+    assert_eq!(
+        ok(&mut w, r#"return zfs.exists("tank/b")"#),
+        r#"{"return":true}"#
+    );
+    let txg = w.txg;
+    let o = run(
+        &mut w,
+        r#"
+        assert(zfs.check.snapshot("tank/a@x") == EIO)
+        assert(zfs.check.destroy("tank/a@old") == EIO)
+        assert(zfs.sync.snapshot("tank/b@x") == 0)
+        zfs.sync.snapshot("tank/a@x")
+        zfs.sync.snapshot("tank/c@x")
+    "#,
+    );
+    assert_eq!((o.exit_code, o.errno), (1, ECHRNG), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("I/O error while accessing dataset 'tank/a@x'"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        snap_exists(&w, "tank/b@x"),
+        "the change before the error stays"
+    );
+    assert!(!snap_exists(&w, "tank/a@x") && !snap_exists(&w, "tank/c@x"));
+    assert_eq!(w.txg, txg + 1);
+}
+
+#[test]
+fn vanish_after_hides_the_pool_from_the_nth_program_counted_in_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let sv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let plain = state::EmuEnv::default();
+    for line in ["create tank", "create rpool"] {
+        assert_eq!(
+            state::run_with_state(&path, &plain, "zpool", &sv(line), "")
+                .unwrap()
+                .0,
+            0
+        );
+    }
+    let env = state::EmuEnv {
+        faults: Some("vanish-after:2:tank".parse().unwrap()),
+        ..state::EmuEnv::default()
+    };
+    let program = |pool: &str| {
+        state::run_with_state(
+            &path,
+            &env,
+            "zfs",
+            &sv(&format!("program -j -n {pool} -")),
+            "return 1",
+        )
+        .unwrap()
+    };
+    assert_eq!(program("tank").0, 0, "the first program still sees it");
+    // Other commands between programs do not count.
+    let r = state::run_with_state(&path, &env, "zpool", &sv("list -H"), "").unwrap();
+    assert_eq!(r.1, "rpool\ntank\n");
+    let r = program("tank");
+    assert_eq!(r.0, 1);
+    assert_eq!(
+        r.2,
+        "cannot open 'tank': no such pool\ncannot open pool 'tank'\n"
+    );
+    assert_eq!(program("rpool").0, 0, "other pools stay");
+    let r = state::run_with_state(&path, &env, "zpool", &sv("list -H"), "").unwrap();
+    assert_eq!(r.1, "rpool\n");
+    let r = state::run_with_state(&path, &env, "zfs", &sv("list -H -o name tank"), "").unwrap();
+    assert_eq!(r.0, 1);
+    let saved: World = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(saved.fault_counters.programs, 3);
+    assert!(saved.pools.contains_key("tank"), "hidden, not destroyed");
+    // Unset: back, as after an import.
+    let r = state::run_with_state(&path, &plain, "zpool", &sv("list -H"), "").unwrap();
+    assert_eq!(r.1, "rpool\ntank\n");
+}
+
+const THREE_SNAPSHOTS: &str = r#"
+for _, d in ipairs({"tank/a", "tank/b", "tank/c"}) do
+    zfs.sync.snapshot(d .. "@k")
+end
+return "done"
+"#;
+
+#[test]
+fn kill_after_keeps_what_the_program_did_prints_nothing_and_fires_once() {
+    let cases: &[(&str, &[bool; 3])] = &[
+        ("kill-after:0", &[false, false, false]),
+        ("kill-after:2", &[true, true, false]),
+        ("kill-after:3", &[true, true, true]),
+    ];
+    for (spec, made) in cases {
+        let mut w = faulted_world(spec);
+        let txg = w.txg;
+        let r = cli_line(&mut w, "zfs", "program -j tank -", THREE_SNAPSHOTS);
+        assert_eq!(r, (137, String::new(), String::new()), "{spec}");
+        assert!(w.was_killed(), "{spec}");
+        let got = ["tank/a@k", "tank/b@k", "tank/c@k"].map(|s| snap_exists(&w, s));
+        assert_eq!(&got, *made, "{spec}");
+        assert_eq!(w.txg, txg + 1, "{spec}: the program's txg synced");
+        assert!(w.fault_counters.killed);
+        // Fires once: the rerun completes what is missing.
+        let r = cli_line(&mut w, "zfs", "program -j tank -", THREE_SNAPSHOTS);
+        assert_eq!(r.0, 0, "{spec}: {r:?}");
+        assert!(!w.was_killed());
+        assert!(
+            ["tank/a@k", "tank/b@k", "tank/c@k"]
+                .iter()
+                .all(|s| snap_exists(&w, s))
+        );
+    }
+}
+
+#[test]
+fn kill_after_counts_across_sync_programs_only() {
+    let mut w = faulted_world("kill-after:4");
+    // -n programs are never killed and their (fatal) sync calls do not count.
+    let r = cli_line(&mut w, "zfs", "program -j -n tank -", "return 1");
+    assert_eq!(r.0, 0);
+    assert_eq!(
+        cli_line(&mut w, "zfs", "program -j tank -", THREE_SNAPSHOTS).0,
+        0
+    );
+    assert_eq!(w.fault_counters.sync_calls, 3);
+    let second = r#"
+        zfs.sync.destroy("tank/a@k")
+        zfs.sync.destroy("tank/b@k")
+    "#;
+    assert_eq!(cli_line(&mut w, "zfs", "program -j tank -", second).0, 137);
+    assert!(!snap_exists(&w, "tank/a@k") && snap_exists(&w, "tank/b@k"));
+    // A coroutine cannot catch the kill and go on changing things.
+    let mut w = faulted_world("kill-after:1");
+    let script = r#"
+        local co = coroutine.create(function() zfs.sync.snapshot("tank/a@k") end)
+        coroutine.resume(co)
+        zfs.sync.snapshot("tank/b@k")
+    "#;
+    assert_eq!(cli_line(&mut w, "zfs", "program -j tank -", script).0, 137);
+    assert!(snap_exists(&w, "tank/a@k") && !snap_exists(&w, "tank/b@k"));
+}
+
+#[test]
+fn fail_exec_fails_only_its_command_and_touches_nothing() {
+    let mut w = faulted_world("fail-exec:list,vanish-after:1:tank");
+    let before = serde_json::to_string(&w).unwrap();
+    let r = cli_line(&mut w, "zfs", "list -H -o name", "");
+    assert_eq!(r, (1, String::new(), faults::FAIL_EXEC_MESSAGE.to_string()));
+    assert_eq!(
+        serde_json::to_string(&w).unwrap(),
+        before,
+        "nothing counted or changed"
+    );
+    assert_eq!(cli_line(&mut w, "zfs", "version", "").0, 0);
+    let mut w = faulted_world("fail-exec:program-sync");
+    assert_eq!(
+        cli_line(&mut w, "zfs", "program -j -n tank -", "return 1").0,
+        0
+    );
+    let r = cli_line(&mut w, "zfs", "program -j tank -", THREE_SNAPSHOTS);
+    assert_eq!(r.0, 1);
+    assert!(!snap_exists(&w, "tank/a@k"));
+    assert_eq!(
+        w.fault_counters.programs, 1,
+        "the failed exec never reached the kernel"
+    );
+}
+
+#[test]
+fn without_faults_the_state_file_and_results_are_unchanged() {
+    let mut w = faulted_world("enospc:tank");
+    w.set_faults(None);
+    assert_eq!(ok(&mut w, EVERY_KIND), r#"{"return":"0 0 0 0 0 0 0"}"#);
+    let r = cli_line(&mut w, "zfs", "program -j tank -", THREE_SNAPSHOTS);
+    assert_eq!(r.0, 0);
+    let json = serde_json::to_string(&w).unwrap();
+    assert!(
+        !json.contains("fault"),
+        "no counters without faults: {json}"
+    );
+    // With faults the counters are saved and read back.
+    let mut w = faulted_world("kill-after:100");
+    assert_eq!(
+        cli_line(&mut w, "zfs", "program -j tank -", THREE_SNAPSHOTS).0,
+        0
+    );
+    let back: World = serde_json::from_str(&serde_json::to_string(&w).unwrap()).unwrap();
+    assert_eq!(back.fault_counters.sync_calls, 3);
+    assert_eq!(back.fault_counters.programs, 1);
 }

@@ -278,3 +278,37 @@ impl Env {
         self.clock += d.num_seconds();
     }
 }
+
+impl Env {
+    /// Runs the product with `ZFS_EMU_FAULTS=faults` (the `zfs`/`zpool` it spawns inherit
+    /// it) and returns (exit code, stdout, stderr); a run killed by a signal gives -1.
+    pub fn run_faulted(
+        &self,
+        now: DateTime<Utc>,
+        args: &[&str],
+        faults: &str,
+    ) -> (i32, String, String) {
+        let o = self
+            .product(now, args)
+            .env("ZFS_EMU_FAULTS", faults)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// The emulator's fault counters from the state file: (`zfs program` calls, sync calls
+    /// of sync programs), 0 when none were counted.
+    pub fn fault_counters(&self) -> (u64, u64) {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&self.state).unwrap()).unwrap();
+        let c = &v["fault_counters"];
+        (
+            c["programs"].as_u64().unwrap_or(0),
+            c["sync_calls"].as_u64().unwrap_or(0),
+        )
+    }
+}

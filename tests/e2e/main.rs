@@ -9,6 +9,7 @@ mod host;
 
 mod check;
 mod cron;
+mod faults;
 mod files;
 mod protection;
 mod run_main;
