@@ -63,7 +63,10 @@ fn record_metrics(
     if let (Some(path), false) = (&args.metrics_file, args.dry_run)
         && let Err(e) = write(path)
     {
-        eprintln!("pve-zfs-snap: cannot write the metrics file {}: {e}", path.display());
+        eprintln!(
+            "pve-zfs-snap: cannot write the metrics file {}: {e}",
+            path.display()
+        );
         return crate::cli::EXIT_PARTIAL;
     }
     crate::cli::EXIT_OK

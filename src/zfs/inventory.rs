@@ -1333,7 +1333,11 @@ mod emulated {
                 st.running.as_ref().map(|p| &p.source),
                 Some(&PropSource::Local)
             );
-            assert_eq!(st.nosnap.as_deref(), Some(v.as_str()), "the value comes back as is");
+            assert_eq!(
+                st.nosnap.as_deref(),
+                Some(v.as_str()),
+                "the value comes back as is"
+            );
         }
         x.world_mut()
             .set_user_prop(list[0].as_str(), "label:nosnap", "nosnap")

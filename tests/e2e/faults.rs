@@ -230,9 +230,10 @@ fn snapshots(all: &BTreeSet<String>) -> BTreeSet<&String> {
 
 /// Found by the kill sweep: a program killed between a snapshot and its bookmark leaves the
 /// snapshot without its bookmark, and no later run makes it (the planner bookmarks only the
-/// snapshots it creates). A product fix belongs in src/plan.rs / src/zfs (not this branch).
+/// snapshots it creates). Open: a repair must agree with bookmark retention and the history
+/// proptest (tried and reverted in issue 16's session; see the issue note).
 #[test]
-#[ignore = "product bug found by kill-after: a bookmark missed by a killed apply is never made"]
+#[ignore = "OPEN BUG (issue 16 note): a bookmark missed by a killed apply is never made"]
 fn a_bookmark_missed_by_a_killed_program_is_made_by_the_next_run() {
     let control = control();
     let env = prepared();
