@@ -1019,7 +1019,7 @@ mod tests {
         assert_eq!(
             encode_destroys(
                 &[(&a, "s0"), (&a, "s1"), (&b, "x"), (&a, "s2")],
-                &[b.clone()]
+                std::slice::from_ref(&b)
             ),
             ["t/b", "@", "t/a@", "s0", "s1", "t/b@", "x", "t/a@", "s2"]
         );
@@ -1684,7 +1684,8 @@ mod phases {
     fn chains_table() {
         let d = ds("t/a");
         // (reports, want): Some(seen) a program's report, None a failed program.
-        let cases: Vec<(Vec<Option<(i64, i64)>>, Option<(i64, i64)>)> = vec![
+        type Seen = Option<(i64, i64)>;
+        let cases: Vec<(Vec<Seen>, Seen)> = vec![
             (vec![], None),
             (vec![Some((1, 2))], Some((1, 2))),
             (vec![Some((1, 2)), Some((2, 3))], Some((1, 3))),
