@@ -1,19 +1,23 @@
 //! Benchmark (not a test): instruction counts, peak Lua memory and output size of the shipped
 //! channel programs on the emulator for a large node (2,000 datasets × 150 snapshots), and the
 //! chunk sizes and program counts the runner derives from them, under OpenZFS' default limits
-//! and under the module maxima that read-only programs use on a node.
-//! `cargo bench --bench programs`.
+//! and under the module maxima that read-only programs use on a node; and the two-phase
+//! apply of a big retention cut (2,000 disks × 150 snapshots cut to `f4` in one run).
+//! `cargo bench --bench programs` (everything) or `cargo bench --bench programs -- scale` (the
+//! retention cut only).
 
 use pve_zfs_snap::emu::ProgramOutcome;
+use pve_zfs_snap::zfs::apply::{Item, Outcome, apply_pool};
 use pve_zfs_snap::zfs::cost::{
     build_pool, measure_inventory_model, measure_snapinfo_model, oldest_names, run_apply,
-    run_read_only,
+    run_read_only, snapshot_groups,
 };
 use pve_zfs_snap::zfs::inventory::{
     ASSUMED_SNAPSHOTS, BUDGET_DIVISOR, CostModel, MEASURED, MEASURED_SNAPINFO, ReadLimits,
     chunk_size,
 };
 use pve_zfs_snap::zfs::program::{DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT, INVENTORY, SNAPINFO};
+use pve_zfs_snap::zfs::{Exec, InProcess};
 use std::time::Instant;
 
 const DATASETS: usize = 2_000;
@@ -60,7 +64,68 @@ fn row(
     );
 }
 
+/// 2,000 disks × 150 snapshots of ours cut to `f4` in one run, through `apply_pool` on the
+/// in-process emulator (production argv limits, default `-t`/`-m`): per disk a new snapshot,
+/// its bookmark and 147 destroys (the 3 newest old ones and the new one stay).
+fn scale_row() {
+    let t = Instant::now();
+    let (world, names) = build_pool(DATASETS, SNAPSHOTS, 0, 0);
+    let built = t.elapsed().as_secs_f64();
+    let oldest = oldest_names(SNAPSHOTS - 3);
+    let mut groups = snapshot_groups(&names, "autosnap_2030-01-01_00:00:00_frequently");
+    for (g, d) in groups.iter_mut().zip(&names) {
+        g.items.extend(oldest.iter().map(|n| Item::Destroy {
+            dataset: d.clone(),
+            name: n.clone(),
+        }));
+    }
+    let destroys = names.len() * oldest.len();
+    let x = InProcess::new(world);
+    let t = Instant::now();
+    let applied = apply_pool(&x, "tank", &groups, &names).expect("apply");
+    let wall = t.elapsed().as_secs_f64();
+    let failed = applied
+        .outcomes
+        .iter()
+        .flatten()
+        .filter(|o| **o != Outcome::Ok)
+        .count();
+    let left: usize = {
+        let w = x.world();
+        names
+            .iter()
+            .map(|d| {
+                w.pool("tank")
+                    .and_then(|p| p.ds(d.as_str()))
+                    .expect("ds")
+                    .snapshots
+                    .len()
+            })
+            .sum()
+    };
+    println!(
+        "\nretention cut: {DATASETS} disks x {SNAPSHOTS} snapshots -> f4 (pool built in {built:.1}s)"
+    );
+    println!(
+        "| disks | snapshots made | txgs of the snapshots | destroys | snapshot programs | destroy programs | zfs processes | items not ok | snapshots left per disk | wall |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {DATASETS} | {} | {} | {destroys} | {} | {} | {} | {failed} | {} | {wall:.2}s |",
+        applied.created.len(),
+        applied.snapshot_txgs.len(),
+        applied.snapshot_programs,
+        applied.destroy_programs,
+        x.commands_run(),
+        left as f64 / DATASETS as f64,
+    );
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "scale") {
+        scale_row();
+        return;
+    }
     let t = Instant::now();
     print_model(
         "inventory.lua",
@@ -170,11 +235,10 @@ fn main() {
         }
         counts.push((label, inv, cold, warm, skip));
     }
-    let oldest = oldest_names(2);
     let t = Instant::now();
-    let (out, argv_bytes) = run_apply(&mut world, &names, 2, &oldest);
+    let (out, argv_bytes, _) = run_apply(&mut world, &names);
     println!(
-        "| (sync) | apply (snapshot+bookmark+2 destroys each) | {DATASETS} | {} | {} | {} | {} | {} B | {:.2}s |{}",
+        "| (sync) | apply (phase 1: snapshot+bookmark each, all watched) | {DATASETS} | {} | {} | {} | {} | {} B | {:.2}s |{}",
         out.instructions,
         pct(out.instructions, DEFAULT_INSTR_LIMIT),
         out.memory_peak,
@@ -209,4 +273,5 @@ fn main() {
             n_skip + 1
         );
     }
+    scale_row();
 }

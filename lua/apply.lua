@@ -1,4 +1,7 @@
--- apply.lua: applies one pool's part of a pve-zfs-snap plan in a single transaction group.
+-- apply.lua: phase 1 of applying one pool's part of a pve-zfs-snap plan: label changes, new
+-- snapshots and their bookmarks, in a single transaction group. Destroys never come here: they
+-- run afterwards in destroy.lua programs (phase 2), so that no destroy can block or fail a
+-- snapshot (DESIGN.md, "Apply in two phases per pool").
 --
 -- Run:      zfs program -j [-t N] [-m N] -- <pool> - <item tokens>...
 -- Needs:    OpenZFS >= 2.0 (zfs.sync.set_prop, zfs.sync.bookmark).
@@ -7,7 +10,6 @@
 --   P <dataset> <property> <value>   set a user property (value is a string)
 --   S <dataset>@<snap>               create a snapshot
 --   B <dataset>@<snap> <dataset>#<bm> create a bookmark of a snapshot (made earlier in this program or not)
---   D <dataset>@<snap>               destroy a snapshot, best effort
 --   K                                report the creation time of every snapshot made (`k`)
 --   C <dataset>                      report the dataset's snapshots_changed before and after
 --                                    this program (OpenZFS >= 2.2 only; 2.1 raises "not a
@@ -15,15 +17,10 @@
 -- Every item but C and K belongs to a group; a G item itself gets no result; C items get no
 -- result in `r` but one entry in `c`; K gets none.
 -- Order of work (check-then-sync, because a Lua error cannot be caught and earlier changes stay):
---   1. every zfs.check.* of every P, S and D item;
---   2. a group in which a P or S check failed is dropped whole (a guest's disks are all-or-nothing);
---   3. the remaining items run with zfs.sync.*, group by group, in argv order; if a P or S item
---      fails at sync time anyway, the group's later D items are dropped: the plan counted on the
---      new snapshot being the newest when it chose what to destroy.
--- Destroys: a held snapshot (check EBUSY) and a snapshot with clones (check EEXIST) are kept
--- and reported (a later run destroys them once released); this is the only place holds and
--- clones are looked at, so the inventory reads neither. Bookmarks have no check: their source
--- snapshot is usually created in this same program.
+--   1. every zfs.check.* of every P and S item;
+--   2. a group in which a check failed is dropped whole (a guest's disks are all-or-nothing);
+--   3. the remaining items run with zfs.sync.*, group by group, in argv order.
+-- Bookmarks have no check: their source snapshot is usually created in this same program.
 -- Returns { r = "<one result per item, in argv order, separated by spaces>", t = <createtxg of the
 -- first snapshot created, absent if none>, c = "<before>:<after>" per C item in argv order,
 -- separated by spaces ("-" for a dataset that does not exist; absent without C items), k =
@@ -33,7 +30,7 @@
 -- dataset some check showed to exist (zfs.get_prop on a missing dataset is a fatal error;
 -- this saves a zfs.exists per dataset in the txg-holding program); "after" after all changes
 -- (the program never destroys a dataset). A result is one of:
---   ok | kept:held | kept:cloned | dropped | check:<ERRNO> | <ERRNO>
+--   ok | dropped | check:<ERRNO> | <ERRNO>
 -- where <ERRNO> is the errno's name (EEXIST, ...) or its number when it has no name.
 
 local args = ...
@@ -62,12 +59,19 @@ local function ename(code)
     return errname[code] or tostring(code)
 end
 
--- Parse argv into items. An opcode with missing operands is a caller bug: fail before any change.
-local ARITY = { G = 1, P = 3, S = 1, B = 2, D = 1, C = 1, K = 0 }
+-- Parse argv into items, kept as parallel arrays (argv index of the opcode, group, result)
+-- rather than a table per item: a fraction of the memory. An opcode with missing operands is
+-- a caller bug: fail before any change.
+local ARITY = { G = 1, P = 3, S = 1, B = 2, C = 1, K = 0 }
 local want_creation = false
-local items = {}
+local at = {}  -- item -> argv index of its opcode
+local grp = {} -- item -> its group
+local res = {} -- item -> its result
+local cre = {} -- item -> creation of the snapshot it made (S items)
 local watched = {}
+local before = {}
 local group = nil
+local n_items = 0
 local i = 1
 while i <= #argv do
     local op = argv[i]
@@ -81,14 +85,16 @@ while i <= #argv do
     if op == "G" then
         group = argv[i + 1]
     elseif op == "C" then
-        watched[#watched + 1] = { ds = argv[i + 1] }
+        watched[#watched + 1] = argv[i + 1]
     elseif op == "K" then
         want_creation = true
     else
         if group == nil then
             error("apply: item at argument " .. i .. " precedes the first group")
         end
-        items[#items + 1] = { op = op, g = group, a = argv[i + 1], b = argv[i + 2], c = argv[i + 3] }
+        n_items = n_items + 1
+        at[n_items] = i
+        grp[n_items] = group
     end
     i = i + n + 1
 end
@@ -96,100 +102,77 @@ end
 -- 1. Checks.
 local alive = {} -- datasets a check showed to exist
 local function dataset_of(name)
-    local at = string.find(name, "@", 1, true)
-    if at == nil then
+    local p = string.find(name, "@", 1, true)
+    if p == nil then
         return name
     end
-    return string.sub(name, 1, at - 1)
+    return string.sub(name, 1, p - 1)
 end
 local failed = {}
-for _, it in ipairs(items) do
+for k = 1, n_items do
+    local j = at[k]
+    local op = argv[j]
     local err = 0
-    if it.op == "P" then
-        err = zfs.check.set_prop(it.a, it.b, it.c)
-    elseif it.op == "S" then
-        err = zfs.check.snapshot(it.a)
-    elseif it.op == "D" then
-        err = zfs.check.destroy(it.a)
-        if err == EBUSY then
-            it.res = "kept:held"
-        elseif err == EEXIST then
-            it.res = "kept:cloned"
-        elseif err ~= 0 then
-            it.res = ename(err)
-        end
-        if err == 0 or err == EBUSY or err == EEXIST then
-            alive[dataset_of(it.a)] = true
-        end
-        err = 0
+    if op == "P" then
+        err = zfs.check.set_prop(argv[j + 1], argv[j + 2], argv[j + 3])
+    elseif op == "S" then
+        err = zfs.check.snapshot(argv[j + 1])
     end
-    if (it.op == "P" and err == 0) or (it.op == "S" and (err == 0 or err == EEXIST)) then
-        alive[dataset_of(it.a)] = true
+    if (op == "P" and err == 0) or (op == "S" and (err == 0 or err == EEXIST)) then
+        alive[dataset_of(argv[j + 1])] = true
     end
     if err ~= 0 then
-        it.res = "check:" .. ename(err)
-        failed[it.g] = true
+        res[k] = "check:" .. ename(err)
+        failed[grp[k]] = true
     end
 end
 
 -- The snapshots_changed of the watched datasets, before any change.
-for _, w in ipairs(watched) do
-    if alive[w.ds] then
-        w.before = zfs.get_prop(w.ds, "snapshots_changed")
+for w, ds in ipairs(watched) do
+    if alive[ds] then
+        before[w] = zfs.get_prop(ds, "snapshots_changed")
     end
 end
 
 -- 2 and 3. Sync what survived.
 local txg = nil
-local sync_failed = {}
-for _, it in ipairs(items) do
-    if it.res ~= nil then
+for k = 1, n_items do
+    local j = at[k]
+    local op = argv[j]
+    if res[k] ~= nil then
         -- reported at check time
-    elseif failed[it.g] or (it.op == "D" and sync_failed[it.g]) then
-        it.res = "dropped"
-    elseif it.op == "P" then
-        local err = zfs.sync.set_prop(it.a, it.b, it.c)
+    elseif failed[grp[k]] then
+        res[k] = "dropped"
+    elseif op == "P" then
+        local err = zfs.sync.set_prop(argv[j + 1], argv[j + 2], argv[j + 3])
+        res[k] = err == 0 and "ok" or ename(err)
+    elseif op == "S" then
+        local err = zfs.sync.snapshot(argv[j + 1])
         if err == 0 then
-            it.res = "ok"
-        else
-            it.res = ename(err)
-            sync_failed[it.g] = true
-        end
-    elseif it.op == "S" then
-        local err = zfs.sync.snapshot(it.a)
-        if err == 0 then
-            it.res = "ok"
+            res[k] = "ok"
             if txg == nil then
-                txg = zfs.get_prop(it.a, "createtxg")
+                txg = zfs.get_prop(argv[j + 1], "createtxg")
             end
             if want_creation then
-                it.creation = zfs.get_prop(it.a, "creation")
+                cre[k] = zfs.get_prop(argv[j + 1], "creation")
             end
         else
-            it.res = ename(err)
-            sync_failed[it.g] = true
+            res[k] = ename(err)
         end
-    elseif it.op == "B" then
-        local err = zfs.sync.bookmark(it.a, it.b)
-        it.res = err == 0 and "ok" or ename(err)
-    elseif it.op == "D" then
-        local err = zfs.sync.destroy(it.a)
-        it.res = err == 0 and "ok" or ename(err)
+    elseif op == "B" then
+        local err = zfs.sync.bookmark(argv[j + 1], argv[j + 2])
+        res[k] = err == 0 and "ok" or ename(err)
     end
 end
 
-local out = {}
-for k, it in ipairs(items) do
-    out[k] = it.res
-end
 local changed = nil
 if #watched > 0 then
     local cs = {}
-    for k, w in ipairs(watched) do
-        if w.before ~= nil then
-            cs[k] = w.before .. ":" .. zfs.get_prop(w.ds, "snapshots_changed")
+    for w, ds in ipairs(watched) do
+        if before[w] ~= nil then
+            cs[w] = before[w] .. ":" .. zfs.get_prop(ds, "snapshots_changed")
         else
-            cs[k] = "-"
+            cs[w] = "-"
         end
     end
     changed = table.concat(cs, " ")
@@ -197,11 +180,11 @@ end
 local creations = nil
 if want_creation then
     local ks = {}
-    for _, it in ipairs(items) do
-        if it.op == "S" then
-            ks[#ks + 1] = it.creation ~= nil and tostring(it.creation) or "-"
+    for k = 1, n_items do
+        if argv[at[k]] == "S" then
+            ks[#ks + 1] = cre[k] ~= nil and tostring(cre[k]) or "-"
         end
     end
     creations = table.concat(ks, " ")
 end
-return { r = table.concat(out, " "), t = txg, c = changed, k = creations }
+return { r = table.concat(res, " ", 1, n_items), t = txg, c = changed, k = creations }

@@ -218,6 +218,16 @@ pub struct ZfsArgs {
     /// The `zpool` executable (default: first on PATH, then /usr/sbin, /sbin).
     #[arg(long, value_name = "PATH")]
     pub zpool: Option<PathBuf>,
+
+    /// Seconds after which a `zfs`/`zpool` process is killed and its pool counted as failed
+    /// (a hung pool must not hold the lock for ever). At least 1.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 600,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub zfs_timeout: u64,
 }
 
 /// Options shared by everything that reads this host's PVE configuration and pools.

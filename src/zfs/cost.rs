@@ -5,8 +5,9 @@
 //! The emulator runs Lua 5.4, the kernel a modified Lua 5.2: instruction counts agree in
 //! magnitude, not to the instruction; the model keeps a 4× margin (`BUDGET_DIVISOR`).
 
-use super::apply::{Group, Item, encode};
-use super::program::{APPLY, INVENTORY, SNAPINFO};
+use super::apply::{Group, Item, ItemCost, encode, encode_destroys};
+use super::exec::ArgLimits;
+use super::program::{APPLY, DESTROY, INVENTORY, SNAPINFO};
 use crate::emu::{ProgramOutcome, ProgramRequest, Version, World};
 use crate::naming::Dataset;
 
@@ -99,42 +100,85 @@ pub fn run_snapinfo(w: &mut World, datasets: &[Dataset]) -> ProgramOutcome {
     run_read_only(w, SNAPINFO.source, argv, None)
 }
 
-/// Runs `apply.lua` with, per dataset, a new snapshot, its bookmark and `destroys` destroys of
-/// the oldest snapshots of ours.
-pub fn run_apply(
-    w: &mut World,
-    datasets: &[Dataset],
-    destroys: usize,
-    oldest: &[String],
-) -> (ProgramOutcome, usize) {
-    let groups: Vec<Group> = datasets
+/// Phase-1 groups for `datasets`: per dataset a group with a new snapshot and its bookmark.
+pub fn snapshot_groups(datasets: &[Dataset], name: &str) -> Vec<Group> {
+    datasets
         .iter()
-        .map(|d| {
-            let mut items = vec![
+        .map(|d| Group {
+            key: d.leaf().to_string(),
+            items: vec![
                 Item::Snapshot {
                     dataset: d.clone(),
-                    name: "autosnap_2030-01-01_00:00:00_daily".into(),
+                    name: name.into(),
                 },
                 Item::Bookmark {
                     dataset: d.clone(),
-                    name: "autosnap_2030-01-01_00:00:00_daily".into(),
+                    name: name.into(),
                 },
-            ];
-            items.extend(oldest.iter().take(destroys).map(|n| Item::Destroy {
-                dataset: d.clone(),
-                name: n.clone(),
-            }));
-            Group {
-                key: d.leaf().to_string(),
-                items,
-            }
+            ],
         })
-        .collect();
-    let argv = encode(&groups, &[]);
-    let bytes = argv.iter().map(|a| a.len() + 1).sum();
+        .collect()
+}
+
+/// Runs `apply.lua` (phase 1) with, per dataset, a new snapshot and its bookmark, watching
+/// every dataset; returns the outcome, the argv bytes and the argv items.
+pub fn run_apply(w: &mut World, datasets: &[Dataset]) -> (ProgramOutcome, usize, u64) {
+    let groups = snapshot_groups(datasets, "autosnap_2030-01-01_00:00:00_daily");
+    let argv = encode(&groups, datasets);
+    let bytes = argv.iter().map(|a| ArgLimits::arg_cost(a)).sum();
+    // K, a C per dataset, and a G, an S and a B per group.
+    let items = 1 + 4 * datasets.len() as u64;
     let mut req = ProgramRequest::new("tank", APPLY.source, &[]);
     req.argv = argv;
-    (w.run_program(&req), bytes)
+    (w.run_program(&req), bytes, items)
+}
+
+/// Runs `destroy.lua` destroying the `oldest` snapshots of every dataset, watching every
+/// dataset; returns the outcome, the argv bytes and the argv tokens.
+pub fn run_destroys(
+    w: &mut World,
+    datasets: &[Dataset],
+    oldest: &[String],
+) -> (ProgramOutcome, usize, u64) {
+    let snaps: Vec<(&Dataset, &str)> = datasets
+        .iter()
+        .flat_map(|d| oldest.iter().map(move |n| (d, n.as_str())))
+        .collect();
+    let argv = encode_destroys(&snaps, datasets);
+    let bytes = argv.iter().map(|a| ArgLimits::arg_cost(a)).sum();
+    let items = argv.len() as u64;
+    let mut req = ProgramRequest::new("tank", DESTROY.source, &[]);
+    req.argv = argv;
+    (w.run_program(&req), bytes, items)
+}
+
+/// Per-item cost of `apply.lua` (phase 1), measured on `n` datasets: the whole program's
+/// instructions and peak memory divided by its items, fixed overhead included.
+pub fn measure_apply_cost(n: usize) -> ItemCost {
+    let (mut w, names) = build_pool(n, 1, 0, 0);
+    let (out, _, items) = run_apply(&mut w, &names);
+    assert_eq!(out.exit_code, 0, "{}", out.stderr);
+    ItemCost {
+        instr: out.instructions.div_ceil(items),
+        mem: out.memory_peak.div_ceil(items),
+    }
+}
+
+/// Per-token cost of `destroy.lua`, measured destroying `per` snapshots on each of `n`
+/// datasets, fixed overhead included.
+pub fn measure_destroy_cost(n: usize, per: usize) -> ItemCost {
+    let (mut w, names) = build_pool(n, per + 1, 0, 0);
+    let (out, _, items) = run_destroys(&mut w, &names, &oldest_names(per));
+    assert_eq!(out.exit_code, 0, "{}", out.stderr);
+    assert!(
+        !out.stdout.contains("E"),
+        "every destroy done: {}",
+        out.stdout
+    );
+    ItemCost {
+        instr: out.instructions.div_ceil(items),
+        mem: out.memory_peak.div_ceil(items),
+    }
 }
 
 /// Names of the oldest `n` snapshots of ours that `build_pool` makes.
@@ -237,10 +281,39 @@ mod tests {
         }
     }
 
+    /// The sync programs' item costs must not under-state what they cost: the apply splits
+    /// its work by them.
+    #[test]
+    fn measured_item_costs_bound_the_sync_programs() {
+        use crate::zfs::apply::{APPLY_ITEM_COST, DESTROY_ITEM_COST};
+        for (what, m, shipped) in [
+            ("apply.lua", measure_apply_cost(500), APPLY_ITEM_COST),
+            (
+                "destroy.lua",
+                measure_destroy_cost(100, 100),
+                DESTROY_ITEM_COST,
+            ),
+        ] {
+            assert!(
+                m.instr <= shipped.instr && m.mem <= shipped.mem,
+                "{what}: measured {m:?} vs shipped {shipped:?}"
+            );
+        }
+    }
+
     #[test]
     #[ignore = "prints the measured models: cargo test --release print_models -- --ignored --nocapture"]
     fn print_models() {
         println!("inventory {:?}", measure_inventory_model(100, 150));
         println!("snapinfo  {:?}", measure_snapinfo_model(100, 150));
+        for n in [40, 500, 2_000] {
+            println!("apply.lua on {n}: {:?}", measure_apply_cost(n));
+        }
+        for (n, per) in [(10, 30), (100, 100), (200, 150)] {
+            println!(
+                "destroy.lua on {n} x {per}: {:?}",
+                measure_destroy_cost(n, per)
+            );
+        }
     }
 }

@@ -22,6 +22,10 @@ pub enum FailureKind {
     ProgramError,
     /// The command line was rejected (exit 2, usage text).
     Usage,
+    /// The command did not finish within the timeout (`--zfs-timeout`) and was killed.
+    TimedOut,
+    /// The command line was too long to start (`E2BIG`); nothing ran.
+    ArgumentsTooLong,
     /// Anything else.
     Other,
 }
@@ -101,6 +105,18 @@ pub enum ZfsError {
     /// OpenZFS older than 2.0, or a version that could not be read.
     #[error("{0}")]
     UnsupportedVersion(String),
+    /// The command did not finish within the timeout and was killed (SIGKILL). What a killed
+    /// `zfs program` already did stays done; the pool's state is unknown until it is read again.
+    #[error(
+        "{} timed out after {secs} s; the pool may be hung — check `zpool status`",
+        describe(argv)
+    )]
+    Timeout {
+        /// Full command line (tool name first).
+        argv: Vec<String>,
+        /// The timeout, in seconds.
+        secs: u64,
+    },
 }
 
 impl ZfsError {
@@ -123,12 +139,46 @@ impl ZfsError {
         }
     }
 
-    /// The failure kind, when the command ran and failed.
+    /// A [`ZfsError::Timeout`] for `tool args…` killed after `secs` seconds.
+    pub fn timeout(tool: Tool, args: &[String], secs: u64) -> ZfsError {
+        ZfsError::Timeout {
+            argv: full_argv(tool, args),
+            secs,
+        }
+    }
+
+    /// The failure kind, when the command ran and failed, timed out, or could not start
+    /// because its command line was too long.
     pub fn kind(&self) -> Option<FailureKind> {
         match self {
             ZfsError::Failed { kind, .. } => Some(*kind),
+            ZfsError::Timeout { .. } => Some(FailureKind::TimedOut),
+            ZfsError::Spawn { source, .. } if source.raw_os_error() == Some(E2BIG) => {
+                Some(FailureKind::ArgumentsTooLong)
+            }
             _ => None,
         }
+    }
+}
+
+/// Linux' `E2BIG` ("Argument list too long").
+pub const E2BIG: i32 = 7;
+
+/// `zfs program on <pool>`, `zfs destroy on <name>`, `zpool list`: what a command was, short,
+/// for messages about it as a whole.
+fn describe(argv: &[String]) -> String {
+    let head = argv.iter().take(2).cloned().collect::<Vec<_>>().join(" ");
+    let target = match argv.get(1).map(String::as_str) {
+        Some("program") => argv
+            .iter()
+            .position(|a| a == "--")
+            .and_then(|i| argv.get(i + 1)),
+        Some("destroy") => argv.last(),
+        _ => None,
+    };
+    match target {
+        Some(t) => format!("{head} on {t}"),
+        None => head,
     }
 }
 
@@ -209,6 +259,43 @@ mod tests {
         for (code, stderr, want) in cases {
             assert_eq!(FailureKind::classify(*code, stderr), *want, "{stderr}");
         }
+    }
+
+    #[test]
+    fn a_timeout_names_the_command_and_the_pool_and_says_what_to_do() {
+        let args: Vec<String> = ["program", "-j", "--", "rpool", "-", "G", "100"]
+            .map(String::from)
+            .to_vec();
+        let e = ZfsError::timeout(Tool::Zfs, &args, 600);
+        assert_eq!(
+            e.to_string(),
+            "zfs program on rpool timed out after 600 s; the pool may be hung — check `zpool status`"
+        );
+        assert_eq!(e.kind(), Some(FailureKind::TimedOut));
+        let bm = ZfsError::timeout(Tool::Zfs, &["destroy".into(), "t/a#x".into()], 5);
+        assert!(
+            bm.to_string()
+                .starts_with("zfs destroy on t/a#x timed out after 5 s")
+        );
+        let list = ZfsError::timeout(Tool::Zpool, &["list".into(), "-H".into()], 5);
+        assert!(
+            list.to_string().starts_with("zpool list timed out"),
+            "{list}"
+        );
+    }
+
+    #[test]
+    fn e2big_at_spawn_is_its_own_kind() {
+        let e = ZfsError::Spawn {
+            program: "/sbin/zfs".into(),
+            source: std::io::Error::from_raw_os_error(E2BIG),
+        };
+        assert_eq!(e.kind(), Some(FailureKind::ArgumentsTooLong));
+        let other = ZfsError::Spawn {
+            program: "/sbin/zfs".into(),
+            source: std::io::Error::from_raw_os_error(2),
+        };
+        assert_eq!(other.kind(), None);
     }
 
     #[test]

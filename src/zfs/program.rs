@@ -25,10 +25,16 @@ pub const SNAPINFO: Program = Program {
     name: "snapinfo.lua",
     source: include_str!("../../lua/snapinfo.lua"),
 };
-/// `lua/apply.lua`: one pool's plan in one transaction group.
+/// `lua/apply.lua`: phase 1 of a pool's plan (labels, snapshots, bookmarks) in one
+/// transaction group.
 pub const APPLY: Program = Program {
     name: "apply.lua",
     source: include_str!("../../lua/apply.lua"),
+};
+/// `lua/destroy.lua`: phase 2 of a pool's plan, snapshot destroys, best effort.
+pub const DESTROY: Program = Program {
+    name: "destroy.lua",
+    source: include_str!("../../lua/destroy.lua"),
 };
 /// `lua/scan.lua`: read-only search for guest disks and their newest candidates (`check`).
 pub const SCAN: Program = Program {
@@ -36,7 +42,7 @@ pub const SCAN: Program = Program {
     source: include_str!("../../lua/scan.lua"),
 };
 /// Every shipped program.
-pub const ALL: [Program; 4] = [INVENTORY, SNAPINFO, APPLY, SCAN];
+pub const ALL: [Program; 5] = [INVENTORY, SNAPINFO, APPLY, DESTROY, SCAN];
 
 /// OpenZFS' default instruction limit (`-t`).
 pub const DEFAULT_INSTR_LIMIT: u64 = 10_000_000;

@@ -7,6 +7,7 @@ mod harness;
 /// A bare ZFS host (no PVE tree): the monitoring side's world.
 mod host;
 
+mod apply;
 mod check;
 mod cron;
 mod faults;
