@@ -28,6 +28,9 @@ pub struct PoolReport {
     pub txg: Option<u64>,
     /// Why the pool could not be read or written at all, if so.
     pub error: Option<String>,
+    /// Destroy programs that failed after the snapshots were taken (their items are failed;
+    /// the snapshots stand), one message each.
+    pub program_errors: Vec<String>,
     /// Items, in execution order.
     pub items: Vec<ItemReport>,
 }
@@ -218,6 +221,9 @@ impl Report {
         }
         for p in &self.pools {
             if let Some(e) = &p.error {
+                out.push(format!("pool {}: {e}", p.pool));
+            }
+            for e in &p.program_errors {
                 out.push(format!("pool {}: {e}", p.pool));
             }
             for i in &p.items {

@@ -270,6 +270,7 @@ pub fn run_host(
                     pool: p.clone(),
                     txg: None,
                     error: pool_errors.get(p).cloned(),
+                    program_errors: vec![],
                     items: vec![],
                 },
             )
@@ -283,6 +284,7 @@ pub fn run_host(
                 pool,
                 txg: None,
                 error: None,
+                program_errors: vec![],
                 items: vec![],
             })
             .items
@@ -378,6 +380,7 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut
         }
     };
     report.txg = applied.txg;
+    report.program_errors = applied.program_errors;
     for (g, outcomes) in applied.outcomes.into_iter().enumerate() {
         for (k, o) in outcomes.into_iter().enumerate() {
             report.items[index[g][k]].outcome = Some(o);

@@ -155,6 +155,7 @@ fn every_disk_ends_in_exactly_one_state() {
             pool: "rpool".into(),
             txg: None,
             error: pool_err.then(|| "cannot read the pool: EIO".to_string()),
+            program_errors: vec![],
             items: if snap {
                 vec![snap_item(d, outcome)]
             } else {
