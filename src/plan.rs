@@ -34,8 +34,8 @@ use chrono::{DateTime, Utc};
 
 use crate::inventory::DatasetState;
 use crate::naming::{Class, Dataset, ShortName, SnapKind, SnapName};
-use crate::policy::{self, BookmarkPolicy, DueWhy, Entry, Policy, Verdict, Zone};
 use crate::nosnap::{NosnapValue, nosnap_value};
+use crate::policy::{self, BookmarkPolicy, DueWhy, Entry, Policy, Verdict, Zone};
 use crate::protection::State;
 use crate::pve::{Guest, GuestKind, Host};
 

@@ -340,7 +340,11 @@ fn a_mistyped_root_makes_nothing() {
         .args(["--node", "pve1", "--now", &now.to_rfc3339(), "f4"]);
     let o = c.output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a mistyped --root is a usage error: {err}"
+    );
     assert!(
         err.contains("run does not exist: is --root right?"),
         "{err}"

@@ -200,6 +200,27 @@ fn cases() -> Vec<Case> {
             &["UNPROTECTED CT 200 mp0", "tonk"],
             WEB,
         ),
+        // --- item 8: label:nosnap values (decided: nosnap/1/yes/on/true exclude, named)
+        (
+            "label:nosnap=on excludes, named, not alarming",
+            |e| {
+                e.zfs(&["set", "label:nosnap=on", "rpool/data/vm-100-disk-0"]);
+            },
+            &["--cron"],
+            0,
+            &[],
+            &["rpool/data/vm-100-disk-1", "rpool/data/subvol-200-disk-0"],
+        ),
+        (
+            "a label:nosnap value not understood protects the disk and says so",
+            |e| {
+                e.zfs(&["set", "label:nosnap=nosanp", "rpool/data/vm-100-disk-0"]);
+            },
+            &["--cron"],
+            0,
+            &["label:nosnap=\"nosanp\" is not understood"],
+            ALL_RUNNING,
+        ),
         // --- item 8: configuration errors exit 2, nothing touched
         (
             "a storage.cfg syntax error is a configuration error",
@@ -275,6 +296,71 @@ fn every_disk_is_protected_excluded_or_loudly_failed() {
                     .iter()
                     .any(|s| s.starts_with("autosnap_2026-11-21_12:00:00")),
                 "{name}: {d} got no snapshot: {snaps:?}\n{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_excluded_disk_gets_no_snapshot_and_is_named() {
+    let env = Env::basic();
+    env.zfs(&["set", "label:nosnap=yes", "rpool/data/vm-100-disk-0"]);
+    let (code, out, err) = env.run(t(NOW), &["--dry-run", "f4"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("VM 100 scsi0 (rpool/data/vm-100-disk-0): excluded: label:nosnap=yes"),
+        "{out}"
+    );
+    env.run_ok(t(NOW), &["--cron", "f4"]);
+    assert!(env.snaps("rpool/data/vm-100-disk-0").is_empty());
+}
+
+#[test]
+fn a_run_killed_at_any_point_loses_nothing_and_the_next_run_converges() {
+    // SIGKILL of pve-zfs-snap itself at several points of a run whose programs are slowed
+    // down (the emulator's `hang`): the lock goes with the process, what the kernel did
+    // stays, the next run finishes the work.
+    for delay_ms in [0u64, 150, 400, 900, 1600, 2600] {
+        let env = Env::basic();
+        env.run_ok(t("2026-11-21T11:00:00Z"), &["--cron", "f2", "h2"]);
+        env.run_ok(t("2026-11-21T11:30:00Z"), &["--cron", "f2", "h2"]);
+        let before: Vec<String> = inventory(&env)
+            .into_iter()
+            .filter(|n| !n.contains("autosnap_"))
+            .collect();
+        let mut child = env
+            .product(t(NOW), &["--cron", "f2", "h2"])
+            .env("ZFS_EMU_FAULTS", "hang:program:1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // The emulator stand-in the run started may still be sleeping; let it finish.
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        let (code, _out, err) = env.run(t("2026-11-21T12:00:00Z"), &["--cron", "f2", "h2"]);
+        assert_eq!(
+            code, 0,
+            "killed after {delay_ms} ms: the rerun works\n{err}"
+        );
+        let after = inventory(&env);
+        for o in &before {
+            assert!(
+                after.contains(o),
+                "killed after {delay_ms} ms: {o} was lost"
+            );
+        }
+        for d in ALL_RUNNING {
+            let snaps = env.snaps(d);
+            assert!(
+                snaps.contains(&"autosnap_2026-11-21_12:00:00_hourly".to_string()),
+                "killed after {delay_ms} ms: {d}: {snaps:?}"
+            );
+            assert!(
+                snaps.len() <= 3,
+                "killed after {delay_ms} ms: {d}: retention f2 h2 holds: {snaps:?}"
             );
         }
     }
