@@ -479,7 +479,10 @@ fn plan_dataset(
             .map(|b| (&b.name, b.createtxg, b.creation)),
     );
     let now_ts = input.now.timestamp();
-    let future: Vec<&Ours> = snaps.iter().filter(|o| o.entry.creation > now_ts).collect();
+    let future: Vec<&Ours> = snaps
+        .iter()
+        .filter(|o| o.entry.creation > now_ts + policy::SAME_INSTANT_SECS)
+        .collect();
     dp.future = future
         .iter()
         .max_by_key(|o| o.entry.creation)

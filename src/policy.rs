@@ -431,6 +431,11 @@ pub struct Due {
     pub why: DueWhy,
 }
 
+/// How far after the run's clock a snapshot's `creation` may be and still be "this instant"
+/// (the sync of the txg that made it, a rerun at the same `--now`); later is a clock that was
+/// ahead.
+pub const SAME_INSTANT_SECS: i64 = 60;
+
 /// The longest due class for a dataset with our snapshots `existing` at `now`, or `None`.
 ///
 /// Only classes with a count above 0 are ever due. A longer class is due when no snapshot of
@@ -469,12 +474,14 @@ pub fn due(keep: &Counts, zone: &Zone, now: DateTime<Utc>, existing: &[Entry]) -
         }
     }
     let f_wanted = keep.get(Class::Frequently).is_some_and(|n| n > 0);
-    // Exactly this second (a rerun at the same instant), never "at or after": a snapshot dated
-    // in the future by a clock that was once ahead must not stop frequent snapshots until
-    // real time catches up (issue 16 item 4).
+    // This run's instant: from `now` to a few seconds after (a rerun at the same instant; the
+    // txg that made a snapshot syncs a moment after the clock was read), never "at or after":
+    // a snapshot dated further in the future by a clock that was once ahead must not stop
+    // frequent snapshots until real time catches up (issue 16 item 4).
+    let t = now.timestamp();
     let this_instant = counted
         .iter()
-        .any(|&(_, creation)| creation == now.timestamp());
+        .any(|&(_, creation)| (t..=t + SAME_INSTANT_SECS).contains(&creation));
     (f_wanted && !this_instant).then_some(Due {
         class: Class::Frequently,
         why: DueWhy::EveryRun,
@@ -945,6 +952,19 @@ mod tests {
             (
                 &Policy::parse(&args("f96")).unwrap(),
                 Some((p(Frequently), "2027-11-21 14:30:00")),
+                "2026-11-21 14:45:00",
+                Some(Frequently),
+            ),
+            // made by this run's instant a moment after the clock was read: a rerun takes none
+            (
+                &Policy::parse(&args("f96")).unwrap(),
+                Some((p(Frequently), "2026-11-21 14:45:01")),
+                "2026-11-21 14:45:00",
+                None,
+            ),
+            (
+                &Policy::parse(&args("f96")).unwrap(),
+                Some((p(Frequently), "2026-11-21 14:47:00")),
                 "2026-11-21 14:45:00",
                 Some(Frequently),
             ),

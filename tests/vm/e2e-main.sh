@@ -100,7 +100,8 @@ eq "$(zfs list -H -t bookmark -o name -d 1 rpool/data/vm-100-disk-0 | sed 's/.*#
 # OpenZFS 2.1 has no such property: no listing is kept, every run walks.
 listing() { # listing <dataset>: "<changed> <our snapshots, sorted>" or "none"
     python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))["pools"]["rpool"]["datasets"][sys.argv[2]].get("listing")
+f = open(sys.argv[1]); f.readline()  # FORMAT 2: a header line (magic, format, checksum) first
+d = json.load(f)["pools"]["rpool"]["datasets"][sys.argv[2]].get("listing")
 print("none" if d is None else " ".join([str(d["changed"])] + sorted(d["snapshots"])))' \
         "$ROOT/var/cache/pve-zfs-snap/snapshots.json" "$1"
 }
