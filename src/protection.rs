@@ -6,11 +6,11 @@
 //!
 //! Pure: values in, values out; never prints, logs or reads the clock.
 
+use crate::change::Outcome;
 use crate::naming::{Dataset, SnapName};
 use crate::plan::{Action, Plan};
 use crate::pve::Host;
 use crate::report::PoolReport;
-use crate::zfs::apply::Outcome;
 use std::collections::BTreeMap;
 
 /// Where one disk stands after the run (or, in a dry run, after the plan).

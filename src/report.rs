@@ -1,9 +1,9 @@
 //! The run report: what was planned and what happened to each item, the one-line summary,
 //! the JSON form (`--json`) and the exit code. Pure: built from values, prints nothing.
 
+use crate::change::Outcome;
 use crate::plan::{Action, Plan};
 use crate::protection::{self, DiskStatus, State};
-use crate::zfs::apply::Outcome;
 use chrono::{DateTime, Utc};
 
 /// One planned item and what became of it.
@@ -120,9 +120,9 @@ impl Report {
     /// unprotected).
     pub fn exit_code(&self) -> i32 {
         if self.totals.failed > 0 || self.protection.failed > 0 {
-            crate::cli::EXIT_PARTIAL
+            crate::exit::PARTIAL
         } else {
-            crate::cli::EXIT_OK
+            crate::exit::OK
         }
     }
 

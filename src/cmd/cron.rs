@@ -1,14 +1,15 @@
-//! The cron job as the binary uses it: whether a snapshot run installs it (interactive runs
-//! only), which of the run's arguments go on the cron line, installing after the run,
-//! `pve-zfs-snap uninstall`, and the warning about a line of the original Go tool in root's
-//! crontab (read with `crontab -l`, never changed).
+//! The cron setup of a snapshot run: whether the run installs the cron job (interactive runs
+//! only), which of the run's arguments go on the cron line, installing after the run, and the
+//! warning about a line of the original Go tool in root's crontab (read with `crontab -l`,
+//! never changed; `uninstall` warns too). The cron file's format is [`crate::cron`].
 //!
-//! Like `app.rs`, this prints (the install notice, the hint, warnings). It must never be
-//! reached from a `--cron` run: [`Setup::decide`] returns [`Setup::Skip`] for those before
-//! anything else is looked at.
+//! This prints (the install notice, the hint, warnings). It must never be reached from a
+//! `--cron` run: [`Setup::decide`] returns [`Setup::Skip`] for those before anything else is
+//! looked at.
 
-use crate::cli::{EXIT_OK, EXIT_PARTIAL, RunArgs, UninstallArgs};
+use crate::cli::RunArgs;
 use crate::cron::{self, CronSchedule, InstallOutcome};
+use crate::exit::{OK as EXIT_OK, PARTIAL as EXIT_PARTIAL};
 use anyhow::Context;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -181,30 +182,9 @@ pub fn after_run(setup: &Setup, json: bool) -> i32 {
     }
 }
 
-/// `pve-zfs-snap uninstall`: removes the file, says so, reports a legacy crontab line.
-pub fn uninstall(args: &UninstallArgs) -> i32 {
-    let path = args.root.join(cron::CRON_FILE);
-    let code = match cron::uninstall(&args.root) {
-        Ok(true) => {
-            println!("removed {}", path.display());
-            EXIT_OK
-        }
-        Ok(false) => {
-            println!("{} not present", path.display());
-            EXIT_OK
-        }
-        Err(e) => {
-            eprintln!("pve-zfs-snap: cannot remove {}: {e}", path.display());
-            EXIT_PARTIAL
-        }
-    };
-    warn_legacy("still runs", "to stop it");
-    code
-}
-
 /// Prints one warning per line of root's crontab that runs pve-zfs-snap (the original tool
 /// installed itself there), or one when the crontab cannot be read.
-fn warn_legacy(verb: &str, purpose: &str) {
+pub(crate) fn warn_legacy(verb: &str, purpose: &str) {
     match crontab_l() {
         Ok(text) => {
             for line in cron::legacy_crontab_lines(&text) {
