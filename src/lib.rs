@@ -3,7 +3,8 @@
 //! transaction group.
 //!
 //! Layers, lowest first (checked by `cargo test --test architecture`): leaves (`cli`, `exit`,
-//! `duration`); names (`naming`); pure rules and data (`policy`, `nosnap`, `state`, `change`);
+//! `duration`); names (`naming`); pure rules and data (`policy`, `nosnap`, `state`, `change`, `host`,
+//! `verdict`);
 //! pure decisions (`plan`, `monitor`); pure results (`report`, `protection`, `status`); edges
 //! (`fsutil`, `lock`, `cron`, `metrics`, `pve`, `zfs`); pipelines (`run`, `simulate`); and
 //! `cmd`, the only code that prints or reads the clock, the environment, the hostname or the
@@ -21,6 +22,7 @@ pub mod duration;
 pub mod emu;
 pub mod exit;
 pub mod fsutil;
+pub mod host;
 pub mod lock;
 pub mod metrics;
 pub mod monitor;
@@ -35,4 +37,5 @@ pub mod run;
 pub mod simulate;
 pub mod state;
 pub mod status;
+pub mod verdict;
 pub mod zfs;

@@ -2,8 +2,8 @@
 //! `label:running`, the newest snapshot of ours per class and the counts — the table an
 //! admin reads first. Pure: built from discovery and inventory values, returns text/JSON.
 
+use crate::host::{GuestKind, Host};
 use crate::naming::Dataset;
-use crate::pve::{GuestKind, Host};
 use crate::state::DatasetState;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -215,7 +215,7 @@ pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pve::{Disk, Guest};
+    use crate::host::{Disk, Guest};
     use crate::state::{PropSource, PropValue, SnapshotInfo};
 
     fn snap(name: &str, txg: u64) -> SnapshotInfo {

@@ -20,7 +20,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["cli", "exit", "duration", "emu"],
     ),
     ("names", &["naming"]),
-    ("pure rules", &["policy", "nosnap", "state", "host"]),
+    (
+        "pure rules and data",
+        &["policy", "nosnap", "state", "host", "change", "verdict"],
+    ),
     ("pure decisions", &["plan", "monitor"]),
     ("pure results", &["report", "protection", "status"]),
     (

@@ -1,7 +1,7 @@
 //! Tests of the planner: rules, golden output, DST days, and a property test over histories.
 
 use super::*;
-use crate::pve::Disk;
+use crate::host::Disk;
 use crate::state::{BookmarkInfo, PropSource, PropValue, SnapshotInfo};
 use chrono::{NaiveDateTime, TimeZone};
 use proptest::prelude::*;
