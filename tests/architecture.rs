@@ -406,3 +406,62 @@ fn the_import_reader_sees_what_it_must() {
         ["naming"]
     );
 }
+
+/// The ten longest functions of `src/` (test code left out), longest first: a measure to watch,
+/// not a rule. `cargo test --test architecture longest -- --ignored --nocapture`.
+#[test]
+#[ignore = "a report, not a check: run with --ignored --nocapture"]
+fn longest_functions() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rs_files(&src, &mut files);
+    let mut found: Vec<(usize, String, String)> = Vec::new();
+    for f in files {
+        if f.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = strip(without_tests(&text));
+        let lines: Vec<&str> = code.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(at) = line.find("fn ") else { continue };
+            let before = line[..at].trim();
+            let words_ok = before.split_whitespace().all(|w| {
+                ["pub", "pub(crate)", "const", "async", "unsafe"].contains(&w)
+                    || w.starts_with("pub(")
+            });
+            if !words_ok || (at > 0 && !line[..at].ends_with(' ')) {
+                continue;
+            }
+            let name: String = line[at + 3..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let (mut depth, mut started) = (0i32, false);
+            for (j, l) in lines.iter().enumerate().skip(i) {
+                for c in l.chars() {
+                    match c {
+                        '{' => {
+                            depth += 1;
+                            started = true;
+                        }
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                }
+                if !started && l.trim_end().ends_with(';') {
+                    break;
+                }
+                if started && depth == 0 {
+                    let rel = f.strip_prefix(&src).unwrap().display().to_string();
+                    found.push((j - i + 1, name.clone(), format!("src/{rel}:{}", i + 1)));
+                    break;
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(&b.2)));
+    for (n, name, at) in found.iter().take(10) {
+        println!("{n:5} {name:35} {at}");
+    }
+}
