@@ -5,6 +5,7 @@
 
 use clap::Parser;
 use pve_zfs_snap::cli::{Cli, Command};
+use pve_zfs_snap::cmd::simulate::scenario as scenario_of;
 use pve_zfs_snap::simulate::{Scenario, simulate};
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ fn scenario(line: &str) -> Scenario {
         .into_iter()
         .chain(line.split(' ').filter(|s| !s.is_empty()));
     match Cli::try_parse_from(argv).expect("valid arguments").command {
-        Some(Command::Simulate(a)) => Scenario::from_args(&a).expect("valid scenario"),
+        Some(Command::Simulate(a)) => scenario_of(&a).expect("valid scenario"),
         _ => unreachable!("simulate"),
     }
 }

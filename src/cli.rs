@@ -1,19 +1,13 @@
 //! Command-line definitions (clap). The documentation of each flag lives beside the flag and
 //! is what `--help`, the man page and the completions show.
 //!
-//! Parsing only: no validation beyond syntax here (policy keys are validated by `policy`).
+//! Parsing only: no validation beyond syntax here (policy keys are validated by `policy`,
+//! durations by `duration`, both called from `cmd`). Imports nothing of the crate: the clap
+//! types stop at `cmd`, which hands plain option structs to the rest; the defaults written
+//! here are the only definition of each default.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-
-/// Exit code: everything was done.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: some items failed; the rest was done.
-pub const EXIT_PARTIAL: i32 = 1;
-/// Exit code: bad usage or configuration; nothing was touched.
-pub const EXIT_USAGE: i32 = 2;
-/// Exit code: another run holds the lock; nothing was touched (EX_TEMPFAIL).
-pub const EXIT_LOCKED: i32 = 75;
 
 /// Rotating, transaction-consistent ZFS snapshots of the guests running on this Proxmox VE node.
 ///
@@ -80,10 +74,11 @@ pub struct SimulateArgs {
     pub keep: Vec<String>,
 
     /// Virtual days to simulate.
-    #[arg(long, value_name = "N", default_value_t = crate::simulate::DEFAULT_DAYS)]
+    #[arg(long, value_name = "N", default_value_t = 400)]
     pub days: u32,
 
-    /// Time between runs (the cron interval): a number and s, m, h, d or w (`15m`, `1h`).
+    /// Time between runs (the cron interval): a duration such as `15m`, `1h` or `1h30m`
+    /// (units s, m, h, d, w).
     #[arg(long, value_name = "DUR", default_value = "15m")]
     pub every: String,
 
@@ -101,7 +96,7 @@ pub struct SimulateArgs {
     pub policy: PolicyArgs,
 
     /// The first run's time (RFC 3339).
-    #[arg(long, value_name = "RFC3339", default_value = crate::simulate::DEFAULT_START)]
+    #[arg(long, value_name = "RFC3339", default_value = "2026-01-01T00:00:00Z")]
     pub start: String,
 
     /// Days per timeline line (default: about 25 lines in all).
@@ -148,7 +143,8 @@ pub enum CheckFormat {
 /// `pve-zfs-snap check`.
 #[derive(Debug, Args, Clone)]
 pub struct CheckArgs {
-    /// Warn when the newest snapshot of ours is older than this (`90m`, `2h`, `1d`).
+    /// Warn when the newest snapshot of ours is older than this duration (`90m`, `2h`, `1d`,
+    /// `1h30m`; units s, m, h, d, w).
     /// Default: 2 missed runs of the installed schedule, else 45m.
     #[arg(long, value_name = "DUR")]
     pub warn: Option<String>,
@@ -219,15 +215,11 @@ pub struct ZfsArgs {
     #[arg(long, value_name = "PATH")]
     pub zpool: Option<PathBuf>,
 
-    /// Seconds after which a `zfs`/`zpool` process is killed and its pool counted as failed
-    /// (a hung pool must not hold the lock for ever). At least 1.
-    #[arg(
-        long,
-        value_name = "SECS",
-        default_value_t = 600,
-        value_parser = clap::value_parser!(u64).range(1..)
-    )]
-    pub zfs_timeout: u64,
+    /// After this long a `zfs`/`zpool` process is killed and its pool counted as failed (a
+    /// hung pool must not hold the lock for ever): a duration (`10m`, `90s`) or a number of
+    /// seconds. At least 1s.
+    #[arg(long, value_name = "DUR", default_value = "600")]
+    pub zfs_timeout: String,
 }
 
 /// Options shared by everything that reads this host's PVE configuration and pools.

@@ -1,4 +1,5 @@
-//! `pve-zfs-snap`: thin entry point: parse the command line, set up logging, run, exit.
+//! `pve-zfs-snap`: thin entry point: parse the command line, set up logging, run the command
+//! (`cmd::main`), exit with its code.
 
 use clap::Parser;
 use pve_zfs_snap::cli::Cli;
@@ -24,5 +25,5 @@ fn main() {
         .with_writer(std::io::stderr)
         .without_time()
         .init();
-    std::process::exit(pve_zfs_snap::app::main_with(cli));
+    std::process::exit(pve_zfs_snap::cmd::main(cli));
 }

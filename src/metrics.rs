@@ -4,7 +4,7 @@
 //! edge: they read the previous file (so `last_success` survives failed runs) and replace the
 //! file atomically (temporary file in the same directory, then rename).
 
-use crate::check::gauge;
+use crate::monitor::gauge;
 use crate::report::{Report, Totals};
 use chrono::{DateTime, Utc};
 use std::io;
@@ -205,7 +205,7 @@ mod tests {
             .find(|s| s.metric == "pve_zfs_snap_unprotected_disks")
             .expect("the unprotected count is exported");
         assert_eq!(unprotected.value, prometheus_parse::Value::Gauge(1.0));
-        crate::check::tests::assert_exposition_is_strict(&text);
+        crate::monitor::tests::assert_exposition_is_strict(&text);
         assert_eq!(previous_last_success(&text), Some(1_800_000_000));
     }
 

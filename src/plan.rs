@@ -32,12 +32,12 @@ use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Utc};
 
-use crate::inventory::DatasetState;
+use crate::host::{Guest, GuestKind, Host};
 use crate::naming::{Class, Dataset, ShortName, SnapKind, SnapName};
 use crate::nosnap::{NosnapValue, nosnap_value};
 use crate::policy::{self, BookmarkPolicy, DueWhy, Entry, Policy, Verdict, Zone};
-use crate::protection::State;
-use crate::pve::{Guest, GuestKind, Host};
+use crate::state::DatasetState;
+use crate::verdict::State;
 
 /// Everything the planner decides from.
 #[derive(Clone, Debug)]

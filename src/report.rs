@@ -1,9 +1,9 @@
 //! The run report: what was planned and what happened to each item, the one-line summary,
 //! the JSON form (`--json`) and the exit code. Pure: built from values, prints nothing.
 
+use crate::change::Outcome;
 use crate::plan::{Action, Plan};
-use crate::protection::{self, DiskStatus, State};
-use crate::zfs::apply::Outcome;
+use crate::verdict::{self, DiskStatus, State};
 use chrono::{DateTime, Utc};
 
 /// One planned item and what became of it.
@@ -53,7 +53,7 @@ pub struct Totals {
     /// Items that failed, were dropped, or belong to a pool that failed.
     pub failed: u64,
     /// Disks per protection state (all zero when the run stopped before discovery).
-    pub disks: protection::Counts,
+    pub disks: verdict::Counts,
     /// Snapshots of ours dated after the run's clock.
     pub future_snapshots: u64,
 }
@@ -77,7 +77,7 @@ pub struct Report {
     /// Every disk of every guest whose config is on this node, and its state.
     pub disks: Vec<DiskStatus>,
     /// Disks per state.
-    pub protection: protection::Counts,
+    pub protection: verdict::Counts,
     /// Snapshots of ours dated after the run's clock, over all disks.
     pub future_snapshots: u64,
     /// Totals.
@@ -109,7 +109,7 @@ impl Report {
                 }
             }
         }
-        t.disks = protection::Counts::of(&self.disks);
+        t.disks = verdict::Counts::of(&self.disks);
         t.future_snapshots = self.future_snapshots;
         self.protection = t.disks.clone();
         self.totals = t;
@@ -120,9 +120,9 @@ impl Report {
     /// unprotected).
     pub fn exit_code(&self) -> i32 {
         if self.totals.failed > 0 || self.protection.failed > 0 {
-            crate::cli::EXIT_PARTIAL
+            crate::exit::PARTIAL
         } else {
-            crate::cli::EXIT_OK
+            crate::exit::OK
         }
     }
 

@@ -1,49 +1,71 @@
-//! The snapshot run, in DESIGN.md's order: validate, lock, discover, inventory each pool,
-//! plan, apply each pool's plan in one program, report. The effects are passed in (the zfs
-//! executor, the clock's reading, the hostname) so this reads top to bottom.
+//! The snapshot run's pipeline: validate, lock, discover, inventory each pool, plan, apply
+//! each pool's plan in one program, report. The effects are passed in (the zfs runner, the
+//! clock's reading, the hostname, the `TZ` value) so this reads top to bottom.
+//!
+//! Never prints, never reads the clock or the environment: `cmd::run` does, and prints the
+//! report this returns. Keeping the snapshot cache exact after an apply is the cache's own
+//! rule ([`snapcache::follow_apply`]).
 
-use crate::cli::{EXIT_LOCKED, EXIT_PARTIAL, EXIT_USAGE, PolicyArgs, RunArgs};
 use crate::cron::CronSchedule;
-use crate::inventory::DatasetState;
+use crate::duration;
+use crate::exit::RunError;
 use crate::lock::{LockError, RunLock};
 use crate::naming::{Dataset, ShortName};
 use crate::plan::{self, Action, Plan, PlanInput};
 use crate::policy::{BookmarkPolicy, Policy, Zone};
 use crate::pve::{self, Host};
 use crate::report::{PoolReport, Report, from_plan};
+use crate::state::DatasetState;
 use crate::zfs::apply::{self, Group, Item};
 use crate::zfs::inventory::ReadSetup;
-use crate::zfs::snapcache::{Change, PoolCache, SnapCache};
+use crate::zfs::snapcache::{self, PoolCache, SnapCache};
 use crate::zfs::{self, Exec, inventory};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-/// Why a run stopped before doing its work; each maps to an exit code.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Bad arguments or configuration (node name, `storage.cfg` syntax): nothing touched.
-    #[error("{0}")]
-    Usage(String),
-    /// Another run holds the lock: nothing touched.
-    #[error(transparent)]
-    Locked(LockError),
-    /// The host or ZFS could not be read: nothing touched.
-    #[error("{0:#}")]
-    Failed(anyhow::Error),
+/// How snapshots are named and bucketed, and bookmark retention, as given (the snapshot run
+/// and `simulate`): validated by [`validate_policy`].
+#[derive(Debug, Clone, Default)]
+pub struct PolicyOptions {
+    /// `--timezone`: `utc`, `local` or an IANA name.
+    pub timezone: String,
+    /// `--bookmarks` keys (empty: the default).
+    pub bookmarks: Vec<String>,
+    /// `--no-bookmarks`.
+    pub no_bookmarks: bool,
+    /// The `TZ` environment variable, read at the edge (what `local` means).
+    pub tz_env: Option<String>,
 }
 
-impl RunError {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            RunError::Usage(_) => EXIT_USAGE,
-            RunError::Locked(LockError::Held(_)) => EXIT_LOCKED,
-            // `<root>/run` missing: a mistyped `--root`, nothing was made.
-            RunError::Locked(LockError::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                EXIT_USAGE
-            }
-            RunError::Locked(LockError::Io(..)) | RunError::Failed(_) => EXIT_PARTIAL,
+/// The snapshot run's options, as given.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Retention keys (`f100 h24 d7`).
+    pub keep: Vec<String>,
+    /// Zone and bookmarks.
+    pub policy: PolicyOptions,
+    /// `--schedule`, if given.
+    pub schedule: Option<String>,
+    /// `--now`, if given (else the clock).
+    pub now: Option<String>,
+    /// `--dry-run`: plan only, no lock, no change, no cache written.
+    pub dry_run: bool,
+    /// Host root (`/` in production).
+    pub root: PathBuf,
+    /// `--node`, if given.
+    pub node: Option<String>,
+}
+
+/// The run error for a lock that could not be taken.
+fn lock_error(e: LockError) -> RunError {
+    match &e {
+        LockError::Held(_) => RunError::Locked(e.to_string()),
+        // `<root>/run` missing: a mistyped `--root`, nothing was made.
+        LockError::Io(_, io) if io.kind() == std::io::ErrorKind::NotFound => {
+            RunError::Usage(e.to_string())
         }
+        LockError::Io(..) => RunError::Failed(anyhow::Error::new(e)),
     }
 }
 
@@ -65,7 +87,7 @@ pub struct Validated {
 /// Validates retention keys, bookmark retention and zone (the snapshot run and `simulate`).
 pub fn validate_policy(
     keep: &[String],
-    p: &PolicyArgs,
+    p: &PolicyOptions,
 ) -> Result<(Policy, BookmarkPolicy, Zone), String> {
     let policy = Policy::parse(keep).map_err(|e| e.to_string())?;
     let bookmarks = if p.no_bookmarks {
@@ -75,13 +97,14 @@ pub fn validate_policy(
     } else {
         BookmarkPolicy::parse(&p.bookmarks).map_err(|e| e.to_string())?
     };
-    let zone = Zone::parse(&p.timezone, local_zone).map_err(|e| e.to_string())?;
+    let zone =
+        Zone::parse(&p.timezone, || local_zone(p.tz_env.as_deref())).map_err(|e| e.to_string())?;
     Ok((policy, bookmarks, zone))
 }
 
 /// Validates the run's arguments. `clock` is read only when `--now` is not given.
 pub fn validate(
-    args: &RunArgs,
+    args: &RunOptions,
     clock: impl FnOnce() -> DateTime<Utc>,
 ) -> Result<Validated, RunError> {
     let usage = |e: &dyn std::fmt::Display| RunError::Usage(e.to_string());
@@ -92,9 +115,7 @@ pub fn validate(
         None => CronSchedule::default(),
     };
     let now = match &args.now {
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map_err(|e| RunError::Usage(format!("--now '{s}' is not an RFC 3339 time: {e}")))?
-            .with_timezone(&Utc),
+        Some(s) => duration::parse_instant("--now", s).map_err(RunError::Usage)?,
         None => clock(),
     };
     Ok(Validated {
@@ -106,10 +127,11 @@ pub fn validate(
     })
 }
 
-/// The system's zone for `--timezone local`: `TZ` if set, else what /etc/localtime names.
-pub fn local_zone() -> Result<chrono_tz::Tz, String> {
-    let name = match std::env::var("TZ") {
-        Ok(tz) if !tz.is_empty() => tz.trim_start_matches(':').to_string(),
+/// The system's zone for `--timezone local`: `tz_env` (the `TZ` variable) if set, else what
+/// /etc/localtime names.
+pub fn local_zone(tz_env: Option<&str>) -> Result<chrono_tz::Tz, String> {
+    let name = match tz_env {
+        Some(tz) if !tz.is_empty() => tz.trim_start_matches(':').to_string(),
         _ => iana_time_zone::get_timezone().map_err(|e| e.to_string())?,
     };
     name.parse()
@@ -118,19 +140,19 @@ pub fn local_zone() -> Result<chrono_tz::Tz, String> {
 
 /// Runs the snapshot job: lock (unless a dry run), discover, inventory, plan, apply.
 pub fn execute(
-    args: &RunArgs,
+    args: &RunOptions,
     v: &Validated,
     hostname: &str,
     exec: &dyn Exec,
 ) -> Result<(Plan, Report), RunError> {
-    let root = &args.host.root;
+    let root = &args.root;
     let _lock = if args.dry_run {
         None
     } else {
-        Some(RunLock::acquire(root).map_err(RunError::Locked)?)
+        Some(RunLock::acquire(root).map_err(lock_error)?)
     };
 
-    let host = pve::discover(root, args.host.node.as_deref(), hostname).map_err(|e| {
+    let host = pve::discover(root, args.node.as_deref(), hostname).map_err(|e| {
         if e.is_configuration() {
             RunError::Usage(e.to_string())
         } else {
@@ -297,7 +319,7 @@ pub fn run_host(
             .filter(|r| r.error.is_none() && !r.items.is_empty())
         {
             let pool_cache = cache.pool_mut(&report.pool);
-            apply_pool(exec, report, setup.snapshots_changed, pool_cache);
+            apply_to_report(exec, report, setup.snapshots_changed, pool_cache);
         }
     }
     let pools: Vec<PoolReport> = reports.into_values().collect();
@@ -325,7 +347,7 @@ pub fn run_host(
 /// Applies one pool's items (already in the report) and records the outcomes there; keeps the
 /// cached listings of the datasets it changed exact (`watch`: the module has
 /// `snapshots_changed`) or drops them.
-fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut PoolCache) {
+fn apply_to_report(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut PoolCache) {
     // One group per guest, items in plan order; remember where each item sits in the report.
     let mut groups: Vec<Group> = Vec::new();
     let mut index: Vec<Vec<usize>> = Vec::new();
@@ -375,7 +397,7 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut
         // The program failed as a whole: its state is unknown until the next inventory.
         Err(e) => {
             report.error = Some(format!("applying the plan failed: {e}"));
-            follow_listings(cache, report, &touched, &[]);
+            snapcache::follow_apply(cache, report, &touched, &[]);
             return;
         }
     };
@@ -395,67 +417,7 @@ fn apply_pool(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut
             }
         }
     }
-    follow_listings(cache, report, &touched, &applied.changed);
-}
-
-/// Keeps the cached listings of the `touched` datasets (with whether a snapshot was made or
-/// destroyed there) exact after the apply recorded in `report`, given the `snapshots_changed`
-/// the program saw for the watched ones; drops those it can no longer vouch for.
-fn follow_listings(
-    cache: &mut PoolCache,
-    report: &PoolReport,
-    touched: &[(Dataset, bool)],
-    changed: &[apply::Watched],
-) {
-    let changed: BTreeMap<&Dataset, (i64, i64)> = changed
-        .iter()
-        .filter_map(|(d, c)| c.map(|c| (d, c)))
-        .collect();
-    let failed_whole = report.error.is_some();
-    for (d, snaps) in touched {
-        let Some(entry) = cache.datasets.get_mut(d.as_str()) else {
-            continue;
-        };
-        let seen = match (snaps, changed.get(d)) {
-            (true, Some(&c)) => Some(c),
-            // Bookmarks only: the snapshot list, and so its value, stay as they were.
-            (false, _) if !failed_whole => entry.listing.as_ref().map(|l| (l.changed, l.changed)),
-            _ => None,
-        };
-        entry.listing = match (entry.listing.take(), seen) {
-            (Some(l), Some((before, after))) => {
-                let changes: Vec<Change> = report
-                    .items
-                    .iter()
-                    .filter(|i| i.action.dataset() == d)
-                    .filter_map(|i| change_of(&i.action, i.outcome.as_ref()))
-                    .collect();
-                l.after_apply(before, after, &changes)
-            }
-            _ => None,
-        };
-    }
-}
-
-/// What an applied item did to its dataset's snapshot and bookmark names (`None`: nothing).
-fn change_of(a: &Action, o: Option<&apply::Outcome>) -> Option<Change> {
-    use apply::Outcome as O;
-    match (a, o?) {
-        (Action::SetLabel { .. }, _) => None,
-        (_, O::Dropped | O::CheckFailed(_) | O::Kept(_)) => None,
-        (Action::Snapshot { name, .. }, O::Ok) => Some(Change::Created(ShortName::from(*name))),
-        (Action::Destroy { name, .. }, O::Ok) => Some(Change::Destroyed(ShortName::from(*name))),
-        (Action::Destroy { name, .. }, O::Failed(e)) if e == "ENOENT" => {
-            Some(Change::Destroyed(ShortName::from(*name)))
-        }
-        (Action::Bookmark { name, .. }, O::Ok) => {
-            Some(Change::BookmarkCreated(ShortName::from(*name)))
-        }
-        (Action::DestroyBookmark { name, .. }, O::Ok) => {
-            Some(Change::BookmarkDestroyed(ShortName::from(*name)))
-        }
-        (_, O::Failed(_)) => Some(Change::Unknown),
-    }
+    snapcache::follow_apply(cache, report, &touched, &applied.changed);
 }
 
 /// The plan's action as the ZFS layer's item.
@@ -514,79 +476,4 @@ fn warnings(host: &Host, plan: &Plan) -> Vec<String> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::naming::SnapName;
-    use apply::Outcome as O;
-
-    #[test]
-    fn what_each_outcome_did_to_the_names() {
-        let d = Dataset::new("tank/a").unwrap();
-        let n = SnapName::parse("autosnap_2026-11-21_12:00:00_hourly").unwrap();
-        let short = ShortName::from(n);
-        let snap = Action::Snapshot {
-            dataset: d.clone(),
-            name: n,
-        };
-        let destroy = Action::Destroy {
-            dataset: d.clone(),
-            name: n,
-        };
-        let bm = Action::Bookmark {
-            dataset: d.clone(),
-            name: n,
-        };
-        let dbm = Action::DestroyBookmark {
-            dataset: d.clone(),
-            name: n,
-        };
-        let label = Action::SetLabel {
-            dataset: d.clone(),
-            value: "pve1".into(),
-        };
-        let failed = |e: &str| O::Failed(e.into());
-        let cases: Vec<(&Action, Option<O>, Option<Change>)> = vec![
-            (&snap, Some(O::Ok), Some(Change::Created(short.clone()))),
-            (&snap, Some(failed("EEXIST")), Some(Change::Unknown)),
-            (&snap, Some(O::Dropped), None),
-            (&snap, Some(O::CheckFailed("EEXIST".into())), None),
-            (&snap, None, None),
-            (
-                &destroy,
-                Some(O::Ok),
-                Some(Change::Destroyed(short.clone())),
-            ),
-            (
-                &destroy,
-                Some(failed("ENOENT")),
-                Some(Change::Destroyed(short.clone())),
-            ),
-            (&destroy, Some(failed("EIO")), Some(Change::Unknown)),
-            (&destroy, Some(O::Kept("held".into())), None),
-            (
-                &bm,
-                Some(O::Ok),
-                Some(Change::BookmarkCreated(short.clone())),
-            ),
-            (&bm, Some(failed("EEXIST")), Some(Change::Unknown)),
-            (
-                &dbm,
-                Some(O::Ok),
-                Some(Change::BookmarkDestroyed(short.clone())),
-            ),
-            (
-                &dbm,
-                Some(failed("permission denied")),
-                Some(Change::Unknown),
-            ),
-            (&label, Some(O::Ok), None),
-            (&label, Some(failed("EIO")), None),
-        ];
-        for (a, o, want) in cases {
-            assert_eq!(change_of(a, o.as_ref()), want, "{a:?} {o:?}");
-        }
-    }
 }

@@ -13,12 +13,12 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::cli::SimulateArgs;
+use crate::duration::{self, Style};
 use crate::emu::{self, World};
 use crate::naming::{Class, Dataset, SnapKind, SnapName};
 use crate::policy::Policy;
 use crate::pve::{Disk, Guest, GuestKind, Host};
-use crate::run::{self, Validated};
+use crate::run::{self, PolicyOptions, Validated};
 use crate::zfs::{self, Exec, InProcess};
 
 /// Node name of the synthetic host.
@@ -29,8 +29,6 @@ pub const POOL: &str = "rpool";
 pub const DISKS_PER_GUEST: u32 = 2;
 /// VMID of the first synthetic guest; the others follow.
 pub const FIRST_VMID: u32 = 100;
-/// Default start of the virtual clock.
-pub const DEFAULT_START: &str = "2026-01-01T00:00:00Z";
 
 /// A window during which the last guest is stopped, as offsets from the start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,8 +45,8 @@ impl StopWindow {
         let (a, b) = s.split_once(':').ok_or_else(|| {
             format!("--stop-at '{s}': expected START:LENGTH like 100d:3d (day 100, for 3 days)")
         })?;
-        let from = parse_duration(a).map_err(|e| format!("--stop-at '{s}': {e}"))?;
-        let length = parse_duration(b).map_err(|e| format!("--stop-at '{s}': {e}"))?;
+        let from = parse_delta(&format!("--stop-at '{s}'"), a)?;
+        let length = parse_delta(&format!("--stop-at '{s}'"), b)?;
         if length <= TimeDelta::zero() {
             return Err(format!("--stop-at '{s}': the length must be above 0"));
         }
@@ -60,31 +58,35 @@ impl StopWindow {
     }
 }
 
-/// Parses a duration: a whole number and a unit `s`, `m`, `h`, `d` or `w` (`15m`, `3d`).
-/// `0` alone is zero.
-pub fn parse_duration(s: &str) -> Result<TimeDelta, String> {
-    if s == "0" {
-        return Ok(TimeDelta::zero());
-    }
-    let bad = || format!("'{s}' is not a duration like 15m, 2h, 3d or 1w");
-    let unit = s.chars().last().ok_or_else(bad)?;
-    let digits = &s[..s.len() - unit.len_utf8()];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let n: i64 = digits.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3_600,
-        'd' => 86_400,
-        'w' => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(secs)
-        .and_then(TimeDelta::try_seconds)
-        .filter(|d| *d <= TimeDelta::days(100 * 366))
-        .ok_or_else(|| format!("'{s}' is too long"))
+/// A duration of `option` ([`duration::parse`]) as a `TimeDelta`.
+fn parse_delta(option: &str, s: &str) -> Result<TimeDelta, String> {
+    let secs = duration::parse(option, s)?;
+    Ok(TimeDelta::seconds(
+        i64::try_from(secs).expect("at most 100 years"),
+    ))
+}
+
+/// The options of `simulate`, as given.
+#[derive(Clone, Debug)]
+pub struct SimulateOptions {
+    /// Retention keys.
+    pub keep: Vec<String>,
+    /// Virtual days.
+    pub days: u32,
+    /// `--every`: time between runs.
+    pub every: String,
+    /// Guests on the synthetic node.
+    pub guests: u32,
+    /// `--stop-at` windows (`START:LENGTH`, or `none`).
+    pub stop_at: Vec<String>,
+    /// Zone and bookmarks.
+    pub policy: PolicyOptions,
+    /// The first run's time (RFC 3339).
+    pub start: String,
+    /// Days per timeline line (default: about 25 lines).
+    pub timeline_every: Option<u32>,
+    /// Keep per-run rows (for `--csv`).
+    pub keep_rows: bool,
 }
 
 /// A validated simulation.
@@ -108,19 +110,15 @@ pub struct Scenario {
     pub timeline_every: u32,
 }
 
-/// Days the virtual clock covers by default (`--days`).
-pub const DEFAULT_DAYS: u32 = 400;
 /// Most lines the automatic timeline prints.
 const TIMELINE_LINES: u32 = 25;
 
 impl Scenario {
-    /// Validates the command line. `--days` × `--every` gives the number of runs.
-    pub fn from_args(a: &SimulateArgs) -> Result<Scenario, String> {
+    /// Validates the options. `--days` × `--every` gives the number of runs.
+    pub fn from_options(a: &SimulateOptions) -> Result<Scenario, String> {
         let (policy, bookmarks, zone) = run::validate_policy(&a.keep, &a.policy)?;
-        let start = DateTime::parse_from_rfc3339(&a.start)
-            .map_err(|e| format!("--start '{}' is not an RFC 3339 time: {e}", a.start))?
-            .with_timezone(&Utc);
-        let every = parse_duration(&a.every).map_err(|e| format!("--every: {e}"))?;
+        let start = duration::parse_instant("--start", &a.start)?;
+        let every = parse_delta("--every", &a.every)?;
         if every < TimeDelta::minutes(1) {
             return Err("--every must be at least 1m".into());
         }
@@ -153,7 +151,7 @@ impl Scenario {
             every,
             guests: a.guests,
             stops,
-            keep_rows: a.csv.is_some(),
+            keep_rows: a.keep_rows,
             timeline_every: a
                 .timeline_every
                 .unwrap_or_else(|| a.days.div_ceil(TIMELINE_LINES))
@@ -534,33 +532,12 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
     Ok(out)
 }
 
-/// `100d`, `3d 6h`, `15m`: a duration in its largest whole units, for the scenario line.
 fn dur_text(secs: i64) -> String {
-    let parts: Vec<String> = [(86_400, 'd'), (3_600, 'h'), (60, 'm'), (1, 's')]
-        .iter()
-        .scan(secs.max(0), |rest, &(unit, c)| {
-            let n = *rest / unit;
-            *rest %= unit;
-            Some((n > 0).then(|| format!("{n}{c}")))
-        })
-        .flatten()
-        .collect();
-    if parts.is_empty() {
-        "0s".into()
-    } else {
-        parts.join(" ")
-    }
+    duration::format(secs, Style::Exact)
 }
 
-/// `3d 4h`, `2h 15m`, `45m`, `0m`: an age to read, not to parse.
-pub fn human_age(secs: i64) -> String {
-    let secs = secs.max(0);
-    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
-    match (d, h) {
-        (0, 0) => format!("{m}m"),
-        (0, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h"),
-    }
+fn human_age(secs: i64) -> String {
+    duration::format(secs, Style::Age)
 }
 
 /// `f100 h24 d7 s1`: the non-zero counts (managed classes always shown).

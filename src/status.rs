@@ -2,9 +2,9 @@
 //! `label:running`, the newest snapshot of ours per class and the counts — the table an
 //! admin reads first. Pure: built from discovery and inventory values, returns text/JSON.
 
-use crate::inventory::DatasetState;
+use crate::host::{GuestKind, Host};
 use crate::naming::Dataset;
-use crate::pve::{GuestKind, Host};
+use crate::state::DatasetState;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -215,8 +215,8 @@ pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{PropSource, PropValue, SnapshotInfo};
-    use crate::pve::{Disk, Guest};
+    use crate::host::{Disk, Guest};
+    use crate::state::{PropSource, PropValue, SnapshotInfo};
 
     fn snap(name: &str, txg: u64) -> SnapshotInfo {
         SnapshotInfo {

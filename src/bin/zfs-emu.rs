@@ -7,6 +7,7 @@
 //! `ZFS_EMU_FAULTS` injects faults (`emu::faults`); a bad spec exits 2. The process-level
 //! ones are done here: `hang` sleeps before anything, a `kill-after` kill raises SIGKILL
 //! once the state is saved.
+#![allow(clippy::disallowed_methods)] // a stand-in for zfs: its environment is its input
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

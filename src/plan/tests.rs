@@ -1,8 +1,8 @@
 //! Tests of the planner: rules, golden output, DST days, and a property test over histories.
 
 use super::*;
-use crate::inventory::{BookmarkInfo, PropSource, PropValue, SnapshotInfo};
-use crate::pve::Disk;
+use crate::host::Disk;
+use crate::state::{BookmarkInfo, PropSource, PropValue, SnapshotInfo};
 use chrono::{NaiveDateTime, TimeZone};
 use proptest::prelude::*;
 use std::collections::BTreeSet;

@@ -1,7 +1,7 @@
 use super::*;
-use crate::naming::SnapName;
+use crate::host::{GuestKind, UnreadableGuest};
+use crate::naming::{Dataset, SnapName};
 use crate::plan::{DiskPlan, GuestPlan, Plan};
-use crate::pve::{GuestKind, UnreadableGuest};
 use crate::report::ItemReport;
 
 fn ds(s: &str) -> Dataset {

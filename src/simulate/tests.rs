@@ -3,18 +3,18 @@ use crate::cli::{Cli, Command};
 use chrono::{Datelike, Timelike};
 use clap::Parser;
 
-fn args(line: &str) -> SimulateArgs {
+fn args(line: &str) -> SimulateOptions {
     let argv = std::iter::once("pve-zfs-snap simulate")
         .flat_map(|s| s.split(' '))
         .chain(line.split(' ').filter(|s| !s.is_empty()));
     match Cli::try_parse_from(argv).unwrap().command {
-        Some(Command::Simulate(a)) => a,
+        Some(Command::Simulate(a)) => crate::cmd::simulate::options(&a, None),
         other => panic!("not simulate: {other:?}"),
     }
 }
 
 fn scenario(line: &str) -> Scenario {
-    Scenario::from_args(&args(line)).unwrap()
+    Scenario::from_options(&args(line)).unwrap()
 }
 
 // ------------------------------------------------------------ independent retention model
@@ -188,19 +188,24 @@ fn stopped_guest_gets_one_stopped_snapshot() {
 
 #[test]
 fn durations_and_stop_windows() {
-    let cases: [(&str, Option<i64>); 9] = [
+    let cases: [(&str, Option<i64>); 10] = [
         ("15m", Some(900)),
         ("2h", Some(7200)),
         ("3d", Some(259_200)),
         ("1w", Some(604_800)),
         ("30s", Some(30)),
-        ("0", Some(0)),
+        ("1h30m", Some(5400)),
+        ("0s", Some(0)),
         ("15", None),
         ("m", None),
         ("1.5h", None),
     ];
     for (s, want) in cases {
-        assert_eq!(parse_duration(s).ok().map(|d| d.num_seconds()), want, "{s}");
+        assert_eq!(
+            parse_delta("--every", s).ok().map(|d| d.num_seconds()),
+            want,
+            "{s}"
+        );
     }
     assert_eq!(
         StopWindow::parse("100d:3d").unwrap(),
@@ -231,7 +236,7 @@ fn scenario_defaults_and_errors() {
         "f1 --timezone Mars/Base",
         "f1 --start yesterday",
     ] {
-        assert!(Scenario::from_args(&args(bad)).is_err(), "{bad}");
+        assert!(Scenario::from_options(&args(bad)).is_err(), "{bad}");
     }
     assert!(scenario("f1 --stop-at none").stops.is_empty());
 }

@@ -84,46 +84,7 @@ pub struct Group {
     pub items: Vec<Item>,
 }
 
-/// What happened to one item.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "status", content = "error")]
-pub enum Outcome {
-    /// Done.
-    Ok,
-    /// Not destroyed: the snapshot is held (`held`) or has clones (`cloned`). Not a failure:
-    /// a later run destroys it once the hold is released or the clone gone.
-    Kept(String),
-    /// Not attempted: another item of the group failed its check, or (for a destroy) the
-    /// group's labels or snapshots or its dataset's new snapshot did not all succeed.
-    Dropped,
-    /// This item's check failed (errno name); its whole group was dropped.
-    CheckFailed(String),
-    /// The change itself failed (errno name, stderr for a bookmark destroy, or why the
-    /// program carrying it failed as a whole: its state is unknown until the next read).
-    Failed(String),
-}
-
-impl Outcome {
-    /// True for outcomes that count as a failure in the run's exit code.
-    pub fn is_failure(&self) -> bool {
-        matches!(
-            self,
-            Outcome::CheckFailed(_) | Outcome::Failed(_) | Outcome::Dropped
-        )
-    }
-
-    fn parse(token: &str) -> Outcome {
-        match token {
-            "ok" => Outcome::Ok,
-            t if t.starts_with("kept:") => Outcome::Kept(t["kept:".len()..].to_string()),
-            "dropped" => Outcome::Dropped,
-            t => match t.strip_prefix("check:") {
-                Some(e) => Outcome::CheckFailed(e.to_string()),
-                None => Outcome::Failed(t.to_string()),
-            },
-        }
-    }
-}
+pub use crate::change::Outcome;
 
 /// The result of applying one pool's groups.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -303,6 +303,7 @@ mod tests {
 
     #[test]
     #[ignore = "prints the measured models: cargo test --release print_models -- --ignored --nocapture"]
+    #[allow(clippy::print_stdout)]
     fn print_models() {
         println!("inventory {:?}", measure_inventory_model(100, 150));
         println!("snapinfo  {:?}", measure_snapinfo_model(100, 150));

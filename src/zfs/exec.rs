@@ -1,10 +1,11 @@
-//! How `zfs`/`zpool` command lines are executed: [`Cli`] spawns the real executables (or the
+//! How `zfs`/`zpool` command lines are executed: [`Spawn`] spawns the real executables (or the
 //! `zfs-emu` stand-in that tests put first on `PATH`) with a timeout; other implementations
 //! (the in-process emulator, [`InProcess`], for `simulate` and tests) run the very same argv.
 //! Both count the commands they run, and both say how long a command line may be
 //! ([`ArgLimits`]): the in-process one refuses what the kernel would refuse (`E2BIG`).
 //!
-//! It runs what it is given and decides nothing; it never prints.
+//! It runs what it is given and decides nothing; it never prints and never reads the
+//! environment: `PATH`, the environment's size and the timeout come from the caller (`cmd`).
 
 use super::error::{E2BIG, ZfsError};
 use crate::emu;
@@ -66,12 +67,16 @@ impl ArgLimits {
         )
     }
 
-    /// The limits of this process, spawning `exe`: its stack limit (`/proc/self/limits`) and
-    /// its environment. The floor of 128 KiB when the stack limit cannot be read.
-    pub fn for_this_process(exe: &Path) -> ArgLimits {
-        let env: usize = std::env::vars_os()
-            .map(|(k, v)| k.len() + v.len() + 2 + std::mem::size_of::<usize>())
-            .sum();
+    /// Bytes an environment of `(name, value)` lengths takes: strings, `=`, NUL, pointers.
+    pub fn env_cost(vars: impl Iterator<Item = (usize, usize)>) -> usize {
+        vars.map(|(k, v)| k + v + 2 + std::mem::size_of::<usize>())
+            .sum()
+    }
+
+    /// The limits of this process, spawning `exe` with an environment of `env` bytes (see
+    /// [`ArgLimits::env_cost`]): its stack limit (`/proc/self/limits`). The floor of 128 KiB
+    /// when the stack limit cannot be read.
+    pub fn for_this_process(exe: &Path, env: usize) -> ArgLimits {
         let stack = std::fs::read_to_string("/proc/self/limits")
             .ok()
             .and_then(|t| stack_limit(&t));
@@ -119,9 +124,6 @@ fn stack_limit(limits: &str) -> Option<Option<u64>> {
     }
 }
 
-/// Default of `--zfs-timeout`: seconds after which a `zfs`/`zpool` process is killed.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
-
 /// Which executable a command line is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tool {
@@ -158,7 +160,7 @@ pub trait Exec {
     /// caller decides what it means. `Err` only when the command could not run at all.
     fn run(&self, tool: Tool, args: &[String], stdin: Option<&str>) -> Result<Output, ZfsError>;
 
-    /// How many commands were run so far (processes spawned, for [`Cli`]).
+    /// How many commands were run so far (processes spawned, for [`Spawn`]).
     fn commands_run(&self) -> u64;
 
     /// How long a command line may be. Callers that build long ones (the apply) split them
@@ -170,7 +172,7 @@ pub trait Exec {
 
 /// Spawns the real executables.
 #[derive(Debug)]
-pub struct Cli {
+pub struct Spawn {
     zfs: PathBuf,
     zpool: PathBuf,
     spawned: Cell<u64>,
@@ -181,14 +183,18 @@ pub struct Cli {
 /// Directories searched after `PATH`: cron's default `PATH=/usr/bin:/bin` lacks them.
 pub const FALLBACK_DIRS: [&str; 2] = ["/usr/sbin", "/sbin"];
 
-impl Cli {
+impl Spawn {
     /// Finds `zfs` and `zpool`: the explicit paths if given, else the first executable file
-    /// of that name in `path_env` (a `PATH` value), then in [`FALLBACK_DIRS`].
+    /// of that name in `path_env` (a `PATH` value), then in [`FALLBACK_DIRS`]. `env_bytes`:
+    /// what this process' environment takes of the command line ([`ArgLimits::env_cost`]);
+    /// a command still running after `timeout_secs` (at least 1) is killed.
     pub fn locate(
         zfs: Option<&Path>,
         zpool: Option<&Path>,
         path_env: Option<&str>,
-    ) -> Result<Cli, ZfsError> {
+        env_bytes: usize,
+        timeout_secs: u64,
+    ) -> Result<Spawn, ZfsError> {
         let zfs = find_tool("zfs", zfs, path_env)?;
         let zpool = find_tool("zpool", zpool, path_env)?;
         let exe = if zfs.as_os_str().len() >= zpool.as_os_str().len() {
@@ -196,32 +202,14 @@ impl Cli {
         } else {
             &zpool
         };
-        let limits = ArgLimits::for_this_process(exe);
-        Ok(Cli {
+        let limits = ArgLimits::for_this_process(exe, env_bytes);
+        Ok(Spawn {
             zfs,
             zpool,
             spawned: Cell::new(0),
-            timeout_secs: DEFAULT_TIMEOUT_SECS,
+            timeout_secs: timeout_secs.max(1),
             limits,
         })
-    }
-
-    /// [`Cli::locate`] with the options given on the command line (paths, `--zfs-timeout`)
-    /// and this process' `PATH`.
-    pub fn locate_from_env(tools: &crate::cli::ZfsArgs) -> Result<Cli, ZfsError> {
-        let path = std::env::var("PATH").ok();
-        Ok(Cli::locate(
-            tools.zfs.as_deref(),
-            tools.zpool.as_deref(),
-            path.as_deref(),
-        )?
-        .with_timeout(tools.zfs_timeout))
-    }
-
-    /// The same runner, killing any command still running after `secs` seconds (at least 1).
-    pub fn with_timeout(mut self, secs: u64) -> Cli {
-        self.timeout_secs = secs.max(1);
-        self
     }
 
     /// The executable used for `tool`.
@@ -274,7 +262,7 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-impl Exec for Cli {
+impl Exec for Spawn {
     /// Spawns the command; kills it (SIGKILL) and fails with [`ZfsError::Timeout`] when it is
     /// still running after the timeout.
     fn run(&self, tool: Tool, args: &[String], stdin: Option<&str>) -> Result<Output, ZfsError> {
@@ -367,7 +355,7 @@ impl Exec for Cli {
 }
 
 /// Runs every command line in-process against an emulated host ([`emu::World`]): the same
-/// argv the [`Cli`] runner would spawn goes through `emu::cli::zfs_main`/`zpool_main`, so the
+/// argv the [`Spawn`] runner would spawn goes through `emu::cli::zfs_main`/`zpool_main`, so the
 /// product's parsing, the `lua/` text and the JSON path are exactly those of a real run.
 /// For `simulate` and for tests; never used by a real run.
 #[derive(Debug)]
@@ -470,9 +458,9 @@ mod tests {
         make_exe(a.path(), "zpool", "#!/bin/sh\n");
         let explicit = make_exe(b.path(), "myzfs", "#!/bin/sh\n");
         let path = format!("/nonexistent:{}", a.path().display());
-        let cli = Cli::locate(None, None, Some(&path)).unwrap();
+        let cli = Spawn::locate(None, None, Some(&path), 0, 600).unwrap();
         assert_eq!(cli.path(Tool::Zfs), a.path().join("zfs"));
-        let cli = Cli::locate(Some(&explicit), None, Some(&path)).unwrap();
+        let cli = Spawn::locate(Some(&explicit), None, Some(&path), 0, 600).unwrap();
         assert_eq!(cli.path(Tool::Zfs), explicit);
         assert_eq!(cli.path(Tool::Zpool), a.path().join("zpool"));
     }
@@ -511,7 +499,7 @@ mod tests {
             "#!/bin/sh\necho \"args:$*\"\ncat\necho oops >&2\nexit 3\n",
         );
         make_exe(d.path(), "zpool", "#!/bin/sh\n");
-        let cli = Cli::locate(None, None, Some(&d.path().display().to_string())).unwrap();
+        let cli = Spawn::locate(None, None, Some(&d.path().display().to_string()), 0, 600).unwrap();
         let big = "x".repeat(1 << 20);
         let out = cli
             .run(Tool::Zfs, &["a".into(), "-b".into()], Some(&big))
@@ -528,9 +516,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         make_exe(d.path(), "zfs", "#!/bin/sh\nexec sleep 30\n");
         make_exe(d.path(), "zpool", "#!/bin/sh\nexit 0\n");
-        let cli = Cli::locate(None, None, Some(&d.path().display().to_string()))
-            .unwrap()
-            .with_timeout(1);
+        let cli = Spawn::locate(None, None, Some(&d.path().display().to_string()), 0, 1).unwrap();
         let args: Vec<String> = ["program", "-j", "--", "rpool", "-", "K"]
             .map(String::from)
             .to_vec();
@@ -549,29 +535,6 @@ mod tests {
         // A quick command under the same timeout is not affected.
         assert_eq!(cli.run(Tool::Zpool, &[], None).unwrap().code, 0);
         assert_eq!(cli.commands_run(), 2);
-    }
-
-    #[test]
-    fn the_timeout_option_defaults_and_is_validated() {
-        use clap::Parser;
-        let parse = |extra: &[&str]| {
-            let mut argv = vec!["pve-zfs-snap", "check"];
-            argv.extend_from_slice(extra);
-            crate::cli::Cli::try_parse_from(argv)
-        };
-        let ok = parse(&[]).unwrap();
-        let got = format!("{ok:?}");
-        assert!(
-            got.contains(&format!("zfs_timeout: {DEFAULT_TIMEOUT_SECS}")),
-            "{got}"
-        );
-        assert!(
-            format!("{:?}", parse(&["--zfs-timeout", "5"]).unwrap()).contains("zfs_timeout: 5")
-        );
-        for bad in ["0", "-1", "ten", "1.5", ""] {
-            let e = parse(&["--zfs-timeout", bad]).unwrap_err();
-            assert_eq!(e.exit_code(), 2, "{bad}: {e}");
-        }
     }
 
     #[test]
@@ -605,7 +568,7 @@ mod tests {
         );
         let p = ArgLimits::production_default();
         assert!(p.budget() < p.total - p.taken && p.budget() > (p.total - p.taken) * 9 / 10);
-        let here = ArgLimits::for_this_process(Path::new("/usr/sbin/zfs"));
+        let here = ArgLimits::for_this_process(Path::new("/usr/sbin/zfs"), ArgLimits::TYPICAL_ENV);
         assert!(here.total >= ArgLimits::MIN_TOTAL && here.taken > 0);
     }
 

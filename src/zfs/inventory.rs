@@ -17,8 +17,8 @@ use super::program::{
     ProgramOpts, SNAPINFO,
 };
 use super::snapcache::{DatasetCache, Facts, Listing, PoolCache, max_age};
-use crate::inventory::{BookmarkInfo, DatasetState, PropSource, PropValue, SnapshotInfo};
 use crate::naming::{Dataset, ShortName};
+use crate::state::{BookmarkInfo, DatasetState, PropSource, PropValue, SnapshotInfo};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

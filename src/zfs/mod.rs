@@ -15,7 +15,7 @@ pub mod snapcache;
 pub mod version;
 
 pub use error::{FailureKind, ZfsError};
-pub use exec::{Cli, Exec, InProcess, Output, Tool};
+pub use exec::{Exec, InProcess, Output, Spawn, Tool};
 pub use program::{Program, ProgramOpts};
 pub use version::ZfsVersion;
 

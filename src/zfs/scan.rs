@@ -10,7 +10,7 @@
 use super::error::{FailureKind, ZfsError};
 use super::exec::{Exec, Tool};
 use super::program::{self, ProgramOpts, SCAN};
-use crate::check::{Candidate, DiskFacts, NosnapLabel};
+use crate::monitor::{Candidate, DiskFacts, NosnapLabel};
 use crate::naming::Dataset;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -38,8 +38,11 @@
 //! This module must not talk to ZFS nor log: `zfs::inventory` fills it, the run loads (and
 //! reports why a cache was ignored) and saves it.
 
+use crate::change::Outcome;
 use crate::fsutil;
 use crate::naming::{Dataset, ShortName};
+use crate::plan::Action;
+use crate::report::PoolReport;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
@@ -324,6 +327,68 @@ fn decode(bytes: &[u8]) -> Result<SnapCache, String> {
     Ok(c)
 }
 
+// ------------------------------------------------------------ after an apply
+
+/// Keeps the cached listings of the `touched` datasets (with whether a snapshot was made or
+/// destroyed there) exact after the apply recorded in `report`, given the `snapshots_changed`
+/// the program saw for the watched ones; drops those it can no longer vouch for.
+pub(crate) fn follow_apply(
+    cache: &mut PoolCache,
+    report: &PoolReport,
+    touched: &[(Dataset, bool)],
+    changed: &[crate::zfs::apply::Watched],
+) {
+    let changed: BTreeMap<&Dataset, (i64, i64)> = changed
+        .iter()
+        .filter_map(|(d, c)| c.map(|c| (d, c)))
+        .collect();
+    let failed_whole = report.error.is_some();
+    for (d, snaps) in touched {
+        let Some(entry) = cache.datasets.get_mut(d.as_str()) else {
+            continue;
+        };
+        let seen = match (snaps, changed.get(d)) {
+            (true, Some(&c)) => Some(c),
+            // Bookmarks only: the snapshot list, and so its value, stay as they were.
+            (false, _) if !failed_whole => entry.listing.as_ref().map(|l| (l.changed, l.changed)),
+            _ => None,
+        };
+        entry.listing = match (entry.listing.take(), seen) {
+            (Some(l), Some((before, after))) => {
+                let changes: Vec<Change> = report
+                    .items
+                    .iter()
+                    .filter(|i| i.action.dataset() == d)
+                    .filter_map(|i| change_of(&i.action, i.outcome.as_ref()))
+                    .collect();
+                l.after_apply(before, after, &changes)
+            }
+            _ => None,
+        };
+    }
+}
+
+/// What an applied item did to its dataset's snapshot and bookmark names (`None`: nothing).
+pub(crate) fn change_of(a: &Action, o: Option<&Outcome>) -> Option<Change> {
+    use Outcome as O;
+    match (a, o?) {
+        (Action::SetLabel { .. }, _) => None,
+        (_, O::Dropped | O::CheckFailed(_) | O::Kept(_)) => None,
+        (Action::Snapshot { name, .. }, O::Ok) => Some(Change::Created(ShortName::from(*name))),
+        (Action::Destroy { name, .. }, O::Ok) => Some(Change::Destroyed(ShortName::from(*name))),
+        (Action::Destroy { name, .. }, O::Failed(e)) if e == "ENOENT" => {
+            Some(Change::Destroyed(ShortName::from(*name)))
+        }
+        (Action::Bookmark { name, .. }, O::Ok) => {
+            Some(Change::BookmarkCreated(ShortName::from(*name)))
+        }
+        (Action::DestroyBookmark { name, .. }, O::Ok) => {
+            Some(Change::BookmarkDestroyed(ShortName::from(*name)))
+        }
+        (_, O::Failed(_)) => Some(Change::Unknown),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,6 +666,81 @@ mod tests {
                 want,
                 "{before} {after} {changes:?}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod follow_tests {
+    use super::*;
+    use crate::naming::SnapName;
+    use crate::zfs::apply::Outcome as O;
+
+    #[test]
+    fn what_each_outcome_did_to_the_names() {
+        let d = Dataset::new("tank/a").unwrap();
+        let n = SnapName::parse("autosnap_2026-11-21_12:00:00_hourly").unwrap();
+        let short = ShortName::from(n);
+        let snap = Action::Snapshot {
+            dataset: d.clone(),
+            name: n,
+        };
+        let destroy = Action::Destroy {
+            dataset: d.clone(),
+            name: n,
+        };
+        let bm = Action::Bookmark {
+            dataset: d.clone(),
+            name: n,
+        };
+        let dbm = Action::DestroyBookmark {
+            dataset: d.clone(),
+            name: n,
+        };
+        let label = Action::SetLabel {
+            dataset: d.clone(),
+            value: "pve1".into(),
+        };
+        let failed = |e: &str| O::Failed(e.into());
+        let cases: Vec<(&Action, Option<O>, Option<Change>)> = vec![
+            (&snap, Some(O::Ok), Some(Change::Created(short.clone()))),
+            (&snap, Some(failed("EEXIST")), Some(Change::Unknown)),
+            (&snap, Some(O::Dropped), None),
+            (&snap, Some(O::CheckFailed("EEXIST".into())), None),
+            (&snap, None, None),
+            (
+                &destroy,
+                Some(O::Ok),
+                Some(Change::Destroyed(short.clone())),
+            ),
+            (
+                &destroy,
+                Some(failed("ENOENT")),
+                Some(Change::Destroyed(short.clone())),
+            ),
+            (&destroy, Some(failed("EIO")), Some(Change::Unknown)),
+            (&destroy, Some(O::Kept("held".into())), None),
+            (
+                &bm,
+                Some(O::Ok),
+                Some(Change::BookmarkCreated(short.clone())),
+            ),
+            (&bm, Some(failed("EEXIST")), Some(Change::Unknown)),
+            (
+                &dbm,
+                Some(O::Ok),
+                Some(Change::BookmarkDestroyed(short.clone())),
+            ),
+            (
+                &dbm,
+                Some(failed("permission denied")),
+                Some(Change::Unknown),
+            ),
+            (&label, Some(O::Ok), None),
+            (&label, Some(failed("EIO")), None),
+        ];
+        for (a, o, want) in cases {
+            assert_eq!(change_of(a, o.as_ref()), want, "{a:?} {o:?}");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: runs the real `pve-zfs-snap` binary against fixture PVE
 //! trees (`tests/fixtures/pve/`) and pools built with the `zfs-emu` stand-in (symlinked as
 //! `zfs`/`zpool` first on PATH).
+#![allow(clippy::disallowed_methods)] // tests drive the binary from outside: their own clock and environment
 
 /// PVE fixture tree + emulator pools: the main run's world.
 mod harness;

@@ -1,14 +1,15 @@
-//! The cron job as the binary uses it: whether a snapshot run installs it (interactive runs
-//! only), which of the run's arguments go on the cron line, installing after the run,
-//! `pve-zfs-snap uninstall`, and the warning about a line of the original Go tool in root's
-//! crontab (read with `crontab -l`, never changed).
+//! The cron setup of a snapshot run: whether the run installs the cron job (interactive runs
+//! only), which of the run's arguments go on the cron line, installing after the run, and the
+//! warning about a line of the original Go tool in root's crontab (read with `crontab -l`,
+//! never changed; `uninstall` warns too). The cron file's format is [`crate::cron`].
 //!
-//! Like `app.rs`, this prints (the install notice, the hint, warnings). It must never be
-//! reached from a `--cron` run: [`Setup::decide`] returns [`Setup::Skip`] for those before
-//! anything else is looked at.
+//! This prints (the install notice, the hint, warnings). It must never be reached from a
+//! `--cron` run: [`Setup::decide`] returns [`Setup::Skip`] for those before anything else is
+//! looked at.
 
-use crate::cli::{EXIT_OK, EXIT_PARTIAL, RunArgs, UninstallArgs};
+use crate::cli::RunArgs;
 use crate::cron::{self, CronSchedule, InstallOutcome};
+use crate::exit::{OK as EXIT_OK, PARTIAL as EXIT_PARTIAL};
 use anyhow::Context;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -17,17 +18,17 @@ use std::process::{Command, Stdio};
 /// Hidden test hook: when this environment variable is `1`, the run behaves as if stdin and
 /// stdout were terminals (the e2e tests cannot always give the binary a TTY). Deliberately not
 /// in `--help`.
-pub const ASSUME_TTY_ENV: &str = "PVE_ZFS_SNAP_ASSUME_TTY";
+pub(crate) const ASSUME_TTY_ENV: &str = "PVE_ZFS_SNAP_ASSUME_TTY";
 
 /// The line printed (on stderr) after a non-interactive run that was given neither `--cron`
 /// nor `--no-cron`.
-pub const HINT: &str = "not installing the cron job (stdin/stdout are not a terminal): run \
+pub(crate) const HINT: &str = "not installing the cron job (stdin/stdout are not a terminal): run \
 this command once from a terminal to install it, or add --cron (scheduled runs) or --no-cron \
 to silence this";
 
 /// What a snapshot run does about the cron job.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Setup {
+pub(crate) enum Setup {
     /// Nothing: a `--cron` run, `--no-cron`, or a dry run.
     Skip,
     /// Not interactive and not told: print [`HINT`] after the run.
@@ -39,7 +40,7 @@ pub enum Setup {
 /// A rendered cron file, ready to install; built before the run so that any problem with it
 /// is reported before anything is changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
+pub(crate) struct Job {
     /// Host root the file goes under.
     pub root: PathBuf,
     /// The whole file.
@@ -52,7 +53,7 @@ impl Setup {
     /// Decides from the arguments and whether the run is interactive (see [`is_interactive`]).
     /// For an install, renders the file with `binary` (see [`current_binary`]); an error
     /// means the job cannot be written (e.g. an argument cron cannot carry).
-    pub fn decide(
+    pub(crate) fn decide(
         args: &RunArgs,
         schedule: &CronSchedule,
         interactive: bool,
@@ -70,7 +71,11 @@ impl Setup {
 
 impl Job {
     /// Renders the cron file for `args` run by `binary` (absolute).
-    pub fn new(args: &RunArgs, schedule: &CronSchedule, binary: &Path) -> anyhow::Result<Job> {
+    pub(crate) fn new(
+        args: &RunArgs,
+        schedule: &CronSchedule,
+        binary: &Path,
+    ) -> anyhow::Result<Job> {
         let content = cron::render(schedule, binary, &cron_args(args)?)?;
         let line = content.lines().last().unwrap_or_default().to_string();
         Ok(Job {
@@ -81,12 +86,12 @@ impl Job {
     }
 
     /// The file's path under the root.
-    pub fn path(&self) -> PathBuf {
+    pub(crate) fn path(&self) -> PathBuf {
         self.root.join(cron::CRON_FILE)
     }
 
     /// The notice for an install outcome: `installed|updated|unchanged <path>: <line>`.
-    pub fn notice(&self, outcome: InstallOutcome) -> String {
+    pub(crate) fn notice(&self, outcome: InstallOutcome) -> String {
         let verb = match outcome {
             InstallOutcome::Created => "installed",
             InstallOutcome::Updated => "updated",
@@ -99,7 +104,7 @@ impl Job {
 /// The arguments after `--cron` on the cron line: the KEEP keys and the options that change
 /// what a run does, with paths made absolute (cron starts jobs in root's home). Never
 /// `--dry-run`, `--json`, `--now`, `-v`, `--schedule`, `--no-cron`.
-pub fn cron_args(args: &RunArgs) -> anyhow::Result<Vec<String>> {
+pub(crate) fn cron_args(args: &RunArgs) -> anyhow::Result<Vec<String>> {
     let abs = |p: &Path| -> anyhow::Result<String> {
         let a = std::path::absolute(p).with_context(|| format!("{}", p.display()))?;
         a.to_str()
@@ -135,13 +140,13 @@ pub fn cron_args(args: &RunArgs) -> anyhow::Result<Vec<String>> {
 }
 
 /// stdin and stdout are both terminals, or [`ASSUME_TTY_ENV`] is `1`.
-pub fn is_interactive() -> bool {
+pub(crate) fn is_interactive() -> bool {
     std::env::var(ASSUME_TTY_ENV).is_ok_and(|v| v == "1")
         || (std::io::stdin().is_terminal() && std::io::stdout().is_terminal())
 }
 
 /// The running binary's absolute, canonical path (what a relative `./pve-zfs-snap` resolves to).
-pub fn current_binary() -> anyhow::Result<PathBuf> {
+pub(crate) fn current_binary() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the running binary's path")?;
     exe.canonicalize()
         .with_context(|| format!("cannot resolve the running binary's path {}", exe.display()))
@@ -150,7 +155,7 @@ pub fn current_binary() -> anyhow::Result<PathBuf> {
 /// After a run that produced a report: prints the hint, or installs the job, prints what it
 /// did (on stdout, on stderr under `--json`) and checks root's crontab. Returns the exit code
 /// this adds: [`EXIT_PARTIAL`] when the file could not be written.
-pub fn after_run(setup: &Setup, json: bool) -> i32 {
+pub(crate) fn after_run(setup: &Setup, json: bool) -> i32 {
     match setup {
         Setup::Skip => EXIT_OK,
         Setup::Hint => {
@@ -181,30 +186,9 @@ pub fn after_run(setup: &Setup, json: bool) -> i32 {
     }
 }
 
-/// `pve-zfs-snap uninstall`: removes the file, says so, reports a legacy crontab line.
-pub fn uninstall(args: &UninstallArgs) -> i32 {
-    let path = args.root.join(cron::CRON_FILE);
-    let code = match cron::uninstall(&args.root) {
-        Ok(true) => {
-            println!("removed {}", path.display());
-            EXIT_OK
-        }
-        Ok(false) => {
-            println!("{} not present", path.display());
-            EXIT_OK
-        }
-        Err(e) => {
-            eprintln!("pve-zfs-snap: cannot remove {}: {e}", path.display());
-            EXIT_PARTIAL
-        }
-    };
-    warn_legacy("still runs", "to stop it");
-    code
-}
-
 /// Prints one warning per line of root's crontab that runs pve-zfs-snap (the original tool
 /// installed itself there), or one when the crontab cannot be read.
-fn warn_legacy(verb: &str, purpose: &str) {
+pub(crate) fn warn_legacy(verb: &str, purpose: &str) {
     match crontab_l() {
         Ok(text) => {
             for line in cron::legacy_crontab_lines(&text) {

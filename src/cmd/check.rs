@@ -1,31 +1,41 @@
 //! `pve-zfs-snap check`: gathers the facts (thresholds from the options or the installed cron
-//! schedule, guest disks from a read-only ZFS scan) and renders `check`'s verdict. Never
-//! writes anything. Everything that goes wrong becomes part of the report (UNKNOWN), so every
-//! format still prints something a monitor can read.
+//! schedule, guest disks from a read-only ZFS scan), renders the verdict of
+//! [`crate::monitor`] and prints it. Never writes anything. Everything that goes wrong becomes
+//! part of the report (UNKNOWN, exit 3), so every format still prints something a monitor
+//! can read.
 
-use crate::check::{self, CheckReport, Thresholds};
+use super::spawner;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::cron::{self, CronSchedule};
+use crate::duration;
+use crate::exit::nagios;
+use crate::monitor::{self, CheckReport, Thresholds};
 use crate::naming::Dataset;
 use crate::zfs::{self, Exec, scan};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 
+/// Runs `check`, prints its output; returns the exit code (Nagios).
+pub fn check(args: &CheckArgs) -> i32 {
+    let (out, code) = run(args, Utc::now);
+    print!("{out}");
+    code
+}
+
 /// Runs the check; returns what to print on stdout and the exit code. `clock` is read only
 /// when `--now` is not given.
-pub fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (String, i32) {
-    let usage = |msg: String| {
-        (
-            format!("PVE-ZFS-SNAP UNKNOWN - {msg}\n"),
-            check::EXIT_UNKNOWN,
-        )
-    };
+pub(crate) fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (String, i32) {
+    let usage = |msg: String| (format!("PVE-ZFS-SNAP UNKNOWN - {msg}\n"), nagios::UNKNOWN);
     let now = match &args.now {
-        Some(s) => match DateTime::parse_from_rfc3339(s) {
-            Ok(t) => t.with_timezone(&Utc),
-            Err(e) => return usage(format!("--now '{s}' is not an RFC 3339 time: {e}")),
+        Some(s) => match duration::parse_instant("--now", s) {
+            Ok(t) => t,
+            Err(e) => return usage(e),
         },
         None => clock(),
+    };
+    let timeout = match super::zfs_timeout(&args.tools) {
+        Ok(t) => t,
+        Err(e) => return usage(e),
     };
     let thresholds = match thresholds(args, &args.root, now) {
         Ok(t) => t,
@@ -39,9 +49,9 @@ pub fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (String, 
         Ok(r) => r,
         Err(e) => return usage(e),
     };
-    let report = match zfs::Cli::locate_from_env(&args.tools) {
+    let report = match spawner(&args.tools, timeout) {
         Ok(exec) => gather(&exec, roots, now.timestamp(), &thresholds, &excludes),
-        Err(e) => check::evaluate(
+        Err(e) => monitor::evaluate(
             &[],
             vec![e.to_string()],
             now.timestamp(),
@@ -50,9 +60,9 @@ pub fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (String, 
         ),
     };
     let out = match args.format {
-        CheckFormat::Nagios => check::render_nagios(&report),
-        CheckFormat::Json => check::render_json(&report),
-        CheckFormat::Prometheus => check::render_prometheus(&report),
+        CheckFormat::Nagios => monitor::render_nagios(&report),
+        CheckFormat::Json => monitor::render_json(&report),
+        CheckFormat::Prometheus => monitor::render_prometheus(&report),
     };
     if args.format != CheckFormat::Nagios {
         for e in &report.errors {
@@ -63,7 +73,7 @@ pub fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (String, 
 }
 
 /// Dataset prefixes given with `option` (`rpool/data`, a trailing `/` allowed), validated.
-pub fn prefixes(option: &str, given: &[String]) -> Result<Vec<Dataset>, String> {
+fn prefixes(option: &str, given: &[String]) -> Result<Vec<Dataset>, String> {
     given
         .iter()
         .map(|p| {
@@ -75,7 +85,7 @@ pub fn prefixes(option: &str, given: &[String]) -> Result<Vec<Dataset>, String> 
 
 /// Scans `roots` (every pool when empty) and evaluates; disks at or below `excludes` are
 /// EXCLUDED.
-pub fn gather(
+pub(crate) fn gather(
     exec: &dyn Exec,
     roots: Vec<Dataset>,
     now: i64,
@@ -89,14 +99,14 @@ pub fn gather(
                 let msg = format!(
                     "zfs not reachable: {e} (run check as root; is the zfs module loaded? zpool status)"
                 );
-                return check::evaluate(&[], vec![msg], now, t, excludes);
+                return monitor::evaluate(&[], vec![msg], now, t, excludes);
             }
         }
     } else {
         roots
     };
     let (disks, errors) = scan::scan(exec, &roots, &mut scan::ScanStats::default());
-    check::evaluate(&disks, errors, now, t, excludes)
+    monitor::evaluate(&disks, errors, now, t, excludes)
 }
 
 /// `--warn`/`--crit`, else derived from the installed schedule, else the defaults; a single
@@ -109,11 +119,11 @@ fn thresholds(args: &CheckArgs, root: &Path, now: DateTime<Utc>) -> Result<Thres
         return Ok(base);
     }
     let warn = match &args.warn {
-        Some(w) => check::parse_duration(w).map_err(|e| format!("--warn: {e}"))?,
+        Some(w) => duration::parse("--warn", w)?,
         None => base.warn(),
     };
     let crit = match &args.crit {
-        Some(c) => check::parse_duration(c).map_err(|e| format!("--crit: {e}"))?,
+        Some(c) => duration::parse("--crit", c)?,
         None => base.crit(),
     };
     Thresholds::new(warn, crit, "command line").map_err(|e| match (&args.warn, &args.crit) {

@@ -1,4 +1,7 @@
 use super::*;
+use crate::exit::nagios::{
+    CRIT as EXIT_CRIT, OK as EXIT_OK, UNKNOWN as EXIT_UNKNOWN, WARN as EXIT_WARN,
+};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -31,39 +34,6 @@ fn disk(name: &str, newest: Vec<Candidate>) -> DiskFacts {
 const H: &str = "autosnap_2027-01-15_08:00:00_hourly";
 const F: &str = "autosnap_2027-01-15_08:15:00_frequently";
 const S: &str = "autosnap_2027-01-15_08:30:00_stopped";
-
-#[test]
-fn parse_duration_table() {
-    let ok: &[(&str, u64)] = &[
-        ("90m", 5400),
-        ("2h", 7200),
-        ("1d", 86_400),
-        ("1h30m", 5400),
-        ("45s", 45),
-        ("1w", 604_800),
-        ("0s", 0),
-    ];
-    for (s, want) in ok {
-        assert_eq!(parse_duration(s), Ok(*want), "{s}");
-    }
-    for bad in ["", "h", "2x", "1.5h", "-1h", "2h3", "99999999999999999999d"] {
-        assert!(parse_duration(bad).is_err(), "{bad}");
-    }
-}
-
-/// A bare number used to mean seconds (`--warn 90` = 90 s, alerting at once): now an error
-/// that names the fix.
-#[test]
-fn bare_number_is_refused_with_the_fix() {
-    for (s, fix) in [
-        ("90", "use 90m or 90s"),
-        ("600", "use 600m or 600s"),
-        ("0", "use 0m or 0s"),
-    ] {
-        let e = parse_duration(s).unwrap_err();
-        assert!(e.contains("no unit") && e.contains(fix), "{s}: {e}");
-    }
-}
 
 #[test]
 fn thresholds_validation_and_derivation() {

@@ -1,4 +1,4 @@
-//! Monitoring evaluation for `pve-zfs-snap check`: from per-disk facts (the newest snapshots
+//! Monitoring evaluation for `pve-zfs-snap check` (the command itself is `cmd::check`): from per-disk facts (the newest snapshots
 //! whose names look like ours, read by `zfs::scan`), the clock and the thresholds to one
 //! record per disk with a state and a reason, and the three output formats (Nagios, JSON,
 //! Prometheus text exposition). Works the same on the node running the guests, the replica
@@ -26,21 +26,15 @@
 //! never taken as fresh: `WARN`, or `CRIT` when it is more than `crit` seconds ahead, with
 //! the reason "… in the future (clock skew?)". Within the tolerance it counts as age 0.
 
+use crate::duration::{self, Style};
+use crate::exit::nagios;
 use crate::naming::{Dataset, SnapKind, SnapName};
 use crate::nosnap::{NosnapValue, nosnap_value};
 use std::fmt::Write as _;
 
-/// Nagios plugin exit codes.
-pub const EXIT_OK: i32 = 0;
-/// Nagios WARNING.
-pub const EXIT_WARN: i32 = 1;
-/// Nagios CRITICAL.
-pub const EXIT_CRIT: i32 = 2;
-/// Nagios UNKNOWN (zfs not reachable, nothing found, bad usage).
-pub const EXIT_UNKNOWN: i32 = 3;
-
-/// Seconds a snapshot may be dated in the future before it counts as clock skew.
-pub const SKEW_TOLERANCE: i64 = 60;
+/// Seconds a snapshot may be dated in the future before it counts as clock skew: the same
+/// tolerance as the run's "this instant" ([`crate::policy::SAME_INSTANT_SECS`]).
+pub const SKEW_TOLERANCE: i64 = crate::policy::SAME_INSTANT_SECS;
 
 /// Missed runs after which the derived thresholds warn / go critical.
 pub const MISSED_RUNS_WARN: u64 = 2;
@@ -126,65 +120,9 @@ impl Thresholds {
     }
 }
 
-/// Parses a duration: one or more `<integer><unit>` with unit `s`, `m`, `h`, `d`, `w`
-/// (`90m`, `2h`, `1d`, `1h30m`). Returns seconds. A bare number is refused (is `90` minutes
-/// or seconds?), with the fix in the message.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let bad = || format!("invalid duration '{s}': expected e.g. 90m, 2h, 1d or 1h30m");
-    if s.is_empty() {
-        return Err(bad());
-    }
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "'{s}' has no unit: use {s}m or {s}s (units: s, m, h, d, w)"
-        ));
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return Err(bad()),
-        };
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        digits.clear();
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-    }
-    if !digits.is_empty() {
-        return Err(bad());
-    }
-    Ok(total)
-}
-
 /// A short human form of a number of seconds: `45s`, `12m`, `3h02m`, `2d04h`.
 pub fn human(secs: i64) -> String {
-    let sign = if secs < 0 { "-" } else { "" };
-    let s = secs.unsigned_abs();
-    let body = if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        if s.is_multiple_of(60) {
-            format!("{}m", s / 60)
-        } else {
-            format!("{}m{:02}s", s / 60, s % 60)
-        }
-    } else if s < 86_400 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600)
-    };
-    format!("{sign}{body}")
+    duration::format(secs, Style::Compact)
 }
 
 /// A snapshot whose short name has the shape of ours (the scan's filter); not yet validated.
@@ -294,10 +232,10 @@ impl Status {
     /// The plugin exit code.
     pub fn exit_code(self) -> i32 {
         match self {
-            Status::Ok => EXIT_OK,
-            Status::Warning => EXIT_WARN,
-            Status::Critical => EXIT_CRIT,
-            Status::Unknown => EXIT_UNKNOWN,
+            Status::Ok => nagios::OK,
+            Status::Warning => nagios::WARN,
+            Status::Critical => nagios::CRIT,
+            Status::Unknown => nagios::UNKNOWN,
         }
     }
 
