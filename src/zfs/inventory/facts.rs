@@ -59,8 +59,6 @@ pub fn read_info(
     limits: &ReadLimits,
     stats: &mut InventoryStats,
 ) -> Result<InfoRead, ZfsError> {
-    let m = &MEASURED_SNAPINFO;
-    let (ib, mb) = (limits.instr / BUDGET_DIVISOR, limits.mem / BUDGET_DIVISOR);
     // Each request's two arguments, encoded once (the byte budget counts them too).
     let encoded: Vec<[String; 2]> = requests
         .iter()
@@ -70,28 +68,7 @@ pub fn read_info(
     let mut start = 0;
     let mut cap = usize::MAX; // lowered when a call hits a limit anyway
     while start < requests.len() {
-        // Take requests while the call stays inside every budget (at least one).
-        let (mut instr, mut mem, mut bytes, mut work, mut take) =
-            (0u64, 0u64, 0usize, 0u64, 0usize);
-        for ((_, which), [d, w]) in requests[start..].iter().zip(&encoded[start..]).take(cap) {
-            let n = which.count() as u64;
-            let i = m.instr_per_dataset + m.instr_per_snapshot * n;
-            let k = m.mem_per_dataset + m.mem_per_snapshot * n;
-            let b = d.len() + w.len() + 2;
-            if take > 0
-                && (instr + i > ib
-                    || mem + k > mb
-                    || bytes + b > ARGV_BUDGET
-                    || work + n > SNAPSHOTS_PER_CALL)
-            {
-                break;
-            }
-            instr += i;
-            mem += k;
-            bytes += b;
-            work += n;
-            take += 1;
-        }
+        let take = chunk_len(&requests[start..], &encoded[start..], cap, limits);
         let chunk = &requests[start..start + take];
         let args: Vec<String> = encoded[start..start + take].concat();
         stats.info_programs += 1;
@@ -115,6 +92,40 @@ pub fn read_info(
         }
     }
     Ok(out)
+}
+
+/// How many of `requests` (with their `encoded` arguments, at most `cap`) the next call
+/// takes: as many as keep it inside every budget (a quarter of each limit by
+/// [`MEASURED_SNAPINFO`], [`ARGV_BUDGET`], [`SNAPSHOTS_PER_CALL`]), and at least one.
+fn chunk_len(
+    requests: &[(Dataset, Which)],
+    encoded: &[[String; 2]],
+    cap: usize,
+    limits: &ReadLimits,
+) -> usize {
+    let m = &MEASURED_SNAPINFO;
+    let (ib, mb) = (limits.instr / BUDGET_DIVISOR, limits.mem / BUDGET_DIVISOR);
+    let (mut instr, mut mem, mut bytes, mut work, mut take) = (0u64, 0u64, 0usize, 0u64, 0usize);
+    for ((_, which), [d, w]) in requests.iter().zip(encoded).take(cap) {
+        let n = which.count() as u64;
+        let i = m.instr_per_dataset + m.instr_per_snapshot * n;
+        let k = m.mem_per_dataset + m.mem_per_snapshot * n;
+        let b = d.len() + w.len() + 2;
+        if take > 0
+            && (instr + i > ib
+                || mem + k > mb
+                || bytes + b > ARGV_BUDGET
+                || work + n > SNAPSHOTS_PER_CALL)
+        {
+            break;
+        }
+        instr += i;
+        mem += k;
+        bytes += b;
+        work += n;
+        take += 1;
+    }
+    take
 }
 
 /// Decodes one `snapinfo.lua` entry.

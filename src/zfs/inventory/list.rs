@@ -166,7 +166,32 @@ pub(super) fn decode(ds: &Dataset, e: &Value) -> Result<Option<Listed>, String> 
     if !exists {
         return Ok(Some(l));
     }
-    let state = &mut l.state;
+    decode_labels(ds, e, &mut l.state)?;
+    l.guid = e.get("g").and_then(Value::as_i64).ok_or("missing guid")?;
+    if let Some(c) = e.get("c") {
+        l.changed = Some(c.as_i64().ok_or("bad snapshots_changed")?);
+    }
+    l.clone = e.get("o").and_then(Value::as_i64) == Some(1);
+    if e.get("u").and_then(Value::as_i64) == Some(1) {
+        if l.changed.is_none() || l.clone {
+            return Err("walk skipped for a clone or without snapshots_changed".into());
+        }
+        l.unchanged = true;
+        return Ok(Some(l));
+    }
+    l.state.foreign_snapshots = e
+        .get("f")
+        .and_then(Value::as_u64)
+        .ok_or("missing foreign count")?;
+    l.snapshots = decode_names(e, "s")?;
+    l.bookmarks = decode_names(e, "b")?;
+    Ok(Some(l))
+}
+
+/// The labels of an existing dataset's entry: `label:running` with where it comes from
+/// (`rs`: the dataset itself, `$recvd`, or the ancestor it is inherited from) and
+/// `label:nosnap`, both hex-encoded by the program.
+fn decode_labels(ds: &Dataset, e: &Value, state: &mut DatasetState) -> Result<(), String> {
     if let Some(r) = e.get("r").and_then(Value::as_str) {
         let src = e
             .get("rs")
@@ -187,38 +212,22 @@ pub(super) fn decode(ds: &Dataset, e: &Value) -> Result<Option<Listed>, String> 
     if let Some(n) = e.get("n").and_then(Value::as_str) {
         state.nosnap = Some(unhex(n)?);
     }
-    l.guid = e.get("g").and_then(Value::as_i64).ok_or("missing guid")?;
-    if let Some(c) = e.get("c") {
-        l.changed = Some(c.as_i64().ok_or("bad snapshots_changed")?);
-    }
-    l.clone = e.get("o").and_then(Value::as_i64) == Some(1);
-    if e.get("u").and_then(Value::as_i64) == Some(1) {
-        if l.changed.is_none() || l.clone {
-            return Err("walk skipped for a clone or without snapshots_changed".into());
-        }
-        l.unchanged = true;
-        return Ok(Some(l));
-    }
-    l.state.foreign_snapshots = e
-        .get("f")
-        .and_then(Value::as_u64)
-        .ok_or("missing foreign count")?;
-    let names = |key: &str| -> Result<Vec<ShortName>, String> {
-        let text = e
-            .get(key)
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("missing list {key:?}"))?;
-        // A name with a space (ZFS allows it) is never ours and would not survive
-        // snapinfo.lua's space-separated lines: left out like any foreign name.
-        Ok(text
-            .lines()
-            .filter(|n| !n.is_empty() && !n.contains([' ', '/']))
-            .map(ShortName::new)
-            .collect())
-    };
-    l.snapshots = names("s")?;
-    l.bookmarks = names("b")?;
-    Ok(Some(l))
+    Ok(())
+}
+
+/// The short names in the newline-separated list under `key`.
+fn decode_names(e: &Value, key: &str) -> Result<Vec<ShortName>, String> {
+    let text = e
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("missing list {key:?}"))?;
+    // A name with a space (ZFS allows it) is never ours and would not survive
+    // snapinfo.lua's space-separated lines: left out like any foreign name.
+    Ok(text
+        .lines()
+        .filter(|n| !n.is_empty() && !n.contains([' ', '/']))
+        .map(ShortName::new)
+        .collect())
 }
 
 /// Decodes a label value `inventory.lua` hex-encoded (any bytes; invalid UTF-8 replaced).
