@@ -3,6 +3,11 @@
 //!
 //! Pure: no I/O, no clock, no logging.
 //!
+//! Layout: this file holds the plan's types and reasons, the guest-level rules (templates,
+//! locks, a dataset named twice, a missing dataset) and the `--dry-run` text; `dataset.rs` plans
+//! one dataset in its phases (nosnap, label and new snapshot, its name, retention, the disk's
+//! state); `tests.rs` holds the planner's tests.
+//!
 //! Decisions (DESIGN.md "Running state", plus what it leaves open):
 //! * Only guests in `host` (config on this node) are looked at; a dataset is planned at most
 //!   once per run even if two disks name it.

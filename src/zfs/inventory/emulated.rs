@@ -1,4 +1,5 @@
-//! Both programs on the emulator: what the cache saves, and that it never lies.
+//! Both programs on the emulator: what the cache saves, and that it never lies. In-process
+//! emulator only: never a real pool.
 
 use super::*;
 use crate::emu::{Version, World};

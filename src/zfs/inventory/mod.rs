@@ -10,11 +10,14 @@
 //! bookmark keeps its snapshot's createtxg) or the cache, and only otherwise from one
 //! `zfs list -t bookmark` per pool.
 //!
-//! The pieces, one idea each: [`budget`] sizes the calls, [`list`] runs `inventory.lua`,
-//! [`facts`] runs `snapinfo.lua`, [`join`] puts names and remembered facts together,
-//! [`cache`] decides from the [`SnapCache`] what to skip, read and remember, and
-//! [`bookmarks`] resolves the bookmarks nothing else knows. This module holds the entry point
+//! The pieces, one idea each: `budget.rs` sizes the calls, `list.rs` runs `inventory.lua`,
+//! `facts.rs` runs `snapinfo.lua`, `join.rs` puts names and remembered facts together,
+//! `cache.rs` decides from the [`SnapCache`] what to skip, read and remember, and
+//! `bookmarks.rs` resolves the bookmarks nothing else knows. This module holds the entry point
 //! [`read_pool`] (the order of those phases) and re-exports the public names.
+//!
+//! Reads only: every program runs read-only (`-n`), and the cache is refreshed in memory,
+//! never saved here (the caller saves it after the run).
 //!
 //! [`SnapCache`]: super::snapcache::SnapCache
 
@@ -74,7 +77,7 @@ pub struct ReadOptions {
 
 /// Reads the state of `datasets` (all on `pool`), using and refreshing `cache`.
 ///
-/// The phases, in order: offer each dataset's cached listing ([`cache::asks`]); list the
+/// The phases, in order: offer each dataset's cached listing (`cache::asks`); list the
 /// pool ([`list_pool`]), walking again a skipped dataset the cache does not vouch for; read
 /// the facts of the snapshots the cache does not know ([`read_info`]); join names and facts
 /// into each dataset's state; forget what this run no longer looks at; resolve the bookmarks
@@ -111,6 +114,5 @@ pub fn read_pool(
 #[cfg(test)]
 mod tests;
 
-/// Both programs on the emulator: what the cache saves, and that it never lies.
 #[cfg(test)]
 mod emulated;

@@ -1,5 +1,6 @@
 //! Unit tests of the inventory's pure parts: the join, the decoders, the chunk sizes and the
-//! limits read from the module parameters.
+//! limits read from the module parameters (under a tempdir root). No pool, not even an
+//! emulated one: that is `emulated.rs`.
 
 use super::facts::decode_info;
 use super::join::join;
