@@ -73,22 +73,16 @@ pub(super) fn plan_dataset(
     };
     dp.future = future_snapshots(input.now, &cx.snaps);
 
-    let (labels, new) = if g.running {
-        let (set, new) = running_here(&cx, &label);
-        (set.into_iter().collect(), new)
-    } else {
-        match not_running(&cx, &label) {
-            Ok(Some((set, new))) => (vec![set], Some(new)),
-            Ok(None) => (vec![], None),
-            Err(other) => {
-                gp.notes.push(format!(
-                    "{ds}: label:running names {other}: guest runs there; left alone"
-                ));
-                dp.state = State::Excluded(format!(
-                    "not running here; label:running names {other}, where it ran last"
-                ));
-                return;
-            }
+    let (labels, new) = match label_and_new(&cx, g.running, &label) {
+        Ok(decided) => decided,
+        Err(other) => {
+            gp.notes.push(format!(
+                "{ds}: label:running names {other}: guest runs there; left alone"
+            ));
+            dp.state = State::Excluded(format!(
+                "not running here; label:running names {other}, where it ran last"
+            ));
+            return;
         }
     };
 
@@ -153,6 +147,24 @@ fn future_snapshots(now: DateTime<Utc>, snaps: &[Ours]) -> Option<(usize, SnapNa
         .iter()
         .max_by_key(|o| o.entry.creation)
         .map(|o| (future.len(), o.name))
+}
+
+/// What the label and the guest's running state decide: the label change (at most one) and
+/// the one new snapshot, by [`running_here`] or [`not_running`]; `Err` with the node the label
+/// names when the dataset is another node's.
+fn label_and_new<'l>(
+    cx: &Ctx,
+    running: bool,
+    label: &'l Option<String>,
+) -> Result<(Vec<Planned>, Option<New>), &'l str> {
+    if running {
+        let (set, new) = running_here(cx, label);
+        return Ok((set.into_iter().collect(), new));
+    }
+    Ok(match not_running(cx, label)? {
+        Some((set, new)) => (vec![set], Some(new)),
+        None => (vec![], None),
+    })
 }
 
 /// The guest runs here: the label is set to this node when it says otherwise, and the new
