@@ -3,6 +3,11 @@
 //!
 //! Pure: no I/O, no clock, no logging.
 //!
+//! Layout: this file holds the plan's types and reasons, the guest-level rules (templates,
+//! locks, a dataset named twice, a missing dataset) and the `--dry-run` text; `dataset.rs` plans
+//! one dataset in its phases (nosnap, label and new snapshot, its name, retention, the disk's
+//! state); `tests.rs` holds the planner's tests.
+//!
 //! Decisions (DESIGN.md "Running state", plus what it leaves open):
 //! * Only guests in `host` (config on this node) are looked at; a dataset is planned at most
 //!   once per run even if two disks name it.
@@ -32,10 +37,11 @@ use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Utc};
 
-use crate::host::{Guest, GuestKind, Host};
-use crate::naming::{Class, Dataset, ShortName, SnapKind, SnapName};
-use crate::nosnap::{NosnapValue, nosnap_value};
-use crate::policy::{self, BookmarkPolicy, DueWhy, Entry, Policy, Verdict, Zone};
+use crate::host::{Disk, Guest, GuestKind, Host};
+#[cfg(test)]
+use crate::naming::SnapKind; // for the tests' `use super::*`
+use crate::naming::{Class, Dataset, SnapName};
+use crate::policy::{BookmarkPolicy, DueWhy, Policy, Zone};
 use crate::state::DatasetState;
 use crate::verdict::State;
 
@@ -303,9 +309,6 @@ fn lock_mode(lock: Option<&str>) -> LockMode {
     }
 }
 
-/// How far the name's seconds may be moved to avoid a collision.
-const MAX_NAME_STEPS: i64 = 60;
-
 /// Plans one run. See the module docs for the rules.
 pub fn plan(input: &PlanInput) -> Plan {
     let mut seen = BTreeMap::new();
@@ -322,6 +325,8 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
 }
 
+/// Plans one guest: templates and guests under a lock that leaves them alone get every disk
+/// excluded; otherwise each disk is planned ([`plan_disk`]), under what the lock allows.
 fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>) -> GuestPlan {
     let mut gp = GuestPlan {
         vmid: g.vmid,
@@ -332,29 +337,18 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>
         disks: Vec::new(),
     };
     for o in &g.other_disks {
-        gp.disks.push(DiskPlan {
-            key: o.key.clone(),
-            dataset: None,
-            state: if o.failed {
-                State::Failed(o.reason.clone())
-            } else {
-                State::Excluded(o.reason.clone())
-            },
-            snapshot: None,
-            future: None,
-            nosnap_unknown: None,
-        });
+        let state = if o.failed {
+            State::Failed(o.reason.clone())
+        } else {
+            State::Excluded(o.reason.clone())
+        };
+        gp.disks.push(disk_plan(o.key.clone(), None, state));
     }
     let exclude_all = |gp: &mut GuestPlan, why: &str| {
         for d in &g.disks {
-            gp.disks.push(DiskPlan {
-                key: d.key.clone(),
-                dataset: Some(d.dataset.clone()),
-                state: State::Excluded(why.to_string()),
-                snapshot: None,
-                future: None,
-                nosnap_unknown: None,
-            });
+            let state = State::Excluded(why.to_string());
+            gp.disks
+                .push(disk_plan(d.key.clone(), Some(d.dataset.clone()), state));
         }
     };
     if g.template {
@@ -379,320 +373,62 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>
         gp.notes.push("no disks on ZFS storages".into());
     }
     for disk in &g.disks {
-        let ds = &disk.dataset;
-        let mut dp = DiskPlan {
-            key: disk.key.clone(),
-            dataset: Some(ds.clone()),
-            state: State::Snapshotted,
-            snapshot: None,
-            future: None,
-            nosnap_unknown: None,
-        };
-        if let Some(first) = seen.get(ds) {
-            gp.notes
-                .push(format!("{ds}: already planned for another disk; skipped"));
-            dp.state = State::Excluded(format!("same dataset as {first}"));
-        } else {
-            seen.insert(
-                ds.clone(),
-                format!("{} {} {}", g.kind.label(), g.vmid, disk.key),
-            );
-            match input.inventory.get(ds) {
-                Some(st) if st.exists => plan_dataset(input, g, mode, st, &mut gp, &mut dp),
-                _ => {
-                    gp.notes.push(format!(
-                        "{ds} ({}): dataset does not exist; skipped",
-                        disk.key
-                    ));
-                    dp.state = State::Failed(format!(
-                        "dataset {ds} does not exist: check the 'pool' of storage {:?} in \
-                         /etc/pve/storage.cfg and `zfs list {ds}`",
-                        disk.storage
-                    ));
-                }
-            }
-        }
+        let dp = plan_disk(input, g, mode, disk, seen, &mut gp);
         gp.disks.push(dp);
     }
     gp
 }
 
-/// Our snapshots or bookmarks of one dataset: name, txg, creation.
-struct Ours {
-    name: SnapName,
-    entry: Entry,
+/// A disk's entry before anything is planned for it.
+fn disk_plan(key: String, dataset: Option<Dataset>, state: State) -> DiskPlan {
+    DiskPlan {
+        key,
+        dataset,
+        state,
+        snapshot: None,
+        future: None,
+        nosnap_unknown: None,
+    }
 }
 
-/// Our snapshots (or bookmarks) among `(short name, createtxg, creation)`: those whose name
-/// reads as ours ([`ShortName::ours`], read when the name was listed), in the given order.
-fn ours<'a>(items: impl ExactSizeIterator<Item = (&'a ShortName, u64, i64)>) -> Vec<Ours> {
-    let mut out = Vec::with_capacity(items.len());
-    out.extend(items.filter_map(|(name, createtxg, creation)| {
-        let name = name.ours()?;
-        Some(Ours {
-            name,
-            entry: Entry {
-                kind: name.kind(),
-                createtxg,
-                creation,
-            },
-        })
-    }));
-    out
-}
-
-fn plan_dataset(
+/// Plans one ZFS disk of `g`: a dataset already planned in this run (two disks naming it) is
+/// excluded, a missing one fails (with where to look), an existing one is planned by
+/// [`dataset::plan_dataset`]. Notes and actions go into `gp`; the disk's entry is returned.
+fn plan_disk(
     input: &PlanInput,
     g: &Guest,
     mode: LockMode,
-    st: &DatasetState,
+    disk: &Disk,
+    seen: &mut BTreeMap<Dataset, String>,
     gp: &mut GuestPlan,
-    dp: &mut DiskPlan,
-) {
-    let ds = &st.dataset;
-    let node = &input.host.node;
-    if let Some(v) = &st.nosnap {
-        match nosnap_value(v) {
-            NosnapValue::Excludes => {
-                gp.notes.push(format!("{ds}: label:nosnap={v}: left alone"));
-                dp.state = State::Excluded(format!("label:nosnap={v}"));
-                return;
-            }
-            NosnapValue::Includes => {}
-            NosnapValue::Unknown => dp.nosnap_unknown = Some(v.clone()),
-        }
+) -> DiskPlan {
+    let ds = &disk.dataset;
+    let mut dp = disk_plan(disk.key.clone(), Some(ds.clone()), State::Snapshotted);
+    if let Some(first) = seen.get(ds) {
+        gp.notes
+            .push(format!("{ds}: already planned for another disk; skipped"));
+        dp.state = State::Excluded(format!("same dataset as {first}"));
+        return dp;
     }
-    let label: Option<String> = st
-        .running
-        .as_ref()
-        .map(|p| p.value.clone())
-        .filter(|v| !v.is_empty() && v != "-");
-
-    let snaps = ours(
-        st.snapshots
-            .iter()
-            .map(|s| (&s.name, s.createtxg, s.creation)),
+    seen.insert(
+        ds.clone(),
+        format!("{} {} {}", g.kind.label(), g.vmid, disk.key),
     );
-    let bms = ours(
-        st.bookmarks
-            .iter()
-            .map(|b| (&b.name, b.createtxg, b.creation)),
-    );
-    let now_ts = input.now.timestamp();
-    let future: Vec<&Ours> = snaps
-        .iter()
-        .filter(|o| o.entry.creation > now_ts + policy::SAME_INSTANT_SECS)
-        .collect();
-    dp.future = future
-        .iter()
-        .max_by_key(|o| o.entry.creation)
-        .map(|o| (future.len(), o.name));
-
-    let mut labels = Vec::new();
-    // (kind, reason) of the one new snapshot
-    let new: Option<(SnapKind, Reason)> = if g.running {
-        if label.as_deref() != Some(node.as_str()) {
-            labels.push(Planned {
-                action: Action::SetLabel {
-                    dataset: ds.clone(),
-                    value: node.clone(),
-                },
-                reason: Reason::RunningHere {
-                    previous: label.clone(),
-                },
-            });
-        }
-        let existing: Vec<Entry> = snaps.iter().map(|o| o.entry).collect();
-        policy::due(input.policy.keep(), &input.zone, input.now, &existing).map(|d| {
-            (
-                SnapKind::Periodic(d.class),
-                Reason::Due {
-                    class: d.class,
-                    why: d.why,
-                },
-            )
-        })
-    } else {
-        match label.as_deref() {
-            None => Some(()),
-            Some(l) if l == node => Some(()),
-            Some("stopped") => None,
-            Some(other) => {
-                gp.notes.push(format!(
-                    "{ds}: label:running names {other}: guest runs there; left alone"
-                ));
-                dp.state = State::Excluded(format!(
-                    "not running here; label:running names {other}, where it ran last"
-                ));
-                return;
-            }
-        }
-        .map(|()| {
-            let reason = Reason::StoppedSinceLastRun {
-                previous: label.clone(),
-            };
-            labels.push(Planned {
-                action: Action::SetLabel {
-                    dataset: ds.clone(),
-                    value: "stopped".into(),
-                },
-                reason: reason.clone(),
-            });
-            (SnapKind::Stopped, reason)
-        })
-    };
-
-    dp.state = if g.running {
-        State::Snapshotted
-    } else {
-        State::Stopped
-    };
-    let mut creates = Vec::new();
-    let mut new_entry = None;
-    if let Some((kind, reason)) = new {
-        match free_name(input, kind, &snaps, &bms) {
-            Ok((name, first)) => {
-                dp.snapshot = Some(name);
-                if name != first {
-                    gp.notes.push(format!(
-                        "{ds}: {first} is taken (DST repeat or rerun); named {name}"
-                    ));
-                }
-                creates.push(Planned {
-                    action: Action::Snapshot {
-                        dataset: ds.clone(),
-                        name,
-                    },
-                    reason,
-                });
-                if let SnapKind::Periodic(class) = kind
-                    && input.bookmarks.creates_for(class)
-                {
-                    creates.push(Planned {
-                        action: Action::Bookmark {
-                            dataset: ds.clone(),
-                            name,
-                        },
-                        reason: Reason::BookmarkOfNew { class },
-                    });
-                }
-                new_entry = Some(Entry {
-                    kind,
-                    createtxg: u64::MAX,
-                    creation: input.now.timestamp(),
-                });
-            }
-            Err(msg) => {
-                gp.notes.push(format!("{ds}: {msg}; no snapshot this run"));
-                dp.state = State::Failed(format!("no free snapshot name: {msg}"));
-            }
+    match input.inventory.get(ds) {
+        Some(st) if st.exists => dataset::plan_dataset(input, g, mode, st, gp, &mut dp),
+        _ => {
+            gp.notes.push(format!(
+                "{ds} ({}): dataset does not exist; skipped",
+                disk.key
+            ));
+            dp.state = State::Failed(format!(
+                "dataset {ds} does not exist: check the 'pool' of storage {:?} in \
+                 /etc/pve/storage.cfg and `zfs list {ds}`",
+                disk.storage
+            ));
         }
     }
-
-    let mut destroys = Vec::new();
-    let mut held_back = 0usize;
-    for (o, e) in expired(input.policy.keep(), &snaps, new_entry) {
-        if mode == LockMode::NoDestroys {
-            held_back += 1;
-        } else {
-            // Held or cloned snapshots are planned too: apply.lua keeps and reports them.
-            destroys.push(Planned {
-                action: Action::Destroy {
-                    dataset: ds.clone(),
-                    name: o.name,
-                },
-                reason: Reason::Expired(e),
-            });
-        }
-    }
-    if let Some(counts) = input.bookmarks.counts() {
-        let new_bm = creates
-            .iter()
-            .any(|p| matches!(p.action, Action::Bookmark { .. }))
-            .then_some(new_entry)
-            .flatten();
-        for (o, e) in expired(counts, &bms, new_bm) {
-            if mode == LockMode::NoDestroys {
-                held_back += 1;
-            } else {
-                destroys.push(Planned {
-                    action: Action::DestroyBookmark {
-                        dataset: ds.clone(),
-                        name: o.name,
-                    },
-                    reason: Reason::ExpiredBookmark(e),
-                });
-            }
-        }
-    }
-    if held_back > 0 {
-        gp.notes.push(format!(
-            "{ds}: {held_back} expired snapshot(s)/bookmark(s) kept while locked"
-        ));
-    }
-    // Execution order: SetLabel, Snapshot, Bookmark, Destroy (oldest first), DestroyBookmark.
-    destroys.sort_by_key(|p| matches!(p.action, Action::DestroyBookmark { .. }));
-    gp.actions.extend(labels);
-    gp.actions.extend(creates);
-    gp.actions.extend(destroys);
-}
-
-/// Expired entries of `ours`, oldest first, counting `new` as the newest.
-fn expired<'o>(
-    keep: &policy::Counts,
-    ours: &'o [Ours],
-    new: Option<Entry>,
-) -> Vec<(&'o Ours, Expiry)> {
-    let mut entries: Vec<Entry> = ours.iter().map(|o| o.entry).collect();
-    entries.extend(new);
-    let verdicts = policy::retain(keep, &entries);
-    let mut out: Vec<(&Ours, Expiry)> = ours
-        .iter()
-        .zip(verdicts)
-        .filter_map(|(o, v)| match v {
-            Verdict::Expire {
-                class,
-                position,
-                keep,
-            } => Some((
-                o,
-                Expiry {
-                    class,
-                    position,
-                    keep,
-                    stopped: o.name.kind() == SnapKind::Stopped,
-                },
-            )),
-            _ => None,
-        })
-        .collect();
-    out.sort_by_key(|(o, _)| o.entry.createtxg);
-    out
-}
-
-/// The name for a new snapshot at `now`, moved forward by whole seconds while it equals one of
-/// our snapshots or bookmarks. Returns (name, the unmoved name).
-fn free_name(
-    input: &PlanInput,
-    kind: SnapKind,
-    snaps: &[Ours],
-    bms: &[Ours],
-) -> Result<(SnapName, SnapName), String> {
-    let first = SnapName::new(input.zone.wall_clock(input.now), kind)
-        .ok_or_else(|| format!("time {} cannot be named", input.now))?;
-    // Names compare as values: `Display` is one-to-one (whole seconds, four-digit years), and
-    // formatting every name of every dataset was most of a long simulation's planning time.
-    // Usually the first name is free: one scan answers without hashing every name.
-    if !snaps.iter().chain(bms).any(|o| o.name == first) {
-        return Ok((first, first));
-    }
-    let taken: std::collections::HashSet<SnapName> =
-        snaps.iter().chain(bms).map(|o| o.name).collect();
-    (0..=MAX_NAME_STEPS)
-        .filter_map(|s| first.later_by(s))
-        .find(|n| !taken.contains(n))
-        .map(|n| (n, first))
-        .ok_or_else(|| format!("{first} and the next {MAX_NAME_STEPS} seconds are taken"))
+    dp
 }
 
 impl Plan {
@@ -758,6 +494,8 @@ impl Plan {
         out
     }
 }
+
+mod dataset;
 
 #[cfg(test)]
 mod tests;
