@@ -17,8 +17,7 @@
 #     flavor of that release (2.3 and 2.1 share the bookworm base): base-<release>-<week>-<hash>/;
 #   * all builds share one .deb cache (cache/debs);
 #   * dpkg runs with unsafe-io and without docs/man pages/locales, the initramfs is generated
-#     once (update-initramfs is diverted during package installs), and the module is compiled
-#     without debug info (KCFLAGS=-g0: nothing in the VM reads it);
+#     once (update-initramfs is diverted during package installs);
 #   * slimming deletes build-only trees instead of purging packages through dpkg.
 # Builds are serialized with a lock (a waiter whose image appears meanwhile returns at once, so
 # tests/vm/ci.sh can build the next flavor in the background) and print a timing table.
@@ -58,7 +57,10 @@ WEEK=$(date -u +%G-W%V)
 HASH=$(sha256sum "$HERE/build-image.sh" | cut -c1-12)
 KEY="img-$FLAVOR-$WEEK-$HASH"
 DEST=$CACHE/$KEY
-BASE_KEY="base-$RELEASE-$WEEK-$HASH"
+# The base's key hashes only the base section of this script (between the "# ---- base" and
+# "# ---- flavor" lines), so a change to the flavor steps does not rebuild the bases.
+BASE_HASH=$(sed -n '/^# ---- base/,/^# ---- flavor/p' "$HERE/build-image.sh" | sha256sum | cut -c1-12)
+BASE_KEY="base-$RELEASE-$WEEK-$BASE_HASH"
 BASE=$CACHE/$BASE_KEY
 
 cached() { echo "build-image: cached $KEY" >&2; echo "$DEST"; exit 0; }
@@ -110,7 +112,7 @@ step() { # step <title> <function>
     TIMINGS+=("$(printf '%-48s %4ss' "$1" $((t1 - t0)))")
 }
 in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-    DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 KCFLAGS=-g0 "$@"; }
+    DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"; }
 mounts() { # the chroot's API file systems and the shared .deb cache
     mount -t proc proc "$ROOT/proc"
     mount -t sysfs sys "$ROOT/sys"
