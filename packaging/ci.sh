@@ -50,6 +50,7 @@ step "apt: contrib component, lintian man-db bash-completion zfsutils-linux"
 # zfsutils-linux is in contrib. Enabled already (by us, by tests/vm/setup-host.sh's own file, or
 # by the admin)? Then leave apt alone; else add contrib to the Components of the main archive's
 # stanza(s) in the deb822 debian.sources (not -security, which has no zfs).
+# shellcheck disable=SC2016 # apt's own $(FIELD) syntax, not a shell expansion
 if ! apt-get indextargets --format '$(RELEASE) $(COMPONENT)' | grep -qx "$codename contrib"; then
     src=/etc/apt/sources.list.d/debian.sources
     [ -f "$src" ] || fail "contrib is not enabled and there is no $src to add it to"
@@ -70,6 +71,7 @@ if ! apt-get indextargets --format '$(RELEASE) $(COMPONENT)' | grep -qx "$codena
         END { flush() }
     ' "$src.bak-pve-zfs-snap" >"$src"
     echo "added contrib to $src (backup: $src.bak-pve-zfs-snap)"
+    # shellcheck disable=SC2016 # apt's own $(FIELD) syntax
     apt-get indextargets --format '$(RELEASE) $(COMPONENT)' | grep -qx "$codename contrib" ||
         fail "could not enable contrib in $src"
     need_update=1
@@ -176,7 +178,7 @@ grep -qF "keeping $CRON_FILE" <<<"$purge_out" || fail "purge did not say it kept
 rm -f "$CRON_FILE"
 if dpkg-query -W "$PKG" >/dev/null 2>&1; then fail "dpkg still knows $PKG after purge"; fi
 
-step done
+step "done"
 echo "== timings"
 printf '%s\n' "${timings[@]}"
 echo "packaging CI passed: $deb"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Emulator-vs-kernel conformance for one OpenZFS flavor.
 #
-#   tests/vm/conformance.sh <2.3|2.1> [--kernel-only|--emu-only] [--record] [--out DIR] [case-filter]
+#   tests/vm/conformance.sh <2.4|2.3|2.1> [--kernel-only|--emu-only] [--record] [--out DIR] [case-filter]
 #
 # 1. Kernel: one VM boot (tests/vm/run.sh) runs conformance/run-cases.sh over all cases, the
 #    pool re-created between cases; results and vm-info (exact zfs module version) in DIR/kernel.

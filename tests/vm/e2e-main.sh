@@ -19,7 +19,7 @@ if [ -n "${VM_FLAVOR:-}" ]; then ln -s /sys "$ROOT/sys"; fi
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
 die() { echo "FAIL $*" >&2; exit 1; }
-eq() { [ "$1" = "$2" ] && ok "$3" || die "$3: got [$1], want [$2]"; }
+eq() { if [ "$1" = "$2" ]; then ok "$3"; else die "$3: got [$1], want [$2]"; fi; }
 # The pool's clock must be the run's clock: snapshot `creation` decides the calendar buckets.
 # In the throw-away VM, set the guest's clock; on the emulator, ZFS_EMU_NOW.
 at() {
@@ -55,11 +55,11 @@ eq "$after" "$before" "--dry-run changes nothing"
 run 2026-11-21T10:00:00Z f2 h2
 if [ -n "${VM_FLAVOR:-}" ]; then
     for f in version parameters/zfs_lua_max_instrlimit parameters/zfs_lua_max_memlimit; do
-        [ -r "/sys/module/zfs/$f" ] && ok "sysfs has /sys/module/zfs/$f" || die "no /sys/module/zfs/$f"
+        if [ -r "/sys/module/zfs/$f" ]; then ok "sysfs has /sys/module/zfs/$f"; else die "no /sys/module/zfs/$f"; fi
     done
 fi
-[ -s "$ROOT/var/cache/pve-zfs-snap/snapshots.json" ] && ok "the snapshot-facts cache was written" ||
-    die "no $ROOT/var/cache/pve-zfs-snap/snapshots.json"
+if [ -s "$ROOT/var/cache/pve-zfs-snap/snapshots.json" ]; then ok "the snapshot-facts cache was written"; else
+    die "no $ROOT/var/cache/pve-zfs-snap/snapshots.json"; fi
 eq "$(txgs rpool 2026-11-21_10:00:00)" 1 "first run: all snapshots on rpool share one createtxg"
 eq "$(txgs tank 2026-11-21_10:00:00)" 1 "first run: the snapshot on tank has one createtxg"
 eq "$(zfs list -H -t snapshot -o name -r rpool tank | grep -c '@autosnap_2026-11-21_10:00:00_')" 7 "7 snapshots: 5 running disks + 2 stopped markers"
@@ -89,7 +89,7 @@ eq "$(ours rpool/data/vm-100-disk-0)" \
     "autosnap_2026-01-01_00:00:00_monthly autosnap_2026-11-21_12:00:00_hourly autosnap_2026-11-21_12:45:00_frequently autosnap_2026-11-21_13:00:00_hourly" \
     "rotation keeps exactly the newest 2 and the newest 2 hourlies (the unmanaged monthly stays)"
 for f in $FOREIGN; do
-    zfs list -H -o name "rpool/data/vm-100-disk-0@$f" >/dev/null && ok "foreign $f survives" || die "foreign $f destroyed"
+    if zfs list -H -o name "rpool/data/vm-100-disk-0@$f" >/dev/null; then ok "foreign $f survives"; else die "foreign $f destroyed"; fi
 done
 eq "$(zfs list -H -t bookmark -o name -d 1 rpool/data/vm-100-disk-0 | sed 's/.*#//' | tr '\n' ' ')" \
     "autosnap_2026-11-21_10:00:00_hourly autosnap_2026-11-21_11:00:00_hourly autosnap_2026-11-21_12:00:00_hourly autosnap_2026-11-21_13:00:00_hourly " \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run one command inside a fresh throw-away VM with real OpenZFS and a fresh pool.
 #
-#   tests/vm/run.sh <2.3|2.1> [--disk-size 4G] [--pool tank] [--pool-opts "-O compression=off"]
+#   tests/vm/run.sh <2.4|2.3|2.1> [--disk-size 4G] [--pool tank] [--pool-opts "-O compression=off"]
 #                   [--out DIR] [--timeout 600] [--mem 2048] [--smp 2] [--keep] -- <command...>
 #
 # The guest sees the repository read-only at /work (the command runs there, bash, PATH with

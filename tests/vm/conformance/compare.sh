@@ -20,7 +20,7 @@ while [ $# -gt 2 ]; do
     esac
 done
 [ $# -eq 2 ] || { echo "usage: $0 [--flavor F] [--gaps FILE] <emulator-dir> <kernel-dir>" >&2; exit 2; }
-[ -d "$1" ] && [ -d "$2" ] || { echo "compare.sh: both directories must exist" >&2; exit 2; }
+if [ ! -d "$1" ] || [ ! -d "$2" ]; then echo "compare.sh: both directories must exist" >&2; exit 2; fi
 A=$(cd "$1" && pwd) B=$(cd "$2" && pwd)
 
 gap_reason() { # gap_reason <case> → prints reason if listed for this flavor
