@@ -11,7 +11,6 @@ pub mod check_cmd;
 pub mod cli;
 pub mod cron;
 pub mod cron_cmd;
-pub mod emu;
 pub mod fsutil;
 pub mod inventory;
 pub mod lock;

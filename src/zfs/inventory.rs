@@ -1240,9 +1240,9 @@ mod tests {
 #[cfg(test)]
 mod emulated {
     use super::*;
-    use crate::emu::{Version, World};
     use crate::zfs::exec::InProcess;
     use crate::zfs::snapcache::MAX_AGE_SECS;
+    use zfs_emu::{Version, World};
 
     const NOW: i64 = 1_800_000_000;
 

@@ -34,7 +34,7 @@ echo "==== VM tier: real OpenZFS in qemu (flavors: ${FLAVORS[*]})"
 [ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot, qemu image build)"
 timed "host setup (apt)" "$HERE/setup-host.sh" || fail "host setup"
 command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 unavailable"
-timed "cargo build --bins" bash -c "cd '$REPO' && cargo build --bins --locked" || fail "cargo build"
+timed "cargo build --workspace --bins" bash -c "cd '$REPO' && cargo build --workspace --bins --locked" || fail "cargo build"
 
 rc=0
 for f in "${FLAVORS[@]}"; do

@@ -1,7 +1,11 @@
 //! In-process emulator of the OpenZFS channel-program API (`zfs program`) on an in-memory
-//! pool model, faithful to `shared/reference/zfs-channel-programs.md`.
+//! pool model, checked against real kernels by the conformance suite (`tests/vm/conformance/`
+//! of the workspace; see this crate's README.md).
 //!
-//! Used by tests, by the `zfs-emu` stand-in executable and by `simulate`; never by a real run.
+//! Used by tests, by the `zfs-emu` stand-in executable (`src/main.rs`) and by pve-zfs-snap's
+//! `simulate`; never by a real run. It must not depend on pve-zfs-snap (the product depends on
+//! it). It never prints or exits; only [`state`] (the state file, `ZFS_EMU_*`) and
+//! `zfs program <pool> <file>` (reading the script) touch files or the environment.
 //!
 //! * [`model`]: pools, datasets, snapshots, bookmarks, holds, clones and the kernel's rules.
 //! * [`lint`]: source pre-pass turning Lua 5.4 (mlua) into the channel-program Lua 5.2 int64
