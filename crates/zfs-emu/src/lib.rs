@@ -30,10 +30,12 @@
 //! The kernel-panic cases (empty snapshot name, inherit of a user property on a missing
 //! dataset) end the program with exit code [`EXIT_PANIC`] and an `EMULATOR:` message.
 
+#![warn(unreachable_pub, unnameable_types)]
+
 pub mod cli;
 pub mod faults;
-pub mod json;
-pub mod lint;
+pub(crate) mod json;
+pub(crate) mod lint;
 mod lua;
 pub mod model;
 pub mod state;
@@ -47,13 +49,13 @@ use serde::{Deserialize, Serialize};
 use model::{DatasetNode, DsKind, NameKind, Pool, Stamp, errno, split_name};
 
 /// Exit code of a program that would have panicked the kernel.
-pub const EXIT_PANIC: i32 = 99;
+pub(crate) const EXIT_PANIC: i32 = 99;
 /// Default and maximum instruction limits (`zfs_lua_max_instrlimit`).
-pub const DEFAULT_INSTR_LIMIT: u64 = 10_000_000;
-pub const MAX_INSTR_LIMIT: u64 = 100_000_000;
+pub(crate) const DEFAULT_INSTR_LIMIT: u64 = 10_000_000;
+pub(crate) const MAX_INSTR_LIMIT: u64 = 100_000_000;
 /// Default and maximum memory limits (`zfs_lua_max_memlimit`).
-pub const DEFAULT_MEM_LIMIT: u64 = 10 * 1024 * 1024;
-pub const MAX_MEM_LIMIT: u64 = 100 * 1024 * 1024;
+pub(crate) const DEFAULT_MEM_LIMIT: u64 = 10 * 1024 * 1024;
+pub(crate) const MAX_MEM_LIMIT: u64 = 100 * 1024 * 1024;
 
 /// An OpenZFS release, `major.minor.patch`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -73,7 +75,7 @@ impl Version {
         }
     }
     /// True when this release has everything of `major.minor`.
-    pub fn at_least(self, major: u32, minor: u32) -> bool {
+    pub(crate) fn at_least(self, major: u32, minor: u32) -> bool {
         (self.major, self.minor) >= (major, minor)
     }
 }
@@ -115,7 +117,7 @@ impl FromStr for Version {
 pub struct World {
     pub version: Version,
     /// Last synced txg; the next change happens in `txg + 1`.
-    pub txg: u64,
+    pub(crate) txg: u64,
     pub pools: BTreeMap<String, Pool>,
     /// State of the guid generator.
     #[serde(default)]
@@ -134,7 +136,7 @@ pub struct World {
     faults: Option<std::sync::Arc<faults::Faults>>,
     /// What the faults count across invocations (kept in the state file, absent when zero).
     #[serde(default, skip_serializing_if = "faults::Counters::is_zero")]
-    pub fault_counters: faults::Counters,
+    pub(crate) fault_counters: faults::Counters,
     /// Set by a program that `kill-after` killed; read by [`World::run_cli`].
     #[serde(skip)]
     killed: bool,
@@ -143,8 +145,8 @@ pub struct World {
 /// A `zfs program` invocation, after option parsing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramRequest {
-    pub pool: String,
-    pub script: String,
+    pub(crate) pool: String,
+    pub(crate) script: String,
     pub argv: Vec<String>,
     /// `false` is `-n`.
     pub sync: bool,
@@ -178,9 +180,9 @@ pub struct ProgramOutcome {
     /// Peak Lua memory use in bytes.
     pub memory_peak: u64,
     /// The errno of the ioctl (0, EINVAL, ECHRNG, ETIME, ENOSPC, ENOMEM), for tests.
-    pub errno: i32,
+    pub(crate) errno: i32,
     /// The output nvlist (for the non-JSON form).
-    pub output: Vec<(Vec<u8>, json::Nv)>,
+    pub(crate) output: Vec<(Vec<u8>, json::Nv)>,
 }
 
 fn random_u64() -> u64 {
@@ -220,12 +222,12 @@ impl World {
     }
 
     /// Injects `faults` into every later command and program (`None`: none, the default).
-    pub fn set_faults(&mut self, faults: Option<faults::Faults>) {
+    pub(crate) fn set_faults(&mut self, faults: Option<faults::Faults>) {
         self.faults = faults.map(std::sync::Arc::new);
     }
 
     /// The faults in force.
-    pub fn faults(&self) -> Option<&faults::Faults> {
+    pub(crate) fn faults(&self) -> Option<&faults::Faults> {
         self.faults.as_deref()
     }
 
@@ -234,7 +236,12 @@ impl World {
     /// count, pools gone under `vanish-after` (hidden for this command only), and a program
     /// killed by `kill-after` (exit [`faults::EXIT_KILLED`], no output; see
     /// [`World::was_killed`]). Without faults it is exactly `cli::zfs_main`/`zpool_main`.
-    pub fn run_cli(&mut self, tool: &str, args: &[String], stdin: &str) -> (i32, String, String) {
+    pub(crate) fn run_cli(
+        &mut self,
+        tool: &str,
+        args: &[String],
+        stdin: &str,
+    ) -> (i32, String, String) {
         let Some(f) = self.faults.clone() else {
             return self.dispatch(tool, args, stdin);
         };
@@ -261,7 +268,7 @@ impl World {
 
     /// True when the last [`World::run_cli`] ran a program that `kill-after` killed: the
     /// process must now die of SIGKILL (after saving the state).
-    pub fn was_killed(&self) -> bool {
+    pub(crate) fn was_killed(&self) -> bool {
         self.killed
     }
 
@@ -343,7 +350,7 @@ impl World {
     }
 
     /// `zpool destroy <pool>`.
-    pub fn destroy_pool(&mut self, name: &str) -> Result<(), i32> {
+    pub(crate) fn destroy_pool(&mut self, name: &str) -> Result<(), i32> {
         self.pools.remove(name).map(|_| ()).ok_or(errno::ENOENT)
     }
 
@@ -474,7 +481,7 @@ impl World {
 
     /// `zfs set prop=value` for one of the native properties the emulator models
     /// ([`model::NATIVE_SETTABLE`]): EINVAL for another property or a bad value.
-    pub fn set_native_prop(&mut self, ds: &str, prop: &str, value: &str) -> Result<(), i32> {
+    pub(crate) fn set_native_prop(&mut self, ds: &str, prop: &str, value: &str) -> Result<(), i32> {
         let kind = self
             .pool(ds)
             .and_then(|p| p.ds(ds))
@@ -496,7 +503,12 @@ impl World {
     }
 
     /// A user property value as if it had arrived with `zfs recv` (source `received`).
-    pub fn set_received_prop(&mut self, ds: &str, prop: &str, value: &str) -> Result<(), i32> {
+    pub(crate) fn set_received_prop(
+        &mut self,
+        ds: &str,
+        prop: &str,
+        value: &str,
+    ) -> Result<(), i32> {
         if !model::is_user_prop(prop) {
             return Err(errno::EINVAL);
         }
@@ -508,7 +520,7 @@ impl World {
     }
 
     /// `zfs inherit prop ds` for a user property.
-    pub fn inherit_user_prop(&mut self, ds: &str, prop: &str) -> Result<(), i32> {
+    pub(crate) fn inherit_user_prop(&mut self, ds: &str, prop: &str) -> Result<(), i32> {
         self.stamp();
         code(model::inherit_user_prop(
             self.pool_mut(ds)?,
