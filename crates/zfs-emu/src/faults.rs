@@ -3,7 +3,7 @@
 //! pool, an I/O error, a pool that goes away, a killed or hung `zfs` can be tested end to end.
 //!
 //! This module parses and validates the spec and answers "what applies here"; the effects
-//! are applied by the runtime (`lua`: ENOSPC, EIO, kill), by [`World::run_cli`](super::World::run_cli)
+//! are applied by the runtime (`lua`: ENOSPC, EIO, kill), by `World::run_cli`
 //! (vanished pools, `fail-exec`) and by the `zfs-emu` executable (`hang`, the SIGKILL). It must
 //! not print, sleep or read the environment, and nothing here runs when no fault is set: the
 //! world holds `None` and every hook tests that first, so `simulate` pays one branch per call.

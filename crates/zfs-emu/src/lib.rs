@@ -8,10 +8,10 @@
 //! `zfs program <pool> <file>` (reading the script) touch files or the environment.
 //!
 //! * [`model`]: pools, datasets, snapshots, bookmarks, holds, clones and the kernel's rules.
-//! * [`lint`]: source pre-pass turning Lua 5.4 (mlua) into the channel-program Lua 5.2 int64
+//! * `lint` (private): source pre-pass turning Lua 5.4 (mlua) into the channel-program Lua 5.2 int64
 //!   dialect (float literals, octal, `/`, nesting limit, 5.4-only syntax).
-//! * [`lua`] (private): the sandbox, the `zfs.*` API, limits and the return conversion.
-//! * [`json`]: the output nvlist and its `-j` JSON form.
+//! * `lua` (private): the sandbox, the `zfs.*` API, limits and the return conversion.
+//! * `json` (private): the output nvlist and its `-j` JSON form.
 //! * [`cli`]: `zfs`/`zpool` command lines against a [`World`] (what `zfs-emu` runs).
 //! * [`faults`]: fault injection (`ZFS_EMU_FAULTS`): ENOSPC, EIO, a vanishing pool, a killed,
 //!   hung or failing `zfs`; off (one branch per call) unless a test sets it.
@@ -26,9 +26,9 @@
 //! are 5.4 VM instructions (the count granularity, 100, and the limits are the same);
 //! oversized output gives ENOMEM (`Return value too large.`) rather than a smushed nvlist;
 //! `written@`, `userquota@` and most native properties beyond the ones listed in
-//! [`lua`] return defaults; literal constant folding (`-7/2` as -3) is not emulated.
+//! `lua` return defaults; literal constant folding (`-7/2` as -3) is not emulated.
 //! The kernel-panic cases (empty snapshot name, inherit of a user property on a missing
-//! dataset) end the program with exit code [`EXIT_PANIC`] and an `EMULATOR:` message.
+//! dataset) end the program with exit code `EXIT_PANIC` (99) and an `EMULATOR:` message.
 
 #![warn(unreachable_pub, unnameable_types)]
 

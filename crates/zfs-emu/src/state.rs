@@ -72,7 +72,8 @@ pub struct Ran {
     pub killed: bool,
 }
 
-/// [`run_with_state`], also telling whether the program was killed (`kill-after`).
+/// Runs `tool` (`zfs` or `zpool`) with `args` against the state file `state`, also telling
+/// whether the program was killed (`kill-after`).
 pub fn run(
     state: &Path,
     env: &EmuEnv,
