@@ -6,7 +6,6 @@
 //! `cargo bench --bench programs` (everything) or `cargo bench --bench programs -- scale` (the
 //! retention cut only).
 
-use pve_zfs_snap::emu::ProgramOutcome;
 use pve_zfs_snap::zfs::apply::{Item, Outcome, apply_pool};
 use pve_zfs_snap::zfs::cost::{
     build_pool, measure_inventory_model, measure_snapinfo_model, oldest_names, run_apply,
@@ -19,6 +18,7 @@ use pve_zfs_snap::zfs::inventory::{
 use pve_zfs_snap::zfs::program::{DEFAULT_INSTR_LIMIT, DEFAULT_MEM_LIMIT, INVENTORY, SNAPINFO};
 use pve_zfs_snap::zfs::{Exec, InProcess};
 use std::time::Instant;
+use zfs_emu::ProgramOutcome;
 
 const DATASETS: usize = 2_000;
 const SNAPSHOTS: usize = 150;

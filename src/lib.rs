@@ -16,10 +16,6 @@ pub mod cli;
 pub mod cmd;
 pub mod cron;
 pub mod duration;
-// The emulator stands in for the kernel and its tools (its own clock and environment
-// knobs); it is leaving this crate for its own, with its own lint settings.
-#[allow(clippy::disallowed_methods, clippy::print_stdout, clippy::print_stderr)]
-pub mod emu;
 pub mod exit;
 pub mod fsutil;
 pub mod host;

@@ -14,12 +14,12 @@ use std::fmt::Write as _;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::duration::{self, Style};
-use crate::emu::{self, World};
 use crate::naming::{Class, Dataset, SnapKind, SnapName};
 use crate::policy::Policy;
 use crate::pve::{Disk, Guest, GuestKind, Host};
 use crate::run::{self, PolicyOptions, Validated};
 use crate::zfs::{self, Exec, InProcess};
+use zfs_emu::{self as emu, World};
 
 /// Node name of the synthetic host.
 pub const NODE: &str = "pve1";

@@ -4,7 +4,7 @@
 set -eu
 BIN=${1:-$(dirname "$0")/../target/debug/zfs-emu}
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-[ -x "$BIN" ] || { echo "emu_smoke: $BIN not built (cargo build --bin zfs-emu)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "emu_smoke: $BIN not built (cargo build -p zfs-emu)" >&2; exit 1; }
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 ln -s "$BIN" "$DIR/zfs"

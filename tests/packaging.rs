@@ -219,3 +219,84 @@ fn postrm_purge_keeps_a_symlink_at_the_cron_path() {
     run_postrm(root.path(), "purge");
     assert!(cron_file.symlink_metadata().is_ok() && target.exists());
 }
+
+/// `cargo metadata --no-deps` of the workspace, as JSON.
+fn workspace_metadata() -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(out.status.success(), "cargo metadata: {out:?}");
+    serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
+}
+
+/// The workspace package called `name`.
+fn package<'a>(meta: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no package {name} in the workspace"))
+}
+
+/// Names of the targets of `package` whose kinds include `kind` (`bin`, `lib`, …).
+fn targets(package: &serde_json::Value, kind: &str) -> Vec<String> {
+    let mut names: Vec<String> = package["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .filter(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == kind))
+        })
+        .map(|t| t["name"].as_str().expect("target name").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn cargo_install_installs_only_the_product_binary() {
+    // `cargo install --path .` installs every bin target of the root package: exactly one.
+    let meta = workspace_metadata();
+    let root = package(&meta, "pve-zfs-snap");
+    assert_eq!(
+        targets(root, "bin"),
+        ["pve-zfs-snap"],
+        "bin targets of the root package"
+    );
+    // The test tool lives in the emulator crate, which never depends on the product.
+    let emu = package(&meta, "zfs-emu");
+    assert_eq!(targets(emu, "bin"), ["zfs-emu"]);
+    assert_eq!(targets(emu, "lib"), ["zfs_emu"]);
+    let emu_deps: Vec<&str> = emu["dependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert!(
+        !emu_deps.contains(&"pve-zfs-snap"),
+        "the emulator must not depend on the product: {emu_deps:?}"
+    );
+    // The Debian package ships one binary, the product's.
+    let binaries: Vec<&str> = root["metadata"]["deb"]["assets"]
+        .as_array()
+        .expect("deb assets")
+        .iter()
+        .filter_map(|a| a[0].as_str())
+        .filter(|src| src.starts_with("target/"))
+        .filter(|src| !src.starts_with("target/assets/"))
+        .collect();
+    assert_eq!(binaries, ["target/release/pve-zfs-snap"]);
+}

@@ -12,12 +12,12 @@ use chrono::DateTime;
 use chrono::Utc;
 
 use super::{Action, DiskPlan, Expiry, GuestPlan, LockMode, PlanInput, Planned, Reason};
-use crate::state::DatasetState;
+use crate::host::Guest;
 use crate::naming::{Dataset, ShortName, SnapKind, SnapName};
 use crate::nosnap::{NosnapValue, nosnap_value};
 use crate::policy::{self, Entry, Verdict};
+use crate::state::DatasetState;
 use crate::verdict::State;
-use crate::host::Guest;
 
 /// How far the name's seconds may be moved to avoid a collision.
 const MAX_NAME_STEPS: i64 = 60;

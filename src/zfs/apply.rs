@@ -1009,8 +1009,8 @@ mod tests {
 #[cfg(test)]
 mod emulated {
     use super::*;
-    use crate::emu::{Version, World};
     use crate::zfs::exec::InProcess;
+    use zfs_emu::{Version, World};
 
     fn ds(s: &str) -> Dataset {
         Dataset::new(s).unwrap()
@@ -1231,10 +1231,10 @@ mod emulated {
 #[cfg(test)]
 mod phases {
     use super::*;
-    use crate::emu::{Version, World};
     use crate::zfs::cost::{build_pool, oldest_names, snapshot_groups};
     use crate::zfs::exec::{InProcess, Output};
     use std::cell::Cell;
+    use zfs_emu::{Version, World};
 
     fn ds(s: &str) -> Dataset {
         Dataset::new(s).unwrap()

@@ -8,8 +8,8 @@
 use super::apply::{Group, Item, ItemCost, encode, encode_destroys};
 use super::exec::ArgLimits;
 use super::program::{APPLY, DESTROY, INVENTORY, SNAPINFO};
-use crate::emu::{ProgramOutcome, ProgramRequest, Version, World};
 use crate::naming::Dataset;
+use zfs_emu::{ProgramOutcome, ProgramRequest, Version, World};
 
 /// A pool of `datasets` zvols, each with `ours` snapshots named like ours (one txg each, as
 /// 15-minute runs make them), `foreign` other snapshots and `bookmarks` bookmarks of ours.

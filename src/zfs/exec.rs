@@ -8,13 +8,13 @@
 //! environment: `PATH`, the environment's size and the timeout come from the caller (`cmd`).
 
 use super::error::{E2BIG, ZfsError};
-use crate::emu;
 use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use zfs_emu as emu;
 
 /// How long a command line one exec can carry may be, on Linux (`fs/exec.c`,
 /// `bprm_stack_limits`): the argument and environment strings (each with its NUL) and their

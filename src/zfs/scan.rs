@@ -203,10 +203,10 @@ fn unhex(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emu::{World, cli::zfs_main};
     use crate::zfs::exec::Output;
     use serde_json::json;
     use std::cell::{Cell, RefCell};
+    use zfs_emu::{World, cli::zfs_main};
 
     /// Runs command lines on an in-process emulated host; can pretend a limit is lower.
     struct Emu {
@@ -241,7 +241,7 @@ mod tests {
     }
 
     fn world() -> World {
-        let mut w = World::new(crate::emu::Version::new(2, 3, 2));
+        let mut w = World::new(zfs_emu::Version::new(2, 3, 2));
         w.set_clock(1_800_000_000);
         w.create_pool("tank").unwrap();
         for ds in [

@@ -37,9 +37,9 @@ pub const SNAPSHOTS_CHANGED: ZfsVersion = ZfsVersion {
     patch: 0,
 };
 
-impl From<crate::emu::Version> for ZfsVersion {
+impl From<zfs_emu::Version> for ZfsVersion {
     /// The version the in-process emulator plays (for `simulate`, which gates on it like a run).
-    fn from(v: crate::emu::Version) -> ZfsVersion {
+    fn from(v: zfs_emu::Version) -> ZfsVersion {
         ZfsVersion {
             major: v.major,
             minor: v.minor,

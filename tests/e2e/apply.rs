@@ -4,9 +4,9 @@
 
 use crate::harness::{Env, t};
 use chrono::{DateTime, Duration, Utc};
-use pve_zfs_snap::emu::World;
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
+use zfs_emu::World;
 
 /// The running disks of `basic` on `rpool`.
 const RPOOL_RUNNING: [&str; 4] = [

@@ -9,8 +9,78 @@ use std::process::{Command, Output};
 
 /// The product binary.
 pub const PRODUCT: &str = env!("CARGO_BIN_EXE_pve-zfs-snap");
-/// The emulator stand-in.
-pub const EMU: &str = env!("CARGO_BIN_EXE_zfs-emu");
+/// The emulator stand-in: the `zfs-emu` binary of the workspace's emulator crate
+/// (`crates/zfs-emu`), found beside [`PRODUCT`] in the same target directory. Use it wherever a
+/// path goes (`symlink`, `Command::new`) or in `format!`; the first use panics with what to run
+/// when the binary is missing or older than the emulator's sources.
+pub const EMU: Emu = Emu;
+
+/// The `zfs-emu` binary (see [`EMU`]). Cargo gives a test the paths of its own package's
+/// binaries only (`CARGO_BIN_EXE_*`), and `zfs-emu` belongs to another package of the
+/// workspace, which `cargo build --workspace` (or `cargo test --workspace`) builds into the
+/// same `target/<profile>/` as `pve-zfs-snap`.
+#[derive(Clone, Copy, Debug)]
+pub struct Emu;
+
+impl Emu {
+    /// The binary's path, checked once: present, and not older than the emulator's sources
+    /// (a stale emulator would test yesterday's emulator).
+    pub fn path(self) -> &'static Path {
+        static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        PATH.get_or_init(|| {
+            let emu = Path::new(PRODUCT).with_file_name("zfs-emu");
+            let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/zfs-emu");
+            if let Err(e) = check_emu(&emu, &crate_dir) {
+                panic!("{e}: run `cargo build --workspace` (./test.sh does) before the e2e tests");
+            }
+            emu
+        })
+    }
+}
+
+/// `Ok` when `emu` exists and is at least as new as every `.rs` file and `Cargo.toml` of the
+/// emulator crate at `crate_dir`.
+pub fn check_emu(emu: &Path, crate_dir: &Path) -> Result<(), String> {
+    let built = std::fs::metadata(emu)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("the emulator binary {} is missing ({e})", emu.display()))?;
+    let mut stack = vec![crate_dir.join("src"), crate_dir.join("Cargo.toml")];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&p).map_err(|e| format!("{}: {e}", p.display()))? {
+                stack.push(entry.map_err(|e| format!("{}: {e}", p.display()))?.path());
+            }
+        } else if (p.extension().is_some_and(|x| x == "rs") || p.ends_with("Cargo.toml"))
+            && meta.modified().is_ok_and(|m| m > built)
+        {
+            return Err(format!(
+                "the emulator binary {} is older than {}",
+                emu.display(),
+                p.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl AsRef<Path> for Emu {
+    fn as_ref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Emu {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path().as_os_str()
+    }
+}
+
+impl std::fmt::Display for Emu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path().display())
+    }
+}
 
 /// One test's world.
 pub struct Env {
@@ -311,4 +381,35 @@ impl Env {
             c["sync_calls"].as_u64().unwrap_or(0),
         )
     }
+}
+
+#[test]
+fn the_emulator_binary_is_found_and_checked_for_staleness() {
+    // The real one: built by `cargo test --workspace`, beside the product.
+    assert!(EMU.path().is_file(), "{EMU}");
+    assert_eq!(EMU.path().parent(), Path::new(PRODUCT).parent());
+    // A fake emulator crate: a binary older than a source file is stale, a newer one is fine.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("crate");
+    std::fs::create_dir_all(fake.join("src/deep")).unwrap();
+    let bin = dir.path().join("zfs-emu");
+    let now = std::time::SystemTime::now();
+    let secs = std::time::Duration::from_secs;
+    let file = |path: &Path, modified: std::time::SystemTime| {
+        std::fs::write(path, "").unwrap();
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(modified).unwrap();
+    };
+    file(&fake.join("Cargo.toml"), now - secs(120));
+    file(&fake.join("src/deep/x.rs"), now);
+    let missing = check_emu(&bin, &fake).unwrap_err();
+    assert!(missing.contains("is missing"), "{missing}");
+    file(&bin, now - secs(60));
+    let stale = check_emu(&bin, &fake).unwrap_err();
+    assert!(
+        stale.contains("is older than") && stale.ends_with("x.rs"),
+        "{stale}"
+    );
+    file(&bin, now + secs(60));
+    assert_eq!(check_emu(&bin, &fake), Ok(()));
 }

@@ -36,7 +36,7 @@ impl Host {
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         for tool in ["zfs", "zpool"] {
-            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_zfs-emu"), bin.join(tool)).unwrap();
+            std::os::unix::fs::symlink(crate::harness::EMU, bin.join(tool)).unwrap();
         }
         std::fs::create_dir(dir.path().join("root")).unwrap();
         Host { dir }
@@ -70,7 +70,7 @@ impl Host {
 
     /// Runs `zfs-emu <tool> <args>` with the emulator's clock at `now`; panics on failure.
     pub fn emu(&self, now: i64, tool: &str, args: &[&str]) -> Run {
-        let r: Run = Command::new(env!("CARGO_BIN_EXE_zfs-emu"))
+        let r: Run = Command::new(crate::harness::EMU)
             .arg(tool)
             .args(args)
             .env("ZFS_EMU_STATE", self.state())

@@ -57,7 +57,7 @@ IMGLOG=$CACHE/ci-images.log
 ) >"$IMGLOG" 2>&1 &
 BG=$!
 
-timed "cargo build --bins" bash -c "cd '$REPO' && cargo build --bins --locked" || fail "cargo build"
+timed "cargo build --workspace --bins" bash -c "cd '$REPO' && cargo build --workspace --bins --locked" || fail "cargo build"
 
 rc=0
 for f in "${FLAVORS[@]}"; do

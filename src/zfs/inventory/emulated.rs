@@ -2,11 +2,11 @@
 //! emulator only: never a real pool.
 
 use super::*;
-use crate::emu::{Version, World};
 use crate::state::PropSource;
 use crate::zfs::exec::InProcess;
 use crate::zfs::program::DEFAULT_MEM_LIMIT;
 use crate::zfs::snapcache::MAX_AGE_SECS;
+use zfs_emu::{Version, World};
 
 const NOW: i64 = 1_800_000_000;
 

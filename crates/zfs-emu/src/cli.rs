@@ -79,7 +79,7 @@ Exit codes: 0 ok, 1 error, 2 usage; 99 = the channel program would have panicked
 killed by SIGKILL (a shell shows 137) = kill-after.
 ";
 
-/// Runs one `zpool` command line (without argv[0]).
+/// Runs one `zpool` command line (without `argv[0]`).
 pub fn zpool_main(world: &mut World, args: &[String]) -> Out {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     match a.as_slice() {
@@ -139,7 +139,7 @@ fn positional<'a>(args: &[&'a str], with_value: &[&str]) -> Vec<&'a str> {
     out
 }
 
-/// Runs one `zfs` command line (without argv[0]); `stdin` feeds `zfs program … -`.
+/// Runs one `zfs` command line (without `argv[0]`); `stdin` feeds `zfs program … -`.
 pub fn zfs_main(world: &mut World, args: &[String], stdin: &str) -> Out {
     let Some(cmd) = args.first() else {
         return (2, String::new(), HELP.to_string());

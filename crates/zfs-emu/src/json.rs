@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 /// A value of the output nvlist.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Nv {
+pub(crate) enum Nv {
     /// `DATA_TYPE_BOOLEAN` (valueless, from a top-level nil): printed as `true`.
     Flag,
     Bool(bool),
@@ -81,7 +81,7 @@ fn push_str(out: &mut String, s: &[u8]) -> bool {
 }
 
 /// Prints an nvlist like `nvlist_print_json`; stops early on invalid UTF-8.
-pub fn print_list(out: &mut String, pairs: &[(Vec<u8>, Nv)]) -> bool {
+pub(crate) fn print_list(out: &mut String, pairs: &[(Vec<u8>, Nv)]) -> bool {
     out.push('{');
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
@@ -116,7 +116,7 @@ pub fn print_list(out: &mut String, pairs: &[(Vec<u8>, Nv)]) -> bool {
 }
 
 /// JSON of a whole output nvlist.
-pub fn to_json(pairs: &[(Vec<u8>, Nv)]) -> String {
+pub(crate) fn to_json(pairs: &[(Vec<u8>, Nv)]) -> String {
     // The packed size is close to the printed size: one allocation, no regrowth.
     let mut out = String::with_capacity(packed_size(pairs));
     print_list(&mut out, pairs);
@@ -128,7 +128,7 @@ fn align8(n: usize) -> usize {
 }
 
 /// Approximate size of the packed native nvlist (header, pairs, end markers).
-pub fn packed_size(pairs: &[(Vec<u8>, Nv)]) -> usize {
+pub(crate) fn packed_size(pairs: &[(Vec<u8>, Nv)]) -> usize {
     8 + pairs
         .iter()
         .map(|(k, v)| {

@@ -16,11 +16,11 @@ use super::{Version, World};
 #[derive(Clone, Debug, Default)]
 pub struct EmuEnv {
     /// `ZFS_EMU_VERSION`: overrides the state's version.
-    pub version: Option<Version>,
+    pub(crate) version: Option<Version>,
     /// `ZFS_EMU_NOW`: the clock for this invocation.
-    pub now: Option<i64>,
+    pub(crate) now: Option<i64>,
     /// `ZFS_EMU_SEED`: the list shuffle seed.
-    pub seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// `ZFS_EMU_FAULTS`: injected faults, parsed once per invocation.
     pub faults: Option<super::faults::Faults>,
 }
@@ -48,8 +48,9 @@ impl EmuEnv {
     }
 }
 
-/// Runs `tool` (`zfs` or `zpool`) with `args` against the state file `state`.
-pub fn run_with_state(
+/// Runs `tool` (`zfs` or `zpool`) with `args` against the state file `state` (tests).
+#[cfg(test)]
+pub(crate) fn run_with_state(
     state: &Path,
     env: &EmuEnv,
     tool: &str,
@@ -71,7 +72,8 @@ pub struct Ran {
     pub killed: bool,
 }
 
-/// [`run_with_state`], also telling whether the program was killed (`kill-after`).
+/// Runs `tool` (`zfs` or `zpool`) with `args` against the state file `state`, also telling
+/// whether the program was killed (`kill-after`).
 pub fn run(
     state: &Path,
     env: &EmuEnv,

@@ -1,13 +1,17 @@
 //! In-process emulator of the OpenZFS channel-program API (`zfs program`) on an in-memory
-//! pool model, faithful to `shared/reference/zfs-channel-programs.md`.
+//! pool model, checked against real kernels by the conformance suite (`tests/vm/conformance/`
+//! of the workspace; see this crate's README.md).
 //!
-//! Used by tests, by the `zfs-emu` stand-in executable and by `simulate`; never by a real run.
+//! Used by tests, by the `zfs-emu` stand-in executable (`src/main.rs`) and by pve-zfs-snap's
+//! `simulate`; never by a real run. It must not depend on pve-zfs-snap (the product depends on
+//! it). It never prints or exits; only [`state`] (the state file, `ZFS_EMU_*`) and
+//! `zfs program <pool> <file>` (reading the script) touch files or the environment.
 //!
 //! * [`model`]: pools, datasets, snapshots, bookmarks, holds, clones and the kernel's rules.
-//! * [`lint`]: source pre-pass turning Lua 5.4 (mlua) into the channel-program Lua 5.2 int64
+//! * `lint` (private): source pre-pass turning Lua 5.4 (mlua) into the channel-program Lua 5.2 int64
 //!   dialect (float literals, octal, `/`, nesting limit, 5.4-only syntax).
-//! * [`lua`] (private): the sandbox, the `zfs.*` API, limits and the return conversion.
-//! * [`json`]: the output nvlist and its `-j` JSON form.
+//! * `lua` (private): the sandbox, the `zfs.*` API, limits and the return conversion.
+//! * `json` (private): the output nvlist and its `-j` JSON form.
 //! * [`cli`]: `zfs`/`zpool` command lines against a [`World`] (what `zfs-emu` runs).
 //! * [`faults`]: fault injection (`ZFS_EMU_FAULTS`): ENOSPC, EIO, a vanishing pool, a killed,
 //!   hung or failing `zfs`; off (one branch per call) unless a test sets it.
@@ -22,14 +26,16 @@
 //! are 5.4 VM instructions (the count granularity, 100, and the limits are the same);
 //! oversized output gives ENOMEM (`Return value too large.`) rather than a smushed nvlist;
 //! `written@`, `userquota@` and most native properties beyond the ones listed in
-//! [`lua`] return defaults; literal constant folding (`-7/2` as -3) is not emulated.
+//! `lua` return defaults; literal constant folding (`-7/2` as -3) is not emulated.
 //! The kernel-panic cases (empty snapshot name, inherit of a user property on a missing
-//! dataset) end the program with exit code [`EXIT_PANIC`] and an `EMULATOR:` message.
+//! dataset) end the program with exit code `EXIT_PANIC` (99) and an `EMULATOR:` message.
+
+#![warn(unreachable_pub, unnameable_types)]
 
 pub mod cli;
 pub mod faults;
-pub mod json;
-pub mod lint;
+pub(crate) mod json;
+pub(crate) mod lint;
 mod lua;
 pub mod model;
 pub mod state;
@@ -43,13 +49,13 @@ use serde::{Deserialize, Serialize};
 use model::{DatasetNode, DsKind, NameKind, Pool, Stamp, errno, split_name};
 
 /// Exit code of a program that would have panicked the kernel.
-pub const EXIT_PANIC: i32 = 99;
+pub(crate) const EXIT_PANIC: i32 = 99;
 /// Default and maximum instruction limits (`zfs_lua_max_instrlimit`).
-pub const DEFAULT_INSTR_LIMIT: u64 = 10_000_000;
-pub const MAX_INSTR_LIMIT: u64 = 100_000_000;
+pub(crate) const DEFAULT_INSTR_LIMIT: u64 = 10_000_000;
+pub(crate) const MAX_INSTR_LIMIT: u64 = 100_000_000;
 /// Default and maximum memory limits (`zfs_lua_max_memlimit`).
-pub const DEFAULT_MEM_LIMIT: u64 = 10 * 1024 * 1024;
-pub const MAX_MEM_LIMIT: u64 = 100 * 1024 * 1024;
+pub(crate) const DEFAULT_MEM_LIMIT: u64 = 10 * 1024 * 1024;
+pub(crate) const MAX_MEM_LIMIT: u64 = 100 * 1024 * 1024;
 
 /// An OpenZFS release, `major.minor.patch`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -69,7 +75,7 @@ impl Version {
         }
     }
     /// True when this release has everything of `major.minor`.
-    pub fn at_least(self, major: u32, minor: u32) -> bool {
+    pub(crate) fn at_least(self, major: u32, minor: u32) -> bool {
         (self.major, self.minor) >= (major, minor)
     }
 }
@@ -111,7 +117,7 @@ impl FromStr for Version {
 pub struct World {
     pub version: Version,
     /// Last synced txg; the next change happens in `txg + 1`.
-    pub txg: u64,
+    pub(crate) txg: u64,
     pub pools: BTreeMap<String, Pool>,
     /// State of the guid generator.
     #[serde(default)]
@@ -130,7 +136,7 @@ pub struct World {
     faults: Option<std::sync::Arc<faults::Faults>>,
     /// What the faults count across invocations (kept in the state file, absent when zero).
     #[serde(default, skip_serializing_if = "faults::Counters::is_zero")]
-    pub fault_counters: faults::Counters,
+    pub(crate) fault_counters: faults::Counters,
     /// Set by a program that `kill-after` killed; read by [`World::run_cli`].
     #[serde(skip)]
     killed: bool,
@@ -139,8 +145,8 @@ pub struct World {
 /// A `zfs program` invocation, after option parsing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramRequest {
-    pub pool: String,
-    pub script: String,
+    pub(crate) pool: String,
+    pub(crate) script: String,
     pub argv: Vec<String>,
     /// `false` is `-n`.
     pub sync: bool,
@@ -174,9 +180,9 @@ pub struct ProgramOutcome {
     /// Peak Lua memory use in bytes.
     pub memory_peak: u64,
     /// The errno of the ioctl (0, EINVAL, ECHRNG, ETIME, ENOSPC, ENOMEM), for tests.
-    pub errno: i32,
+    pub(crate) errno: i32,
     /// The output nvlist (for the non-JSON form).
-    pub output: Vec<(Vec<u8>, json::Nv)>,
+    pub(crate) output: Vec<(Vec<u8>, json::Nv)>,
 }
 
 fn random_u64() -> u64 {
@@ -216,12 +222,12 @@ impl World {
     }
 
     /// Injects `faults` into every later command and program (`None`: none, the default).
-    pub fn set_faults(&mut self, faults: Option<faults::Faults>) {
+    pub(crate) fn set_faults(&mut self, faults: Option<faults::Faults>) {
         self.faults = faults.map(std::sync::Arc::new);
     }
 
     /// The faults in force.
-    pub fn faults(&self) -> Option<&faults::Faults> {
+    pub(crate) fn faults(&self) -> Option<&faults::Faults> {
         self.faults.as_deref()
     }
 
@@ -230,7 +236,12 @@ impl World {
     /// count, pools gone under `vanish-after` (hidden for this command only), and a program
     /// killed by `kill-after` (exit [`faults::EXIT_KILLED`], no output; see
     /// [`World::was_killed`]). Without faults it is exactly `cli::zfs_main`/`zpool_main`.
-    pub fn run_cli(&mut self, tool: &str, args: &[String], stdin: &str) -> (i32, String, String) {
+    pub(crate) fn run_cli(
+        &mut self,
+        tool: &str,
+        args: &[String],
+        stdin: &str,
+    ) -> (i32, String, String) {
         let Some(f) = self.faults.clone() else {
             return self.dispatch(tool, args, stdin);
         };
@@ -257,7 +268,7 @@ impl World {
 
     /// True when the last [`World::run_cli`] ran a program that `kill-after` killed: the
     /// process must now die of SIGKILL (after saving the state).
-    pub fn was_killed(&self) -> bool {
+    pub(crate) fn was_killed(&self) -> bool {
         self.killed
     }
 
@@ -339,7 +350,7 @@ impl World {
     }
 
     /// `zpool destroy <pool>`.
-    pub fn destroy_pool(&mut self, name: &str) -> Result<(), i32> {
+    pub(crate) fn destroy_pool(&mut self, name: &str) -> Result<(), i32> {
         self.pools.remove(name).map(|_| ()).ok_or(errno::ENOENT)
     }
 
@@ -470,7 +481,7 @@ impl World {
 
     /// `zfs set prop=value` for one of the native properties the emulator models
     /// ([`model::NATIVE_SETTABLE`]): EINVAL for another property or a bad value.
-    pub fn set_native_prop(&mut self, ds: &str, prop: &str, value: &str) -> Result<(), i32> {
+    pub(crate) fn set_native_prop(&mut self, ds: &str, prop: &str, value: &str) -> Result<(), i32> {
         let kind = self
             .pool(ds)
             .and_then(|p| p.ds(ds))
@@ -492,7 +503,12 @@ impl World {
     }
 
     /// A user property value as if it had arrived with `zfs recv` (source `received`).
-    pub fn set_received_prop(&mut self, ds: &str, prop: &str, value: &str) -> Result<(), i32> {
+    pub(crate) fn set_received_prop(
+        &mut self,
+        ds: &str,
+        prop: &str,
+        value: &str,
+    ) -> Result<(), i32> {
         if !model::is_user_prop(prop) {
             return Err(errno::EINVAL);
         }
@@ -504,7 +520,7 @@ impl World {
     }
 
     /// `zfs inherit prop ds` for a user property.
-    pub fn inherit_user_prop(&mut self, ds: &str, prop: &str) -> Result<(), i32> {
+    pub(crate) fn inherit_user_prop(&mut self, ds: &str, prop: &str) -> Result<(), i32> {
         self.stamp();
         code(model::inherit_user_prop(
             self.pool_mut(ds)?,

@@ -1,18 +1,16 @@
 //! `zfs-emu`: a test stand-in for `zfs` and `zpool` over the in-process emulator
-//! (`pve_zfs_snap::emu`). Not part of the installed package; `zfs-emu --help` documents it.
+//! (the `zfs_emu` library). Not part of the installed package; `zfs-emu --help` documents it.
 //!
 //! Each invocation loads the JSON state from `ZFS_EMU_STATE` under an exclusive lock
 //! (`<state>.lock`), runs one command, saves the state atomically (write + rename) and exits
 //! with the command's code, so concurrent invocations behave like commands on one host.
-//! `ZFS_EMU_FAULTS` injects faults (`emu::faults`); a bad spec exits 2. The process-level
+//! `ZFS_EMU_FAULTS` injects faults ([`zfs_emu::faults`]); a bad spec exits 2. The process-level
 //! ones are done here: `hang` sleeps before anything, a `kill-after` kill raises SIGKILL
 //! once the state is saved.
 #![allow(clippy::disallowed_methods)] // a stand-in for zfs: its environment is its input
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-
-use pve_zfs_snap::emu;
 
 fn main() {
     let mut args: Vec<String> = std::env::args().collect();
@@ -27,7 +25,7 @@ fn main() {
         match args.first().map(String::as_str) {
             Some("zfs") | Some("zpool") => args.remove(0),
             _ => {
-                print!("{}", emu::cli::HELP);
+                print!("{}", zfs_emu::cli::HELP);
                 std::process::exit(if args.is_empty() || args[0].contains("help") {
                     0
                 } else {
@@ -41,7 +39,7 @@ fn main() {
         Err(e) => {
             eprintln!("zfs-emu: {e:#}");
             // A bad ZFS_EMU_FAULTS is a usage error: a test must not run without its fault.
-            let usage = e.downcast_ref::<emu::faults::SpecError>().is_some();
+            let usage = e.downcast_ref::<zfs_emu::faults::SpecError>().is_some();
             std::process::exit(if usage { 2 } else { 1 });
         }
     }
@@ -51,7 +49,7 @@ fn run(tool: &str, args: &[String]) -> anyhow::Result<i32> {
     let state: PathBuf = std::env::var_os("ZFS_EMU_STATE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("zfs-emu-state.json"));
-    let env = emu::state::EmuEnv::from_env()?;
+    let env = zfs_emu::state::EmuEnv::from_env()?;
     if let Some(secs) = env.faults.as_ref().and_then(|f| f.hang(tool, args)) {
         // `hang`: a zfs stuck in the kernel; it holds nothing (not even the state lock).
         std::thread::sleep(std::time::Duration::from_secs(secs));
@@ -63,11 +61,11 @@ fn run(tool: &str, args: &[String]) -> anyhow::Result<i32> {
     {
         std::io::stdin().read_to_string(&mut stdin)?;
     }
-    let ran = emu::state::run(&state, &env, tool, args, &stdin)?;
+    let ran = zfs_emu::state::run(&state, &env, tool, args, &stdin)?;
     if ran.killed {
         // `kill-after`: the state is saved; die as a SIGKILLed zfs does, printing nothing.
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-        std::process::exit(emu::faults::EXIT_KILLED);
+        std::process::exit(zfs_emu::faults::EXIT_KILLED);
     }
     print!("{}", ran.stdout);
     eprint!("{}", ran.stderr);

@@ -1788,7 +1788,7 @@ fn enospc_with_free_space_charges_checks_and_syncs_like_the_kernel() {
 
 #[test]
 fn enospc_sync_passes_the_checks_of_apply_then_fails_its_snapshots() {
-    let apply = include_str!("../../lua/apply.lua");
+    let apply = include_str!("../../../lua/apply.lua");
     let argv = [
         "G",
         "g1",

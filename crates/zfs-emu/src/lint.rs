@@ -21,13 +21,13 @@
 
 /// A syntax error found by the pre-pass: line and message (without the chunk prefix).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LintError {
-    pub line: u32,
-    pub msg: String,
+pub(crate) struct LintError {
+    pub(crate) line: u32,
+    pub(crate) msg: String,
 }
 
 /// Nesting limit of the channel-program Lua (`LUAI_MAXCCALLS`).
-pub const MAX_C_LEVELS: u32 = 20;
+pub(crate) const MAX_C_LEVELS: u32 = 20;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum K {
@@ -236,7 +236,7 @@ pub(crate) fn sign_and_radix(t: &str) -> (bool, &str, u32) {
 
 /// Parses a numeral like the channel-program Lua (`lcompat_strtoll`, base 0): `None` when
 /// malformed.
-pub fn parse_numeral(text: &str) -> Option<i64> {
+pub(crate) fn parse_numeral(text: &str) -> Option<i64> {
     let t = text.trim();
     let (neg, digits, base) = sign_and_radix(t);
     if digits.is_empty() {
@@ -262,7 +262,7 @@ fn literal(v: i64) -> String {
 }
 
 /// Checks and rewrites a channel program for the Lua 5.4 emulator.
-pub fn lint(source: &str) -> Result<String, LintError> {
+pub(crate) fn lint(source: &str) -> Result<String, LintError> {
     let src = source.as_bytes();
     let toks = match lex(src) {
         Ok(t) => t,

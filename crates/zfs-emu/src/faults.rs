@@ -3,7 +3,7 @@
 //! pool, an I/O error, a pool that goes away, a killed or hung `zfs` can be tested end to end.
 //!
 //! This module parses and validates the spec and answers "what applies here"; the effects
-//! are applied by the runtime (`lua`: ENOSPC, EIO, kill), by [`World::run_cli`](super::World::run_cli)
+//! are applied by the runtime (`lua`: ENOSPC, EIO, kill), by `World::run_cli`
 //! (vanished pools, `fail-exec`) and by the `zfs-emu` executable (`hang`, the SIGKILL). It must
 //! not print, sleep or read the environment, and nothing here runs when no fault is set: the
 //! world holds `None` and every hook tests that first, so `simulate` pays one branch per call.
@@ -39,24 +39,24 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// The environment variable holding the spec.
-pub const ENV: &str = "ZFS_EMU_FAULTS";
+pub(crate) const ENV: &str = "ZFS_EMU_FAULTS";
 /// Exit status a shell shows for a process killed by SIGKILL (128 + 9).
 pub const EXIT_KILLED: i32 = 137;
 /// Default sleep of `hang:<command>`, in seconds.
-pub const DEFAULT_HANG_SECS: u64 = 3600;
+pub(crate) const DEFAULT_HANG_SECS: u64 = 3600;
 /// Room the kernel keeps beyond the normal slop for `ZFS_SPACE_CHECK_RESERVED` calls: half the
 /// slop, whose minimum (`spa_min_slop`) is 128 MiB.
-pub const RESERVED_ROOM: u64 = 64 << 20;
+pub(crate) const RESERVED_ROOM: u64 = 64 << 20;
 /// Room beyond the normal slop for destroy (`ZFS_SPACE_CHECK_DESTROY`, a quarter of the slop
 /// held back instead of all of it).
-pub const DESTROY_ROOM: u64 = 96 << 20;
+pub(crate) const DESTROY_ROOM: u64 = 96 << 20;
 /// What `fail-exec` prints: `libzfs_error_init(ENXIO)` on Linux.
-pub const FAIL_EXEC_MESSAGE: &str =
+pub(crate) const FAIL_EXEC_MESSAGE: &str =
     "The ZFS modules are not loaded.\nTry running 'modprobe zfs' as root to load them.\n";
 
 /// How much room a full pool has (`enospc` faults).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Space {
+pub(crate) enum Space {
     /// `enospc:<pool>`: nothing above the normal slop.
     Full,
     /// `enospc:<pool>:<size>`: this many bytes above the normal slop.
@@ -67,7 +67,7 @@ pub enum Space {
 
 /// Which command lines a `hang` or `fail-exec` fault applies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Selector {
+pub(crate) enum Selector {
     /// Every `zfs program`.
     Program,
     /// `zfs program` without `-n`.
@@ -84,7 +84,7 @@ pub enum Selector {
 
 /// One injected fault (see the module documentation for the exact behaviour).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// `enospc:<pool>[:<size>]`, `enospc-sync:<pool>`.
     Enospc { pool: String, space: Space },
     /// `eio:<dataset>`.
@@ -102,7 +102,7 @@ pub enum Fault {
 /// A parsed `ZFS_EMU_FAULTS` value.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Faults {
-    pub list: Vec<Fault>,
+    pub(crate) list: Vec<Fault>,
 }
 
 /// A malformed `ZFS_EMU_FAULTS` value: a usage error of the emulator (exit 2), so a test
@@ -120,21 +120,21 @@ impl std::error::Error for SpecError {}
 
 /// Counters kept in the state file while faults are set (absent from it otherwise).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// `zfs program` invocations (`vanish-after`).
     #[serde(default)]
-    pub programs: u64,
+    pub(crate) programs: u64,
     /// `zfs.sync.*` calls made by sync programs (`kill-after`).
     #[serde(default)]
-    pub sync_calls: u64,
+    pub(crate) sync_calls: u64,
     /// `kill-after` has fired.
     #[serde(default)]
-    pub killed: bool,
+    pub(crate) killed: bool,
 }
 
 impl Counters {
     /// True when nothing was counted (the state file then has no `faults` key).
-    pub fn is_zero(&self) -> bool {
+    pub(crate) fn is_zero(&self) -> bool {
         *self == Counters::default()
     }
 }
@@ -299,7 +299,7 @@ impl FromStr for Faults {
 
 impl Selector {
     /// True when this selector names the command line `tool args…`.
-    pub fn matches(&self, tool: &str, args: &[String]) -> bool {
+    pub(crate) fn matches(&self, tool: &str, args: &[String]) -> bool {
         let sub = args.first().map_or("", String::as_str);
         match self {
             Selector::All => true,
@@ -352,14 +352,14 @@ impl Faults {
     }
 
     /// True when `tool args…` must fail at once (`fail-exec`).
-    pub fn fail_exec(&self, tool: &str, args: &[String]) -> bool {
+    pub(crate) fn fail_exec(&self, tool: &str, args: &[String]) -> bool {
         self.list
             .iter()
             .any(|f| matches!(f, Fault::FailExec { on } if on.matches(tool, args)))
     }
 
     /// Pools gone once `programs` `zfs program` calls were counted.
-    pub fn vanished(&self, programs: u64) -> impl Iterator<Item = &str> {
+    pub(crate) fn vanished(&self, programs: u64) -> impl Iterator<Item = &str> {
         self.list.iter().filter_map(move |f| match f {
             Fault::VanishAfter { after, pool } if programs >= *after => Some(pool.as_str()),
             _ => None,
@@ -432,12 +432,12 @@ pub(crate) struct ProgramFaults {
     /// Sync calls this program may still make before it is killed.
     kill_in: Option<u64>,
     /// The program was killed.
-    pub killed: bool,
+    pub(crate) killed: bool,
 }
 
 impl ProgramFaults {
     /// True when `name` (a dataset, snapshot or bookmark) is under `eio`.
-    pub fn eio(&self, name: &str) -> bool {
+    pub(crate) fn eio(&self, name: &str) -> bool {
         if self.eio.is_empty() {
             return false;
         }
@@ -446,7 +446,7 @@ impl ProgramFaults {
     }
 
     /// The space pre-check before `fname` runs: true when it must return ENOSPC.
-    pub fn no_space(&self, fname: &str, sync: bool) -> bool {
+    pub(crate) fn no_space(&self, fname: &str, sync: bool) -> bool {
         let Some(run) = &self.space else {
             return false;
         };
@@ -459,7 +459,7 @@ impl ProgramFaults {
     }
 
     /// Charges a call of `fname` that returned 0.
-    pub fn charge(&mut self, fname: &str, sync: bool) {
+    pub(crate) fn charge(&mut self, fname: &str, sync: bool) {
         if let Some(run) = &mut self.space {
             let cost = (space_class(fname).1 << 14) * 3;
             run.used += cost;
@@ -470,12 +470,12 @@ impl ProgramFaults {
     }
 
     /// Before a `zfs.sync.*` call: true when the program must die now (`kill-after:0`).
-    pub fn kill_before_sync(&self) -> bool {
+    pub(crate) fn kill_before_sync(&self) -> bool {
         self.kill_in == Some(0)
     }
 
     /// After a `zfs.sync.*` call: counts it; true when the program must die now.
-    pub fn kill_after_sync(&mut self) -> bool {
+    pub(crate) fn kill_after_sync(&mut self) -> bool {
         match &mut self.kill_in {
             Some(n) if *n > 0 => {
                 *n -= 1;

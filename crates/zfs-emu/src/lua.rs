@@ -1801,7 +1801,107 @@ fn list_table(lua: &Lua, ctx: &Shared, version: super::Version) -> mlua::Result<
 const SYNC_NEEDS_SYNC: &str = "running functions from the zfs.sync submodule requires passing \
 sync=TRUE to lzc_channel_program() (i.e. do not specify the \"-n\" command line argument)";
 
+/// The body of one `zfs.sync.*` function and of its `zfs.check.*` twin: `sync` is true for
+/// the sync call, false for the check (which validates and changes nothing); the arguments
+/// are the parsed ones of its [`Spec`] (positional, then kwargs or nil).
 type SyncFn = fn(&Lua, &mut Ctx, bool, &[Value]) -> mlua::Result<MultiValue>;
+
+/// A `zfs.sync.*`/`zfs.check.*` function: its argument spec, the release that added it
+/// (`major.minor`) and its body.
+struct SyncOp {
+    since: (u32, u32),
+    spec: Spec,
+    run: SyncFn,
+}
+
+/// Every sync function, in the order [`sync_table`] registers them.
+static SYNC_OPS: &[SyncOp] = &[
+    SyncOp {
+        since: (0, 0),
+        spec: Spec {
+            name: "destroy",
+            pargs: &[("filesystem | snapshot", T::Str)],
+            kwargs: &[("defer", T::Bool)],
+        },
+        run: sync_destroy,
+    },
+    SyncOp {
+        since: (0, 0),
+        spec: Spec {
+            name: "snapshot",
+            pargs: &[("filesystem@snapname | volume@snapname", T::Str)],
+            kwargs: &[],
+        },
+        run: sync_snapshot,
+    },
+    SyncOp {
+        since: (0, 0),
+        spec: Spec {
+            name: "rollback",
+            pargs: &[("filesystem", T::Str)],
+            kwargs: &[],
+        },
+        run: sync_rollback,
+    },
+    SyncOp {
+        since: (0, 0),
+        spec: Spec {
+            name: "promote",
+            pargs: &[("clone", T::Str)],
+            kwargs: &[],
+        },
+        run: sync_promote,
+    },
+    SyncOp {
+        since: (2, 0),
+        spec: Spec {
+            name: "bookmark",
+            pargs: &[("snapshot | bookmark", T::Str), ("bookmark", T::Str)],
+            kwargs: &[],
+        },
+        run: sync_bookmark,
+    },
+    SyncOp {
+        since: (2, 0),
+        spec: Spec {
+            name: "set_prop",
+            pargs: &[("dataset", T::Str), ("property", T::Str), ("value", T::Str)],
+            kwargs: &[],
+        },
+        run: sync_set_prop,
+    },
+    SyncOp {
+        since: (2, 0),
+        spec: Spec {
+            name: "inherit",
+            pargs: &[("dataset", T::Str), ("property", T::Str)],
+            kwargs: &[],
+        },
+        run: sync_inherit,
+    },
+    SyncOp {
+        since: (2, 2),
+        spec: Spec {
+            name: "rename_snapshot",
+            pargs: &[
+                ("filesystem | volume", T::Str),
+                ("oldsnapname", T::Str),
+                ("newsnapname", T::Str),
+            ],
+            kwargs: &[],
+        },
+        run: sync_rename_snapshot,
+    },
+    SyncOp {
+        since: (2, 4),
+        spec: Spec {
+            name: "clone",
+            pargs: &[("snapshot", T::Str), ("newdataset", T::Str)],
+            kwargs: &[],
+        },
+        run: sync_clone,
+    },
+];
 
 fn ret(code: i32) -> mlua::Result<MultiValue> {
     Ok(MultiValue::from_iter([Value::Integer(i64::from(code))]))
@@ -1811,265 +1911,216 @@ fn other_pool(c: &Ctx, name: &str) -> bool {
     model::pool_of(name) != c.pool
 }
 
+/// `zfs.sync` (`sync` true) or `zfs.check` (false): the [`SYNC_OPS`] this `version` has, each
+/// refusing to run from `zfs.sync` in a `-n` program, parsing its arguments, then running
+/// under the faults in force ([`faulted`]) or plainly.
 fn sync_table(lua: &Lua, ctx: &Shared, version: super::Version, sync: bool) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    let mut fns: Vec<(Spec, SyncFn)> = vec![
-        (
-            Spec {
-                name: "destroy",
-                pargs: &[("filesystem | snapshot", T::Str)],
-                kwargs: &[("defer", T::Bool)],
-            },
-            |_, c, sync, a| {
-                let name = s_of(&a[0]);
-                let defer = matches!(a[1], Value::Boolean(true));
-                let dry = !sync;
-                let issnap = name.contains('@');
-                // zcp_synctask_destroy refuses the kwarg before looking anything up.
-                if !issnap && !a[1].is_nil() {
-                    return rt(format!(
-                        "'deferred' kwarg only supported for snapshots: {name}"
-                    ));
-                }
-                if other_pool(c, &name) {
-                    return ret(EXDEV);
-                }
-                let now = c.world.now();
-                if issnap {
-                    return ret(model::destroy_snapshot(
-                        c.pool_mut(),
-                        &name,
-                        defer,
-                        now,
-                        dry,
-                    ));
-                }
-                ret(model::destroy_dataset(c.pool_mut(), &name, true, now, dry))
-            },
-        ),
-        (
-            Spec {
-                name: "snapshot",
-                pargs: &[("filesystem@snapname | volume@snapname", T::Str)],
-                kwargs: &[],
-            },
-            |_, c, sync, a| {
-                let name = s_of(&a[0]);
-                let NameKind::Snapshot(ds, snap) = split_name(&name) else {
-                    return ret(EINVAL);
-                };
-                if other_pool(c, &name) {
-                    return ret(EXDEV);
-                }
-                if name.len() > model::MAX_NAME_LEN {
-                    return ret(ENAMETOOLONG);
-                }
-                if snap.is_empty() {
-                    if !sync {
-                        return ret(0);
-                    }
-                    c.panic = Some(format!(
-                        "zfs.sync.snapshot('{name}') creates a snapshot with an empty name; \
-                         the next listing panics the kernel (openzfs#13548)"
-                    ));
-                    return rt(PANIC_TAG);
-                }
-                if !sync && !c.sync {
-                    // open context: dsl_dataset_snapshot_check_impl returns early
-                    let exists = c.pool().ds(ds).is_some();
-                    return ret(if exists { 0 } else { ENOENT });
-                }
-                let st = c.stamp();
-                ret(model::snapshot(c.pool_mut(), &name, st, !sync))
-            },
-        ),
-        (
-            Spec {
-                name: "rollback",
-                pargs: &[("filesystem", T::Str)],
-                kwargs: &[],
-            },
-            |lua, c, sync, a| {
-                let name = s_of(&a[0]);
-                if other_pool(c, &name) {
-                    return ret(EXDEV);
-                }
-                let (code, target) = model::rollback(c.pool_mut(), &name, !sync);
-                let mut out = ret(code)?;
-                if let Some(tg) = target.filter(|_| code == 0) {
-                    let t = lua.create_table()?;
-                    t.raw_set("target", tg)?;
-                    out.push_back(Value::Table(t));
-                }
-                Ok(out)
-            },
-        ),
-        (
-            Spec {
-                name: "promote",
-                pargs: &[("clone", T::Str)],
-                kwargs: &[],
-            },
-            |lua, c, sync, a| {
-                let name = s_of(&a[0]);
-                if other_pool(c, &name) {
-                    return ret(EXDEV);
-                }
-                let now = c.world.now();
-                let (code, conflicts) = model::promote(c.pool_mut(), &name, now, !sync);
-                let mut out = ret(code)?;
-                if code == EEXIST {
-                    let t = lua.create_table()?;
-                    for (i, n) in conflicts.iter().enumerate() {
-                        t.raw_set(i + 1, n.as_str())?;
-                    }
-                    out.push_back(Value::Table(t));
-                }
-                Ok(out)
-            },
-        ),
-    ];
-    if version.at_least(2, 0) {
-        fns.push((
-            Spec {
-                name: "bookmark",
-                pargs: &[("snapshot | bookmark", T::Str), ("bookmark", T::Str)],
-                kwargs: &[],
-            },
-            |_, c, sync, a| {
-                let (src, new) = (s_of(&a[0]), s_of(&a[1]));
-                if other_pool(c, &src) || other_pool(c, &new) {
-                    return ret(EXDEV);
-                }
-                let st = c.stamp();
-                ret(model::bookmark(c.pool_mut(), &src, &new, st, !sync))
-            },
-        ));
-        fns.push((
-            Spec {
-                name: "set_prop",
-                pargs: &[("dataset", T::Str), ("property", T::Str), ("value", T::Str)],
-                kwargs: &[],
-            },
-            |_, c, sync, a| {
-                let (ds, prop, val) = (s_of(&a[0]), s_of(&a[1]), s_of(&a[2]));
-                if other_pool(c, &ds) {
-                    return ret(EXDEV);
-                }
-                ret(model::set_user_prop(c.pool_mut(), &ds, &prop, &val, !sync))
-            },
-        ));
-        fns.push((
-            Spec {
-                name: "inherit",
-                pargs: &[("dataset", T::Str), ("property", T::Str)],
-                kwargs: &[],
-            },
-            |_, c, sync, a| {
-                let (ds, prop) = (s_of(&a[0]), s_of(&a[1]));
-                if model::is_user_prop(&prop) {
-                    if !sync {
-                        return ret(0); // the check never looks the dataset up
-                    }
-                    if other_pool(c, &ds) || !c.pool().exists(&ds) {
-                        c.panic = Some(format!(
-                            "zfs.sync.inherit('{ds}', '{prop}') on a dataset that does not \
-                             exist reaches VERIFY0(dsl_dataset_hold)"
-                        ));
-                        return rt(PANIC_TAG);
-                    }
-                    return ret(model::inherit_user_prop(c.pool_mut(), &ds, &prop, false));
-                }
-                if other_pool(c, &ds) {
-                    return ret(EXDEV);
-                }
-                if !c.pool().exists(&ds) {
-                    return ret(ENOENT);
-                }
-                // Native properties: read-only or non-inheritable ones are refused.
-                let inheritable = [
-                    "compression",
-                    "checksum",
-                    "readonly",
-                    "atime",
-                    "mountpoint",
-                    "canmount",
-                    "recordsize",
-                    "snapdir",
-                    "copies",
-                    "sync",
-                    "dedup",
-                ];
-                ret(if inheritable.contains(&&*prop) {
-                    0
-                } else {
-                    EINVAL
-                })
-            },
-        ));
-    }
-    if version.at_least(2, 2) {
-        fns.push((
-            Spec {
-                name: "rename_snapshot",
-                pargs: &[
-                    ("filesystem | volume", T::Str),
-                    ("oldsnapname", T::Str),
-                    ("newsnapname", T::Str),
-                ],
-                kwargs: &[],
-            },
-            |_, c, sync, a| {
-                let (fs, old, new) = (s_of(&a[0]), s_of(&a[1]), s_of(&a[2]));
-                if other_pool(c, &fs) {
-                    return ret(EXDEV);
-                }
-                let now = c.world.now();
-                ret(model::rename_snapshot(
-                    c.pool_mut(),
-                    &fs,
-                    &old,
-                    &new,
-                    now,
-                    !sync,
-                ))
-            },
-        ));
-    }
-    if version.at_least(2, 4) {
-        fns.push((
-            Spec {
-                name: "clone",
-                pargs: &[("snapshot", T::Str), ("newdataset", T::Str)],
-                kwargs: &[],
-            },
-            |_, c, sync, a| {
-                let (snap, fs) = (s_of(&a[0]), s_of(&a[1]));
-                if other_pool(c, &snap) || other_pool(c, &fs) {
-                    return ret(EXDEV);
-                }
-                let st = c.stamp();
-                ret(model::clone(c.pool_mut(), &snap, &fs, st, !sync))
-            },
-        ));
-    }
-    for (spec, f) in fns {
+    for op in SYNC_OPS {
+        if !version.at_least(op.since.0, op.since.1) {
+            continue;
+        }
         let c = ctx.clone();
-        let name = spec.name;
         let func = zfn(lua, move |lua, args: MultiValue| {
             if sync && !c.borrow().sync {
                 return rt(SYNC_NEEDS_SYNC);
             }
-            let a = spec.parse(args)?;
+            let a = op.spec.parse(args)?;
             let mut cb = c.borrow_mut();
             if cb.faults.is_some() {
-                return faulted(lua, &mut cb, name, sync, &a, f);
+                return faulted(lua, &mut cb, op.spec.name, sync, &a, op.run);
             }
-            f(lua, &mut cb, sync, &a)
+            (op.run)(lua, &mut cb, sync, &a)
         })?;
-        t.raw_set(name, func)?;
+        t.raw_set(op.spec.name, func)?;
     }
     Ok(t)
+}
+
+/// `destroy(fs | snap, {defer=})`: a snapshot or a filesystem (`defer` only for snapshots).
+fn sync_destroy(_: &Lua, c: &mut Ctx, sync: bool, a: &[Value]) -> mlua::Result<MultiValue> {
+    let name = s_of(&a[0]);
+    let defer = matches!(a[1], Value::Boolean(true));
+    let dry = !sync;
+    let issnap = name.contains('@');
+    // zcp_synctask_destroy refuses the kwarg before looking anything up.
+    if !issnap && !a[1].is_nil() {
+        return rt(format!(
+            "'deferred' kwarg only supported for snapshots: {name}"
+        ));
+    }
+    if other_pool(c, &name) {
+        return ret(EXDEV);
+    }
+    let now = c.world.now();
+    if issnap {
+        return ret(model::destroy_snapshot(
+            c.pool_mut(),
+            &name,
+            defer,
+            now,
+            dry,
+        ));
+    }
+    ret(model::destroy_dataset(c.pool_mut(), &name, true, now, dry))
+}
+
+/// `snapshot(fs@snap)`: an empty snapshot name panics the kernel once synced; a check in
+/// open context (`-n`) only looks the dataset up.
+fn sync_snapshot(_: &Lua, c: &mut Ctx, sync: bool, a: &[Value]) -> mlua::Result<MultiValue> {
+    let name = s_of(&a[0]);
+    let NameKind::Snapshot(ds, snap) = split_name(&name) else {
+        return ret(EINVAL);
+    };
+    if other_pool(c, &name) {
+        return ret(EXDEV);
+    }
+    if name.len() > model::MAX_NAME_LEN {
+        return ret(ENAMETOOLONG);
+    }
+    if snap.is_empty() {
+        if !sync {
+            return ret(0);
+        }
+        c.panic = Some(format!(
+            "zfs.sync.snapshot('{name}') creates a snapshot with an empty name; \
+             the next listing panics the kernel (openzfs#13548)"
+        ));
+        return rt(PANIC_TAG);
+    }
+    if !sync && !c.sync {
+        // open context: dsl_dataset_snapshot_check_impl returns early
+        let exists = c.pool().ds(ds).is_some();
+        return ret(if exists { 0 } else { ENOENT });
+    }
+    let st = c.stamp();
+    ret(model::snapshot(c.pool_mut(), &name, st, !sync))
+}
+
+/// `rollback(fs)`: 0 and `{target = snap}`, or the error.
+fn sync_rollback(lua: &Lua, c: &mut Ctx, sync: bool, a: &[Value]) -> mlua::Result<MultiValue> {
+    let name = s_of(&a[0]);
+    if other_pool(c, &name) {
+        return ret(EXDEV);
+    }
+    let (code, target) = model::rollback(c.pool_mut(), &name, !sync);
+    let mut out = ret(code)?;
+    if let Some(tg) = target.filter(|_| code == 0) {
+        let t = lua.create_table()?;
+        t.raw_set("target", tg)?;
+        out.push_back(Value::Table(t));
+    }
+    Ok(out)
+}
+
+/// `promote(clone)`: EEXIST comes with the list of conflicting snapshot names.
+fn sync_promote(lua: &Lua, c: &mut Ctx, sync: bool, a: &[Value]) -> mlua::Result<MultiValue> {
+    let name = s_of(&a[0]);
+    if other_pool(c, &name) {
+        return ret(EXDEV);
+    }
+    let now = c.world.now();
+    let (code, conflicts) = model::promote(c.pool_mut(), &name, now, !sync);
+    let mut out = ret(code)?;
+    if code == EEXIST {
+        let t = lua.create_table()?;
+        for (i, n) in conflicts.iter().enumerate() {
+            t.raw_set(i + 1, n.as_str())?;
+        }
+        out.push_back(Value::Table(t));
+    }
+    Ok(out)
+}
+
+/// `bookmark(snap | bookmark, bookmark)` (2.0).
+fn sync_bookmark(_: &Lua, c: &mut Ctx, sync: bool, a: &[Value]) -> mlua::Result<MultiValue> {
+    let (src, new) = (s_of(&a[0]), s_of(&a[1]));
+    if other_pool(c, &src) || other_pool(c, &new) {
+        return ret(EXDEV);
+    }
+    let st = c.stamp();
+    ret(model::bookmark(c.pool_mut(), &src, &new, st, !sync))
+}
+
+/// `set_prop(ds, prop, value)` (2.0): user properties.
+fn sync_set_prop(_: &Lua, c: &mut Ctx, sync: bool, a: &[Value]) -> mlua::Result<MultiValue> {
+    let (ds, prop, val) = (s_of(&a[0]), s_of(&a[1]), s_of(&a[2]));
+    if other_pool(c, &ds) {
+        return ret(EXDEV);
+    }
+    ret(model::set_user_prop(c.pool_mut(), &ds, &prop, &val, !sync))
+}
+
+/// Native properties `zfs.sync.inherit` accepts; read-only or non-inheritable ones are refused.
+const INHERITABLE_NATIVE: &[&str] = &[
+    "compression",
+    "checksum",
+    "readonly",
+    "atime",
+    "mountpoint",
+    "canmount",
+    "recordsize",
+    "snapdir",
+    "copies",
+    "sync",
+    "dedup",
+];
+
+/// `inherit(ds, prop)` (2.0): a user property on a missing dataset panics the kernel once
+/// synced; native properties are only checked ([`INHERITABLE_NATIVE`]).
+fn sync_inherit(_: &Lua, c: &mut Ctx, sync: bool, a: &[Value]) -> mlua::Result<MultiValue> {
+    let (ds, prop) = (s_of(&a[0]), s_of(&a[1]));
+    if model::is_user_prop(&prop) {
+        if !sync {
+            return ret(0); // the check never looks the dataset up
+        }
+        if other_pool(c, &ds) || !c.pool().exists(&ds) {
+            c.panic = Some(format!(
+                "zfs.sync.inherit('{ds}', '{prop}') on a dataset that does not \
+                 exist reaches VERIFY0(dsl_dataset_hold)"
+            ));
+            return rt(PANIC_TAG);
+        }
+        return ret(model::inherit_user_prop(c.pool_mut(), &ds, &prop, false));
+    }
+    if other_pool(c, &ds) {
+        return ret(EXDEV);
+    }
+    if !c.pool().exists(&ds) {
+        return ret(ENOENT);
+    }
+    ret(if INHERITABLE_NATIVE.contains(&&*prop) {
+        0
+    } else {
+        EINVAL
+    })
+}
+
+/// `rename_snapshot(fs, old, new)` (2.2).
+fn sync_rename_snapshot(_: &Lua, c: &mut Ctx, sync: bool, a: &[Value]) -> mlua::Result<MultiValue> {
+    let (fs, old, new) = (s_of(&a[0]), s_of(&a[1]), s_of(&a[2]));
+    if other_pool(c, &fs) {
+        return ret(EXDEV);
+    }
+    let now = c.world.now();
+    ret(model::rename_snapshot(
+        c.pool_mut(),
+        &fs,
+        &old,
+        &new,
+        now,
+        !sync,
+    ))
+}
+
+/// `clone(snap, fs)` (2.4).
+fn sync_clone(_: &Lua, c: &mut Ctx, sync: bool, a: &[Value]) -> mlua::Result<MultiValue> {
+    let (snap, fs) = (s_of(&a[0]), s_of(&a[1]));
+    if other_pool(c, &snap) || other_pool(c, &fs) {
+        return ret(EXDEV);
+    }
+    let st = c.stamp();
+    ret(model::clone(c.pool_mut(), &snap, &fs, st, !sync))
 }
 
 /// A `zfs.sync.*`/`zfs.check.*` call while faults are in force: `kill-after`, the space

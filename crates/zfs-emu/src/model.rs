@@ -10,26 +10,25 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-/// Linux errno values used by the model and exported to Lua as globals.
-pub mod errno {
-    pub const EPERM: i32 = 1;
-    pub const ENOENT: i32 = 2;
-    pub const EINTR: i32 = 4;
-    pub const EIO: i32 = 5;
-    pub const E2BIG: i32 = 7;
-    pub const EAGAIN: i32 = 11;
-    pub const ENOMEM: i32 = 12;
-    pub const EBUSY: i32 = 16;
-    pub const EEXIST: i32 = 17;
-    pub const EXDEV: i32 = 18;
-    pub const EINVAL: i32 = 22;
-    pub const ENOSPC: i32 = 28;
-    pub const ENAMETOOLONG: i32 = 36;
-    pub const ECHRNG: i32 = 44;
-    pub const ETIME: i32 = 62;
-    pub const ENOTSUP: i32 = 95;
+/// Linux errno values the emulator returns (all of them, with the rest, are Lua globals:
+/// [`GLOBALS`](errno::GLOBALS)).
+pub(crate) mod errno {
+    pub(crate) const ENOENT: i32 = 2;
+    pub(crate) const EINTR: i32 = 4;
+    pub(crate) const EIO: i32 = 5;
+    pub(crate) const E2BIG: i32 = 7;
+    pub(crate) const EAGAIN: i32 = 11;
+    pub(crate) const ENOMEM: i32 = 12;
+    pub(crate) const EBUSY: i32 = 16;
+    pub(crate) const EEXIST: i32 = 17;
+    pub(crate) const EXDEV: i32 = 18;
+    pub(crate) const EINVAL: i32 = 22;
+    pub(crate) const ENOSPC: i32 = 28;
+    pub(crate) const ENAMETOOLONG: i32 = 36;
+    pub(crate) const ECHRNG: i32 = 44;
+    pub(crate) const ETIME: i32 = 62;
     /// Every errno global a channel program sees, with its Linux value.
-    pub const GLOBALS: &[(&str, i32)] = &[
+    pub(crate) const GLOBALS: &[(&str, i32)] = &[
         ("EPERM", 1),
         ("ENOENT", 2),
         ("ESRCH", 3),
@@ -75,11 +74,11 @@ pub mod errno {
 use errno::*;
 
 /// Maximum length of a full dataset name (ZFS_MAX_DATASET_NAME_LEN is 256 with the NUL).
-pub const MAX_NAME_LEN: usize = 255;
+pub(crate) const MAX_NAME_LEN: usize = 255;
 
 /// Kind of a head dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DsKind {
+pub(crate) enum DsKind {
     Filesystem,
     Volume,
 }
@@ -89,60 +88,60 @@ pub enum DsKind {
 pub struct SnapNode {
     pub createtxg: u64,
     pub creation: i64,
-    pub guid: u64,
+    pub(crate) guid: u64,
     /// User properties set on the snapshot itself.
     #[serde(default)]
-    pub user_props: BTreeMap<String, String>,
+    pub(crate) user_props: BTreeMap<String, String>,
     /// User holds: tag → epoch seconds of the hold.
     #[serde(default)]
-    pub holds: BTreeMap<String, i64>,
+    pub(crate) holds: BTreeMap<String, i64>,
     /// Full names of the clones of this snapshot.
     #[serde(default)]
-    pub clones: BTreeSet<String>,
+    pub(crate) clones: BTreeSet<String>,
     #[serde(default)]
-    pub defer_destroy: bool,
+    pub(crate) defer_destroy: bool,
 }
 
 /// A bookmark: carries the identity of the snapshot it was made from.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BookmarkNode {
-    pub createtxg: u64,
-    pub creation: i64,
-    pub guid: u64,
+    pub(crate) createtxg: u64,
+    pub(crate) creation: i64,
+    pub(crate) guid: u64,
 }
 
 /// A filesystem or volume.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DatasetNode {
-    pub kind: DsKind,
-    pub createtxg: u64,
-    pub creation: i64,
-    pub guid: u64,
+    pub(crate) kind: DsKind,
+    pub(crate) createtxg: u64,
+    pub(crate) creation: i64,
+    pub(crate) guid: u64,
     #[serde(default)]
-    pub volsize: Option<u64>,
+    pub(crate) volsize: Option<u64>,
     /// The CLI mounted this filesystem when it made it (ZCP-made clones are not mounted);
     /// whether it is mounted now also depends on `mountpoint`/`canmount`, see
     /// [`Pool::is_mounted`]. Mounted filesystems refuse ZCP destroy/rollback with EBUSY.
     #[serde(default)]
-    pub mounted: bool,
+    pub(crate) mounted: bool,
     #[serde(default)]
-    pub user_props: BTreeMap<String, String>,
+    pub(crate) user_props: BTreeMap<String, String>,
     /// Values that arrived with `zfs recv` (source `$recvd` / `received`).
     #[serde(default)]
-    pub received_props: BTreeMap<String, String>,
+    pub(crate) received_props: BTreeMap<String, String>,
     #[serde(default)]
     pub snapshots: BTreeMap<String, SnapNode>,
     #[serde(default)]
     pub bookmarks: BTreeMap<String, BookmarkNode>,
     /// `pool/fs@snap` this dataset was cloned from.
     #[serde(default)]
-    pub origin: Option<String>,
+    pub(crate) origin: Option<String>,
     /// txg of the last snapshot taken (EAGAIN for a second one in the same txg).
     #[serde(default)]
-    pub last_snap_txg: u64,
+    pub(crate) last_snap_txg: u64,
     /// Locally set native properties, only the ones in [`NATIVE_SETTABLE`].
     #[serde(default)]
-    pub native_props: BTreeMap<String, String>,
+    pub(crate) native_props: BTreeMap<String, String>,
     /// `snapshots_changed` (2.2+): epoch seconds of the last change of the snapshot list
     /// (`dsl_dir_snap_cmtime_update`: every snapshot create and every name removal, i.e.
     /// destroy, rename, promote's move out); 0 until the first one. Absent in old state files.
@@ -166,13 +165,13 @@ impl DatasetNode {
 }
 
 /// The native properties the emulator lets the CLI set (`zfs create -o`, `zfs set`).
-pub const NATIVE_SETTABLE: &[&str] = &["compression", "mountpoint", "canmount"];
+pub(crate) const NATIVE_SETTABLE: &[&str] = &["compression", "mountpoint", "canmount"];
 
 /// Native properties whose value passes to descendants (`canmount` does not inherit).
 const NATIVE_INHERITED: &[&str] = &["compression", "mountpoint"];
 
 /// Does the settable native property `prop` apply to a dataset of `kind`?
-pub fn native_applies(prop: &str, kind: DsKind) -> bool {
+pub(crate) fn native_applies(prop: &str, kind: DsKind) -> bool {
     match prop {
         "compression" => true,
         "mountpoint" | "canmount" => kind == DsKind::Filesystem,
@@ -182,7 +181,7 @@ pub fn native_applies(prop: &str, kind: DsKind) -> bool {
 
 /// Is `value` acceptable for the settable native property `prop` (and `prop` settable on a
 /// dataset of `kind`)?
-pub fn valid_native_value(prop: &str, value: &str, kind: DsKind) -> bool {
+pub(crate) fn valid_native_value(prop: &str, value: &str, kind: DsKind) -> bool {
     if !native_applies(prop, kind) {
         return false;
     }
@@ -210,14 +209,14 @@ pub struct Pool {
 
 /// What a full name designates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NameKind<'a> {
+pub(crate) enum NameKind<'a> {
     Dataset(&'a str),
     Snapshot(&'a str, &'a str),
     Bookmark(&'a str, &'a str),
 }
 
 /// Splits `ds`, `ds@snap` or `ds#bm`. `@` wins over `#` like in ZFS (first delimiter).
-pub fn split_name(name: &str) -> NameKind<'_> {
+pub(crate) fn split_name(name: &str) -> NameKind<'_> {
     match name.bytes().position(|b| b == b'@' || b == b'#') {
         Some(i) if name.as_bytes()[i] == b'@' => NameKind::Snapshot(&name[..i], &name[i + 1..]),
         Some(i) => NameKind::Bookmark(&name[..i], &name[i + 1..]),
@@ -226,25 +225,25 @@ pub fn split_name(name: &str) -> NameKind<'_> {
 }
 
 /// Pool part of a name: up to the first `/`, `@` or `#`.
-pub fn pool_of(name: &str) -> &str {
+pub(crate) fn pool_of(name: &str) -> &str {
     let end = name.find(['/', '@', '#']).unwrap_or(name.len());
     &name[..end]
 }
 
 /// One component of a dataset name: `[A-Za-z0-9_.: -]+`.
-pub fn valid_component(c: &str) -> bool {
+pub(crate) fn valid_component(c: &str) -> bool {
     !c.is_empty()
         && c.chars()
             .all(|ch| ch.is_ascii_alphanumeric() || "_.: -".contains(ch))
 }
 
 /// A dataset path `pool/a/b` with valid components.
-pub fn valid_dataset_name(name: &str) -> bool {
+pub(crate) fn valid_dataset_name(name: &str) -> bool {
     name.len() <= MAX_NAME_LEN && name.split('/').all(valid_component)
 }
 
 /// User property name: `[a-z0-9:._-]+` containing a `:`.
-pub fn is_user_prop(prop: &str) -> bool {
+pub(crate) fn is_user_prop(prop: &str) -> bool {
     prop.contains(':')
         && prop
             .chars()
@@ -252,19 +251,19 @@ pub fn is_user_prop(prop: &str) -> bool {
 }
 
 /// Parent of a dataset path (`None` for a pool root).
-pub fn parent_of(ds: &str) -> Option<&str> {
+pub(crate) fn parent_of(ds: &str) -> Option<&str> {
     ds.rfind('/').map(|i| &ds[..i])
 }
 
 /// A property value with the dataset name it comes from (`$recvd` for received).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PropHit {
-    pub value: String,
-    pub setpoint: String,
+pub(crate) struct PropHit {
+    pub(crate) value: String,
+    pub(crate) setpoint: String,
     /// The value is a received one (on the dataset itself or an ancestor).
-    pub received: bool,
+    pub(crate) received: bool,
     /// Found on the dataset itself (local or received), not inherited.
-    pub on_self: bool,
+    pub(crate) on_self: bool,
 }
 
 impl Pool {
@@ -274,7 +273,7 @@ impl Pool {
     }
 
     /// Looks up a snapshot by full name.
-    pub fn snap(&self, full: &str) -> Option<&SnapNode> {
+    pub(crate) fn snap(&self, full: &str) -> Option<&SnapNode> {
         match split_name(full) {
             NameKind::Snapshot(ds, s) => self.datasets.get(ds)?.snapshots.get(s),
             _ => None,
@@ -282,7 +281,7 @@ impl Pool {
     }
 
     /// Direct children names of a head dataset.
-    pub fn children(&self, ds: &str) -> Vec<String> {
+    pub(crate) fn children(&self, ds: &str) -> Vec<String> {
         let prefix = format!("{ds}/");
         self.datasets
             .keys()
@@ -294,7 +293,7 @@ impl Pool {
     /// Effective user property of a dataset or snapshot, with its setpoint, following ZFS's
     /// `dsl_prop_get_dd` rules: local before received on each level, `$recvd` only for a
     /// value received on the dataset itself.
-    pub fn user_prop(&self, name: &str, prop: &str) -> Option<PropHit> {
+    pub(crate) fn user_prop(&self, name: &str, prop: &str) -> Option<PropHit> {
         let (mut ds, snapshot) = match split_name(name) {
             NameKind::Snapshot(ds, s) => {
                 let sn = self.datasets.get(ds)?.snapshots.get(s)?;
@@ -341,7 +340,7 @@ impl Pool {
     }
 
     /// All user property names visible on a dataset or snapshot (own and inherited).
-    pub fn user_prop_names(&self, name: &str) -> BTreeSet<String> {
+    pub(crate) fn user_prop_names(&self, name: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         let mut ds = match split_name(name) {
             NameKind::Snapshot(ds, s) => {
@@ -369,7 +368,7 @@ impl Pool {
     /// A locally set or inherited native property of a head dataset ([`NATIVE_SETTABLE`]):
     /// its value and the dataset it is set on; `None` = the default applies. An inherited
     /// `mountpoint` path gets the relative path of `ds` below the setpoint appended.
-    pub fn native_prop(&self, ds: &str, prop: &str) -> Option<PropHit> {
+    pub(crate) fn native_prop(&self, ds: &str, prop: &str) -> Option<PropHit> {
         let mut at = ds;
         loop {
             let node = self.datasets.get(at)?;
@@ -396,7 +395,7 @@ impl Pool {
     /// Is a head dataset mounted? Volumes never are; a filesystem is when it was mounted
     /// (the CLI mounts what it creates, ZCP does not) and its effective `mountpoint` is a
     /// path and `canmount` is not `off`.
-    pub fn is_mounted(&self, ds: &str) -> bool {
+    pub(crate) fn is_mounted(&self, ds: &str) -> bool {
         let Some(node) = self.datasets.get(ds) else {
             return false;
         };
@@ -410,7 +409,7 @@ impl Pool {
     }
 
     /// Does a dataset or snapshot exist (bookmarks never "exist" for ZCP)?
-    pub fn exists(&self, name: &str) -> bool {
+    pub(crate) fn exists(&self, name: &str) -> bool {
         match split_name(name) {
             NameKind::Dataset(ds) => self.datasets.contains_key(ds),
             NameKind::Snapshot(ds, s) => self
@@ -424,14 +423,14 @@ impl Pool {
 
 /// Identity values for a new object: txg, creation time, guid.
 #[derive(Clone, Copy, Debug)]
-pub struct Stamp {
-    pub txg: u64,
-    pub now: i64,
-    pub guid: u64,
+pub(crate) struct Stamp {
+    pub(crate) txg: u64,
+    pub(crate) now: i64,
+    pub(crate) guid: u64,
 }
 
 /// Takes `ds@snap` (`dsl_dataset_snapshot_check` rules). `txg` is the txg this happens in.
-pub fn snapshot(pool: &mut Pool, full: &str, st: Stamp, dry_run: bool) -> i32 {
+pub(crate) fn snapshot(pool: &mut Pool, full: &str, st: Stamp, dry_run: bool) -> i32 {
     let (ds, s) = match split_name(full) {
         NameKind::Snapshot(ds, s) => (ds, s),
         _ => return EINVAL,
@@ -470,7 +469,13 @@ pub fn snapshot(pool: &mut Pool, full: &str, st: Stamp, dry_run: bool) -> i32 {
 /// Destroys a snapshot as `zfs.sync.destroy` does: missing → 0, holds → EBUSY,
 /// clones → EEXIST, `defer` turns those two into `defer_destroy`. `now`: the time of the
 /// change (`snapshots_changed`).
-pub fn destroy_snapshot(pool: &mut Pool, full: &str, defer: bool, now: i64, dry_run: bool) -> i32 {
+pub(crate) fn destroy_snapshot(
+    pool: &mut Pool,
+    full: &str,
+    defer: bool,
+    now: i64,
+    dry_run: bool,
+) -> i32 {
     let NameKind::Snapshot(ds, s) = split_name(full) else {
         return EINVAL;
     };
@@ -499,7 +504,7 @@ pub fn destroy_snapshot(pool: &mut Pool, full: &str, defer: bool, now: i64, dry_
 /// Destroys a filesystem or volume: ENOENT, EBUSY (mounted when `refuse_mounted`, or has
 /// snapshots), EEXIST (has children). A clone releases its origin snapshot (at `now`, if that
 /// ends a deferred destroy).
-pub fn destroy_dataset(
+pub(crate) fn destroy_dataset(
     pool: &mut Pool,
     ds: &str,
     refuse_mounted: bool,
@@ -543,7 +548,7 @@ fn release_clone(pool: &mut Pool, origin: &str, clone: &str, now: i64) {
 }
 
 /// Creates `ds#bm` from `ds@snap` or another bookmark.
-pub fn bookmark(pool: &mut Pool, src: &str, new: &str, st: Stamp, dry_run: bool) -> i32 {
+pub(crate) fn bookmark(pool: &mut Pool, src: &str, new: &str, st: Stamp, dry_run: bool) -> i32 {
     let NameKind::Bookmark(nds, nb) = split_name(new) else {
         return EINVAL;
     };
@@ -592,7 +597,13 @@ pub fn bookmark(pool: &mut Pool, src: &str, new: &str, st: Stamp, dry_run: bool)
 }
 
 /// Sets a user property on a dataset or snapshot (`zfs.sync.set_prop` rules).
-pub fn set_user_prop(pool: &mut Pool, name: &str, prop: &str, value: &str, dry_run: bool) -> i32 {
+pub(crate) fn set_user_prop(
+    pool: &mut Pool,
+    name: &str,
+    prop: &str,
+    value: &str,
+    dry_run: bool,
+) -> i32 {
     if !is_user_prop(prop) {
         return EINVAL;
     }
@@ -629,7 +640,7 @@ fn local_user_props<'a>(
 }
 
 /// Clears a local user property (received values stay).
-pub fn inherit_user_prop(pool: &mut Pool, name: &str, prop: &str, dry_run: bool) -> i32 {
+pub(crate) fn inherit_user_prop(pool: &mut Pool, name: &str, prop: &str, dry_run: bool) -> i32 {
     let Some(slot) = local_user_props(pool, name) else {
         return ENOENT;
     };
@@ -640,7 +651,7 @@ pub fn inherit_user_prop(pool: &mut Pool, name: &str, prop: &str, dry_run: bool)
 }
 
 /// Renames `fs@old` to `fs@new` (missing `old` is a no-op) at `now` (a remove and an add).
-pub fn rename_snapshot(
+pub(crate) fn rename_snapshot(
     pool: &mut Pool,
     fs: &str,
     old: &str,
@@ -668,7 +679,7 @@ pub fn rename_snapshot(
 }
 
 /// Rolls `fs` back to its latest snapshot. Returns the errno and the target snapshot.
-pub fn rollback(pool: &mut Pool, fs: &str, dry_run: bool) -> (i32, Option<String>) {
+pub(crate) fn rollback(pool: &mut Pool, fs: &str, dry_run: bool) -> (i32, Option<String>) {
     let Some(node) = pool.datasets.get(fs) else {
         return (ENOENT, None);
     };
@@ -685,7 +696,7 @@ pub fn rollback(pool: &mut Pool, fs: &str, dry_run: bool) -> (i32, Option<String
 }
 
 /// Creates `fs` as a clone of `snap`.
-pub fn clone(pool: &mut Pool, snap: &str, fs: &str, st: Stamp, dry_run: bool) -> i32 {
+pub(crate) fn clone(pool: &mut Pool, snap: &str, fs: &str, st: Stamp, dry_run: bool) -> i32 {
     if !valid_dataset_name(fs) {
         return EINVAL;
     }
@@ -740,7 +751,12 @@ pub fn clone(pool: &mut Pool, snap: &str, fs: &str, st: Stamp, dry_run: bool) ->
 /// conflict returns EEXIST and the conflicting short names. `now` bumps `snapshots_changed`
 /// of the origin's head only: the clone gets the names without `dsl_dir_snap_cmtime_update`
 /// (`dsl_dataset_promote_sync`: `dsl_dataset_snap_remove` on one side, `zap_add` on the other).
-pub fn promote(pool: &mut Pool, clone_fs: &str, now: i64, dry_run: bool) -> (i32, Vec<String>) {
+pub(crate) fn promote(
+    pool: &mut Pool,
+    clone_fs: &str,
+    now: i64,
+    dry_run: bool,
+) -> (i32, Vec<String>) {
     let Some(node) = pool.datasets.get(clone_fs) else {
         return (ENOENT, vec![]);
     };
@@ -804,7 +820,7 @@ pub fn promote(pool: &mut Pool, clone_fs: &str, now: i64, dry_run: bool) -> (i32
 }
 
 /// Adds a user hold.
-pub fn hold(pool: &mut Pool, tag: &str, snap: &str, now: i64) -> i32 {
+pub(crate) fn hold(pool: &mut Pool, tag: &str, snap: &str, now: i64) -> i32 {
     let NameKind::Snapshot(ds, s) = split_name(snap) else {
         return EINVAL;
     };
@@ -823,7 +839,7 @@ pub fn hold(pool: &mut Pool, tag: &str, snap: &str, now: i64) -> i32 {
 }
 
 /// Releases a user hold; a deferred snapshot without holds or clones is destroyed (at `now`).
-pub fn release(pool: &mut Pool, tag: &str, snap: &str, now: i64) -> i32 {
+pub(crate) fn release(pool: &mut Pool, tag: &str, snap: &str, now: i64) -> i32 {
     let NameKind::Snapshot(ds, s) = split_name(snap) else {
         return EINVAL;
     };
