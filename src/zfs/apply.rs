@@ -90,8 +90,10 @@ pub struct Group {
 pub enum Outcome {
     /// Done.
     Ok,
-    /// Not destroyed: the snapshot is held (`held`) or has clones (`cloned`). Not a failure:
-    /// a later run destroys it once the hold is released or the clone gone.
+    /// Not destroyed: the snapshot is held (`held`), has clones (`cloned`) or is busy
+    /// (`busy`: EBUSY without a user hold, a `zfs send` in progress such as a PVE
+    /// replication). Not a failure: a later run destroys it once the hold is released, the
+    /// clone gone or the send finished.
     Kept(String),
     /// Not attempted: another item of the group failed its check, or (for a destroy) the
     /// group's labels or snapshots or its dataset's new snapshot did not all succeed.
@@ -1166,6 +1168,44 @@ mod emulated {
         );
         assert!(exists(&x, "tank/c@new") && !exists(&x, "tank/c@old1"));
         assert!(applied.txg.is_some());
+    }
+
+    /// A snapshot inside a running `zfs send` range (the kernel's long hold: EBUSY, no user
+    /// hold listed) is kept as `busy`, not `held` (issue 18, seen on OpenZFS 2.3.2 while a PVE
+    /// replication was sending); a real hold next to it is still `held`.
+    #[test]
+    fn a_snapshot_in_a_running_send_is_kept_as_busy_not_held() {
+        let x = world();
+        x.world_mut().hold("keep", "tank/b@old1").unwrap();
+        x.world_mut()
+            .set_faults(Some("busy:tank/a@old1".parse().unwrap()));
+        let groups = vec![Group {
+            key: "100".into(),
+            items: vec![
+                snap("tank/a", "n"),
+                destroy("tank/a", "old1"),
+                destroy("tank/b", "old1"),
+            ],
+        }];
+        let applied = apply_pool(&x, "tank", &groups, &[]).unwrap();
+        assert_eq!(
+            applied.outcomes[0],
+            [
+                Outcome::Ok,
+                Outcome::Kept("busy".into()),
+                Outcome::Kept("held".into())
+            ]
+        );
+        assert!(exists(&x, "tank/a@old1") && exists(&x, "tank/b@old1"));
+        // Once the send is over, the next run destroys it.
+        x.world_mut().set_faults(None);
+        let again = vec![Group {
+            key: "100".into(),
+            items: vec![destroy("tank/a", "old1")],
+        }];
+        let applied = apply_pool(&x, "tank", &again, &[]).unwrap();
+        assert_eq!(applied.outcomes[0], [Outcome::Ok]);
+        assert!(!exists(&x, "tank/a@old1"));
     }
 
     #[test]
