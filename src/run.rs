@@ -143,7 +143,17 @@ pub fn execute(
     if let Some(why) = ignored {
         tracing::warn!("not using the snapshot cache ({why}); reading every snapshot again");
     }
-    let out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
+    let mut out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
+    if !args.dry_run {
+        // The one write to a replica: this node's own stale local label (crate::replica).
+        let done = crate::replica::revert_stale_labels(
+            exec,
+            &host.node,
+            &pve::replica_disks(root, &host.node),
+        );
+        out.1.notes.extend(done.notes);
+        out.1.warnings.extend(done.failures);
+    }
     // Only what this run looked at is kept: the cache cannot grow without bound.
     cache.retain(&datasets_by_pool(&host, false));
     if !args.dry_run
