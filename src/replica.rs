@@ -13,11 +13,52 @@
 //! itself; it never sets a value, never touches a local value naming another node, a
 //! received or inherited value, a snapshot, or a guest whose config is here.
 //!
+//! When: only after the cluster's guest placement changed (the bytes of `/etc/pve/.vmlist`
+//! differ from the last pass that succeeded, remembered in [`STAMP`]), since a stale value
+//! appears only when a guest moves and nothing re-creates it once reverted: a steady-state run
+//! spawns no process for this (it stays at its two channel programs per pool).
+//!
 //! May not plan snapshots or destroys, print or read the clock; effects only through
-//! [`Exec`].
+//! [`Exec`] and the stamp file.
+
+use std::path::{Path, PathBuf};
 
 use crate::pve::ReplicaDisk;
 use crate::zfs::{Exec, Tool};
+
+/// Under the root: the `.vmlist` digest of the last replica pass that succeeded.
+pub const STAMP: &str = "var/cache/pve-zfs-snap/replica-labels";
+
+fn stamp_path(root: &Path) -> PathBuf {
+    root.join(STAMP)
+}
+
+/// The digest of `<root>/etc/pve/.vmlist` for `node` (`None`: unreadable; no pass then).
+pub fn placement_digest(root: &Path, node: &str) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(root.join("etc/pve/.vmlist")).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    node.hash(&mut h);
+    bytes.hash(&mut h);
+    Some(format!("{:016x}", h.finish()))
+}
+
+/// True when the placement changed since the last successful pass (or none was recorded).
+pub fn due(root: &Path, digest: &str) -> bool {
+    match std::fs::read_to_string(stamp_path(root)) {
+        Ok(s) => s.trim() != digest,
+        Err(_) => true,
+    }
+}
+
+/// Remembers a successful pass (best effort: a lost stamp only costs one more pass).
+pub fn record(root: &Path, digest: &str) {
+    let p = stamp_path(root);
+    if let Some(dir) = p.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(p, format!("{digest}\n"));
+}
 
 /// What [`revert_stale_labels`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -144,13 +144,20 @@ pub fn execute(
         tracing::warn!("not using the snapshot cache ({why}); reading every snapshot again");
     }
     let mut out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
-    if !args.dry_run {
-        // The one write to a replica: this node's own stale local label (crate::replica).
+    // The one write to a replica: this node's own stale local label (crate::replica), looked
+    // for once after each change of the guests' placement.
+    if !args.dry_run
+        && let Some(digest) = crate::replica::placement_digest(root, &host.node)
+        && crate::replica::due(root, &digest)
+    {
         let done = crate::replica::revert_stale_labels(
             exec,
             &host.node,
             &pve::replica_disks(root, &host.node),
         );
+        if done.failures.is_empty() {
+            crate::replica::record(root, &digest);
+        }
         out.1.notes.extend(done.notes);
         out.1.warnings.extend(done.failures);
     }

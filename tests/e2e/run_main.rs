@@ -295,13 +295,37 @@ fn a_replica_reverts_its_own_stale_local_label_to_the_received_one() {
     env.run_ok(now, &["f4"]);
     assert_eq!(env.label(d), ("pve2".into(), "received".into()));
     assert!(env.snaps(d).is_empty(), "a replica got a snapshot");
+    // Looked for once per change of the guests' placement (.vmlist): a steady-state run
+    // spawns nothing for it.
+    let vmlist = env.root.join("etc/pve/.vmlist");
+    let bump = |from: u32| {
+        let text = std::fs::read_to_string(&vmlist).unwrap();
+        let (a, b) = (
+            format!("\"version\": {from},"),
+            format!("\"version\": {},", from + 1),
+        );
+        assert!(text.contains(&a));
+        std::fs::write(&vmlist, text.replace(&a, &b)).unwrap();
+    };
+    env.zfs(&["set", "label:running=pve1", d]);
+    env.run_ok(now + Duration::minutes(15), &["f4"]);
+    assert_eq!(
+        env.label(d),
+        ("pve1".into(), "local".into()),
+        "no placement change"
+    );
+    bump(17);
+    env.run_ok(now + Duration::minutes(30), &["f4"]);
+    assert_eq!(env.label(d), ("pve2".into(), "received".into()));
     // `stopped` set by this node while it owned the guest is stale there too.
     env.zfs(&["set", "label:running=stopped", d]);
-    env.run_ok(now + Duration::minutes(15), &["f4"]);
+    bump(18);
+    env.run_ok(now + Duration::minutes(45), &["f4"]);
     assert_eq!(env.label(d), ("pve2".into(), "received".into()));
     // A local value naming another node is not this node's to judge.
     env.zfs(&["set", "label:running=pve3", d]);
-    env.run_ok(now + Duration::minutes(30), &["f4"]);
+    bump(19);
+    env.run_ok(now + Duration::minutes(60), &["f4"]);
     assert_eq!(env.label(d), ("pve3".into(), "local".into()));
 }
 
