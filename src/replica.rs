@@ -51,13 +51,15 @@ pub fn due(root: &Path, digest: &str) -> bool {
     }
 }
 
-/// Remembers a successful pass (best effort: a lost stamp only costs one more pass).
+/// Remembers a successful pass, as a 0600 file in the snapshot cache's private directory
+/// (made by the cache save before; best effort: a lost stamp only costs one more pass).
 pub fn record(root: &Path, digest: &str) {
-    let p = stamp_path(root);
-    if let Some(dir) = p.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let _ = std::fs::write(p, format!("{digest}\n"));
+    let _ = crate::fsutil::replace_file(
+        &stamp_path(root),
+        format!("{digest}\n").as_bytes(),
+        0o600,
+        ".replica-labels.",
+    );
 }
 
 /// What [`revert_stale_labels`] did.

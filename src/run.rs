@@ -144,6 +144,18 @@ pub fn execute(
         tracing::warn!("not using the snapshot cache ({why}); reading every snapshot again");
     }
     let mut out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
+    // Only what this run looked at is kept: the cache cannot grow without bound.
+    cache.retain(&datasets_by_pool(&host, false));
+    if !args.dry_run
+        && let Err(e) = cache.save(root)
+    {
+        // Only the next run's speed depends on it.
+        tracing::warn!(
+            "cannot write {}: {e}; the next run reads every snapshot again",
+            SnapCache::path(root).display()
+        );
+    }
+    // After the cache save (which makes the private cache directory the stamp goes to).
     // The one write to a replica: this node's own stale local label (crate::replica), looked
     // for once after each change of the guests' placement.
     if !args.dry_run
@@ -160,17 +172,6 @@ pub fn execute(
         }
         out.1.notes.extend(done.notes);
         out.1.warnings.extend(done.failures);
-    }
-    // Only what this run looked at is kept: the cache cannot grow without bound.
-    cache.retain(&datasets_by_pool(&host, false));
-    if !args.dry_run
-        && let Err(e) = cache.save(root)
-    {
-        // Only the next run's speed depends on it.
-        tracing::warn!(
-            "cannot write {}: {e}; the next run reads every snapshot again",
-            SnapCache::path(root).display()
-        );
     }
     Ok(out)
 }
