@@ -18,9 +18,10 @@
 --   1. zfs.check.destroy of every snapshot;
 --   2. the snapshots_changed of the watched datasets that exist (zfs.exists);
 --   3. zfs.sync.destroy of every snapshot whose check returned 0.
--- A snapshot whose check returns EBUSY is kept: "held" when it has user holds (zfs hold),
--- "busy" when it has none (a `zfs send` in progress long-holds the snapshots it sends, e.g.
--- a PVE replication's `send -I` range: seen on OpenZFS 2.3.2); a snapshot with clones (check
+-- A snapshot whose check returns EBUSY is kept: "held" when someone holds it (zfs hold),
+-- "busy" when its only holds are the temporary `.send-<pid>-<n>` ones of a running
+-- `zfs send` (libzfs; a PVE replication's `send -R -I` range: seen on OpenZFS 2.3.2) or it
+-- has none (the kernel's long hold of a send in progress); a snapshot with clones (check
 -- EEXIST) is kept as "cloned". All are reported: a later run destroys them once released. A snapshot that does not exist counts as
 -- destroyed (zfs.check/sync.destroy return 0 for it, openzfs#13844).
 -- Returns { r = "<one result per snapshot, in argv order, separated by spaces>",
@@ -54,10 +55,12 @@ local function ename(code)
     return errname[code] or tostring(code)
 end
 
--- True when the snapshot has at least one user hold.
+-- True when the snapshot has a hold other than a running zfs send's temporary one.
 local function has_holds(snap)
-    for _ in zfs.list.holds(snap) do
-        return true
+    for tag in zfs.list.holds(snap) do
+        if string.sub(tag, 1, 6) ~= ".send-" then
+            return true
+        end
     end
     return false
 end
