@@ -41,7 +41,7 @@ LOG=${VM_OUT:-$W}/drill-log.txt
 uptime_s() { cut -d' ' -f1 /proc/uptime | cut -d. -f1; } # the clock is simulated: time with uptime
 T_START=$(uptime_s)
 
-PASS=0 FAILN=0 PEER=0
+PASS=0 FAILN=0 PEER=0 STEPS=0
 ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
 fail() { FAILN=$((FAILN + 1)); echo "FAIL $*"; }
 check() { # check <description> <got> <want>
@@ -358,6 +358,7 @@ watch_reset() { # watch_reset <vmids…>: start watching these, counters from ze
 # One 15-minute step: guests write, every node runs, pvesr, C pulls every 4 h (at hh:00, hh%4==1).
 step() {
     local v h m t0 t1 t2
+    STEPS=$((STEPS + 1))
     t0=$(cut -d' ' -f1 /proc/uptime)
     for v in $GUESTS; do
         [ "$DOWN" = "${OWNER[$v]}" ] && continue
@@ -634,5 +635,5 @@ grep '^fail' "$W/repl.log" | head -n 3 | sed 's/^/     /'
 
 
 echo "drill: $PASS ok, $FAILN FAIL, $PEER peer findings; OpenZFS $(cat /sys/module/zfs/version);" \
-    "$(($(uptime_s) - T_START)) s of real time in the VM for $(((EPOCH - 1763596800) / 900 + 1)) steps (log: drill-log.txt)"
+    "$(($(uptime_s) - T_START)) s of real time in the VM for $STEPS steps (log: drill-log.txt)"
 [ "$FAILN" = 0 ]
