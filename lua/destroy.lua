@@ -18,13 +18,16 @@
 --   1. zfs.check.destroy of every snapshot;
 --   2. the snapshots_changed of the watched datasets that exist (zfs.exists);
 --   3. zfs.sync.destroy of every snapshot whose check returned 0.
--- A held snapshot (check EBUSY) and a snapshot with clones (check EEXIST) are kept and
--- reported: a later run destroys them once released. A snapshot that does not exist counts as
+-- A snapshot whose check returns EBUSY is kept: "held" when someone holds it (zfs hold),
+-- "busy" when its only holds are the temporary `.send-<pid>-<n>` ones of a running
+-- `zfs send` (libzfs; a PVE replication's `send -R -I` range: seen on OpenZFS 2.3.2) or it
+-- has none (the kernel's long hold of a send in progress); a snapshot with clones (check
+-- EEXIST) is kept as "cloned". All are reported: a later run destroys them once released. A snapshot that does not exist counts as
 -- destroyed (zfs.check/sync.destroy return 0 for it, openzfs#13844).
 -- Returns { r = "<one result per snapshot, in argv order, separated by spaces>",
 --           c = "<before>:<after>" per watched dataset in argv order, separated by spaces
 --               ("-" for a dataset that does not exist; absent without watched datasets) }
--- where a result is one of: ok | kept:held | kept:cloned | <ERRNO>, and <ERRNO> is the errno's
+-- where a result is one of: ok | kept:held | kept:busy | kept:cloned | <ERRNO>, and <ERRNO> is the errno's
 -- name (EINVAL, ...) or its number when it has no name.
 
 local args = ...
@@ -50,6 +53,16 @@ local function ename(code)
         end
     end
     return errname[code] or tostring(code)
+end
+
+-- True when the snapshot has a hold other than a running zfs send's temporary one.
+local function has_holds(snap)
+    for tag in zfs.list.holds(snap) do
+        if string.sub(tag, 1, 6) ~= ".send-" then
+            return true
+        end
+    end
+    return false
 end
 
 local function is_marker(tok)
@@ -83,7 +96,11 @@ for k = first, #argv do
         n = n + 1
         local err = zfs.check.destroy(prefix .. tok)
         if err == EBUSY then
-            res[n] = "kept:held"
+            if has_holds(prefix .. tok) then
+                res[n] = "kept:held"
+            else
+                res[n] = "kept:busy"
+            end
         elseif err == EEXIST then
             res[n] = "kept:cloned"
         elseif err ~= 0 then

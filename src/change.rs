@@ -7,8 +7,10 @@
 pub enum Outcome {
     /// Done.
     Ok,
-    /// Not destroyed: the snapshot is held (`held`) or has clones (`cloned`). Not a failure:
-    /// a later run destroys it once the hold is released or the clone gone.
+    /// Not destroyed: the snapshot is held (`held`), has clones (`cloned`) or is busy
+    /// (`busy`: EBUSY without a user hold, a `zfs send` in progress such as a PVE
+    /// replication). Not a failure: a later run destroys it once the hold is released, the
+    /// clone gone or the send finished.
     Kept(String),
     /// Not attempted: another item of the group failed its check, or (for a destroy) the
     /// group's labels or snapshots or its dataset's new snapshot did not all succeed.

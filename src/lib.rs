@@ -28,6 +28,7 @@ pub mod plan;
 pub mod policy;
 pub mod protection;
 pub mod pve;
+pub mod replica;
 pub mod report;
 pub mod run;
 pub mod simulate;

@@ -42,7 +42,8 @@ pub struct Totals {
     pub snapshots_created: u64,
     /// Snapshots destroyed.
     pub snapshots_destroyed: u64,
-    /// Expired snapshots not destroyed because they are held or have clones.
+    /// Expired snapshots not destroyed because they are held, have clones or are busy (a
+    /// `zfs send` in progress).
     pub snapshots_kept: u64,
     /// Bookmarks created.
     pub bookmarks_created: u64,
@@ -169,7 +170,7 @@ impl Report {
         ));
         if t.snapshots_kept > 0 {
             s.push_str(&format!(
-                ", {} expired kept (held or cloned)",
+                ", {} expired kept (held, cloned or busy)",
                 t.snapshots_kept
             ));
         }

@@ -165,7 +165,7 @@ pub fn execute(
     if let Some(why) = ignored {
         tracing::warn!("not using the snapshot cache ({why}); reading every snapshot again");
     }
-    let out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
+    let mut out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
     // Only what this run looked at is kept: the cache cannot grow without bound.
     cache.retain(&datasets_by_pool(&host, false));
     if !args.dry_run
@@ -176,6 +176,24 @@ pub fn execute(
             "cannot write {}: {e}; the next run reads every snapshot again",
             SnapCache::path(root).display()
         );
+    }
+    // After the cache save (which makes the private cache directory the stamp goes to).
+    // The one write to a replica: this node's own stale local label (crate::replica), looked
+    // for once after each change of the guests' placement.
+    if !args.dry_run
+        && let Some(digest) = crate::replica::placement_digest(root, &host.node)
+        && crate::replica::due(root, &digest)
+    {
+        let done = crate::replica::revert_stale_labels(
+            exec,
+            &host.node,
+            &pve::replica_disks(root, &host.node),
+        );
+        if done.failures.is_empty() {
+            crate::replica::record(root, &digest);
+        }
+        out.1.notes.extend(done.notes);
+        out.1.warnings.extend(done.failures);
     }
     Ok(out)
 }

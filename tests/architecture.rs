@@ -28,7 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("pure results", &["report", "protection", "status"]),
     (
         "edges: files, processes, ZFS",
-        &["fsutil", "lock", "cron", "metrics", "pve", "zfs"],
+        &["fsutil", "lock", "cron", "metrics", "pve", "zfs", "replica"],
     ),
     ("pipelines (no printing)", &["run", "simulate"]),
     ("commands: print, clock, environment", &["cmd"]),

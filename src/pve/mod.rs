@@ -43,6 +43,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use crate::host::{Disk, Guest, GuestKind, Host, OtherDisk, UnreadableGuest};
+use crate::naming::Dataset;
 
 /// Why discovery failed as a whole, or (through [`UnreadableGuest::reason`]) why one guest
 /// was left out.
@@ -449,3 +450,61 @@ fn guest_disks(
 
 #[cfg(test)]
 mod tests;
+
+/// A dataset on this node's pools of a guest whose config is on another node: a replica
+/// (PVE storage replication's target), or a stale copy the guest left behind (migration,
+/// HA recovery).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaDisk {
+    /// VMID.
+    pub vmid: u32,
+    /// The node whose directory holds the config (the guest's owner).
+    pub owner: String,
+    /// The dataset, mapped through this node's `storage.cfg`.
+    pub dataset: Dataset,
+}
+
+/// The disks of the guests whose config is on another node, as datasets of this node's
+/// storages (what PVE replication writes here). Best effort and read-only: a config or
+/// `storage.cfg` that cannot be read gives nothing (nothing is ever written for a dataset
+/// not found here), and a disk whose storage is not available on `node` is left out.
+pub fn replica_disks(root: &Path, node: &str) -> Vec<ReplicaDisk> {
+    let pve = root.join("etc/pve");
+    let Ok(text) = std::fs::read_to_string(pve.join(".vmlist")) else {
+        return vec![];
+    };
+    let Ok(vmlist) = vmlist::parse(&text) else {
+        return vec![];
+    };
+    let Some(storages) = std::fs::read_to_string(pve.join("storage.cfg"))
+        .ok()
+        .and_then(|t| StorageConfig::parse(&t).ok())
+    else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for entry in vmlist.entries.iter().filter(|e| e.node != node) {
+        let kind = match entry.kind.as_str() {
+            "qemu" => GuestKind::Qemu,
+            "lxc" => GuestKind::Lxc,
+            _ => continue,
+        };
+        let path = pve
+            .join("nodes")
+            .join(&entry.node)
+            .join(kind.config_dir())
+            .join(format!("{}.conf", entry.vmid));
+        let Ok(section) = read_config(&path, kind) else {
+            continue;
+        };
+        let (disks, _) = guest_disks(&section, kind, entry.vmid, node, &storages);
+        for d in disks {
+            out.push(ReplicaDisk {
+                vmid: entry.vmid,
+                owner: entry.node.clone(),
+                dataset: d.dataset,
+            });
+        }
+    }
+    out
+}

@@ -1129,6 +1129,48 @@ mod emulated {
         assert!(applied.txg.is_some());
     }
 
+    /// A snapshot inside a running `zfs send` range (the kernel's long hold: EBUSY, no user
+    /// hold listed) is kept as `busy`, not `held` (issue 18, seen on OpenZFS 2.3.2 while a PVE
+    /// replication was sending); a real hold next to it is still `held`.
+    #[test]
+    fn a_snapshot_in_a_running_send_is_kept_as_busy_not_held() {
+        let x = world();
+        x.world_mut().hold("keep", "tank/b@old1").unwrap();
+        // libzfs' temporary hold of a running `zfs send -R` (what the kernel showed).
+        x.world_mut().hold(".send-4242-1", "tank/c@old1").unwrap();
+        x.world_mut()
+            .set_faults(Some("busy:tank/a@old1".parse().unwrap()));
+        let groups = vec![Group {
+            key: "100".into(),
+            items: vec![
+                snap("tank/a", "n"),
+                destroy("tank/a", "old1"),
+                destroy("tank/b", "old1"),
+                destroy("tank/c", "old1"),
+            ],
+        }];
+        let applied = apply_pool(&x, "tank", &groups, &[]).unwrap();
+        assert_eq!(
+            applied.outcomes[0],
+            [
+                Outcome::Ok,
+                Outcome::Kept("busy".into()),
+                Outcome::Kept("held".into()),
+                Outcome::Kept("busy".into())
+            ]
+        );
+        assert!(exists(&x, "tank/a@old1") && exists(&x, "tank/b@old1"));
+        // Once the send is over, the next run destroys it.
+        x.world_mut().set_faults(None);
+        let again = vec![Group {
+            key: "100".into(),
+            items: vec![destroy("tank/a", "old1")],
+        }];
+        let applied = apply_pool(&x, "tank", &again, &[]).unwrap();
+        assert_eq!(applied.outcomes[0], [Outcome::Ok]);
+        assert!(!exists(&x, "tank/a@old1"));
+    }
+
     #[test]
     fn held_and_cloned_are_kept_missing_is_fine_and_bookmarks_go_through_zfs_destroy() {
         let x = world();

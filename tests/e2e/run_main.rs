@@ -273,7 +273,60 @@ fn guests_of_other_nodes_and_labels_naming_other_nodes_are_left_alone() {
         before,
         "a migrated guest's snapshots changed"
     );
-    assert_eq!(env.label("rpool/data/vm-100-disk-0").0, "pve1");
+    // The one write to a copy of a guest that is not ours: pve1's own stale local label goes
+    // (`zfs inherit -S`; no received value here), it must not claim the guest runs on pve1.
+    assert_eq!(env.label("rpool/data/vm-100-disk-0").0, "-");
+}
+
+/// Issue 18, scenario 4 (found on real OpenZFS 2.3.2 by tests/vm/drill.sh): after A -> B -> A,
+/// the replica B has received properties from before, so the receive does not clear B's local
+/// `label:running=pve2`, which masks the received `pve1` for as long as it stays. The node
+/// whose own stale local value it is reverts it; nothing else on a replica is written.
+#[test]
+fn a_replica_reverts_its_own_stale_local_label_to_the_received_one() {
+    let env = Env::basic();
+    let d = "rpool/data/vm-300-disk-0"; // VM 300's config is on pve2; this node is pve1
+    env.zfs(&["set", "--received", "label:running=pve2", d]);
+    env.zfs(&["set", "label:running=pve1", d]);
+    let now = t("2026-11-21T10:00:00Z");
+    // A dry run changes nothing.
+    env.run_ok(now, &["--dry-run", "f4"]);
+    assert_eq!(env.label(d), ("pve1".into(), "local".into()));
+    env.run_ok(now, &["f4"]);
+    assert_eq!(env.label(d), ("pve2".into(), "received".into()));
+    assert!(env.snaps(d).is_empty(), "a replica got a snapshot");
+    // Looked for once per change of the guests' placement (.vmlist): a steady-state run
+    // spawns nothing for it.
+    let vmlist = env.root.join("etc/pve/.vmlist");
+    let bump = |from: u32| {
+        let text = std::fs::read_to_string(&vmlist).unwrap();
+        let (a, b) = (
+            format!("\"version\": {from},"),
+            format!("\"version\": {},", from + 1),
+        );
+        assert!(text.contains(&a));
+        std::fs::write(&vmlist, text.replace(&a, &b)).unwrap();
+    };
+    env.zfs(&["set", "label:running=pve1", d]);
+    env.run_ok(now + Duration::minutes(15), &["f4"]);
+    assert_eq!(
+        env.label(d),
+        ("pve1".into(), "local".into()),
+        "no placement change"
+    );
+    bump(17);
+    env.run_ok(now + Duration::minutes(30), &["f4"]);
+    assert_eq!(env.label(d), ("pve2".into(), "received".into()));
+    // `stopped` set by this node while it owned the guest is stale there too.
+    env.zfs(&["set", "label:running=stopped", d]);
+    bump(18);
+    env.run_ok(now + Duration::minutes(45), &["f4"]);
+    assert_eq!(env.label(d), ("pve2".into(), "received".into()));
+    // A local value naming another node is not this node's to judge.
+    env.zfs(&["set", "label:running=pve3", d]);
+    bump(19);
+    env.run_ok(now + Duration::minutes(60), &["f4"]);
+    assert_eq!(env.label(d), ("pve3".into(), "local".into()));
 }
 
 #[test]

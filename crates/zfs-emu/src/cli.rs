@@ -70,7 +70,7 @@ zfs:   program [-jn] [-t N] [-m N] [--] <pool> <script|-> [args...]
        bookmark <ds@snap|ds#bm> <ds#bm>
        destroy [-d] <ds|ds@snap|ds#bm>       (non-recursive)
        set [--received] <prop=value> <ds>... (user properties)
-       inherit <prop> <ds>...
+       inherit [-S] <prop> <ds>...
        get [-H] [-p] [-r] [-o fields] <props|all> <ds>...
        list [-H] [-p] [-r] [-d depth] [-o props] [-t types] [-s prop] [-S prop] [ds...]
        hold <tag> <snap>... | release <tag> <snap>...
@@ -165,7 +165,10 @@ pub fn zfs_main(world: &mut World, args: &[String], stdin: &str) -> Out {
         },
         "destroy" => destroy(world, rest),
         "set" => set(world, rest),
-        "inherit" => match rest {
+        // `-S` (revert to the received value): what this emulator's inherit of a user
+        // property always does (received values stay; the kernel's `$inherit` mask that plain
+        // `zfs inherit` leaves on a dataset with received properties is not modelled).
+        "inherit" => match rest.strip_prefix(&["-S".to_string()][..]).unwrap_or(rest) {
             [prop, dss @ ..] if !dss.is_empty() => {
                 for ds in dss {
                     if let Err(e) = world.inherit_user_prop(ds, prop) {

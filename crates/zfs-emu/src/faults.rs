@@ -20,6 +20,7 @@
 //! | `vanish-after:<N>:<pool>` | from the N-th `zfs program` call on (1 = the first; counted in the state file while faults are set) the pool is gone for every command: `cannot open '<pool>': no such pool`; it is back once the fault is unset (as after `zpool import`) |
 //! | `kill-after:<K>` | counting `zfs.sync.*` calls of sync programs (in the state file), the program making the K-th call is killed right after that call took effect (K = 0: the first sync program, before its first call): what it did stays, the process dies of SIGKILL with no output; fires once |
 //! | `hang:<command>[:<secs>]` | the command sleeps `<secs>` (default 3600) before running, holding nothing |
+//! | `busy:<snapshot>` | a `zfs send` of the snapshot is in progress (the kernel's long hold, which `zfs.list.holds` does not show): `zfs.check.destroy` and `zfs.sync.destroy` of it return EBUSY |
 //! | `fail-exec:<command>` | the command fails at once with exit 1 and libzfs' "modules are not loaded" message, touching nothing |
 //!
 //! `<command>`: `program` (any `zfs program`), `program-sync` (without `-n`), `program-n`
@@ -97,6 +98,8 @@ pub(crate) enum Fault {
     Hang { on: Selector, secs: u64 },
     /// `fail-exec:<command>`.
     FailExec { on: Selector },
+    /// `busy:<snapshot>`.
+    Busy { snapshot: String },
 }
 
 /// A parsed `ZFS_EMU_FAULTS` value.
@@ -246,10 +249,16 @@ impl FromStr for Fault {
                 }
             }
             "fail-exec" => Fault::FailExec { on: rest.parse()? },
+            "busy" => match rest.split_once('@') {
+                Some((ds, snap)) if valid_dataset(ds) && !snap.is_empty() => Fault::Busy {
+                    snapshot: rest.to_string(),
+                },
+                _ => return Err(bad("name a snapshot (pool/fs@snap)")),
+            },
             other => {
                 return Err(SpecError(format!(
                     "unknown fault '{other}' (enospc, enospc-sync, eio, vanish-after, \
-                     kill-after, hang, fail-exec)"
+                     kill-after, hang, fail-exec, busy)"
                 )));
             }
         };
@@ -389,13 +398,15 @@ impl Faults {
                     });
                 }
                 Fault::Eio { dataset } if in_pool(dataset) => pf.eio.push(dataset.clone()),
+                Fault::Busy { snapshot } if in_pool(snapshot) => pf.busy.push(snapshot.clone()),
                 Fault::KillAfter { calls } if sync && !n.killed => {
                     pf.kill_in = calls.checked_sub(n.sync_calls);
                 }
                 _ => {}
             }
         }
-        (pf.space.is_some() || !pf.eio.is_empty() || pf.kill_in.is_some()).then_some(pf)
+        (pf.space.is_some() || !pf.eio.is_empty() || !pf.busy.is_empty() || pf.kill_in.is_some())
+            .then_some(pf)
     }
 }
 
@@ -429,6 +440,8 @@ pub(crate) struct ProgramFaults {
     space: Option<SpaceRun>,
     /// Datasets of this pool under `eio`.
     eio: Vec<String>,
+    /// Snapshots of this pool under `busy`.
+    busy: Vec<String>,
     /// Sync calls this program may still make before it is killed.
     kill_in: Option<u64>,
     /// The program was killed.
@@ -443,6 +456,11 @@ impl ProgramFaults {
         }
         let ds = name.split(['@', '#']).next().unwrap_or(name);
         self.eio.iter().any(|d| d == ds)
+    }
+
+    /// True when `fname` is a destroy of a snapshot under `busy` (EBUSY).
+    pub(crate) fn busy(&self, fname: &str, name: &str) -> bool {
+        fname == "destroy" && self.busy.iter().any(|s| s == name)
     }
 
     /// The space pre-check before `fname` runs: true when it must return ENOSPC.

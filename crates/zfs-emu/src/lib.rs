@@ -222,7 +222,7 @@ impl World {
     }
 
     /// Injects `faults` into every later command and program (`None`: none, the default).
-    pub(crate) fn set_faults(&mut self, faults: Option<faults::Faults>) {
+    pub fn set_faults(&mut self, faults: Option<faults::Faults>) {
         self.faults = faults.map(std::sync::Arc::new);
     }
 

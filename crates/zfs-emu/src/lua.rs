@@ -2164,6 +2164,8 @@ fn faulted_call(
     let second_is_name = matches!(fname, "bookmark" | "clone");
     let r = if pf.no_space(fname, sync) {
         ret(ENOSPC)
+    } else if pf.busy(fname, &first) {
+        ret(EBUSY)
     } else if pf.eio(&first) || (second_is_name && pf.eio(&s_of(&a[1]))) {
         if sync {
             return rt(io_error(&first));

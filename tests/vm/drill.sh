@@ -1,0 +1,639 @@
+#!/usr/bin/env bash
+# The three-site drill on REAL OpenZFS, inside one test VM (issue 18):
+#   tests/vm/drill/fetch-syncoid.sh        # host, once: Debian's syncoid 2.1.0 and 2.2.x, unpacked
+#   tests/vm/run.sh 2.3 --pool rpool --out tests/vm/cache/drill-2.3 -- /work/tests/vm/drill.sh
+#
+#        pvesr (zfs send -Rpv -I | zfs recv -F)             pull every 4 h (plain zfs, syncoid)
+#   B (pool B, node pve2) <---------------  A (pool A, node pve1)  ----------------->  C (pool C)
+#
+# Two fake PVE nodes share one cluster view (.vmlist, nodes/<node>/qemu-server) and each has its
+# own --root (running guests = pidfiles + /proc entries there) and its own storage.cfg naming its
+# pool. The host-built pve-zfs-snap runs on each node every 15 simulated minutes for two days, the
+# VM's clock set before each step (`date -s`) so ZFS `creation` agrees with --now. Then
+# replication exactly as pvesr does it (PVE::Replication + ZFSPoolPlugin::volume_export/import):
+# `__replicate_<vmid>-0_<epoch>__` on every disk, `zfs send -Rpv [-I <last>]` | `zfs recv -F`,
+# the previous `__replicate_` destroyed on both sides. Every 4 h C pulls from the node that owns
+# the guest (.vmlist): plain `zfs send -I @<newest of ours on C>`, or `-i #<its bookmark>` once
+# the owner rotated the snapshot away; and Debian's syncoid 2.1.0 and 2.2.x (vm-100-disk-0 only,
+# to keep the wall time down) when the image's perl can run them.
+#
+# Scenarios (issue 18): 1 steady state, 2 C offline longer than A keeps C's newest snapshot,
+# 3 a guest stop, 4 migration A -> B and back B -> A, 5 HA failover (A dies, B steals, A
+# returns), 6 a throttled replication send racing a run's destroys.
+# One line per check: `ok …` / `FAIL …`; `peer …` lines are findings about other tools, never
+# failures of ours. Counts at the end; exit 1 on any FAIL. DRILL_SMOKE=1: see advance().
+set -uo pipefail
+REPO=${VM_WORK:-/work}
+BIN=${BIN:-$REPO/target/debug/pve-zfs-snap}
+[ -x "$BIN" ] || { echo "drill: $BIN missing (cargo build --bins on the host)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "drill: needs root (real pools)" >&2; exit 1; }
+[ -n "${VM_FLAVOR:-}" ] || { echo "drill: runs only inside the test VM (it sets the clock)" >&2; exit 1; }
+SYNCOID_CACHE=${DRILL_SYNCOID_CACHE:-$REPO/tests/vm/cache/syncoid}
+POLICY=(f4 h6 d3)
+W=$(mktemp -d /tmp/drill.XXXXXX)
+# The binary runs from tmpfs: exec'ing the 90 MB debug build from the 9p share re-reads it on
+# every start (no page cache there), which made a step cost a minute under TCG.
+mkdir -p "$W/bin"
+cp "$BIN" "$W/bin/pve-zfs-snap"
+BIN=$W/bin/pve-zfs-snap
+LOG=${VM_OUT:-$W}/drill-log.txt
+: >"$LOG"
+uptime_s() { cut -d' ' -f1 /proc/uptime | cut -d. -f1; } # the clock is simulated: time with uptime
+T_START=$(uptime_s)
+
+PASS=0 FAILN=0 PEER=0 STEPS=0
+ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
+fail() { FAILN=$((FAILN + 1)); echo "FAIL $*"; }
+check() { # check <description> <got> <want>
+    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got [$2], want [$3]"; fi
+}
+peer() { PEER=$((PEER + 1)); echo "peer $*"; }
+log() { echo "[$NOW] $*" >>"$LOG"; }
+
+# ---------------------------------------------------------------------------------------------
+# Pools, cluster view, nodes
+declare -A POOL=([pve1]=A [pve2]=B)
+declare -A PID=([100]=4100 [101]=4101 [102]=4102)
+declare -A DISKS=([100]="vm-100-disk-0" [101]="vm-101-disk-0" [102]="vm-102-disk-0")
+declare -A OWNER=([100]=pve1 [101]=pve1 [102]=pve1)
+# replication job state (files: replications run in parallel subshells): $W/last-<vmid>
+last_get() { cat "$W/last-$1" 2>/dev/null; }
+last_set() { echo "$2" >"$W/last-$1"; }
+GUESTS="100 101 102"
+CLUSTER=$W/cluster
+NOW=2026-11-20T00:00:00Z
+EPOCH=0
+
+at() { # at <RFC 3339 UTC>: the VM's clock and the runs' --now
+    NOW=$1
+    EPOCH=$(date -u -d "$NOW" +%s)
+    date -u -s "$NOW" >/dev/null
+}
+at "$NOW"
+for p in A B C; do
+    truncate -s 768M "$W/$p.img"
+    zpool create -f -o cachefile=none -O compression=off "$p" "$W/$p.img" || { echo "drill: zpool create $p failed" >&2; exit 1; }
+done
+zfs create A/data
+zfs create B/data
+zfs create C/plain
+zfs create C/s21
+zfs create C/s22
+
+mkdir -p "$CLUSTER/nodes/pve1/qemu-server" "$CLUSTER/nodes/pve1/lxc" "$CLUSTER/nodes/pve2/qemu-server" "$CLUSTER/nodes/pve2/lxc"
+printf '{"nodename": "pve1", "version": 3, "cluster": {"name": "drill", "version": 2, "nodes": 2, "quorate": 1}, "nodelist": {"pve1": {"id": 1, "online": 1, "ip": "10.0.0.1"}, "pve2": {"id": 2, "online": 1, "ip": "10.0.0.2"}}}\n' >"$CLUSTER/.members"
+VMLIST_VERSION=1
+write_vmlist() {
+    VMLIST_VERSION=$((VMLIST_VERSION + 1))
+    {
+        printf '{\n"version": %d,\n"ids": {\n' "$VMLIST_VERSION"
+        local first=1 v
+        for v in $GUESTS; do
+            [ $first = 1 ] || printf ',\n'
+            first=0
+            printf '"%s": { "node": "%s", "type": "qemu", "version": %d }' "$v" "${OWNER[$v]}" "$VMLIST_VERSION"
+        done
+        printf '}\n\n}\n'
+    } >"$CLUSTER/.vmlist.tmp"
+    mv "$CLUSTER/.vmlist.tmp" "$CLUSTER/.vmlist"
+}
+write_conf() { # write_conf <vmid>: the config under its owner's directory
+    local v=$1 k=0 d
+    {
+        echo "name: drill-$v"
+        echo "memory: 1024"
+        for d in ${DISKS[$v]}; do
+            if [ $k = 0 ]; then echo "scsi0: local-zfs:$d,size=32M"; else echo "efidisk0: local-zfs:$d,efitype=4m,size=1M"; fi
+            k=$((k + 1))
+        done
+        echo "scsihw: virtio-scsi-single"
+    } >"$CLUSTER/nodes/${OWNER[$v]}/qemu-server/$v.conf"
+}
+for node in pve1 pve2; do
+    R=$W/root-$node
+    mkdir -p "$R/etc/pve" "$R/run/qemu-server" "$R/proc/net" "$R/var/lib/lxc"
+    ln -s "$CLUSTER/.vmlist" "$R/etc/pve/.vmlist"
+    sed "s/\"nodename\": \"pve1\"/\"nodename\": \"$node\"/" "$CLUSTER/.members" >"$R/etc/pve/.members"
+    ln -s "$CLUSTER/nodes" "$R/etc/pve/nodes"
+    ln -s "nodes/$node" "$R/etc/pve/local"
+    ln -s "nodes/$node/qemu-server" "$R/etc/pve/qemu-server"
+    ln -s "nodes/$node/lxc" "$R/etc/pve/lxc"
+    printf 'dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nzfspool: local-zfs\n\tpool %s/data\n\tsparse\n\tcontent images,rootdir\n' \
+        "${POOL[$node]}" >"$R/etc/pve/storage.cfg"
+    echo "$node" >"$R/etc/hostname"
+    printf 'Num       RefCount Protocol Flags    Type St Inode Path\n' >"$R/proc/net/unix"
+    ln -s /sys "$R/sys" # the real module's version and limits, as on a node
+done
+start_guest() { # start_guest <vmid> <node>: QEMU's pidfile and /proc entries on that node
+    local v=$1 R=$W/root-$2 pid=${PID[$1]}
+    mkdir -p "$R/proc/$pid"
+    printf '/usr/bin/kvm\0-id\0%s\0-name\0drill-%s\0-pidfile\0/var/run/qemu-server/%s.pid\0-daemonize\0' "$v" "$v" "$v" >"$R/proc/$pid/cmdline"
+    echo "$pid (kvm) S 1 $pid $pid 0 -1 138412352 0 0 0 0 0 0 0 0 20 0 9 0 $pid 0 0" >"$R/proc/$pid/stat"
+    echo "$pid" >"$R/run/qemu-server/$v.pid"
+}
+stop_guest() { # stop_guest <vmid> <node>
+    rm -f "$W/root-$2/run/qemu-server/$1.pid"
+    rm -rf "$W/root-$2/proc/${PID[$1]}"
+}
+move_conf() { # move_conf <vmid> <new owner>: what migration and HA's steal_service do (a rename)
+    local v=$1 to=$2
+    mv "$CLUSTER/nodes/${OWNER[$v]}/qemu-server/$v.conf" "$CLUSTER/nodes/$to/qemu-server/$v.conf"
+    OWNER[$v]=$to
+    write_vmlist
+}
+other() { [ "$1" = pve1 ] && echo pve2 || echo pve1; }
+
+for v in $GUESTS; do
+    for d in ${DISKS[$v]}; do zfs create -s -V 32M "A/data/$d"; done
+    write_conf "$v"
+    start_guest "$v" pve1
+done
+write_vmlist
+udevadm settle --timeout=30 2>/dev/null || true
+
+# ---------------------------------------------------------------------------------------------
+# The guests write; the product runs; pvesr replicates; C pulls.
+write_disks() { # write_disks <vmid> [KiB]: the running guest changes its disks (on its owner's pool)
+    local v=$1 kb=${2:-64} d p=${POOL[${OWNER[$1]}]}
+    for d in ${DISKS[$v]}; do
+        dd if=/dev/urandom of="/dev/zvol/$p/data/$d" bs=1K count="$kb" seek=$(((EPOCH / 900) % 400 * 64)) \
+            conv=notrunc status=none 2>>"$LOG" || log "write $p/data/$d failed"
+    done
+}
+declare -A RUNS=([pve1]=0 [pve2]=0) RUNFAIL=([pve1]=0 [pve2]=0) FIRSTFAIL=([pve1]="" [pve2]="")
+DOWN=""   # a node that is down (HA scenario): no runs, no replication from it
+run_node() { # run_node <node>: one scheduled run at $NOW; exit status recorded
+    local node=$1 rc
+    "$BIN" --root "$W/root-$node" --node "$node" --cron --now "$NOW" "${POLICY[@]}" >>"$W/run-$node.out" 2>&1
+    rc=$?
+    echo "$rc" >"$W/rc-$node"
+}
+run_nodes() { # both nodes in parallel (they touch different pools), then tally
+    local n
+    for n in pve1 pve2; do
+        [ "$DOWN" = "$n" ] && continue
+        run_node "$n" &
+    done
+    wait
+    for n in pve1 pve2; do
+        [ "$DOWN" = "$n" ] && continue
+        RUNS[$n]=$((RUNS[$n] + 1))
+        if [ "$(cat "$W/rc-$n")" != 0 ]; then
+            RUNFAIL[$n]=$((RUNFAIL[$n] + 1))
+            [ -n "${FIRSTFAIL[$n]}" ] || FIRSTFAIL[$n]="$NOW exit $(cat "$W/rc-$n"): $(tail -n 3 "$W/run-$n.out" | tr '\n' ' ')"
+        fi
+    done
+}
+
+# replication outcomes, one line each in $W/repl.log: "ok <job> <time>" / "fail <job> <time>"
+SEND_THROTTLE=""   # scenario 6: "<seconds>" makes the next replication's stream wait in a pipe
+replicate() { # replicate <vmid>: one pvesr run of job <vmid>-0 on the owner node
+    local v=$1 src=${OWNER[$1]} dst s d p q new last rc=0 r
+    dst=$(other "$src")
+    [ "$DOWN" = "$src" ] && return 0
+    [ "$DOWN" = "$dst" ] && return 0
+    p=${POOL[$src]} q=${POOL[$dst]}
+    new="__replicate_$v-0_${EPOCH}__"
+    last=$(last_get "$v")
+    # PVE snapshots every replicated volume with the new name, then exports/imports each.
+    # (one `zfs snapshot` for all volumes of the guest; PVE makes one per volume, same result)
+    # shellcheck disable=SC2046
+    zfs snapshot $(for d in ${DISKS[$v]}; do echo "$p/data/$d@$new"; done) 2>>"$LOG" || rc=1
+    for d in ${DISKS[$v]}; do
+        [ $rc = 0 ] || break
+        if [ -n "$last" ]; then
+            # ZFSPoolPlugin::volume_export: zfs send -Rpv -I <base> -- <ds>@<snap>; import: zfs recv -F
+            if [ -n "$SEND_THROTTLE" ]; then
+                zfs send -Rpv -I "$last" -- "$p/data/$d@$new" 2>/dev/null |
+                    { sleep "$SEND_THROTTLE"; cat; } | zfs recv -F -- "$q/data/$d" 2>>"$LOG" || rc=1
+            else
+                zfs send -Rpv -I "$last" -- "$p/data/$d@$new" 2>/dev/null | zfs recv -F -- "$q/data/$d" 2>>"$LOG" || rc=1
+            fi
+        else
+            zfs send -Rpv -- "$p/data/$d@$new" 2>/dev/null | zfs recv -F -- "$q/data/$d" 2>>"$LOG" || rc=1
+        fi
+    done
+    if [ $rc = 0 ]; then
+        echo "ok $v-0 $NOW" >>"$W/repl.log"
+        # success: the previous __replicate_ of this job goes on both sides, the state moves on
+        if [ -n "$last" ]; then
+            for d in ${DISKS[$v]}; do
+                zfs destroy "$p/data/$d@$last" 2>>"$LOG" || log "destroy $p/data/$d@$last failed"
+                zfs destroy "$q/data/$d@$last" 2>>"$LOG" || log "destroy $q/data/$d@$last failed"
+            done
+        fi
+        last_set "$v" "$new"
+    else
+        echo "fail $v-0 $NOW" >>"$W/repl.log"
+        # pvesr: on failure the new snapshot is removed again, the state stays
+        for d in ${DISKS[$v]}; do zfs destroy "$p/data/$d@$new" 2>/dev/null; done
+        r=$(tail -n 2 "$LOG" | tr '\n' ' ')
+        log "replication $v-0 failed: $r"
+    fi
+    return $rc
+}
+replicate_all() {
+    local v
+    for v in $GUESTS; do replicate "$v" & done
+    wait
+}
+
+# C's pullers, each into its own tree on pool C.
+newest_ours() { # newest_ours <dataset>: short name of the newest autosnap by createtxg
+    zfs list -H -o name -t snapshot -s createtxg -d 1 "$1" 2>/dev/null | sed -n 's/.*@\(autosnap_.*\)/\1/p' | tail -n 1
+}
+count_ours() { zfs list -H -o name -t snapshot -d 1 "$1" 2>/dev/null | grep -c '@autosnap_' || true; }
+declare -A PULL_HOW=()   # disk -> how the plain puller's last pull went (incremental/bookmark/full/failed)
+pull_plain() { # pull_plain <vmid>
+    local v=$1 d src tgt base newest how
+    for d in ${DISKS[$v]}; do
+        src=${POOL[${OWNER[$v]}]}/data/$d
+        tgt=C/plain/$d
+        newest=$(newest_ours "$src")
+        [ -n "$newest" ] || continue
+        if ! zfs list -H -o name "$tgt" >/dev/null 2>&1; then
+            zfs send -p "$src@$newest" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" && how=full || how=failed
+        else
+            base=$(newest_ours "$tgt")
+            if [ "$base" = "$newest" ]; then
+                how=uptodate
+            elif zfs list -H -o name "$src@$base" >/dev/null 2>&1; then
+                zfs send -p -I "@$base" "$src@$newest" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" && how=incremental || how=failed
+            elif zfs list -H -o name -t bookmark "$src#$base" >/dev/null 2>&1; then
+                zfs send -p -i "#$base" "$src@$newest" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" && how=bookmark || how=failed
+            else
+                how=nobase
+            fi
+        fi
+        PULL_HOW[$d]=$how
+        log "pull plain $src -> $tgt: $how ($newest)"
+    done
+}
+SYNCOID_OK=""
+setup_syncoid() {
+    local v
+    SYNCOIDS=""
+    if ! command -v perl >/dev/null; then
+        echo "!!!! drill: NO PERL in this image: syncoid (2.1.0, 2.2.x) NOT RUN; the plain puller runs alone" >&2
+        return
+    fi
+    PERL5=""
+    if ! perl -e 'use Data::Dumper; use Pod::Usage; use Time::Local; use Sys::Hostname; use Capture::Tiny;' 2>/dev/null; then
+        # The image has only perl-base: bookworm's perl modules (fetch-syncoid.sh) fit perl 5.36.
+        if perl -e 'exit($^V =~ /^v5\.36\./ ? 0 : 1)' && [ -d "$SYNCOID_CACHE/perl-5.36" ]; then
+            P=$SYNCOID_CACHE/perl-5.36
+            PERL5="$P/usr/share/perl5:$P/usr/lib/x86_64-linux-gnu/perl5/5.36:$P/usr/share/perl/5.36:$P/usr/lib/x86_64-linux-gnu/perl/5.36"
+        fi
+        if ! PERL5LIB=$PERL5 perl -e 'use Data::Dumper; use Pod::Usage; use Time::Local; use Sys::Hostname; use Capture::Tiny;' 2>>"$LOG"; then
+            echo "!!!! drill: the image's perl ($(perl -e 'print $^V')) lacks syncoid's modules and no fitting copy is in $SYNCOID_CACHE: syncoid NOT RUN" >&2
+            return
+        fi
+    fi
+    for v in 2.1.0 2.2; do
+        local s
+        s=$(ls -d "$SYNCOID_CACHE/$v"*/usr/sbin/syncoid 2>/dev/null | head -n 1)
+        if [ -z "$s" ]; then
+            echo "!!!! drill: syncoid $v not in $SYNCOID_CACHE (run tests/vm/drill/fetch-syncoid.sh on the host): NOT RUN" >&2
+            continue
+        fi
+        SYNCOIDS="$SYNCOIDS $v=$s"
+    done
+    SYNCOID_OK=1
+}
+declare -A SYN_RC=() SYN_OUT=()
+pull_syncoid() { # pull_syncoid: every syncoid pulls vm-100-disk-0 from its owner
+    local e ver s tree src rc lib
+    for e in $SYNCOIDS; do
+        ver=${e%%=*} s=${e#*=}
+        tree=C/s${ver//./}
+        tree=${tree:0:5}
+        src=${POOL[${OWNER[100]}]}/data/vm-100-disk-0
+        lib=$(dirname "$(dirname "$(dirname "$s")")")/usr/share/perl5
+        PERL5LIB="$lib${PERL5:+:$PERL5}" perl "$s" --no-sync-snap --no-privilege-elevation "$src" "$tree/vm-100-disk-0" \
+            >"$W/syncoid.out" 2>&1
+        rc=$?
+        SYN_RC[$ver]=$rc
+        SYN_OUT[$ver]=$(tr '\n' ' ' <"$W/syncoid.out" | cut -c1-400)
+        log "syncoid $ver $src -> $tree/vm-100-disk-0: exit $rc: ${SYN_OUT[$ver]}"
+    done
+}
+
+C_ONLINE=1
+C_WORST=0 C_CHECKS=0 C_BAD=""
+check_c() { # C's monitor: the Nagios check over C's copies; records the worst status
+    local rc out
+    out=$("$BIN" check --root "$W/root-c" --dataset C/plain --warn 5h --crit 9h --now "$NOW" 2>&1)
+    rc=$?
+    C_CHECKS=$((C_CHECKS + 1))
+    [ $rc -gt $C_WORST ] && C_WORST=$rc
+    [ $rc = 0 ] || { [ -n "$C_BAD" ] || C_BAD="$NOW: $(echo "$out" | head -n 1)"; }
+    echo "$out" >"$W/check-c.out"
+    return $rc
+}
+mkdir -p "$W/root-c/etc"
+
+state_of() { # state_of <pool>: every snapshot/bookmark (guid) and every label:running (value, source)
+    zfs list -H -p -o name,guid -t all -r "$1"
+    zfs get -H -o name,value,source -r label:running "$1" | awk '$3 != "-"'
+}
+label() { zfs get -H -o value,source label:running "$1" | tr '\t' ' '; }
+snapset() { zfs list -H -o name -t snapshot -d 1 "$1" 2>/dev/null | sed 's/.*@//' | sort | tr '\n' ' '; }
+
+# Replica watch: for the guests in $WATCH, the copy on the node that does not own them must not
+# change while the runs of both nodes happen (replication comes after and may change it).
+WATCH=""
+declare -A WATCHED=() TOUCHED=() TOUCH_FIRST=()
+replica_state() { # replica_state <vmid>: the non-owner's copy: names, guids, label:running
+    local p
+    p=${POOL[$(other "${OWNER[$1]}")]}
+    zfs list -H -p -o name,guid -t all -r "$p/data" | grep "/vm-$1-"
+    zfs get -H -o name,value,source -r label:running "$p/data" | grep "/vm-$1-" | awk '$3 != "-"'
+}
+watch_reset() { # watch_reset <vmids…>: start watching these, counters from zero
+    WATCH="$*"
+    local v
+    for v in $WATCH; do WATCHED[$v]=0 TOUCHED[$v]=0 TOUCH_FIRST[$v]=""; done
+}
+
+# One 15-minute step: guests write, every node runs, pvesr, C pulls every 4 h (at hh:00, hh%4==1).
+step() {
+    local v h m t0 t1 t2
+    STEPS=$((STEPS + 1))
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    for v in $GUESTS; do
+        [ "$DOWN" = "${OWNER[$v]}" ] && continue
+        [ -e "$W/root-${OWNER[$v]}/run/qemu-server/$v.pid" ] && write_disks "$v" 64
+    done
+    local -A before=()
+    for v in $WATCH; do before[$v]=$(replica_state "$v"); done
+    run_nodes
+    t1=$(cut -d' ' -f1 /proc/uptime)
+    for v in $WATCH; do
+        WATCHED[$v]=$((WATCHED[$v] + 1))
+        if [ "$(replica_state "$v")" != "${before[$v]}" ]; then
+            TOUCHED[$v]=$((TOUCHED[$v] + 1))
+            [ -n "${TOUCH_FIRST[$v]}" ] || TOUCH_FIRST[$v]="$NOW: $(diff <(echo "${before[$v]}") <(replica_state "$v") | grep '^[<>]' | head -n 4 | tr '\n\t' '  ')"
+        fi
+    done
+    replicate_all
+    t2=$(cut -d' ' -f1 /proc/uptime)
+    h=$(date -u -d "$NOW" +%H) m=$(date -u -d "$NOW" +%M)
+    if [ "$m" = 00 ] && [ $((10#$h % 4)) = 1 ] && [ "$C_ONLINE" = 1 ]; then
+        for v in $GUESTS; do [ "$DOWN" = "${OWNER[$v]}" ] || pull_plain "$v"; done
+        [ -n "$SYNCOID_OK" ] && [ "$DOWN" != "${OWNER[100]}" ] && pull_syncoid
+    fi
+    if [ "$C_ONLINE" = 1 ] && [ "$m" = 00 ] && [ -n "$(zfs list -H -o name -r C/plain | sed -n 2p)" ]; then
+        check_c >/dev/null
+    fi
+    log "step took $(awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$(cut -d' ' -f1 /proc/uptime)" \
+        'BEGIN { printf "%.1f s (runs %.1f, replication %.1f, pulls and check %.1f)", d - a, b - a, c - b, d - c }')"
+}
+advance() { # advance <until RFC 3339>: steps of 15 minutes from the current NOW+15m up to and including <until>
+    local t end
+    end=$(date -u -d "$1" +%s)
+    t=$(((EPOCH / 900 + 1) * 900)) # the next quarter hour (NOW may be between steps)
+    # DRILL_SMOKE=1: one step at <until> only: every code path in minutes, for working on
+    # this script; the checks that depend on retention horizons are expected to FAIL then.
+    if [ "${DRILL_SMOKE:-0}" = 1 ] && [ "$t" -lt "$end" ]; then t=$end; fi
+    while [ "$t" -le "$end" ]; do
+        at "$(date -u -d "@$t" +%Y-%m-%dT%H:%M:%SZ)"
+        step
+        t=$((t + 900))
+    done
+}
+
+setup_syncoid
+echo "drill: OpenZFS $(cat /sys/module/zfs/version), pools A B C, guests $GUESTS on pve1, policy ${POLICY[*]}" \
+    "${SYNCOIDS:+syncoid:$SYNCOIDS}"
+
+# ---------------------------------------------------------------------------------------------
+# Scenario 1: steady state (day 1, 00:00 .. 06:00)
+at 2026-11-20T00:00:00Z
+step
+watch_reset 100 101 102
+advance 2026-11-20T05:45:00Z
+for v in $GUESTS; do
+    check "1 steady: the runs of both nodes changed nothing on B's copy of VM $v (${WATCHED[$v]} steps)" \
+        "${TOUCHED[$v]}${TOUCH_FIRST[$v]:+ first: ${TOUCH_FIRST[$v]}}" 0
+done
+watch_reset
+at 2026-11-20T06:00:00Z
+beforeB=$(state_of B)
+for v in $GUESTS; do write_disks "$v" 64; done
+run_nodes
+afterB=$(state_of B)
+check "1 steady: pve2's own run (and pve1's) changes nothing on B" "$afterB" "$beforeB"
+replicate_all
+for v in $GUESTS; do
+    for d in ${DISKS[$v]}; do
+        check "1 steady: B mirrors A's snapshots of $d" "$(snapset B/data/$d)" "$(snapset A/data/$d)"
+        check "1 steady: label on A's $d is local pve1" "$(label A/data/$d)" "pve1 local"
+        check "1 steady: label on B's $d arrives as received pve1" "$(label B/data/$d)" "pve1 received"
+    done
+done
+check "1 steady: A keeps exactly f4 h6 d3 of ours on vm-100-disk-0 at 06:00 (daily 00:00, hourlies 01..06, 05:15 05:30 05:45)" \
+    "$(count_ours A/data/vm-100-disk-0)" 10
+[ -n "$(zfs list -H -o name -t bookmark A/data/vm-100-disk-0 | head -n 1)" ] && ok "1 steady: A has bookmarks of its hourlies" ||
+    fail "1 steady: no bookmark on A"
+check "1 steady: bookmarks do not travel: B has none" "$(zfs list -H -o name -t bookmark -r B | wc -l)" 0
+
+# Scenario 2: C offline from after the 05:00 pull until 13:00 (misses 09:00): C's newest (05:00
+# hourly) is rotated away on A by then (h6), its bookmark (h12) is not.
+C_ONLINE=0
+c_before=$(count_ours C/plain/vm-100-disk-0)
+c_newest=$(newest_ours C/plain/vm-100-disk-0)
+s21_before=$(count_ours C/s21/vm-100-disk-0)
+s22_before=$(count_ours C/s22/vm-100-disk-0)
+[ -n "$c_newest" ] || fail "2 outage: C has no snapshot of ours before the outage (no pull happened)"
+# Scenario 3 happens during C's outage: VM 101 stops on A at 08:10.
+advance 2026-11-20T08:00:00Z
+stop_guest 101 pve1
+advance 2026-11-20T12:45:00Z
+at 2026-11-20T13:00:00Z
+C_ONLINE=1
+zfs list -H -o name "A/data/vm-100-disk-0@$c_newest" >/dev/null 2>&1 &&
+    fail "2 outage: C's newest $c_newest should be rotated away on A by now (test setup)" ||
+    ok "2 outage: C's newest snapshot $c_newest is gone from A"
+zfs list -H -o name -t bookmark "A/data/vm-100-disk-0#$c_newest" >/dev/null 2>&1 &&
+    ok "2 outage: its bookmark A/data/vm-100-disk-0#$c_newest is still there" ||
+    fail "2 outage: no bookmark #$c_newest on A"
+step
+for d in vm-100-disk-0 vm-102-disk-0; do
+    check "2 outage: C resumed $d incrementally from the bookmark" "${PULL_HOW[$d]:-none}" bookmark
+done
+check "2 outage: C lost none of its own snapshots of vm-100-disk-0 (it only gained)" \
+    "$([ "$(count_ours C/plain/vm-100-disk-0)" -gt "$c_before" ] && echo gained)" gained
+zfs list -H -o name "C/plain/vm-100-disk-0@$c_newest" >/dev/null 2>&1 && ok "2 outage: C still has $c_newest" ||
+    fail "2 outage: C lost $c_newest"
+check "2 outage: C's check after the resume is OK" "$(check_c >/dev/null; echo $?)" 0
+if [ -n "$SYNCOID_OK" ]; then
+    for e in $SYNCOIDS; do
+        ver=${e%%=*}
+        tree=C/s${ver//./}; tree=${tree:0:5}
+        b=$([ "$ver" = 2.1.0 ] && echo "$s21_before" || echo "$s22_before")
+        a=$(count_ours "$tree/vm-100-disk-0")
+        lost=0
+        for s in $(zfs list -H -o name -t snapshot -d 1 "C/plain/vm-100-disk-0" | sed -n 's/.*@\(autosnap_2026-11-20_0[0-5].*\)/\1/p'); do
+            zfs list -H -o name "$tree/vm-100-disk-0@$s" >/dev/null 2>&1 || lost=$((lost + 1))
+        done
+        how=$(echo "${SYN_OUT[$ver]}" | grep -o -E 'Sending incremental [^ ]*#[^ ]*|Sending incremental [^ ]*@[^ ]*|rolling back|Rolling back|CRITICAL ERROR[^.]*|Sending full|full stream|NEWEST SNAPSHOT[^:]*' | head -n 2 | tr '\n' ';')
+        if [ "$lost" -gt 0 ]; then
+            peer "syncoid-$ver: rolled C back, destroyed $lost of C's snapshots (exit ${SYN_RC[$ver]}; $how)"
+        elif [ "${SYN_RC[$ver]}" != 0 ]; then
+            peer "syncoid-$ver: failed to resume after the outage (exit ${SYN_RC[$ver]}: ${SYN_OUT[$ver]:0:200})"
+        else
+            peer "syncoid-$ver: resumed, C kept its snapshots ($b -> $a of ours; $how)"
+        fi
+    done
+fi
+
+# Scenario 3 (continued): VM 101 stopped at 08:10; one _stopped snapshot reached B and C.
+d=vm-101-disk-0
+check "3 stop: exactly one _stopped snapshot on A's $d" "$(zfs list -H -o name -t snapshot -d 1 A/data/$d | grep -c _stopped)" 1
+check "3 stop: the _stopped snapshot reached B" "$(zfs list -H -o name -t snapshot -d 1 B/data/$d | grep -c _stopped)" 1
+check "3 stop: the _stopped snapshot reached C" "$(zfs list -H -o name -t snapshot -d 1 C/plain/$d | grep -c _stopped)" 1
+check "3 stop: label on A is local stopped" "$(label A/data/$d)" "stopped local"
+check "3 stop: label on B is received stopped" "$(label B/data/$d)" "stopped received"
+C_WORST=0 C_BAD=""
+advance 2026-11-20T16:00:00Z
+check "3 stop: C's check stays quiet (OK/STOPPED) 13:00..16:00 with VM 101 stopped for hours" "$C_WORST" 0
+"$BIN" check --root "$W/root-c" --dataset C/plain/vm-101-disk-0 --warn 5h --crit 9h --now "$NOW" >"$W/c101" 2>&1
+check "3 stop: C's check of VM 101 says STOPPED, exit 0, 8 h after the stop" "$?:$(grep -c -i stopped "$W/c101")" "0:1"
+
+# Scenario 4: migration A -> B of VM 100 at 16:05 with replication (final sync, config moves,
+# job target switches), then back B -> A on day 2 at 04:05.
+migrate() { # migrate <vmid> <to>: online migration of a replicated guest
+    local v=$1 to=$2 from=${OWNER[$1]}
+    replicate "$v" || fail "4 migrate: the final replication before moving $v failed"
+    stop_guest "$v" "$from"
+    start_guest "$v" "$to"
+    move_conf "$v" "$to"
+}
+at 2026-11-20T16:05:00Z
+migrate 100 pve2
+C_WORST=0 C_BAD=""
+advance 2026-11-20T16:15:00Z
+for d in ${DISKS[100]}; do
+    check "4 A->B: B took over $d: label local pve2" "$(label B/data/$d)" "pve2 local"
+    check "4 A->B: B made the 16:15 snapshot of $d" "$(zfs list -H -o name -t snapshot -d 1 B/data/$d | grep -c '@autosnap_2026-11-20_16:15:00_')" 1
+    check "4 A->B: the first receive cleared A's local label: received pve2" "$(label A/data/$d)" "pve2 received"
+    check "4 A->B: A mirrors B's snapshots of $d" "$(snapset A/data/$d)" "$(snapset B/data/$d)"
+done
+watch_reset 100
+advance 2026-11-21T04:00:00Z
+check "4 A->B: the runs left A's replica of VM 100 alone (${WATCHED[100]} steps)" \
+    "${TOUCHED[100]}${TOUCH_FIRST[100]:+ first: ${TOUCH_FIRST[100]}}" 0
+watch_reset
+check "4 A->B: C's check stayed quiet across the switch (pulling from B)" "$C_WORST:$C_BAD" "0:"
+check "4 A->B: C's last pull of vm-100-disk-0 was incremental from B" "${PULL_HOW[vm-100-disk-0]:-none}" incremental
+at 2026-11-21T04:05:00Z
+migrate 100 pve1
+advance 2026-11-21T04:15:00Z
+watch_reset 100
+advance 2026-11-21T05:00:00Z
+check "4 B->A: the runs left B's replica of VM 100 alone after the first step (${WATCHED[100]} steps)" \
+    "${TOUCHED[100]}${TOUCH_FIRST[100]:+ first: ${TOUCH_FIRST[100]}}" 0
+watch_reset
+for d in ${DISKS[100]}; do
+    check "4 B->A: A took over $d again: label local pve1" "$(label A/data/$d)" "pve1 local"
+    check "4 B->A: B mirrors A's snapshots of $d" "$(snapset B/data/$d)" "$(snapset A/data/$d)"
+    check "4 B->A: the replica B shows label:running=pve1 (no stale local pve2 masking it)" \
+        "$(zfs get -H -o value label:running B/data/$d)" pve1
+done
+check "4 B->A: C's check stayed quiet across the second switch" "$C_WORST:$C_BAD" "0:"
+
+# Scenario 5: HA failover of VM 102 at 06:07: A dies without a stop marker (it wrote data and
+# took its 06:00 snapshot after the last replication), B steals the guest, A returns at 08:07.
+advance 2026-11-21T06:00:00Z
+at 2026-11-21T06:05:00Z
+write_disks 102 256
+zfs snapshot A/data/vm-102-disk-0@autosnap_2026-11-21_06:05:00_frequently   # what A's last run made before dying
+DOWN=pve1
+at 2026-11-21T06:07:00Z
+stop_guest 101 pve1 2>/dev/null
+stop_guest 102 pve1
+start_guest 102 pve2
+move_conf 102 pve2
+advance 2026-11-21T08:00:00Z
+check "5 HA: B runs VM 102: label local pve2" "$(label B/data/vm-102-disk-0)" "pve2 local"
+check "5 HA: A's stale copy still says local pve1 while A is down" "$(label A/data/vm-102-disk-0)" "pve1 local"
+at 2026-11-21T08:07:00Z
+DOWN=""
+start_guest 100 pve1 # A's other guests come back (VM 100 runs there again)
+advance 2026-11-21T08:15:00Z
+check "5 HA: the replication rolled A back: A's divergent 06:05 snapshot is gone" \
+    "$(zfs list -H -o name -t snapshot A/data/vm-102-disk-0@autosnap_2026-11-21_06:05:00_frequently 2>/dev/null | wc -l)" 0
+check "5 HA: A's snapshots of vm-102-disk-0 equal B's" "$(snapset A/data/vm-102-disk-0)" "$(snapset B/data/vm-102-disk-0)"
+check "5 HA: A's label is B's, received" "$(label A/data/vm-102-disk-0)" "pve2 received"
+check "5 HA: no _stopped snapshot of VM 102 anywhere after the failover" \
+    "$(zfs list -H -o name -t snapshot -r A B C | grep vm-102 | grep -c '_2026-11-21.*_stopped')" 0
+at 2026-11-21T08:20:00Z
+a102=$(state_of A | grep vm-102)
+run_node pve1
+check "5 HA: A's own run touches nothing of VM 102 (its replica now)" "$(state_of A | grep vm-102)" "$a102"
+
+# Scenario 6: a replication send in flight (throttled) while a run destroys snapshots inside its
+# -I range. VM 100 on A: hold replication back for 2 h so A's run has expired frequents inside
+# the next -I range, then send throttled and run pve1 while the stream waits.
+advance 2026-11-21T09:00:00Z
+for t in 09:15 09:30 09:45 10:00; do
+    at "2026-11-21T$t:00Z"
+    write_disks 100 512
+    run_nodes
+    for v in 101 102; do replicate "$v"; done
+done
+at 2026-11-21T10:15:00Z
+write_disks 100 2048
+SEND_THROTTLE=12
+replicate 100 >"$W/repl6.out" 2>&1 &
+rpid=$!
+sleep 4
+# at this point the stream is blocked in the pipe; the run expires frequents inside -I
+in_range=$(zfs list -H -o name -t snapshot -s createtxg -d 1 A/data/vm-100-disk-0 | sed 's/.*@//' | grep frequently | head -n 1)
+"$BIN" --root "$W/root-pve1" --node pve1 --cron --json --now "$NOW" f1 h6 d3 >"$W/run6.json" 2>"$W/run6.err"
+rc6=$?
+wait "$rpid"
+repl_rc=$?
+cat "$W/repl6.out"
+SEND_THROTTLE=""
+check "6 race: the throttled replication completed" "$repl_rc" 0
+check "6 race: the run during the send exits 0" "$rc6" 0
+if grep -q '"kept:held"\|"held"' "$W/run6.json"; then
+    fail "6 race: a send in progress reported as held, not busy ($(grep -o '"[^"]*held[^"]*"' "$W/run6.json" | head -n 1); holds: $(zfs holds -H -r A/data/vm-100-disk-0 2>/dev/null | cut -f2 | sort -u | tr '\n' ' '))"
+elif grep -q 'busy' "$W/run6.json"; then
+    ok "6 race: the destroy during the send is reported as busy"
+else
+    peer "zfs-$(cat /sys/module/zfs/version): a destroy inside a running send -I range did not fail (no busy)"
+fi
+for s in $(zfs list -H -o name -t snapshot -d 1 A/data/vm-100-disk-0 | sed -n 's/.*@\(autosnap_2026-11-21_\(09\|10:00\).*\)/\1/p'); do
+    zfs list -H -o name "B/data/vm-100-disk-0@$s" >/dev/null 2>&1 || fail "6 race: $s (in the send's range, kept on A) did not reach B"
+done
+advance 2026-11-21T10:30:00Z
+at 2026-11-21T10:31:00Z
+"$BIN" --root "$W/root-pve1" --node pve1 --cron --now "$NOW" f1 h6 d3 >/dev/null 2>&1
+check "6 race: the next run destroyed what the send kept busy" \
+    "$(zfs list -H -o name -t snapshot -d 1 A/data/vm-100-disk-0 | grep -c frequently)" 1
+check "6 race: B mirrors A after the next replication" \
+    "$(replicate 100; snapset B/data/vm-100-disk-0)" "$(snapset A/data/vm-100-disk-0)"
+: "$in_range"
+
+# Day 2 ends in steady state: more runs up to 23:45, then the totals.
+advance 2026-11-21T23:45:00Z
+for v in $GUESTS; do
+    for d in ${DISKS[$v]}; do
+        o=${OWNER[$v]} r=$(other "${OWNER[$v]}")
+        check "end: ${POOL[$r]} mirrors ${POOL[$o]} on $d" "$(snapset ${POOL[$r]}/data/$d)" "$(snapset ${POOL[$o]}/data/$d)"
+    done
+done
+for n in pve1 pve2; do
+    check "all ${RUNS[$n]} runs of $n exited 0" "${RUNFAIL[$n]}" "0" || true
+    [ -z "${FIRSTFAIL[$n]}" ] || echo "     first: ${FIRSTFAIL[$n]}"
+done
+nrepl=$(wc -l <"$W/repl.log")
+check "all $nrepl replications succeeded" "$(grep -c '^fail' "$W/repl.log")" 0
+grep '^fail' "$W/repl.log" | head -n 3 | sed 's/^/     /'
+
+
+echo "drill: $PASS ok, $FAILN FAIL, $PEER peer findings; OpenZFS $(cat /sys/module/zfs/version);" \
+    "$(($(uptime_s) - T_START)) s of real time in the VM for $STEPS steps (log: drill-log.txt)"
+[ "$FAILN" = 0 ]
