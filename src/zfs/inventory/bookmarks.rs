@@ -7,8 +7,8 @@
 //! bookmark the listing does not name keeps createtxg 0.
 
 use super::InventoryStats;
-use crate::state::DatasetState;
 use crate::naming::Dataset;
+use crate::state::DatasetState;
 use crate::zfs::error::ZfsError;
 use crate::zfs::exec::{Exec, Tool};
 use crate::zfs::snapcache::PoolCache;

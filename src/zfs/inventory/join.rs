@@ -7,8 +7,8 @@
 //! inventory costs the host), and it changes nothing in the cache itself.
 
 use super::list::Listed;
-use crate::state::{BookmarkInfo, SnapshotInfo};
 use crate::naming::ShortName;
+use crate::state::{BookmarkInfo, SnapshotInfo};
 use crate::zfs::snapcache::{DatasetCache, Facts, Listing};
 use std::collections::BTreeMap;
 

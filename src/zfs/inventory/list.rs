@@ -7,8 +7,8 @@
 
 use super::InventoryStats;
 use super::budget::{MEASURED, ReadLimits, SNAPSHOTS_PER_CALL, inventory_chunk_size, is_limit};
-use crate::state::{DatasetState, PropSource, PropValue};
 use crate::naming::{Dataset, ShortName};
+use crate::state::{DatasetState, PropSource, PropValue};
 use crate::zfs::error::ZfsError;
 use crate::zfs::exec::{Exec, Tool};
 use crate::zfs::program::{self, INVENTORY};

@@ -38,8 +38,8 @@ pub use list::{Ask, Listed, call_inventory, list_pool};
 use super::error::ZfsError;
 use super::exec::Exec;
 use super::snapcache::PoolCache;
-use crate::state::DatasetState;
 use crate::naming::Dataset;
+use crate::state::DatasetState;
 use std::collections::BTreeMap;
 
 /// What an inventory pass cost: for reports and benchmarks.
