@@ -269,10 +269,6 @@ pub fn run_host(
         v.bookmarks.counts().is_some(),
         cache,
     );
-    let pool_errors: BTreeMap<String, String> = pool_errors
-        .into_iter()
-        .map(|(p, e)| (p, format!("cannot read the pool: {e}")))
-        .collect();
 
     let plan = plan::plan(&PlanInput {
         policy: &v.policy,
@@ -284,35 +280,7 @@ pub fn run_host(
     });
     let notes = notes(host, &plan);
 
-    let mut reports: BTreeMap<String, PoolReport> = pools
-        .keys()
-        .map(|p| {
-            (
-                p.clone(),
-                PoolReport {
-                    pool: p.clone(),
-                    txg: None,
-                    error: pool_errors.get(p).cloned(),
-                    program_errors: vec![],
-                    items: vec![],
-                },
-            )
-        })
-        .collect();
-    for item in from_plan(&plan) {
-        let pool = item.change.dataset().pool().to_string();
-        reports
-            .entry(pool.clone())
-            .or_insert_with(|| PoolReport {
-                pool,
-                txg: None,
-                error: None,
-                program_errors: vec![],
-                items: vec![],
-            })
-            .items
-            .push(item);
-    }
+    let mut reports = pool_reports(&pools, pool_errors, &plan);
 
     if !dry_run {
         for report in reports
@@ -343,6 +311,38 @@ pub fn run_host(
         totals: Default::default(),
     };
     (plan, report.finish())
+}
+
+/// One report per pool of `pools` (with why it could not be read, from `pool_errors`) and
+/// per pool the plan changes, holding the plan's changes in order and no outcome yet.
+fn pool_reports(
+    pools: &BTreeMap<String, Vec<Dataset>>,
+    pool_errors: BTreeMap<String, zfs::ZfsError>,
+    plan: &Plan,
+) -> BTreeMap<String, PoolReport> {
+    let mut pool_errors: BTreeMap<String, String> = pool_errors
+        .into_iter()
+        .map(|(p, e)| (p, format!("cannot read the pool: {e}")))
+        .collect();
+    let empty = |pool: &str, error: Option<String>| PoolReport {
+        pool: pool.to_string(),
+        txg: None,
+        error,
+        program_errors: vec![],
+        items: vec![],
+    };
+    let mut reports: BTreeMap<String, PoolReport> = pools
+        .keys()
+        .map(|p| (p.clone(), empty(p, pool_errors.remove(p))))
+        .collect();
+    for item in from_plan(plan) {
+        let pool = item.change.dataset().pool();
+        if !reports.contains_key(pool) {
+            reports.insert(pool.to_string(), empty(pool, None));
+        }
+        reports.get_mut(pool).expect("inserted").items.push(item);
+    }
+    reports
 }
 
 /// Applies one pool's changes (already in the report, grouped per guest) and records their
