@@ -6,7 +6,9 @@
 //! `cargo bench --bench programs` (everything) or `cargo bench --bench programs -- scale` (the
 //! retention cut only).
 
-use pve_zfs_snap::zfs::apply::{Item, Outcome, apply_pool};
+use pve_zfs_snap::change::{Change, Outcome};
+use pve_zfs_snap::naming::SnapName;
+use pve_zfs_snap::zfs::apply::apply_pool;
 use pve_zfs_snap::zfs::cost::{
     build_pool, measure_inventory_model, measure_snapinfo_model, oldest_names, run_apply,
     run_read_only, snapshot_groups,
@@ -74,9 +76,9 @@ fn scale_row() {
     let oldest = oldest_names(SNAPSHOTS - 3);
     let mut groups = snapshot_groups(&names, "autosnap_2030-01-01_00:00:00_frequently");
     for (g, d) in groups.iter_mut().zip(&names) {
-        g.items.extend(oldest.iter().map(|n| Item::Destroy {
+        g.changes.extend(oldest.iter().map(|n| Change::Destroy {
             dataset: d.clone(),
-            name: n.clone(),
+            name: SnapName::parse(n).expect("ours"),
         }));
     }
     let destroys = names.len() * oldest.len();

@@ -1,7 +1,7 @@
 -- apply.lua: phase 1 of applying one pool's part of a pve-zfs-snap plan: label changes, new
 -- snapshots and their bookmarks, in a single transaction group. Destroys never come here: they
 -- run afterwards in destroy.lua programs (phase 2), so that no destroy can block or fail a
--- snapshot (DESIGN.md, "Apply in two phases per pool").
+-- snapshot (docs/ARCHITECTURE.md, "Apply in two phases per pool").
 --
 -- Run:      zfs program -j [-t N] [-m N] -- <pool> - <item tokens>...
 -- Needs:    OpenZFS >= 2.0 (zfs.sync.set_prop, zfs.sync.bookmark).

@@ -8,7 +8,7 @@
 //! one dataset in its phases (nosnap, label and new snapshot, its name, retention, the disk's
 //! state); `tests.rs` holds the planner's tests.
 //!
-//! Decisions (DESIGN.md "Running state", plus what it leaves open):
+//! Decisions (docs/ARCHITECTURE.md "Running state", plus what it leaves open):
 //! * Only guests in `host` (config on this node) are looked at; a dataset is planned at most
 //!   once per run even if two disks name it.
 //! * Templates: skipped (note). `lock:` `backup`, `snapshot`, `snapshot-delete`, `suspending`,
@@ -37,6 +37,7 @@ use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Utc};
 
+use crate::change::Change;
 use crate::host::{Disk, Guest, GuestKind, Host};
 #[cfg(test)]
 use crate::naming::SnapKind; // for the tests' `use super::*`
@@ -80,8 +81,10 @@ pub struct GuestPlan {
     pub kind: GuestKind,
     /// Running on this node.
     pub running: bool,
-    /// In execution order per dataset: SetLabel, Snapshot, Bookmark, Destroy, DestroyBookmark.
-    pub actions: Vec<Planned>,
+    /// In execution order per dataset: SetLabel, Snapshot, Bookmark, Destroy, DestroyBookmark
+    /// (serialized as `actions`).
+    #[serde(rename = "actions")]
+    pub changes: Vec<Planned>,
     /// Why something was skipped or adjusted.
     pub notes: Vec<String>,
     /// Every disk of the guest and the state the plan leads it to (the protection contract).
@@ -107,12 +110,12 @@ pub struct DiskPlan {
     pub nosnap_unknown: Option<String>,
 }
 
-/// One action and why. Serializes as `{action, reason, why}` where `why` is the reason's
-/// `Display` sentence.
+/// One change and why. Serializes as `{action, reason, why}` (`action`: the change) where
+/// `why` is the reason's `Display` sentence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Planned {
     /// What to do.
-    pub action: Action,
+    pub change: Change,
     /// Why.
     pub reason: Reason,
 }
@@ -121,68 +124,14 @@ impl serde::Serialize for Planned {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut st = s.serialize_struct("Planned", 3)?;
-        st.serialize_field("action", &self.action)?;
+        st.serialize_field("action", &self.change)?;
         st.serialize_field("reason", &self.reason)?;
         st.serialize_field("why", &self.reason.to_string())?;
         st.end()
     }
 }
 
-/// One change to a dataset.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Action {
-    /// `label:running=<value>`.
-    SetLabel {
-        /// The dataset.
-        dataset: Dataset,
-        /// Node name or `stopped`.
-        value: String,
-    },
-    /// `dataset@name`.
-    Snapshot {
-        /// The dataset.
-        dataset: Dataset,
-        /// The new snapshot's short name.
-        name: SnapName,
-    },
-    /// `dataset#name` from the new snapshot `dataset@name`.
-    Bookmark {
-        /// The dataset.
-        dataset: Dataset,
-        /// Short name of snapshot and bookmark.
-        name: SnapName,
-    },
-    /// Destroy `dataset@name`.
-    Destroy {
-        /// The dataset.
-        dataset: Dataset,
-        /// The expired snapshot.
-        name: SnapName,
-    },
-    /// Destroy `dataset#name`.
-    DestroyBookmark {
-        /// The dataset.
-        dataset: Dataset,
-        /// The expired bookmark.
-        name: SnapName,
-    },
-}
-
-impl Action {
-    /// The dataset acted on.
-    pub fn dataset(&self) -> &Dataset {
-        match self {
-            Action::SetLabel { dataset, .. }
-            | Action::Snapshot { dataset, .. }
-            | Action::Bookmark { dataset, .. }
-            | Action::Destroy { dataset, .. }
-            | Action::DestroyBookmark { dataset, .. } => dataset,
-        }
-    }
-}
-
-/// Why an action is planned; `Display` is the human sentence.
+/// Why a change is planned; `Display` is the human sentence.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
@@ -332,7 +281,7 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>
         vmid: g.vmid,
         kind: g.kind,
         running: g.running,
-        actions: Vec::new(),
+        changes: Vec::new(),
         notes: Vec::new(),
         disks: Vec::new(),
     };
@@ -393,7 +342,7 @@ fn disk_plan(key: String, dataset: Option<Dataset>, state: State) -> DiskPlan {
 
 /// Plans one ZFS disk of `g`: a dataset already planned in this run (two disks naming it) is
 /// excluded, a missing one fails (with where to look), an existing one is planned by
-/// [`dataset::plan_dataset`]. Notes and actions go into `gp`; the disk's entry is returned.
+/// [`dataset::plan_dataset`]. Notes and changes go into `gp`; the disk's entry is returned.
 fn plan_disk(
     input: &PlanInput,
     g: &Guest,
@@ -435,13 +384,13 @@ impl Plan {
     /// Counts of (label changes, snapshots, bookmarks, destroys, bookmark destroys).
     pub fn totals(&self) -> [usize; 5] {
         let mut t = [0; 5];
-        for a in self.guests.iter().flat_map(|g| &g.actions) {
-            let i = match a.action {
-                Action::SetLabel { .. } => 0,
-                Action::Snapshot { .. } => 1,
-                Action::Bookmark { .. } => 2,
-                Action::Destroy { .. } => 3,
-                Action::DestroyBookmark { .. } => 4,
+        for a in self.guests.iter().flat_map(|g| &g.changes) {
+            let i = match a.change {
+                Change::SetLabel { .. } => 0,
+                Change::Snapshot { .. } => 1,
+                Change::Bookmark { .. } => 2,
+                Change::Destroy { .. } => 3,
+                Change::DestroyBookmark { .. } => 4,
             };
             t[i] += 1;
         }
@@ -464,21 +413,21 @@ impl Plan {
             };
             let state = if g.running { "running" } else { "not running" };
             let _ = writeln!(out, "{kind} {} ({state})", g.vmid);
-            for p in &g.actions {
-                let line = match &p.action {
-                    Action::SetLabel { dataset, value } => {
+            for p in &g.changes {
+                let line = match &p.change {
+                    Change::SetLabel { dataset, value } => {
                         format!("~ label    {dataset} label:running={value}")
                     }
-                    Action::Snapshot { dataset, name } => {
+                    Change::Snapshot { dataset, name } => {
                         format!("+ snapshot {dataset}@{name}")
                     }
-                    Action::Bookmark { dataset, name } => {
+                    Change::Bookmark { dataset, name } => {
                         format!("+ bookmark {dataset}#{name}")
                     }
-                    Action::Destroy { dataset, name } => {
+                    Change::Destroy { dataset, name } => {
                         format!("- destroy  {dataset}@{name}")
                     }
-                    Action::DestroyBookmark { dataset, name } => {
+                    Change::DestroyBookmark { dataset, name } => {
                         format!("- destroy  {dataset}#{name}")
                     }
                 };
@@ -487,7 +436,7 @@ impl Plan {
             for n in &g.notes {
                 let _ = writeln!(out, "  ! {n}");
             }
-            if g.actions.is_empty() && g.notes.is_empty() {
+            if g.changes.is_empty() && g.notes.is_empty() {
                 out.push_str("  nothing to do\n");
             }
         }

@@ -6,9 +6,9 @@
 //!
 //! Pure: values in, values out; never prints, logs or reads the clock.
 
-use crate::change::Outcome;
+use crate::change::{Change, Outcome};
 use crate::host::Host;
-use crate::plan::{Action, Plan};
+use crate::plan::Plan;
 use crate::report::PoolReport;
 use std::collections::BTreeMap;
 
@@ -26,7 +26,7 @@ pub fn resolve(host: &Host, plan: &Plan, pools: &[PoolReport]) -> Vec<DiskStatus
     let mut snap_outcome = BTreeMap::new();
     for p in pools {
         for i in &p.items {
-            if let Action::Snapshot { dataset, .. } = &i.action
+            if let Change::Snapshot { dataset, .. } = &i.change
                 && let Some(o) = &i.outcome
             {
                 snap_outcome.insert(dataset.clone(), o.clone());

@@ -1,18 +1,19 @@
 //! The run report: what was planned and what happened to each item, the one-line summary,
 //! the JSON form (`--json`) and the exit code. Pure: built from values, prints nothing.
 
-use crate::change::Outcome;
-use crate::plan::{Action, Plan};
+use crate::change::{Change, Group, Outcome};
+use crate::plan::Plan;
 use crate::verdict::{self, DiskStatus, State};
 use chrono::{DateTime, Utc};
 
-/// One planned item and what became of it.
+/// One planned change and what became of it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ItemReport {
     /// Guest.
     pub vmid: u32,
-    /// The change.
-    pub action: Action,
+    /// The change (serialized as `action`).
+    #[serde(rename = "action")]
+    pub change: Change,
     /// Why it was planned.
     pub reason: String,
     /// What happened (`None` in a dry run).
@@ -33,6 +34,39 @@ pub struct PoolReport {
     pub program_errors: Vec<String>,
     /// Items, in execution order.
     pub items: Vec<ItemReport>,
+}
+
+impl PoolReport {
+    /// The pool's changes as `zfs::apply` takes them: one group per guest (consecutive items
+    /// of one VMID, as [`from_plan`] lays them out), in item order.
+    pub fn groups(&self) -> Vec<Group> {
+        let mut groups: Vec<Group> = Vec::new();
+        for item in &self.items {
+            let key = item.vmid.to_string();
+            match groups.last_mut() {
+                Some(g) if g.key == key => g.changes.push(item.change.clone()),
+                _ => groups.push(Group {
+                    key,
+                    changes: vec![item.change.clone()],
+                }),
+            }
+        }
+        groups
+    }
+
+    /// Records what `zfs::apply` reported for [`PoolReport::groups`]: per group, per change
+    /// (the same shape), so in item order once flattened. An item left without one (never,
+    /// unless the shapes differ) is failed, not silently counted as nothing.
+    pub fn record(&mut self, outcomes: Vec<Vec<Outcome>>) {
+        let mut outcomes = outcomes.into_iter().flatten();
+        for item in &mut self.items {
+            item.outcome = Some(
+                outcomes
+                    .next()
+                    .unwrap_or_else(|| Outcome::Failed("no outcome reported".into())),
+            );
+        }
+    }
 }
 
 /// Totals by kind of change, counting only what was done.
@@ -100,12 +134,12 @@ impl Report {
                     Some(Outcome::Kept(_)) => t.snapshots_kept += 1,
                     // A dry run counts what it would do.
                     None if !self.dry_run => {}
-                    Some(_) | None => match i.action {
-                        Action::Snapshot { .. } => t.snapshots_created += 1,
-                        Action::Destroy { .. } => t.snapshots_destroyed += 1,
-                        Action::Bookmark { .. } => t.bookmarks_created += 1,
-                        Action::DestroyBookmark { .. } => t.bookmarks_destroyed += 1,
-                        Action::SetLabel { .. } => t.labels_set += 1,
+                    Some(_) | None => match i.change {
+                        Change::Snapshot { .. } => t.snapshots_created += 1,
+                        Change::Destroy { .. } => t.snapshots_destroyed += 1,
+                        Change::Bookmark { .. } => t.bookmarks_created += 1,
+                        Change::DestroyBookmark { .. } => t.bookmarks_destroyed += 1,
+                        Change::SetLabel { .. } => t.labels_set += 1,
                     },
                 }
             }
@@ -233,7 +267,7 @@ impl Report {
                         "guest {} on {}: {}: {:?}",
                         i.vmid,
                         p.pool,
-                        describe(&i.action),
+                        i.change.describe(),
                         o
                     ));
                 }
@@ -243,28 +277,78 @@ impl Report {
     }
 }
 
-/// `snapshot rpool/data/vm-100-disk-0@autosnap_…` and the like.
-pub fn describe(a: &Action) -> String {
-    match a {
-        Action::SetLabel { dataset, value } => format!("set label:running={value} on {dataset}"),
-        Action::Snapshot { dataset, name } => format!("snapshot {dataset}@{name}"),
-        Action::Bookmark { dataset, name } => format!("bookmark {dataset}#{name}"),
-        Action::Destroy { dataset, name } => format!("destroy {dataset}@{name}"),
-        Action::DestroyBookmark { dataset, name } => format!("destroy bookmark {dataset}#{name}"),
-    }
-}
-
 /// The plan's items in execution order, with no outcomes yet (what a dry run reports).
 pub fn from_plan(plan: &Plan) -> Vec<ItemReport> {
     plan.guests
         .iter()
         .flat_map(|g| {
-            g.actions.iter().map(move |p| ItemReport {
+            g.changes.iter().map(move |p| ItemReport {
                 vmid: g.vmid,
-                action: p.action.clone(),
+                change: p.change.clone(),
                 reason: p.reason.to_string(),
                 outcome: None,
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::{Dataset, SnapName};
+
+    fn item(vmid: u32, d: &str) -> ItemReport {
+        ItemReport {
+            vmid,
+            change: Change::Snapshot {
+                dataset: Dataset::new(d).unwrap(),
+                name: SnapName::parse("autosnap_2026-11-21_12:00:00_hourly").unwrap(),
+            },
+            reason: String::new(),
+            outcome: None,
+        }
+    }
+
+    /// The groups `zfs::apply` gets are the report's own changes, one group per guest, and
+    /// its outcomes (same shape) land on the items they belong to; an item the apply left
+    /// without one is failed, never counted as done or as nothing.
+    #[test]
+    fn groups_and_outcomes_line_up_with_the_items() {
+        let mut p = PoolReport {
+            pool: "tank".into(),
+            txg: None,
+            error: None,
+            program_errors: vec![],
+            items: vec![
+                item(100, "tank/a"),
+                item(100, "tank/b"),
+                item(101, "tank/c"),
+            ],
+        };
+        let groups = p.groups();
+        assert_eq!(
+            groups.iter().map(|g| g.key.as_str()).collect::<Vec<_>>(),
+            ["100", "101"]
+        );
+        assert_eq!(
+            groups[0].changes,
+            [p.items[0].change.clone(), p.items[1].change.clone()]
+        );
+        assert_eq!(groups[1].changes, [p.items[2].change.clone()]);
+        p.record(vec![
+            vec![Outcome::Ok, Outcome::Dropped],
+            vec![Outcome::Kept("held".into())],
+        ]);
+        let got: Vec<_> = p.items.iter().map(|i| i.outcome.clone().unwrap()).collect();
+        assert_eq!(
+            got,
+            [Outcome::Ok, Outcome::Dropped, Outcome::Kept("held".into())]
+        );
+        p.record(vec![vec![Outcome::Ok]]);
+        assert!(
+            p.items[1..]
+                .iter()
+                .all(|i| i.outcome == Some(Outcome::Failed("no outcome reported".into())))
+        );
+    }
 }

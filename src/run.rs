@@ -6,17 +6,18 @@
 //! report this returns. Keeping the snapshot cache exact after an apply is the cache's own
 //! rule ([`snapcache::follow_apply`]).
 
+use crate::change::Change;
 use crate::cron::CronSchedule;
 use crate::duration;
 use crate::exit::RunError;
 use crate::lock::{LockError, RunLock};
 use crate::naming::{Dataset, ShortName};
-use crate::plan::{self, Action, Plan, PlanInput};
+use crate::plan::{self, Plan, PlanInput};
 use crate::policy::{BookmarkPolicy, Policy, Zone};
 use crate::pve::{self, Host};
 use crate::report::{PoolReport, Report, from_plan};
 use crate::state::DatasetState;
-use crate::zfs::apply::{self, Group, Item};
+use crate::zfs::apply;
 use crate::zfs::inventory::ReadSetup;
 use crate::zfs::snapcache::{self, PoolCache, SnapCache};
 use crate::zfs::{self, Exec, inventory};
@@ -286,10 +287,6 @@ pub fn run_host(
         v.bookmarks.counts().is_some(),
         cache,
     );
-    let pool_errors: BTreeMap<String, String> = pool_errors
-        .into_iter()
-        .map(|(p, e)| (p, format!("cannot read the pool: {e}")))
-        .collect();
 
     let plan = plan::plan(&PlanInput {
         policy: &v.policy,
@@ -301,35 +298,7 @@ pub fn run_host(
     });
     let notes = notes(host, &plan);
 
-    let mut reports: BTreeMap<String, PoolReport> = pools
-        .keys()
-        .map(|p| {
-            (
-                p.clone(),
-                PoolReport {
-                    pool: p.clone(),
-                    txg: None,
-                    error: pool_errors.get(p).cloned(),
-                    program_errors: vec![],
-                    items: vec![],
-                },
-            )
-        })
-        .collect();
-    for item in from_plan(&plan) {
-        let pool = item.action.dataset().pool().to_string();
-        reports
-            .entry(pool.clone())
-            .or_insert_with(|| PoolReport {
-                pool,
-                txg: None,
-                error: None,
-                program_errors: vec![],
-                items: vec![],
-            })
-            .items
-            .push(item);
-    }
+    let mut reports = pool_reports(&pools, pool_errors, &plan);
 
     if !dry_run {
         for report in reports
@@ -362,42 +331,44 @@ pub fn run_host(
     (plan, report.finish())
 }
 
-/// Applies one pool's items (already in the report) and records the outcomes there; keeps the
-/// cached listings of the datasets it changed exact (`watch`: the module has
-/// `snapshots_changed`) or drops them.
+/// One report per pool of `pools` (with why it could not be read, from `pool_errors`) and
+/// per pool the plan changes, holding the plan's changes in order and no outcome yet.
+fn pool_reports(
+    pools: &BTreeMap<String, Vec<Dataset>>,
+    pool_errors: BTreeMap<String, zfs::ZfsError>,
+    plan: &Plan,
+) -> BTreeMap<String, PoolReport> {
+    let mut pool_errors: BTreeMap<String, String> = pool_errors
+        .into_iter()
+        .map(|(p, e)| (p, format!("cannot read the pool: {e}")))
+        .collect();
+    let empty = |pool: &str, error: Option<String>| PoolReport {
+        pool: pool.to_string(),
+        txg: None,
+        error,
+        program_errors: vec![],
+        items: vec![],
+    };
+    let mut reports: BTreeMap<String, PoolReport> = pools
+        .keys()
+        .map(|p| (p.clone(), empty(p, pool_errors.remove(p))))
+        .collect();
+    for item in from_plan(plan) {
+        let pool = item.change.dataset().pool();
+        if !reports.contains_key(pool) {
+            reports.insert(pool.to_string(), empty(pool, None));
+        }
+        reports.get_mut(pool).expect("inserted").items.push(item);
+    }
+    reports
+}
+
+/// Applies one pool's changes (already in the report, grouped per guest) and records their
+/// outcomes there; keeps the cached listings of the datasets it changed exact (`watch`: the
+/// module has `snapshots_changed`) or drops them.
 fn apply_to_report(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache: &mut PoolCache) {
-    // One group per guest, items in plan order; remember where each item sits in the report.
-    let mut groups: Vec<Group> = Vec::new();
-    let mut index: Vec<Vec<usize>> = Vec::new();
-    for (i, item) in report.items.iter().enumerate() {
-        let key = item.vmid.to_string();
-        if groups.last().is_none_or(|g| g.key != key) {
-            groups.push(Group { key, items: vec![] });
-            index.push(vec![]);
-        }
-        groups
-            .last_mut()
-            .expect("pushed")
-            .items
-            .push(to_item(&item.action));
-        index.last_mut().expect("pushed").push(i);
-    }
-    // The datasets whose names this run may change: with a snapshot made or destroyed (the
-    // program watches their snapshots_changed when they have a listing worth keeping), or
-    // only bookmarks (which leave snapshots_changed alone).
-    let mut touched: Vec<(Dataset, bool)> = Vec::new();
-    for item in &report.items {
-        let snaps = match item.action {
-            Action::SetLabel { .. } => continue,
-            Action::Snapshot { .. } | Action::Destroy { .. } => true,
-            Action::Bookmark { .. } | Action::DestroyBookmark { .. } => false,
-        };
-        let d = item.action.dataset();
-        match touched.iter_mut().find(|(t, _)| t == d) {
-            Some((_, s)) => *s |= snaps,
-            None => touched.push((d.clone(), snaps)),
-        }
-    }
+    let groups = report.groups();
+    let touched = touched(report);
     let watched: Vec<Dataset> = touched
         .iter()
         .filter(|(d, snaps)| {
@@ -421,48 +392,37 @@ fn apply_to_report(exec: &dyn Exec, report: &mut PoolReport, watch: bool, cache:
     };
     report.txg = applied.txg;
     report.program_errors = applied.program_errors;
-    for (g, outcomes) in applied.outcomes.into_iter().enumerate() {
-        for (k, o) in outcomes.into_iter().enumerate() {
-            report.items[index[g][k]].outcome = Some(o);
-        }
-    }
+    report.record(applied.outcomes);
     // Facts of the snapshots just made, read by the program itself: the next inventory need
     // not read them.
     if let Some(txg) = applied.txg {
         for (d, name, creation) in &applied.created {
             if let Some(entry) = cache.datasets.get_mut(d.as_str()) {
-                entry.snaps.insert(ShortName::new(name), (txg, *creation));
+                entry.snaps.insert(ShortName::from(*name), (txg, *creation));
             }
         }
     }
     snapcache::follow_apply(cache, report, &touched, &applied.changed);
 }
 
-/// The plan's action as the ZFS layer's item.
-fn to_item(a: &Action) -> Item {
-    match a {
-        Action::SetLabel { dataset, value } => Item::SetProp {
-            dataset: dataset.clone(),
-            property: "label:running".into(),
-            value: value.clone(),
-        },
-        Action::Snapshot { dataset, name } => Item::Snapshot {
-            dataset: dataset.clone(),
-            name: name.to_string(),
-        },
-        Action::Bookmark { dataset, name } => Item::Bookmark {
-            dataset: dataset.clone(),
-            name: name.to_string(),
-        },
-        Action::Destroy { dataset, name } => Item::Destroy {
-            dataset: dataset.clone(),
-            name: name.to_string(),
-        },
-        Action::DestroyBookmark { dataset, name } => Item::DestroyBookmark {
-            dataset: dataset.clone(),
-            name: name.to_string(),
-        },
+/// The datasets whose names this pool's changes may change, in order: with whether a
+/// snapshot is made or destroyed there (the program watches their `snapshots_changed` when
+/// they have a listing worth keeping), or only bookmarks (which leave it alone).
+fn touched(report: &PoolReport) -> Vec<(Dataset, bool)> {
+    let mut touched: Vec<(Dataset, bool)> = Vec::new();
+    for item in &report.items {
+        let snaps = match item.change {
+            Change::SetLabel { .. } => continue,
+            Change::Snapshot { .. } | Change::Destroy { .. } => true,
+            Change::Bookmark { .. } | Change::DestroyBookmark { .. } => false,
+        };
+        let d = item.change.dataset();
+        match touched.iter_mut().find(|(t, _)| t == d) {
+            Some((_, s)) => *s |= snaps,
+            None => touched.push((d.clone(), snaps)),
+        }
     }
+    touched
 }
 
 fn notes(host: &Host, plan: &Plan) -> Vec<String> {

@@ -37,6 +37,8 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// Modules that decide and never reach the host: they must not import these.
 const PURE: &[&str] = &[
     "naming",
+    "change",
+    "verdict",
     "policy",
     "nosnap",
     "state",

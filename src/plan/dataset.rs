@@ -11,7 +11,7 @@
 use chrono::DateTime;
 use chrono::Utc;
 
-use super::{Action, DiskPlan, Expiry, GuestPlan, LockMode, PlanInput, Planned, Reason};
+use super::{Change, DiskPlan, Expiry, GuestPlan, LockMode, PlanInput, Planned, Reason};
 use crate::host::Guest;
 use crate::naming::{Dataset, ShortName, SnapKind, SnapName};
 use crate::nosnap::{NosnapValue, nosnap_value};
@@ -42,7 +42,7 @@ struct Ctx<'a> {
 }
 
 /// Plans one existing dataset `st` of guest `g` (whose lock allows `mode`): its label change,
-/// new snapshot and bookmark, and destroys go into `gp.actions` (in execution order), what
+/// new snapshot and bookmark, and destroys go into `gp.changes` (in execution order), what
 /// was skipped or adjusted into `gp.notes`, and the disk's protection state into `dp`.
 pub(super) fn plan_dataset(
     input: &PlanInput,
@@ -97,14 +97,14 @@ pub(super) fn plan_dataset(
     };
     let new_bm = creates
         .iter()
-        .any(|p| matches!(p.action, Action::Bookmark { .. }))
+        .any(|p| matches!(p.change, Change::Bookmark { .. }))
         .then_some(new_entry)
         .flatten();
     let destroys = destroys(&cx, mode, new_entry, new_bm, &mut gp.notes);
     // Execution order: SetLabel, Snapshot, Bookmark, Destroy (oldest first), DestroyBookmark.
-    gp.actions.extend(labels);
-    gp.actions.extend(creates);
-    gp.actions.extend(destroys);
+    gp.changes.extend(labels);
+    gp.changes.extend(creates);
+    gp.changes.extend(destroys);
 }
 
 /// Whether `label:nosnap` leaves the dataset alone entirely (no snapshot, no label write, no
@@ -172,7 +172,7 @@ fn label_and_new<'l>(
 fn running_here(cx: &Ctx, label: &Option<String>) -> (Option<Planned>, Option<New>) {
     let (input, node) = (cx.input, &cx.input.host.node);
     let set = (label.as_deref() != Some(node.as_str())).then(|| Planned {
-        action: Action::SetLabel {
+        change: Change::SetLabel {
             dataset: cx.ds.clone(),
             value: node.clone(),
         },
@@ -208,7 +208,7 @@ fn not_running<'l>(cx: &Ctx, label: &'l Option<String>) -> Result<Option<(Planne
         previous: label.clone(),
     };
     let set = Planned {
-        action: Action::SetLabel {
+        change: Change::SetLabel {
             dataset: cx.ds.clone(),
             value: "stopped".into(),
         },
@@ -242,7 +242,7 @@ fn create_new(
         ));
     }
     let mut creates = vec![Planned {
-        action: Action::Snapshot {
+        change: Change::Snapshot {
             dataset: ds.clone(),
             name,
         },
@@ -252,7 +252,7 @@ fn create_new(
         && input.bookmarks.creates_for(class)
     {
         creates.push(Planned {
-            action: Action::Bookmark {
+            change: Change::Bookmark {
                 dataset: ds.clone(),
                 name,
             },
@@ -286,7 +286,7 @@ fn destroys(
             held_back += 1;
         } else {
             destroys.push(Planned {
-                action: Action::Destroy {
+                change: Change::Destroy {
                     dataset: ds.clone(),
                     name: o.name,
                 },
@@ -300,7 +300,7 @@ fn destroys(
                 held_back += 1;
             } else {
                 destroys.push(Planned {
-                    action: Action::DestroyBookmark {
+                    change: Change::DestroyBookmark {
                         dataset: ds.clone(),
                         name: o.name,
                     },
@@ -315,7 +315,7 @@ fn destroys(
         ));
     }
     // Destroy (oldest first), then DestroyBookmark.
-    destroys.sort_by_key(|p| matches!(p.action, Action::DestroyBookmark { .. }));
+    destroys.sort_by_key(|p| matches!(p.change, Change::DestroyBookmark { .. }));
     destroys
 }
 

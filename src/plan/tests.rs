@@ -68,18 +68,18 @@ fn inv(states: Vec<DatasetState>) -> BTreeMap<Dataset, DatasetState> {
 
 /// Applies a plan to an inventory the way the apply program does: all of a run in one txg.
 fn apply(plan: &Plan, inv: &mut BTreeMap<Dataset, DatasetState>, now: DateTime<Utc>, txg: u64) {
-    for p in plan.guests.iter().flat_map(|g| &g.actions) {
+    for p in plan.guests.iter().flat_map(|g| &g.changes) {
         let st = inv
-            .get_mut(p.action.dataset())
+            .get_mut(p.change.dataset())
             .expect("planned dataset is in inventory");
-        match &p.action {
-            Action::SetLabel { value, .. } => {
+        match &p.change {
+            Change::SetLabel { value, .. } => {
                 st.running = Some(PropValue {
                     value: value.clone(),
                     source: PropSource::Local,
                 })
             }
-            Action::Snapshot { name, .. } => {
+            Change::Snapshot { name, .. } => {
                 let n = name.to_string();
                 assert!(
                     !st.snapshots.iter().any(|s| s.name == n),
@@ -91,7 +91,7 @@ fn apply(plan: &Plan, inv: &mut BTreeMap<Dataset, DatasetState>, now: DateTime<U
                     creation: now.timestamp(),
                 });
             }
-            Action::Bookmark { name, .. } => {
+            Change::Bookmark { name, .. } => {
                 let n = name.to_string();
                 let s = st
                     .snapshots
@@ -106,13 +106,13 @@ fn apply(plan: &Plan, inv: &mut BTreeMap<Dataset, DatasetState>, now: DateTime<U
                 assert!(!st.bookmarks.iter().any(|b| b.name == n), "EEXIST: #{n}");
                 st.bookmarks.push(b);
             }
-            Action::Destroy { name, .. } => {
+            Change::Destroy { name, .. } => {
                 let n = name.to_string();
                 let before = st.snapshots.len();
                 st.snapshots.retain(|s| s.name != n);
                 assert_eq!(st.snapshots.len() + 1, before, "ENOENT: @{n}");
             }
-            Action::DestroyBookmark { name, .. } => {
+            Change::DestroyBookmark { name, .. } => {
                 let n = name.to_string();
                 let before = st.bookmarks.len();
                 st.bookmarks.retain(|b| b.name != n);
@@ -143,13 +143,13 @@ fn run(
 fn ops(p: &Plan) -> Vec<String> {
     p.guests
         .iter()
-        .flat_map(|g| &g.actions)
-        .map(|a| match &a.action {
-            Action::SetLabel { dataset, value } => format!("label {dataset}={value}"),
-            Action::Snapshot { dataset, name } => format!("snap {dataset}@{name}"),
-            Action::Bookmark { dataset, name } => format!("bm {dataset}#{name}"),
-            Action::Destroy { dataset, name } => format!("destroy {dataset}@{name}"),
-            Action::DestroyBookmark { dataset, name } => format!("destroy {dataset}#{name}"),
+        .flat_map(|g| &g.changes)
+        .map(|a| match &a.change {
+            Change::SetLabel { dataset, value } => format!("label {dataset}={value}"),
+            Change::Snapshot { dataset, name } => format!("snap {dataset}@{name}"),
+            Change::Bookmark { dataset, name } => format!("bm {dataset}#{name}"),
+            Change::Destroy { dataset, name } => format!("destroy {dataset}@{name}"),
+            Change::DestroyBookmark { dataset, name } => format!("destroy {dataset}#{name}"),
         })
         .collect()
 }
@@ -449,9 +449,9 @@ fn fixture_rules() {
     assert!(!o.iter().any(|x| x.contains("vm-103")));
     assert!(for_guest(103).notes[0].contains("nosnap"));
     // template, migrate lock: nothing
-    assert!(for_guest(104).actions.is_empty() && for_guest(104).notes == ["template: skipped"]);
+    assert!(for_guest(104).changes.is_empty() && for_guest(104).notes == ["template: skipped"]);
     assert!(
-        for_guest(108).actions.is_empty()
+        for_guest(108).changes.is_empty()
             && for_guest(108).notes == ["locked (migrate): left alone"]
     );
     // unset label, first run: label + daily; missing disk noted
@@ -639,12 +639,12 @@ fn dst_day(day: &str, hours: i64) {
     let mut txg = 1;
     while now < day_end + chrono::TimeDelta::hours(3) {
         let p = run(&policy, &bm, zone, &host, &inventory, now);
-        for a in p.guests.iter().flat_map(|g| &g.actions) {
-            if let Action::Snapshot { name, .. } = &a.action {
+        for a in p.guests.iter().flat_map(|g| &g.changes) {
+            if let Change::Snapshot { name, .. } = &a.change {
                 assert!(names.insert(name.to_string()), "duplicate name {name}");
             }
             assert!(
-                !matches!(a.action, Action::Destroy { .. }),
+                !matches!(a.change, Change::Destroy { .. }),
                 "nothing expires"
             );
         }
@@ -911,10 +911,10 @@ proptest! {
             host.guests[0].running = s.running;
             let before = inventory[&d].clone();
             let p = run(&policy, &bookmarks, zone, &host, &inventory, now);
-            let creates: Vec<&SnapName> = p.guests[0].actions.iter().filter_map(|a| match &a.action { Action::Snapshot { name, .. } => Some(name), _ => None }).collect();
+            let creates: Vec<&SnapName> = p.guests[0].changes.iter().filter_map(|a| match &a.change { Change::Snapshot { name, .. } => Some(name), _ => None }).collect();
             prop_assert!(creates.len() <= 1, "at most one snapshot per dataset per run");
             if matches!(bookmarks, BookmarkPolicy::Disabled) {
-                prop_assert!(!p.guests[0].actions.iter().any(|a| matches!(a.action, Action::Bookmark { .. } | Action::DestroyBookmark { .. })), "bookmarks disabled: untouched");
+                prop_assert!(!p.guests[0].changes.iter().any(|a| matches!(a.change, Change::Bookmark { .. } | Change::DestroyBookmark { .. })), "bookmarks disabled: untouched");
             }
             apply(&p, &mut inventory, now, txg);
             let after = &inventory[&d];
@@ -922,10 +922,10 @@ proptest! {
             let bpairs = |v: &[BookmarkInfo]| -> Vec<(String, u64)> { v.iter().map(|x| (x.name.to_string(), x.createtxg)).collect() };
             let mut snaps_before = pairs(&before.snapshots);
             let mut bms_before = bpairs(&before.bookmarks);
-            for a in &p.guests[0].actions {
-                match &a.action {
-                    Action::Snapshot { name, .. } => snaps_before.push((name.to_string(), txg)),
-                    Action::Bookmark { name, .. } => bms_before.push((name.to_string(), txg)),
+            for a in &p.guests[0].changes {
+                match &a.change {
+                    Change::Snapshot { name, .. } => snaps_before.push((name.to_string(), txg)),
+                    Change::Bookmark { name, .. } => bms_before.push((name.to_string(), txg)),
                     _ => {}
                 }
             }
@@ -952,7 +952,7 @@ proptest! {
             }
             // rerun at the same instant: nothing new
             let again = run(&policy, &bookmarks, zone, &host, &inventory, now);
-            prop_assert!(!again.guests[0].actions.iter().any(|a| matches!(a.action, Action::Snapshot { .. } | Action::SetLabel { .. })), "rerun creates nothing");
+            prop_assert!(!again.guests[0].changes.iter().any(|a| matches!(a.change, Change::Snapshot { .. } | Change::SetLabel { .. })), "rerun creates nothing");
         }
     }
 }

@@ -22,7 +22,7 @@ fn disk(key: &str, d: &str, state: State, snap: bool) -> DiskPlan {
 fn snap_item(d: &str, outcome: Option<Outcome>) -> ItemReport {
     ItemReport {
         vmid: 100,
-        action: Action::Snapshot {
+        change: Change::Snapshot {
             dataset: ds(d),
             name: SnapName::parse("autosnap_2026-11-21_12:00:00_hourly").unwrap(),
         },
@@ -146,7 +146,7 @@ fn every_disk_ends_in_exactly_one_state() {
                 vmid: 100,
                 kind: GuestKind::Qemu,
                 running: true,
-                actions: vec![],
+                changes: vec![],
                 notes: vec![],
                 disks: vec![disk("scsi0", d, state, snap)],
             }],

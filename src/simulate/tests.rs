@@ -1,5 +1,8 @@
+use super::scenario::parse_delta;
 use super::*;
 use crate::cli::{Cli, Command};
+use crate::naming::SnapKind;
+use chrono::{DateTime, TimeDelta};
 use chrono::{Datelike, Timelike};
 use clap::Parser;
 

@@ -5,10 +5,11 @@
 //! The emulator runs Lua 5.4, the kernel a modified Lua 5.2: instruction counts agree in
 //! magnitude, not to the instruction; the model keeps a 4× margin (`BUDGET_DIVISOR`).
 
-use super::apply::{Group, Item, ItemCost, encode, encode_destroys};
+use super::apply::{ItemCost, encode, encode_destroys};
 use super::exec::ArgLimits;
 use super::program::{APPLY, DESTROY, INVENTORY, SNAPINFO};
-use crate::naming::Dataset;
+use crate::change::{Change, Group};
+use crate::naming::{Dataset, SnapName};
 use zfs_emu::{ProgramOutcome, ProgramRequest, Version, World};
 
 /// A pool of `datasets` zvols, each with `ours` snapshots named like ours (one txg each, as
@@ -100,20 +101,22 @@ pub fn run_snapinfo(w: &mut World, datasets: &[Dataset]) -> ProgramOutcome {
     run_read_only(w, SNAPINFO.source, argv, None)
 }
 
-/// Phase-1 groups for `datasets`: per dataset a group with a new snapshot and its bookmark.
+/// Phase-1 groups for `datasets`: per dataset a group with a new snapshot and its bookmark,
+/// both named `name` (one of ours: panics otherwise).
 pub fn snapshot_groups(datasets: &[Dataset], name: &str) -> Vec<Group> {
+    let name = SnapName::parse(name).expect("a snapshot name of ours");
     datasets
         .iter()
         .map(|d| Group {
             key: d.leaf().to_string(),
-            items: vec![
-                Item::Snapshot {
+            changes: vec![
+                Change::Snapshot {
                     dataset: d.clone(),
-                    name: name.into(),
+                    name,
                 },
-                Item::Bookmark {
+                Change::Bookmark {
                     dataset: d.clone(),
-                    name: name.into(),
+                    name,
                 },
             ],
         })

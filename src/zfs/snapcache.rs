@@ -38,10 +38,9 @@
 //! This module must not talk to ZFS nor log: `zfs::inventory` fills it, the run loads (and
 //! reports why a cache was ignored) and saves it.
 
-use crate::change::Outcome;
+use crate::change::{self, Outcome};
 use crate::fsutil;
 use crate::naming::{Dataset, ShortName};
-use crate::plan::Action;
 use crate::report::PoolReport;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -358,8 +357,8 @@ pub(crate) fn follow_apply(
                 let changes: Vec<Change> = report
                     .items
                     .iter()
-                    .filter(|i| i.action.dataset() == d)
-                    .filter_map(|i| change_of(&i.action, i.outcome.as_ref()))
+                    .filter(|i| i.change.dataset() == d)
+                    .filter_map(|i| change_of(&i.change, i.outcome.as_ref()))
                     .collect();
                 l.after_apply(before, after, &changes)
             }
@@ -369,20 +368,19 @@ pub(crate) fn follow_apply(
 }
 
 /// What an applied item did to its dataset's snapshot and bookmark names (`None`: nothing).
-pub(crate) fn change_of(a: &Action, o: Option<&Outcome>) -> Option<Change> {
+pub(crate) fn change_of(a: &change::Change, o: Option<&Outcome>) -> Option<Change> {
     use Outcome as O;
+    use change::Change as C;
     match (a, o?) {
-        (Action::SetLabel { .. }, _) => None,
+        (C::SetLabel { .. }, _) => None,
         (_, O::Dropped | O::CheckFailed(_) | O::Kept(_)) => None,
-        (Action::Snapshot { name, .. }, O::Ok) => Some(Change::Created(ShortName::from(*name))),
-        (Action::Destroy { name, .. }, O::Ok) => Some(Change::Destroyed(ShortName::from(*name))),
-        (Action::Destroy { name, .. }, O::Failed(e)) if e == "ENOENT" => {
+        (C::Snapshot { name, .. }, O::Ok) => Some(Change::Created(ShortName::from(*name))),
+        (C::Destroy { name, .. }, O::Ok) => Some(Change::Destroyed(ShortName::from(*name))),
+        (C::Destroy { name, .. }, O::Failed(e)) if e == "ENOENT" => {
             Some(Change::Destroyed(ShortName::from(*name)))
         }
-        (Action::Bookmark { name, .. }, O::Ok) => {
-            Some(Change::BookmarkCreated(ShortName::from(*name)))
-        }
-        (Action::DestroyBookmark { name, .. }, O::Ok) => {
+        (C::Bookmark { name, .. }, O::Ok) => Some(Change::BookmarkCreated(ShortName::from(*name))),
+        (C::DestroyBookmark { name, .. }, O::Ok) => {
             Some(Change::BookmarkDestroyed(ShortName::from(*name)))
         }
         (_, O::Failed(_)) => Some(Change::Unknown),
@@ -673,36 +671,37 @@ mod tests {
 #[cfg(test)]
 mod follow_tests {
     use super::*;
+    use crate::change::Change as C;
+    use crate::change::Outcome as O;
     use crate::naming::SnapName;
-    use crate::zfs::apply::Outcome as O;
 
     #[test]
     fn what_each_outcome_did_to_the_names() {
         let d = Dataset::new("tank/a").unwrap();
         let n = SnapName::parse("autosnap_2026-11-21_12:00:00_hourly").unwrap();
         let short = ShortName::from(n);
-        let snap = Action::Snapshot {
+        let snap = C::Snapshot {
             dataset: d.clone(),
             name: n,
         };
-        let destroy = Action::Destroy {
+        let destroy = C::Destroy {
             dataset: d.clone(),
             name: n,
         };
-        let bm = Action::Bookmark {
+        let bm = C::Bookmark {
             dataset: d.clone(),
             name: n,
         };
-        let dbm = Action::DestroyBookmark {
+        let dbm = C::DestroyBookmark {
             dataset: d.clone(),
             name: n,
         };
-        let label = Action::SetLabel {
+        let label = C::SetLabel {
             dataset: d.clone(),
             value: "pve1".into(),
         };
         let failed = |e: &str| O::Failed(e.into());
-        let cases: Vec<(&Action, Option<O>, Option<Change>)> = vec![
+        let cases: Vec<(&C, Option<O>, Option<Change>)> = vec![
             (&snap, Some(O::Ok), Some(Change::Created(short.clone()))),
             (&snap, Some(failed("EEXIST")), Some(Change::Unknown)),
             (&snap, Some(O::Dropped), None),

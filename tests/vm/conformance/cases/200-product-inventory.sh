@@ -1,6 +1,5 @@
 # The shipped read-only inventory program (lua/inventory.lua) on a realistic pool, under -n.
 # argv: dataset full names (one missing); result per argv index, canonicalised by canon_product.
-[ -f "$REPO/lua/inventory.lua" ] || { echo "SKIP: lua/inventory.lua does not exist yet"; exit 77; }
 realistic_pool
 d=$POOL/data
 prog_file "$REPO/lua/inventory.lua" -n -- "$d/vm-100-disk-0" "$d/vm-100-disk-1" "$d/vm-101-disk-0" \

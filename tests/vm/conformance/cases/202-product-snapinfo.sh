@@ -1,7 +1,6 @@
 # The shipped read-only snapinfo program (lua/snapinfo.lua) on a realistic pool, under -n:
 # every snapshot of ours ("*"), named ones (one of them missing, a held and a cloned one),
 # a foreign name asked for by name, and a dataset that does not exist.
-[ -f "$REPO/lua/snapinfo.lua" ] || { echo "SKIP: lua/snapinfo.lua does not exist yet"; exit 77; }
 realistic_pool
 d=$POOL/data
 prog_file "$REPO/lua/snapinfo.lua" -n -- "$d/vm-100-disk-0" "*" \

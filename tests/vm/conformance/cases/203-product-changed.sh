@@ -4,7 +4,6 @@
 # apply.lua's "C <dataset>" items (snapshots_changed before and after the program).
 # Raw times never reach the output: the values go from one program to the next through shell
 # variables and only comparisons are printed.
-[ -f "$REPO/lua/inventory.lua" ] || { echo "SKIP: lua/inventory.lua does not exist yet"; exit 77; }
 realistic_pool
 d=$POOL/data
 a=$d/vm-100-disk-0 b=$d/subvol-102-disk-0 c=$d/vm-103-disk-0
