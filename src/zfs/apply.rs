@@ -58,9 +58,7 @@ pub struct Applied {
     pub program_errors: Vec<String>,
 }
 
-/// A watched dataset and its `snapshots_changed` before and after the program (`None` when it
-/// does not exist).
-pub type Watched = (Dataset, Option<(i64, i64)>);
+pub use super::snapcache::Watched;
 
 /// What one item costs a sync program in instructions and peak Lua memory (bytes), from
 /// `zfs::cost`'s measurements on the emulator, rounded up; its tests fail if a shipped program

@@ -1,7 +1,7 @@
 //! Typed errors of the ZFS layer: callers branch on [`FailureKind`] (retry smaller chunks on a
 //! limit, report a pool as unavailable, ...). Carries argv, exit code and stderr for the report.
 
-use super::exec::{Output, Tool};
+use super::tool::{Output, Tool};
 use std::path::PathBuf;
 
 /// What kind of failure a non-zero `zfs`/`zpool` exit was, read from its stderr.

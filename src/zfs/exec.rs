@@ -8,6 +8,7 @@
 //! environment: `PATH`, the environment's size and the timeout come from the caller (`cmd`).
 
 use super::error::{E2BIG, ZfsError};
+pub use super::tool::{Output, Tool};
 use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -122,36 +123,6 @@ fn stack_limit(limits: &str) -> Option<Option<u64>> {
     } else {
         soft.parse().ok().map(Some)
     }
-}
-
-/// Which executable a command line is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tool {
-    /// `zfs`
-    Zfs,
-    /// `zpool`
-    Zpool,
-}
-
-impl Tool {
-    /// The executable's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tool::Zfs => "zfs",
-            Tool::Zpool => "zpool",
-        }
-    }
-}
-
-/// What a finished command printed and returned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Output {
-    /// Exit code; -1 when killed by a signal.
-    pub code: i32,
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
 }
 
 /// Runs `zfs`/`zpool` command lines.

@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod program;
 pub mod scan;
 pub mod snapcache;
+pub mod tool;
 pub mod version;
 
 pub use error::{FailureKind, ZfsError};

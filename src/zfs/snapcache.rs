@@ -47,6 +47,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// A watched dataset and its `snapshots_changed` before and after the program (`None` when it
+/// does not exist).
+pub type Watched = (Dataset, Option<(i64, i64)>);
+
 /// Format of the file; another number is read as an empty cache. 2: a header line with a
 /// checksum before the JSON.
 pub const FORMAT: u32 = 2;
@@ -335,7 +339,7 @@ pub(crate) fn follow_apply(
     cache: &mut PoolCache,
     report: &PoolReport,
     touched: &[(Dataset, bool)],
-    changed: &[crate::zfs::apply::Watched],
+    changed: &[Watched],
 ) {
     let changed: BTreeMap<&Dataset, (i64, i64)> = changed
         .iter()
