@@ -153,7 +153,7 @@ fn a_snapshot_in_a_running_send_is_kept_as_busy_not_held() {
             Outcome::Kept("busy".into())
         ]
     );
-    assert!(exists(&x, &full("tank/a@old1")) && exists(&x, &full("tank/b@old1")));
+    assert!(exists(&x, "tank/a@old1") && exists(&x, "tank/b@old1"));
     // Once the send is over, the next run destroys it.
     x.world_mut().set_faults(None);
     let again = vec![Group {
@@ -162,7 +162,7 @@ fn a_snapshot_in_a_running_send_is_kept_as_busy_not_held() {
     }];
     let applied = apply_pool(&x, "tank", &again, &[]).unwrap();
     assert_eq!(applied.outcomes[0], [Outcome::Ok]);
-    assert!(!exists(&x, &full("tank/a@old1")));
+    assert!(!exists(&x, "tank/a@old1"));
 }
 
 #[test]
