@@ -39,6 +39,7 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
+    #[cfg(test)]
     path: PathBuf,
 }
 
@@ -93,14 +94,19 @@ impl RunLock {
         }
         let file = File::from(fd);
         match file.try_lock() {
-            Ok(()) => Ok(RunLock { _file: file, path }),
+            Ok(()) => Ok(RunLock {
+                _file: file,
+                #[cfg(test)]
+                path,
+            }),
             Err(TryLockError::WouldBlock) => Err(LockError::Held(path)),
             Err(TryLockError::Error(e)) => Err(LockError::Io(path, e)),
         }
     }
 
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
+    /// The lock file's path (tests).
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }

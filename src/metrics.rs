@@ -177,7 +177,7 @@ mod tests {
             bookmarks_destroyed: 0,
             labels_set: 1,
             failed: 0,
-            disks: crate::protection::Counts {
+            disks: crate::verdict::Counts {
                 snapshotted: 5,
                 stopped: 2,
                 excluded: 1,

@@ -386,8 +386,9 @@ impl Bucket {
         Some(Bucket { key, label })
     }
 
-    /// Whether two buckets are the same (labels are descriptive only).
-    pub fn same(&self, other: &Bucket) -> bool {
+    /// Whether two buckets are the same (labels are descriptive only; tests).
+    #[cfg(test)]
+    pub(crate) fn same(&self, other: &Bucket) -> bool {
         self.key == other.key
     }
 }

@@ -12,7 +12,7 @@ use crate::plan::Plan;
 use crate::report::PoolReport;
 use std::collections::BTreeMap;
 
-pub use crate::verdict::{Counts, DiskStatus, State};
+pub use crate::verdict::{DiskStatus, State};
 
 /// Every disk of `host`'s guests with its state: the plan's intent, overridden by a pool that
 /// failed as a whole or a new snapshot that failed (in `pools`; no outcomes in a dry run).

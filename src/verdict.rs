@@ -22,8 +22,9 @@ pub enum State {
 }
 
 impl State {
-    /// The state's name as shown in tables and metrics.
-    pub fn name(&self) -> &'static str {
+    /// The state's name (tests).
+    #[cfg(test)]
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             State::Snapshotted => "snapshotted",
             State::Stopped => "stopped",

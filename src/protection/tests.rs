@@ -3,6 +3,7 @@ use crate::host::{GuestKind, UnreadableGuest};
 use crate::naming::{Dataset, SnapName};
 use crate::plan::{DiskPlan, GuestPlan, Plan};
 use crate::report::ItemReport;
+use crate::verdict::Counts;
 
 fn ds(s: &str) -> Dataset {
     Dataset::new(s).unwrap()

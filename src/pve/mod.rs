@@ -32,11 +32,9 @@ mod running;
 mod storage;
 mod vmlist;
 
-pub use config::{ConfigSyntaxError, DiskTarget, MainSection, disk_target, is_disk_key};
+pub use config::{DiskTarget, MainSection, disk_target, is_disk_key};
 pub use node::{node_from_hostname, node_from_local_link, validate_node_name};
-pub use running::{active_containers, cmdline_matches, parse_pidfile, qemu_running, stat_state};
-pub use storage::{Storage, StorageConfig, ZfsVolname, parse_zfs_volname, split_volume_id};
-pub use vmlist::{Vmlist, VmlistEntry, parse_vmid};
+pub use storage::{StorageConfig, parse_zfs_volname};
 
 use std::collections::BTreeSet;
 use std::io;
