@@ -44,7 +44,17 @@ reset_pool() { # reset_pool <case>
         export ZFS_EMU_STATE=$CONF_EMU_STATE_DIR/$1.state
         rm -f "$ZFS_EMU_STATE"
     fi
-    zpool create -f -o cachefile=none "$POOL" "$DISK"
+    # On OpenZFS 2.4 (trixie) a create right after the destroy sometimes fails with "no such
+    # pool or dataset" while udev still handles the old pool's device events (9 of 79 cases
+    # once): settle and retry, a few times, before calling the reset failed.
+    local try
+    for try in 1 2 3 4 5; do
+        zpool create -f -o cachefile=none "$POOL" "$DISK" && return 0
+        [ "$MODE" = kernel ] || return 1
+        command -v udevadm >/dev/null && udevadm settle -t 10 2>/dev/null
+        sleep "$try"
+    done
+    return 1
 }
 
 dump_state() {
