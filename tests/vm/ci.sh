@@ -58,6 +58,13 @@ IMGLOG=$CACHE/ci-images.log
 BG=$!
 
 timed "cargo build --workspace --bins" bash -c "cd '$REPO' && cargo build --workspace --bins --locked" || fail "cargo build"
+# The drill's syncoid (Debian's 2.1.0 and 2.2.x .debs, unpacked under tests/vm/cache/syncoid):
+# fetched once here, on the host (the VMs have no network). A failed fetch is loud but not fatal:
+# the drill then says "syncoid NOT RUN" and goes on with the plain puller.
+if [ -f "$HERE/drill.sh" ]; then
+    timed "drill: fetch syncoid (apt, host)" "$HERE/drill/fetch-syncoid.sh" >/dev/null ||
+        echo "!!!! VM tier: tests/vm/drill/fetch-syncoid.sh FAILED: the drill runs without syncoid (plain puller only)" >&2
+fi
 
 rc=0
 for f in "${FLAVORS[@]}"; do
