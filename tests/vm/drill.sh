@@ -321,9 +321,17 @@ newest_ours() { # newest_ours <dataset>: short name of the newest autosnap by cr
 }
 C_HAS=""  # C holds copies (its monitor has something to check)
 declare -A PULL_HOW=()   # disk -> how the plain puller's last pull went (incremental/bookmark/full/failed)
-pull_plain_all() { # C pulls every running owner's disks: one `zfs list` decides every disk's pull
+pull_disk() { # pull_disk <src> <tgt> <how> [zfs send options…]: one pull; its outcome to $W/pull-<disk>
+    local src=$1 tgt=$2 how=$3
+    shift 3
+    zfs send -p "$@" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" || how=failed
+    echo "$how" >"$W/pull-${tgt##*/}"
+}
+pull_plain_all() { # C pulls every running owner's disks: one `zfs list` decides every disk's pull,
+    # the disks' streams run in parallel (each received snapshot costs a transaction group)
     local v d src tgt base newest how l
     local -A have=() newest_of=()
+    local -a pulled=()
     while IFS= read -r l; do
         [ -n "$l" ] || continue
         have[$l]=1
@@ -337,21 +345,27 @@ pull_plain_all() { # C pulls every running owner's disks: one `zfs list` decides
             newest=${newest_of[$src]:-}
             [ -n "$newest" ] || continue
             base=${newest_of[$tgt]:-}
+            pulled+=("$d:$src:$newest")
             if [ -z "$base" ]; then
-                zfs send -p "$src@$newest" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" && how=full || how=failed
+                pull_disk "$src" "$tgt" full "$src@$newest" &
             elif [ "$base" = "$newest" ]; then
-                how=uptodate
+                echo uptodate >"$W/pull-$d"
             elif [ -n "${have[$src@$base]:-}" ]; then
-                zfs send -p -I "@$base" "$src@$newest" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" && how=incremental || how=failed
+                pull_disk "$src" "$tgt" incremental -I "@$base" "$src@$newest" &
             elif [ -n "${have[$src#$base]:-}" ]; then
-                zfs send -p -i "#$base" "$src@$newest" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" && how=bookmark || how=failed
+                pull_disk "$src" "$tgt" bookmark -i "#$base" "$src@$newest" &
             else
-                how=nobase
+                echo nobase >"$W/pull-$d"
             fi
-            PULL_HOW[$d]=$how
-            [ "$how" = failed ] || C_HAS=1
-            log "pull plain $src -> $tgt: $how ($newest)"
         done
+    done
+    wait
+    for l in "${pulled[@]}"; do
+        d=${l%%:*} src=${l#*:} newest=${src#*:} src=${src%%:*}
+        read -r how <"$W/pull-$d"
+        PULL_HOW[$d]=$how
+        [ "$how" = failed ] || C_HAS=1
+        log "pull plain $src -> C/plain/$d: $how ($newest)"
     done
 }
 SYNCOID_OK=""
@@ -449,8 +463,9 @@ replica_states() { # RSTATE[vmid] for the guests in $WATCH: the non-owner's copy
         done <<<"${out[$p]}"
     done
 }
+WATCH_FRESH=""  # RSTATE was read at the end of the previous step, nothing changed the copies since
 watch_reset() { # watch_reset <vmids…>: start watching these, counters from zero
-    WATCH="$*"
+    WATCH="$*" WATCH_FRESH=""
     local v
     for v in $WATCH; do WATCHED[$v]=0 TOUCHED[$v]=0 TOUCH_FIRST[$v]=""; done
 }
@@ -470,9 +485,12 @@ step() {
     done
     local -A before=()
     if [ -n "$WATCH" ]; then
-        replica_states
+        # the copies as the previous step left them (its replication, pulls and checks came
+        # after its watch): only the guests' writes (to the owners' volumes) happened since
+        [ -n "$WATCH_FRESH" ] || replica_states
         for v in $WATCH; do before[$v]=${RSTATE[$v]}; done
     fi
+    WATCH_FRESH=""
     run_nodes
     uptime_now; t1=$UPC
     if [ -n "$WATCH" ]; then
@@ -493,6 +511,7 @@ step() {
         pull_plain_all
         [ -n "$SYNCOID_OK" ] && [ "$DOWN" != "${OWNER[100]}" ] && [[ $SYNCOID_AT == *" $NOW "* ]] && pull_syncoid
     fi
+    if [ -n "$WATCH" ]; then replica_states && WATCH_FRESH=1; fi # the next step's "before"
     uptime_now
     forks_now
     zfs_count
@@ -502,6 +521,7 @@ step() {
 }
 advance() { # advance <until RFC 3339>: steps of 15 minutes from the current NOW+15m up to and including <until>
     local t end
+    WATCH_FRESH="" # whatever ran between two advances may have changed the copies
     end=$(date -u -d "$1" +%s)
     t=$(((EPOCH / 900 + 1) * 900)) # the next quarter hour (NOW may be between steps)
     # DRILL_SMOKE=1: one step at <until> only: every code path in minutes, for working on
