@@ -485,8 +485,8 @@ step() {
     done
     local -A before=()
     if [ -n "$WATCH" ]; then
-        # the copies as the previous step left them (its replication, pulls and checks came
-        # after its watch): only the guests' writes (to the owners' volumes) happened since
+        # the copies as the previous step's watch read them after its runs, when no
+        # replication came after (pulls only read them; the guests write to the owners' volumes)
         [ -n "$WATCH_FRESH" ] || replica_states
         for v in $WATCH; do before[$v]=${RSTATE[$v]}; done
     fi
@@ -511,7 +511,8 @@ step() {
         pull_plain_all
         [ -n "$SYNCOID_OK" ] && [ "$DOWN" != "${OWNER[100]}" ] && [[ $SYNCOID_AT == *" $NOW "* ]] && pull_syncoid
     fi
-    if [ -n "$WATCH" ]; then replica_states && WATCH_FRESH=1; fi # the next step's "before"
+    # the next step's "before": what the watch read after the runs, unless replication changed it
+    [ -n "$WATCH" ] && [ "$m" != 0 ] && WATCH_FRESH=1
     uptime_now
     forks_now
     zfs_count
