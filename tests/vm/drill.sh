@@ -370,7 +370,7 @@ pull_plain_all() { # C pulls every running owner's disks: one `zfs list` decides
 }
 SYNCOID_OK=""
 setup_syncoid() {
-    local v
+    local v f
     SYNCOIDS=""
     if ! command -v perl >/dev/null; then
         echo "!!!! drill: NO PERL in this image: syncoid (2.1.0, 2.2.x) NOT RUN; the plain puller runs alone" >&2
@@ -390,7 +390,8 @@ setup_syncoid() {
     fi
     for v in 2.1.0 2.2; do
         local s
-        s=$(ls -d "$SYNCOID_CACHE/$v"*/usr/sbin/syncoid 2>/dev/null | head -n 1)
+        s=""
+        for f in "$SYNCOID_CACHE/$v"*/usr/sbin/syncoid; do [ -x "$f" ] && { s=$f; break; }; done
         if [ -z "$s" ]; then
             echo "!!!! drill: syncoid $v not in $SYNCOID_CACHE (run tests/vm/drill/fetch-syncoid.sh on the host): NOT RUN" >&2
             continue
@@ -559,15 +560,18 @@ check "1 steady: pve2's own run (and pve1's) changes nothing on B" "$afterB" "$b
 replicate_all
 for v in $GUESTS; do
     for d in ${DISKS[$v]}; do
-        check "1 steady: B mirrors A's snapshots of $d" "$(snapset B/data/$d)" "$(snapset A/data/$d)"
-        check "1 steady: label on A's $d is local pve1" "$(label A/data/$d)" "pve1 local"
-        check "1 steady: label on B's $d arrives as received pve1" "$(label B/data/$d)" "pve1 received"
+        check "1 steady: B mirrors A's snapshots of $d" "$(snapset B/data/"$d")" "$(snapset A/data/"$d")"
+        check "1 steady: label on A's $d is local pve1" "$(label A/data/"$d")" "pve1 local"
+        check "1 steady: label on B's $d arrives as received pve1" "$(label B/data/"$d")" "pve1 received"
     done
 done
 check "1 steady: A keeps exactly f4 h6 d3 of ours on vm-100-disk-0 at 06:00 (daily 00:00, hourlies 01..06, 05:15 05:30 05:45)" \
     "$(count_ours A/data/vm-100-disk-0)" 10
-[ -n "$(zfs list -H -o name -t bookmark A/data/vm-100-disk-0 | head -n 1)" ] && ok "1 steady: A has bookmarks of its hourlies" ||
+if [ -n "$(zfs list -H -o name -t bookmark A/data/vm-100-disk-0 | head -n 1)" ]; then
+    ok "1 steady: A has bookmarks of its hourlies"
+else
     fail "1 steady: no bookmark on A"
+fi
 check "1 steady: bookmarks do not travel: B has none" "$(zfs list -H -o name -t bookmark -r B | wc -l)" 0
 
 # Scenario 2: C offline from after the 05:00 pull until 13:00 (misses 09:00): C's newest (05:00
@@ -584,20 +588,27 @@ stop_guest 101 pve1
 advance 2026-11-20T12:45:00Z
 at 2026-11-20T13:00:00Z
 C_ONLINE=1
-zfs list -H -o name "A/data/vm-100-disk-0@$c_newest" >/dev/null 2>&1 &&
-    fail "2 outage: C's newest $c_newest should be rotated away on A by now (test setup)" ||
+if zfs list -H -o name "A/data/vm-100-disk-0@$c_newest" >/dev/null 2>&1; then
+    fail "2 outage: C's newest $c_newest should be rotated away on A by now (test setup)"
+else
     ok "2 outage: C's newest snapshot $c_newest is gone from A"
-zfs list -H -o name -t bookmark "A/data/vm-100-disk-0#$c_newest" >/dev/null 2>&1 &&
-    ok "2 outage: its bookmark A/data/vm-100-disk-0#$c_newest is still there" ||
+fi
+if zfs list -H -o name -t bookmark "A/data/vm-100-disk-0#$c_newest" >/dev/null 2>&1; then
+    ok "2 outage: its bookmark A/data/vm-100-disk-0#$c_newest is still there"
+else
     fail "2 outage: no bookmark #$c_newest on A"
+fi
 step
 for d in vm-100-disk-0 vm-102-disk-0; do
     check "2 outage: C resumed $d incrementally from the bookmark" "${PULL_HOW[$d]:-none}" bookmark
 done
 check "2 outage: C lost none of its own snapshots of vm-100-disk-0 (it only gained)" \
     "$([ "$(count_ours C/plain/vm-100-disk-0)" -gt "$c_before" ] && echo gained)" gained
-zfs list -H -o name "C/plain/vm-100-disk-0@$c_newest" >/dev/null 2>&1 && ok "2 outage: C still has $c_newest" ||
+if zfs list -H -o name "C/plain/vm-100-disk-0@$c_newest" >/dev/null 2>&1; then
+    ok "2 outage: C still has $c_newest"
+else
     fail "2 outage: C lost $c_newest"
+fi
 check "2 outage: C's check after the resume is OK" "$(check_c >/dev/null; echo $?)" 0
 if [ -n "$SYNCOID_OK" ]; then
     for e in $SYNCOIDS; do
@@ -623,10 +634,10 @@ fi
 # Scenario 3 (continued): VM 101 stopped at 08:10; one _stopped snapshot reached B and C.
 d=vm-101-disk-0
 check "3 stop: exactly one _stopped snapshot on A's $d" "$(zfs list -H -o name -t snapshot -d 1 A/data/$d | grep -c _stopped)" 1
-check "3 stop: the _stopped snapshot reached B" "$(zfs list -H -o name -t snapshot -d 1 B/data/$d | grep -c _stopped)" 1
+check "3 stop: the _stopped snapshot reached B" "$(zfs list -H -o name -t snapshot -d 1 B/data/"$d" | grep -c _stopped)" 1
 check "3 stop: the _stopped snapshot reached C" "$(zfs list -H -o name -t snapshot -d 1 C/plain/$d | grep -c _stopped)" 1
-check "3 stop: label on A is local stopped" "$(label A/data/$d)" "stopped local"
-check "3 stop: label on B is received stopped" "$(label B/data/$d)" "stopped received"
+check "3 stop: label on A is local stopped" "$(label A/data/"$d")" "stopped local"
+check "3 stop: label on B is received stopped" "$(label B/data/"$d")" "stopped received"
 advance 2026-11-20T16:00:00Z
 # C's copies last changed at the 13:00 pull: 16:00 is the worst age they reach before 17:00's.
 check "3 stop: C's check is quiet (OK/STOPPED) at 16:00 with VM 101 stopped for 8 h" "$(check_c >/dev/null; echo $?)" 0
@@ -647,10 +658,10 @@ migrate 100 pve2
 C_WORST=0 C_BAD=""
 advance 2026-11-20T17:00:00Z # the first replication B -> A is at 17:00
 for d in ${DISKS[100]}; do
-    check "4 A->B: B took over $d: label local pve2" "$(label B/data/$d)" "pve2 local"
-    check "4 A->B: B made the 16:15 snapshot of $d" "$(zfs list -H -o name -t snapshot -d 1 B/data/$d | grep -c '@autosnap_2026-11-20_16:15:00_')" 1
-    check "4 A->B: A's local label is gone, B's arrived: received pve2" "$(label A/data/$d)" "pve2 received"
-    check "4 A->B: A mirrors B's snapshots of $d" "$(snapset A/data/$d)" "$(snapset B/data/$d)"
+    check "4 A->B: B took over $d: label local pve2" "$(label B/data/"$d")" "pve2 local"
+    check "4 A->B: B made the 16:15 snapshot of $d" "$(zfs list -H -o name -t snapshot -d 1 B/data/"$d" | grep -c '@autosnap_2026-11-20_16:15:00_')" 1
+    check "4 A->B: A's local label is gone, B's arrived: received pve2" "$(label A/data/"$d")" "pve2 received"
+    check "4 A->B: A mirrors B's snapshots of $d" "$(snapset A/data/"$d")" "$(snapset B/data/"$d")"
 done
 watch_reset 100
 advance 2026-11-21T04:00:00Z
@@ -668,10 +679,10 @@ check "4 B->A: the runs left B's replica of VM 100 alone after the first step ($
     "${TOUCHED[100]}${TOUCH_FIRST[100]:+ first: ${TOUCH_FIRST[100]}}" 0
 watch_reset
 for d in ${DISKS[100]}; do
-    check "4 B->A: A took over $d again: label local pve1" "$(label A/data/$d)" "pve1 local"
-    check "4 B->A: B mirrors A's snapshots of $d" "$(snapset B/data/$d)" "$(snapset A/data/$d)"
+    check "4 B->A: A took over $d again: label local pve1" "$(label A/data/"$d")" "pve1 local"
+    check "4 B->A: B mirrors A's snapshots of $d" "$(snapset B/data/"$d")" "$(snapset A/data/"$d")"
     check "4 B->A: the replica B shows label:running=pve1 (no stale local pve2 masking it)" \
-        "$(zfs get -H -o value label:running B/data/$d)" pve1
+        "$(zfs get -H -o value label:running B/data/"$d")" pve1
 done
 check "4 B->A: C's check stayed quiet across the second switch" "$C_WORST:$C_BAD" "0:"
 
@@ -761,7 +772,7 @@ advance 2026-11-22T00:00:00Z
 for v in $GUESTS; do
     for d in ${DISKS[$v]}; do
         o=${OWNER[$v]} r=${OTHER[${OWNER[$v]}]}
-        check "end: ${POOL[$r]} mirrors ${POOL[$o]} on $d" "$(snapset ${POOL[$r]}/data/$d)" "$(snapset ${POOL[$o]}/data/$d)"
+        check "end: ${POOL[$r]} mirrors ${POOL[$o]} on $d" "$(snapset "${POOL[$r]}/data/$d")" "$(snapset "${POOL[$o]}/data/$d")"
     done
 done
 for n in pve1 pve2; do
