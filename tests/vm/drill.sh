@@ -321,9 +321,17 @@ newest_ours() { # newest_ours <dataset>: short name of the newest autosnap by cr
 }
 C_HAS=""  # C holds copies (its monitor has something to check)
 declare -A PULL_HOW=()   # disk -> how the plain puller's last pull went (incremental/bookmark/full/failed)
-pull_plain_all() { # C pulls every running owner's disks: one `zfs list` decides every disk's pull
+pull_disk() { # pull_disk <src> <tgt> <how> [zfs send options…]: one pull; its outcome to $W/pull-<disk>
+    local src=$1 tgt=$2 how=$3
+    shift 3
+    zfs send -p "$@" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" || how=failed
+    echo "$how" >"$W/pull-${tgt##*/}"
+}
+pull_plain_all() { # C pulls every running owner's disks: one `zfs list` decides every disk's pull,
+    # the disks' streams run in parallel (each received snapshot costs a transaction group)
     local v d src tgt base newest how l
     local -A have=() newest_of=()
+    local -a pulled=()
     while IFS= read -r l; do
         [ -n "$l" ] || continue
         have[$l]=1
@@ -337,26 +345,32 @@ pull_plain_all() { # C pulls every running owner's disks: one `zfs list` decides
             newest=${newest_of[$src]:-}
             [ -n "$newest" ] || continue
             base=${newest_of[$tgt]:-}
+            pulled+=("$d:$src:$newest")
             if [ -z "$base" ]; then
-                zfs send -p "$src@$newest" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" && how=full || how=failed
+                pull_disk "$src" "$tgt" full "$src@$newest" &
             elif [ "$base" = "$newest" ]; then
-                how=uptodate
+                echo uptodate >"$W/pull-$d"
             elif [ -n "${have[$src@$base]:-}" ]; then
-                zfs send -p -I "@$base" "$src@$newest" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" && how=incremental || how=failed
+                pull_disk "$src" "$tgt" incremental -I "@$base" "$src@$newest" &
             elif [ -n "${have[$src#$base]:-}" ]; then
-                zfs send -p -i "#$base" "$src@$newest" 2>>"$LOG" | zfs recv -u "$tgt" 2>>"$LOG" && how=bookmark || how=failed
+                pull_disk "$src" "$tgt" bookmark -i "#$base" "$src@$newest" &
             else
-                how=nobase
+                echo nobase >"$W/pull-$d"
             fi
-            PULL_HOW[$d]=$how
-            [ "$how" = failed ] || C_HAS=1
-            log "pull plain $src -> $tgt: $how ($newest)"
         done
+    done
+    wait
+    for l in "${pulled[@]}"; do
+        d=${l%%:*} src=${l#*:} newest=${src#*:} src=${src%%:*}
+        read -r how <"$W/pull-$d"
+        PULL_HOW[$d]=$how
+        [ "$how" = failed ] || C_HAS=1
+        log "pull plain $src -> C/plain/$d: $how ($newest)"
     done
 }
 SYNCOID_OK=""
 setup_syncoid() {
-    local v
+    local v f
     SYNCOIDS=""
     if ! command -v perl >/dev/null; then
         echo "!!!! drill: NO PERL in this image: syncoid (2.1.0, 2.2.x) NOT RUN; the plain puller runs alone" >&2
@@ -375,9 +389,9 @@ setup_syncoid() {
         fi
     fi
     for v in 2.1.0 2.2; do
-        local s c
+        local s
         s=""
-        for c in "$SYNCOID_CACHE/$v"*/usr/sbin/syncoid; do [ -e "$c" ] && s=$c && break; done
+        for f in "$SYNCOID_CACHE/$v"*/usr/sbin/syncoid; do [ -x "$f" ] && { s=$f; break; }; done
         if [ -z "$s" ]; then
             echo "!!!! drill: syncoid $v not in $SYNCOID_CACHE (run tests/vm/drill/fetch-syncoid.sh on the host): NOT RUN" >&2
             continue
@@ -450,8 +464,9 @@ replica_states() { # RSTATE[vmid] for the guests in $WATCH: the non-owner's copy
         done <<<"${out[$p]}"
     done
 }
+WATCH_FRESH=""  # RSTATE was read at the end of the previous step, nothing changed the copies since
 watch_reset() { # watch_reset <vmids…>: start watching these, counters from zero
-    WATCH="$*"
+    WATCH="$*" WATCH_FRESH=""
     local v
     for v in $WATCH; do WATCHED[$v]=0 TOUCHED[$v]=0 TOUCH_FIRST[$v]=""; done
 }
@@ -471,9 +486,12 @@ step() {
     done
     local -A before=()
     if [ -n "$WATCH" ]; then
-        replica_states
+        # the copies as the previous step's watch read them after its runs, when no
+        # replication came after (pulls only read them; the guests write to the owners' volumes)
+        [ -n "$WATCH_FRESH" ] || replica_states
         for v in $WATCH; do before[$v]=${RSTATE[$v]}; done
     fi
+    WATCH_FRESH=""
     run_nodes
     uptime_now; t1=$UPC
     if [ -n "$WATCH" ]; then
@@ -494,6 +512,8 @@ step() {
         pull_plain_all
         [ -n "$SYNCOID_OK" ] && [ "$DOWN" != "${OWNER[100]}" ] && [[ $SYNCOID_AT == *" $NOW "* ]] && pull_syncoid
     fi
+    # the next step's "before": what the watch read after the runs, unless replication changed it
+    [ -n "$WATCH" ] && [ "$m" != 0 ] && WATCH_FRESH=1
     uptime_now
     forks_now
     zfs_count
@@ -503,6 +523,7 @@ step() {
 }
 advance() { # advance <until RFC 3339>: steps of 15 minutes from the current NOW+15m up to and including <until>
     local t end
+    WATCH_FRESH="" # whatever ran between two advances may have changed the copies
     end=$(date -u -d "$1" +%s)
     t=$(((EPOCH / 900 + 1) * 900)) # the next quarter hour (NOW may be between steps)
     # DRILL_SMOKE=1: one step at <until> only: every code path in minutes, for working on
@@ -539,9 +560,9 @@ check "1 steady: pve2's own run (and pve1's) changes nothing on B" "$afterB" "$b
 replicate_all
 for v in $GUESTS; do
     for d in ${DISKS[$v]}; do
-        check "1 steady: B mirrors A's snapshots of $d" "$(snapset "B/data/$d")" "$(snapset "A/data/$d")"
-        check "1 steady: label on A's $d is local pve1" "$(label "A/data/$d")" "pve1 local"
-        check "1 steady: label on B's $d arrives as received pve1" "$(label "B/data/$d")" "pve1 received"
+        check "1 steady: B mirrors A's snapshots of $d" "$(snapset B/data/"$d")" "$(snapset A/data/"$d")"
+        check "1 steady: label on A's $d is local pve1" "$(label A/data/"$d")" "pve1 local"
+        check "1 steady: label on B's $d arrives as received pve1" "$(label B/data/"$d")" "pve1 received"
     done
 done
 check "1 steady: A keeps exactly f4 h6 d3 of ours on vm-100-disk-0 at 06:00 (daily 00:00, hourlies 01..06, 05:15 05:30 05:45)" \
@@ -613,10 +634,10 @@ fi
 # Scenario 3 (continued): VM 101 stopped at 08:10; one _stopped snapshot reached B and C.
 d=vm-101-disk-0
 check "3 stop: exactly one _stopped snapshot on A's $d" "$(zfs list -H -o name -t snapshot -d 1 A/data/$d | grep -c _stopped)" 1
-check "3 stop: the _stopped snapshot reached B" "$(zfs list -H -o name -t snapshot -d 1 "B/data/$d" | grep -c _stopped)" 1
+check "3 stop: the _stopped snapshot reached B" "$(zfs list -H -o name -t snapshot -d 1 B/data/"$d" | grep -c _stopped)" 1
 check "3 stop: the _stopped snapshot reached C" "$(zfs list -H -o name -t snapshot -d 1 C/plain/$d | grep -c _stopped)" 1
-check "3 stop: label on A is local stopped" "$(label "A/data/$d")" "stopped local"
-check "3 stop: label on B is received stopped" "$(label "B/data/$d")" "stopped received"
+check "3 stop: label on A is local stopped" "$(label A/data/"$d")" "stopped local"
+check "3 stop: label on B is received stopped" "$(label B/data/"$d")" "stopped received"
 advance 2026-11-20T16:00:00Z
 # C's copies last changed at the 13:00 pull: 16:00 is the worst age they reach before 17:00's.
 check "3 stop: C's check is quiet (OK/STOPPED) at 16:00 with VM 101 stopped for 8 h" "$(check_c >/dev/null; echo $?)" 0
@@ -637,10 +658,10 @@ migrate 100 pve2
 C_WORST=0 C_BAD=""
 advance 2026-11-20T17:00:00Z # the first replication B -> A is at 17:00
 for d in ${DISKS[100]}; do
-    check "4 A->B: B took over $d: label local pve2" "$(label "B/data/$d")" "pve2 local"
-    check "4 A->B: B made the 16:15 snapshot of $d" "$(zfs list -H -o name -t snapshot -d 1 "B/data/$d" | grep -c '@autosnap_2026-11-20_16:15:00_')" 1
-    check "4 A->B: A's local label is gone, B's arrived: received pve2" "$(label "A/data/$d")" "pve2 received"
-    check "4 A->B: A mirrors B's snapshots of $d" "$(snapset "A/data/$d")" "$(snapset "B/data/$d")"
+    check "4 A->B: B took over $d: label local pve2" "$(label B/data/"$d")" "pve2 local"
+    check "4 A->B: B made the 16:15 snapshot of $d" "$(zfs list -H -o name -t snapshot -d 1 B/data/"$d" | grep -c '@autosnap_2026-11-20_16:15:00_')" 1
+    check "4 A->B: A's local label is gone, B's arrived: received pve2" "$(label A/data/"$d")" "pve2 received"
+    check "4 A->B: A mirrors B's snapshots of $d" "$(snapset A/data/"$d")" "$(snapset B/data/"$d")"
 done
 watch_reset 100
 advance 2026-11-21T04:00:00Z
@@ -658,10 +679,10 @@ check "4 B->A: the runs left B's replica of VM 100 alone after the first step ($
     "${TOUCHED[100]}${TOUCH_FIRST[100]:+ first: ${TOUCH_FIRST[100]}}" 0
 watch_reset
 for d in ${DISKS[100]}; do
-    check "4 B->A: A took over $d again: label local pve1" "$(label "A/data/$d")" "pve1 local"
-    check "4 B->A: B mirrors A's snapshots of $d" "$(snapset "B/data/$d")" "$(snapset "A/data/$d")"
+    check "4 B->A: A took over $d again: label local pve1" "$(label A/data/"$d")" "pve1 local"
+    check "4 B->A: B mirrors A's snapshots of $d" "$(snapset B/data/"$d")" "$(snapset A/data/"$d")"
     check "4 B->A: the replica B shows label:running=pve1 (no stale local pve2 masking it)" \
-        "$(zfs get -H -o value label:running "B/data/$d")" pve1
+        "$(zfs get -H -o value label:running B/data/"$d")" pve1
 done
 check "4 B->A: C's check stayed quiet across the second switch" "$C_WORST:$C_BAD" "0:"
 
