@@ -15,12 +15,14 @@
 #   * a *base* per Debian release (debootstrap, kernel + headers, compiler, dkms, udev, python3
 #     and syncoid's runtime dependencies) is built once per week and recipe and shared by every
 #     flavor of that release (2.3 and 2.1 share the bookworm base): base-<release>-<week>-<hash>/;
-#   * all builds share one .deb cache (cache/debs);
+#   * the builds of one release share one .deb cache (cache/debs-<release>);
 #   * dpkg runs with unsafe-io and without docs/man pages/locales, the initramfs is generated
 #     once (update-initramfs is diverted during package installs);
-#   * slimming deletes build-only trees instead of purging packages through dpkg.
-# Builds are serialized with a lock (a waiter whose image appears meanwhile returns at once, so
-# tests/vm/ci.sh can build the next flavor in the background) and print a timing table.
+#   * slimming deletes build-only trees instead of purging packages through dpkg;
+#   * the zfs module is compiled without DWARF debug info (KCFLAGS=-g0, see s_zfs).
+# Builds of one release are serialized with a lock (a waiter whose image appears meanwhile returns
+# at once, so tests/vm/ci.sh can build ahead in the background; trixie and bookworm build side by
+# side) and print a timing table.
 # Needs root (debootstrap, chroot, mounts); run tests/vm/setup-host.sh first. The host's apt
 # configuration is never changed here: trixie sources exist only inside the trixie chroot.
 #
@@ -64,16 +66,18 @@ BASE_KEY="base-$RELEASE-$WEEK-$BASE_HASH"
 BASE=$CACHE/$BASE_KEY
 
 cached() { echo "build-image: cached $KEY" >&2; echo "$DEST"; exit 0; }
-mkdir -p "$CACHE/debs"
+DEBS=$CACHE/debs-$RELEASE
+mkdir -p "$DEBS"
 [ -f "$DEST/manifest" ] && cached
 
-# One build at a time. A waiter polls, so it returns as soon as its own image exists even
+# One build per release at a time (2.3 and 2.1 share the bookworm base and .deb cache; trixie's
+# 2.4 builds beside them). A waiter polls, so it returns as soon as its own image exists even
 # while another flavor's build holds the lock (ci.sh builds ahead in the background).
-exec 9>"$CACHE/.build.lock"
+exec 9>"$CACHE/.build-$RELEASE.lock"
 waited=0
 until flock -n 9; do
     [ -f "$DEST/manifest" ] && cached
-    [ "$waited" = 1 ] || echo "build-image[$FLAVOR]: waiting for another build (lock $CACHE/.build.lock)" >&2
+    [ "$waited" = 1 ] || echo "build-image[$FLAVOR]: waiting for another build (lock $CACHE/.build-$RELEASE.lock)" >&2
     waited=1
     sleep 2
 done
@@ -118,7 +122,7 @@ mounts() { # the chroot's API file systems and the shared .deb cache
     mount -t sysfs sys "$ROOT/sys"
     mount --bind /dev "$ROOT/dev"
     mount --bind /dev/pts "$ROOT/dev/pts"
-    mount --bind "$CACHE/debs" "$ROOT/var/cache/apt/archives"
+    mount --bind "$DEBS" "$ROOT/var/cache/apt/archives"
 }
 
 # ---- base (per release and week): built into $BASE.tmp, renamed when complete ------------
@@ -126,7 +130,7 @@ s_debootstrap() {
     cleanup # a crashed earlier build may have left bind mounts (of /dev!) below the roots
     rm -rf --one-file-system "$BASE.tmp" "$WORK"
     mkdir -p "$ROOT"
-    debootstrap --variant=minbase --cache-dir="$CACHE/debs" "$RELEASE" "$ROOT" "$MIRROR"
+    debootstrap --variant=minbase --cache-dir="$DEBS" "$RELEASE" "$ROOT" "$MIRROR"
 }
 
 s_prepare() {
@@ -166,11 +170,12 @@ EOF
 
 s_base_pkgs() {
     # Kernel + headers and what DKMS needs (zfs-dkms' Depends, gcc: trixie's dkms only
-    # recommends it), the guest's tools, syncoid's runtime dependencies.
+    # recommends it), the guest's tools, syncoid's runtime dependencies, ssh (`pull --from`).
     in_root apt-get install -y -q linux-image-amd64 linux-headers-amd64 udev kmod \
         initramfs-tools zstd python3 procps \
         dkms gcc make file libc6-dev lsb-release libpython3-stdlib \
-        perl libcapture-tiny-perl libconfig-inifiles-perl mbuffer pv lzop
+        perl libcapture-tiny-perl libconfig-inifiles-perl mbuffer pv lzop \
+        openssh-client openssh-server
 }
 
 s_base_store() {
@@ -192,12 +197,21 @@ s_copy_base() {
 }
 
 s_zfs() {
-    in_root apt-get install -y -q "${ZFS_SUITE[@]}" zfs-dkms zfsutils-linux
+    # KCFLAGS=-g0: the kernel's config asks for DWARF debug info (CONFIG_DEBUG_INFO), which DKMS
+    # strips from the installed module anyway; compiling without it is much cheaper and changes
+    # no generated code (GCC's -g never alters code generation). kbuild appends KCFLAGS last.
+    # Trixie's headers ship `vmlinux` only as the base for module BTF (pahole -J), which needs
+    # the DWARF: without the file kbuild skips BTF ("Skipping BTF generation"), as it always
+    # does on bookworm, whose headers have none. Without this, -g0 failed on trixie: pahole
+    # failed in ZFS's configure probes, which then concluded "CONFIG_MODULES not defined".
+    # Module BTF serves only BPF tracing, which no test uses.
+    rm -f "$ROOT"/usr/src/linux-headers-*/vmlinux
+    in_root env KCFLAGS=-g0 apt-get install -y -q "${ZFS_SUITE[@]}" zfs-dkms zfsutils-linux
     local KVER
     KVER=$(kver)
     if ! in_root modinfo -k "$KVER" zfs >/dev/null 2>&1; then
         echo "zfs module not built for $KVER by the package; running dkms autoinstall"
-        in_root dkms autoinstall -k "$KVER"
+        in_root env KCFLAGS=-g0 dkms autoinstall -k "$KVER"
     fi
     in_root modinfo -k "$KVER" zfs
 }

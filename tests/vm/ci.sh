@@ -1,97 +1,129 @@
 #!/usr/bin/env bash
 # CI tier "real OpenZFS": what .ci/run calls. Fails loudly when the VM cannot run; never skips
-# a flavor.
+# a flavor or a stage.
 #
 #   tests/vm/ci.sh [flavors...]      default: VM_FLAVORS or "2.4 2.3 2.1"
+#   tests/vm/ci.sh --images-only     start the image builds and return (what .ci/run does first,
+#                                    so the builds overlap the unit tests)
 #
-# host setup → cargo build --bins → per flavor: image (cached per week and recipe), boot smoke,
-# conformance, the main run's end-to-end scenarios (tests/vm/e2e-main.sh) and, when
-# tests/vm/drill.sh exists, the three-site drill; prints a timing table.
-# Image builds run ahead in the background, one at a time and in flavor order, so the next
-# flavor's image is built while the current flavor's VMs run (the build is mostly DKMS
-# compiling, the VMs mostly TCG; on 2 cores they still overlap downloads, dpkg and 9p I/O).
-# Their log: $VM_CACHE_DIR/ci-images.log (default /var/cache/pve-zfs-snap-vm).
+# Per flavor, a *lane*: image (cached per week and recipe), boot smoke, conformance, the main
+# run's end-to-end scenarios (tests/vm/e2e-main.sh) and the three-site drill (tests/vm/drill.sh).
+# A TCG VM keeps about one host core busy (measured: user+sys = 1.06 x wall for e2e-main), so on
+# two cores two lanes run side by side (VM_LANES, default 2), each starting as soon as its image
+# exists. Images build in the background from the start: trixie (2.4) and bookworm (2.3, then
+# 2.1 on the same base) side by side. Every lane's output is kept in $CACHE/lane-<flavor>.log
+# and printed whole, in flavor order, at the end, with one timing table for all lanes.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
+CACHE=${VM_CACHE_DIR:-/var/cache/pve-zfs-snap-vm}
+mkdir -p "$CACHE"
+IMGLOG=$CACHE/ci-images.log
+
+images_bg() { # images_bg <flavors...>: the builds in the background, one chain per Debian release
+    # (trixie: 2.4; bookworm: 2.3 then 2.1, on the same base), in the order given
+    local f chain
+    for chain in "2.4" "2.3 2.1"; do
+        (
+            for f in $chain; do
+                case " $* " in *" $f "*) ;; *) continue ;; esac
+                t0=$(date +%s)
+                if "$HERE/build-image.sh" "$f" >/dev/null 2>"$CACHE/ci-image-$f.err"; then r=ok; else r=FAILED; fi
+                echo "ci-images: image $f $r after $(($(date +%s) - t0))s (started $(date -u -d "@$t0" +%T))"
+            done
+        ) >>"$IMGLOG" 2>&1 &
+    done
+}
+
+if [ "${1:-}" = --images-only ]; then
+    shift
+    # shellcheck disable=SC2206 # a word list by design
+    FL=(${VM_FLAVORS:-2.4 2.3 2.1})
+    [ "$(id -u)" = 0 ] || { echo "ci.sh: needs root" >&2; exit 1; }
+    "$HERE/setup-host.sh" >/dev/null || { echo "ci.sh: host setup failed" >&2; exit 1; }
+    : >"$IMGLOG"
+    # 2.4 alone on trixie; 2.3 before 2.1 on bookworm (the lock serializes one release's builds).
+    images_bg "${FL[@]}"
+    echo "ci.sh: image builds started in the background (${FL[*]}; log $IMGLOG)"
+    exit 0
+fi
+
 # shellcheck disable=SC2206 # a word list by design
 FLAVORS=(${@:-${VM_FLAVORS:-2.4 2.3 2.1}})
-CACHE=${VM_CACHE_DIR:-/var/cache/pve-zfs-snap-vm}
+LANES=${VM_LANES:-2}
 T_START=$(date +%s)
-ROWS=()
-row() { ROWS+=("$(printf '%-44s %6ss  %s' "$1" "$2" "$3")"); }
-table() {
-    echo "==== VM tier timings"
-    printf '  %s\n' "${ROWS[@]}"
-    printf '  %-44s %6ss\n' "total" $(($(date +%s) - T_START))
-}
-BG=""
-stop_bg() { [ -z "$BG" ] || kill "$BG" 2>/dev/null; }
-trap stop_bg EXIT
-fail() { echo "VM TIER FAILED: $*" >&2; table; exit 1; }
-timed() { # timed <label> <cmd...>: runs, records a row, returns the status
-    local t0 rc
-    t0=$(date +%s)
-    "${@:2}"
-    rc=$?
-    row "$1" $(($(date +%s) - t0)) "$([ $rc = 0 ] && echo ok || echo "FAILED (exit $rc)")"
+fail() { echo "VM TIER FAILED: $*" >&2; exit 1; }
+
+echo "==== VM tier: real OpenZFS in qemu (flavors: ${FLAVORS[*]}, $LANES lanes side by side)"
+[ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot, qemu image build)"
+t0=$(date +%s)
+"$HERE/setup-host.sh" || fail "host setup"
+command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 unavailable"
+ROWS=("$(printf '%-46s %6ss  %s' "host setup (apt)" $(($(date +%s) - t0)) ok)")
+
+# Builds not yet started (or finished) by --images-only start now; a running or finished build
+# of the same key is waited for or reused by build-image.sh itself.
+images_bg "${FLAVORS[@]}"
+
+t0=$(date +%s)
+(cd "$REPO" && cargo build --workspace --bins --locked) || fail "cargo build"
+ROWS+=("$(printf '%-46s %6ss  %s' "cargo build --workspace --bins" $(($(date +%s) - t0)) ok)")
+# The drill's syncoid (Debian's 2.1.0 and 2.2.x .debs, unpacked under tests/vm/cache/syncoid):
+# fetched once here, on the host (the VMs have no network). Without it the drill fails its
+# syncoid checks (it says why): a missing peer is a failure here, not a skip.
+t0=$(date +%s)
+"$HERE/drill/fetch-syncoid.sh" >/dev/null || fail "tests/vm/drill/fetch-syncoid.sh (syncoid .debs for the drill)"
+ROWS+=("$(printf '%-46s %6ss  %s' "drill: fetch syncoid (apt, host)" $(($(date +%s) - t0)) ok)")
+
+lane() { # lane <flavor>: every stage of one flavor; rows to $CACHE/lane-<f>.rows; status 0/1
+    local f=$1 rc=0 t0 r
+    local rows=$CACHE/lane-$f.rows
+    : >"$rows"
+    timed() { # timed <label> <cmd...>
+        t0=$(date +%s)
+        "${@:2}"
+        r=$?
+        printf '%-46s %6ss  %s\n' "$1" $(($(date +%s) - t0)) "$([ $r = 0 ] && echo ok || echo "FAILED (exit $r)")" >>"$rows"
+        return $r
+    }
+    timed "image $f (wait for the build, or cache)" "$HERE/build-image.sh" "$f" >/dev/null || {
+        cat "$CACHE/ci-image-$f.err" 2>/dev/null
+        return 1
+    }
+    timed "boot smoke $f (zfs version)" "$HERE/run.sh" "$f" --out "$HERE/cache/smoke-$f" -- zfs version || return 1
+    timed "conformance $f" "$HERE/conformance.sh" "$f" || rc=1
+    timed "main run e2e $f (real binary, real pools)" "$HERE/run.sh" "$f" --pool rpool \
+        --out "$HERE/cache/e2e-$f" -- /work/tests/vm/e2e-main.sh || rc=1
+    timed "three-site drill $f" "$HERE/run.sh" "$f" --pool rpool --out "$HERE/cache/drill-$f" \
+        --timeout 3600 -- /work/tests/vm/drill.sh || rc=1
     return $rc
 }
 
-echo "==== VM tier: real OpenZFS in qemu (flavors: ${FLAVORS[*]})"
-[ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot, qemu image build)"
-timed "host setup (apt)" "$HERE/setup-host.sh" || fail "host setup"
-command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 unavailable"
-
-# Images ahead, in order, in the background (build-image.sh serializes on its lock; a flavor's
-# foreground call below returns as soon as its image exists). A failed background build is
-# simply retried in the foreground, which then reports it.
-mkdir -p "$CACHE"
-IMGLOG=$CACHE/ci-images.log
-(
-    for f in "${FLAVORS[@]}"; do
-        t0=$(date +%s)
-        if "$HERE/build-image.sh" "$f" >/dev/null; then r=ok; else r=FAILED; fi
-        echo "ci-images: image $f $r after $(($(date +%s) - t0))s"
-    done
-) >"$IMGLOG" 2>&1 &
-BG=$!
-
-timed "cargo build --workspace --bins" bash -c "cd '$REPO' && cargo build --workspace --bins --locked" || fail "cargo build"
-# The drill's syncoid (Debian's 2.1.0 and 2.2.x .debs, unpacked under tests/vm/cache/syncoid):
-# fetched once here, on the host (the VMs have no network). A failed fetch is loud but not fatal:
-# the drill then says "syncoid NOT RUN" and goes on with the plain puller.
-# The drill is not in CI yet (issue 18 is open: it has not passed end to end on every flavor,
-# and its wall time is not yet inside the CI budget). VM_DRILL=1 runs it; without it every CI
-# run says so on stderr and in the table.
-DRILL=${VM_DRILL:-0}
-[ "$DRILL" = 1 ] || echo "!!!! VM tier: three-site drill NOT RUN (issue 18 open; VM_DRILL=1 runs it)" >&2
-if [ "$DRILL" = 1 ]; then
-    timed "drill: fetch syncoid (apt, host)" "$HERE/drill/fetch-syncoid.sh" >/dev/null ||
-        echo "!!!! VM tier: tests/vm/drill/fetch-syncoid.sh FAILED: the drill runs without syncoid (plain puller only)" >&2
-fi
-
-rc=0
+declare -A PID=() RC=()
+running() { local n=0 f; for f in "${!PID[@]}"; do kill -0 "${PID[$f]}" 2>/dev/null && n=$((n + 1)); done; echo $n; }
 for f in "${FLAVORS[@]}"; do
-    timed "image $f (wait for build, or cache)" "$HERE/build-image.sh" "$f" >/dev/null || {
-        cat "$IMGLOG" >&2
-        fail "image build $f"
-    }
-    timed "boot smoke $f (zfs version)" "$HERE/run.sh" "$f" --out "$HERE/cache/smoke-$f" -- zfs version || fail "VM boot $f"
-    timed "conformance $f" "$HERE/conformance.sh" "$f" || rc=1
-    timed "main run e2e $f (real binary, real pools)" "$HERE/run.sh" "$f" --pool rpool --out "$HERE/cache/e2e-$f" \
-        -- /work/tests/vm/e2e-main.sh || rc=1
-    if [ "$DRILL" != 1 ]; then
-        row "three-site drill $f" 0 "NOT RUN (issue 18 open; VM_DRILL=1)"
-    else
-        timed "three-site drill $f" "$HERE/run.sh" "$f" --pool rpool --out "$HERE/cache/drill-$f" --timeout 1800 \
-            -- /work/tests/vm/drill.sh || rc=1
-    fi
+    while [ "$(running)" -ge "$LANES" ]; do sleep 5; done
+    echo "==== lane $f started at +$(($(date +%s) - T_START))s"
+    lane "$f" >"$CACHE/lane-$f.log" 2>&1 &
+    PID[$f]=$!
 done
-wait "$BG" 2>/dev/null
-BG=""
-echo "==== image builds (background, in order; $IMGLOG)"
+for f in "${FLAVORS[@]}"; do
+    wait "${PID[$f]}"
+    RC[$f]=$?
+done
+wait # the image builds
+
+status=0
+for f in "${FLAVORS[@]}"; do
+    echo "==== lane $f: $([ "${RC[$f]}" = 0 ] && echo ok || echo FAILED) ($CACHE/lane-$f.log)"
+    sed 's/^/  /' "$CACHE/lane-$f.log"
+    [ "${RC[$f]}" = 0 ] || status=1
+done
+echo "==== image builds (background; $IMGLOG)"
 sed 's/^/  /' "$IMGLOG"
-table
-[ "$rc" = 0 ] || { echo "VM TIER FAILED: see the reports above" >&2; exit 1; }
+echo "==== VM tier timings"
+printf '  %s\n' "${ROWS[@]}"
+for f in "${FLAVORS[@]}"; do sed 's/^/  /' "$CACHE/lane-$f.rows"; done
+printf '  %-46s %6ss\n' "total (lanes side by side)" $(($(date +%s) - T_START))
+[ "$status" = 0 ] || { echo "VM TIER FAILED: see the lanes above" >&2; exit 1; }
 echo "VM tier OK"
