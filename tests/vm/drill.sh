@@ -111,6 +111,7 @@ zfs create B/data
 zfs create C/plain
 zfs create C/s21
 zfs create C/s22
+zfs create C/pzs
 
 mkdir -p "$CLUSTER/nodes/pve1/qemu-server" "$CLUSTER/nodes/pve1/lxc" "$CLUSTER/nodes/pve2/qemu-server" "$CLUSTER/nodes/pve2/lxc"
 printf '{"nodename": "pve1", "version": 3, "cluster": {"name": "drill", "version": 2, "nodes": 2, "quorate": 1}, "nodelist": {"pve1": {"id": 1, "online": 1, "ip": "10.0.0.1"}, "pve2": {"id": 2, "online": 1, "ip": "10.0.0.2"}}}\n' >"$CLUSTER/.members"
@@ -217,6 +218,7 @@ run_nodes() { # both nodes in parallel (they touch different pools), then tally
 }
 
 # replication outcomes, one line each in $W/repl.log: "ok <job> <time>" / "fail <job> <time>"
+REPL_BROKEN="" # scenario 5: a vmid whose replication fails
 SEND_GATE=""   # scenario 6: a file; the replication's stream waits in the pipe until it exists
 # pvesr's cleanup of the previous `__replicate_` (PVE destroys it on each side with `zfs destroy`);
 # here one channel program per pool destroys all of an hour's: the same snapshots go, in one
@@ -233,6 +235,8 @@ send_job() { # send_job <vmid>: export | import of job <vmid>-0's volumes; ok|fa
     local v=$1 p q d last="" new="__replicate_$1-0_${EPOCH}__" r=ok
     p=${POOL[${OWNER[$v]}]} q=${POOL[${OTHER[${OWNER[$v]}]}]}
     [ -e "$W/last-$v" ] && read -r last <"$W/last-$v"
+    # scenario 5: this job's run fails (the link to B is down), as pvesr's would
+    if [ "$REPL_BROKEN" = "$v" ]; then echo fail >"$W/job-$v"; return; fi
     for d in ${DISKS[$v]}; do
         if [ -n "$last" ]; then
             # ZFSPoolPlugin::volume_export: zfs send -Rpv -I <base> -- <ds>@<snap>; import: zfs recv -F
@@ -368,6 +372,62 @@ pull_plain_all() { # C pulls every running owner's disks: one `zfs list` decides
         log "pull plain $src -> C/plain/$d: $how ($newest)"
     done
 }
+# pve-zfs-snap pull (issue 19) into C/pzs, from A always (the design's B -> A -> C: while B owns
+# a guest, A receives B's replication and bookmarks what it receives). Every pull: exit status,
+# each disk's decision (JSON), and whether C/pzs lost any snapshot it had (by guid, asides
+# included): it must never.
+PZS_N=0 PZS_LOST=0 PZS_LOSTAT="" PZS_RCBAD=""
+declare -A PZS_HOW=()
+mkdir -p "$W/root-c/run"
+pull_pzs() { # pull_pzs [pull options…]: one pull of A/data into C/pzs
+    local before after rc lost d how
+    before=$(zfs list -H -p -o guid -t snapshot -r C/pzs 2>/dev/null | sort -u)
+    "$BIN" pull --root "$W/root-c" --json "$@" A/data C/pzs >"$W/pzs.json" 2>"$W/pzs.err"
+    rc=$?
+    PZS_N=$((PZS_N + 1))
+    after=$(zfs list -H -p -o guid -t snapshot -r C/pzs 2>/dev/null | sort -u)
+    lost=$(comm -23 <(echo "$before") <(echo "$after") | grep -c . || true)
+    if [ "$lost" != 0 ]; then
+        PZS_LOST=$((PZS_LOST + lost))
+        [ -n "$PZS_LOSTAT" ] || PZS_LOSTAT="$NOW: $lost"
+    fi
+    if [ "$rc" != 0 ]; then
+        [ -n "$PZS_RCBAD" ] || PZS_RCBAD="$NOW exit $rc: $(tr '\n' ' ' <"$W/pzs.err" | cut -c1-300)"
+    fi
+    # one line per disk: <leaf> <decision>[:<kind of the common point>]
+    while read -r d how; do
+        [ -n "$d" ] && PZS_HOW[$d]=$how
+    done < <(python3 -c '
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception:
+    sys.exit(0)
+for o in r.get("disks", []):
+    p = o["plan"]
+    c = p.get("common") or {}
+    print(p["target"].rsplit("/", 1)[1], p["decision"] + (":" + c["kind"] if c else ""))
+' "$W/pzs.json")
+    log "pzs pull $*: exit $rc, lost $lost: $(for k in "${!PZS_HOW[@]}"; do printf '%s=%s ' "$k" "${PZS_HOW[$k]}"; done)"
+    return "$rc"
+}
+same_data() { # same_data <ds@snap> <ds@snap>: equal zvol contents (read through read-only clones)
+    local a=$1 b=$2 ha hb x
+    for x in "$a" "$b"; do
+        zfs clone -o readonly=on "$x" "${x%%/*}/chk" 2>>"$LOG" || { echo "clone $x failed"; return; }
+    done
+    udevadm settle --timeout=30 2>/dev/null || true
+    ha=$(md5sum <"/dev/zvol/${a%%/*}/chk" | cut -c1-32)
+    hb=$(md5sum <"/dev/zvol/${b%%/*}/chk" | cut -c1-32)
+    zfs destroy "${a%%/*}/chk"
+    zfs destroy "${b%%/*}/chk"
+    [ "$ha" = "$hb" ] && echo same || echo "DIFFERENT ($a $ha, $b $hb)"
+}
+by_guid() { # by_guid <guid> <dataset>: the snapshot of <dataset> with that guid
+    zfs list -H -p -o guid,name -t snapshot -d 1 "$2" 2>/dev/null | awk -v g="$1" '$1 == g { print $2 }'
+}
+newest_snap() { zfs list -H -o name -t snapshot -s createtxg -d 1 "$1" 2>/dev/null | tail -n 1; }
+
 SYNCOID_OK=""
 setup_syncoid() {
     local v f
@@ -432,15 +492,17 @@ check_c() { # C's monitor: the Nagios check over C's copies; records the worst s
 }
 mkdir -p "$W/root-c/etc"
 
-state_of() { # state_of <pool>: every snapshot/bookmark (guid) and every label:running (value, source)
-    zfs list -H -p -o name,guid -t all -r "$1"
+state_of() { # state_of <pool>: every snapshot/bookmark (guid) and every label:running (value, source),
+    # but our bookmarks (`#autosnap_…`): a node bookmarks what it receives on a replica (issue 19)
+    zfs list -H -p -o name,guid -t all -r "$1" | grep -v '#autosnap_'
     zfs get -H -o name,value,source -r label:running "$1" | awk '$3 != "-"'
 }
 label() { zfs get -H -o value,source label:running "$1" | tr '\t' ' '; }
 snapset() { zfs list -H -o name -t snapshot -d 1 "$1" 2>/dev/null | sed 's/.*@//' | sort | tr '\n' ' '; }
 
 # Replica watch: for the guests in $WATCH, the copy on the node that does not own them must not
-# change while the runs of both nodes happen (replication comes after and may change it).
+# change while the runs of both nodes happen (replication comes after and may change it), but
+# for our bookmarks of what it received (`#autosnap_…`, issue 19), checked on their own.
 WATCH=""
 declare -A WATCHED=() TOUCHED=() TOUCH_FIRST=()
 declare -A RSTATE=()
@@ -453,6 +515,7 @@ replica_states() { # RSTATE[vmid] for the guests in $WATCH: the non-owner's copy
         while IFS=$'\t' read -r name prop val src; do
             [ -n "$name" ] || continue
             [ "$prop" = label:running ] && { [ "$src" = - ] || [[ $name == *[@#]* ]]; } && continue
+            [[ $name == *"#autosnap_"* ]] && continue
             out[$p]+="$name $prop $val $src"$'\n'
         done <<<"$(zfs get -H -p -o name,property,value,source guid,label:running -t all -r "$p/data" 2>>"$LOG")"
     done
@@ -510,6 +573,7 @@ step() {
     if [ "$m" = 0 ] && [ $((h % 4)) = 1 ] && [ "$C_ONLINE" = 1 ]; then
         [ -n "$C_HAS" ] && check_c >/dev/null
         pull_plain_all
+        [ "$DOWN" = pve1 ] || pull_pzs
         [ -n "$SYNCOID_OK" ] && [ "$DOWN" != "${OWNER[100]}" ] && [[ $SYNCOID_AT == *" $NOW "* ]] && pull_syncoid
     fi
     # the next step's "before": what the watch read after the runs, unless replication changed it
@@ -557,6 +621,10 @@ for v in $GUESTS; do write_disks "$v" 64; done
 run_nodes
 afterB=$(state_of B)
 check "1 steady: pve2's own run (and pve1's) changes nothing on B" "$afterB" "$beforeB"
+check "1 steady: B bookmarks the hourly snapshots it received (C can resume from B too)" \
+    "$(zfs list -H -o name -t bookmark B/data/vm-100-disk-0 | grep -c '_hourly$' | awk '{ print ($1 >= 3) ? "yes" : "no: " $1 }')" yes
+check "1 steady: B bookmarks no frequent snapshot and nothing not ours" \
+    "$(zfs list -H -o name -t bookmark -r B/data | grep -v -c -E '#autosnap_[0-9_:-]+_(hourly|daily|weekly|monthly|yearly|stopped)$')" 0
 replicate_all
 for v in $GUESTS; do
     for d in ${DISKS[$v]}; do
@@ -610,6 +678,12 @@ else
     fail "2 outage: C lost $c_newest"
 fi
 check "2 outage: C's check after the resume is OK" "$(check_c >/dev/null; echo $?)" 0
+check "2 outage: pve-zfs-snap pull resumed vm-100-disk-0 from A's bookmark" "${PZS_HOW[vm-100-disk-0]:-none}" incremental:bookmark
+if zfs list -H -o name "C/pzs/vm-100-disk-0@$c_newest" >/dev/null 2>&1; then
+    ok "2 outage: pve-zfs-snap pull kept C's $c_newest"
+else
+    fail "2 outage: C/pzs lost $c_newest"
+fi
 if [ -n "$SYNCOID_OK" ]; then
     for e in $SYNCOIDS; do
         ver=${e%%=*}
@@ -688,10 +762,19 @@ check "4 B->A: C's check stayed quiet across the second switch" "$C_WORST:$C_BAD
 
 # Scenario 5: HA failover of VM 102 at 06:07: A dies without a stop marker (it wrote data and
 # took its 06:00 snapshot after the last replication), B steals the guest, A returns at 08:07.
+# The 06:00 replication of VM 102 fails (the link to B is already down), so A's 05:15 .. 06:05
+# snapshots (the 06:00 hourly with its bookmark) exist only on A, and C pulls them at 06:05,
+# just before A dies: after the failover they are on no node's line any more.
+advance 2026-11-21T05:45:00Z
+REPL_BROKEN=102
 advance 2026-11-21T06:00:00Z
+REPL_BROKEN=""
 at 2026-11-21T06:05:00Z
 write_disks 102 256
 zfs snapshot A/data/vm-102-disk-0@autosnap_2026-11-21_06:05:00_frequently   # what A's last run made before dying
+pull_pzs
+check "5 HA: C pulled A's last snapshots of VM 102 before A died (06:00 hourly, 06:05)" \
+    "$(zfs list -H -o name -t snapshot -d 1 C/pzs/vm-102-disk-0 | grep -c -E '_2026-11-21_06:00:00_hourly|_2026-11-21_06:05:00_frequently')" 2
 DOWN=pve1
 at 2026-11-21T06:07:00Z
 stop_guest 101 pve1 2>/dev/null
@@ -704,7 +787,21 @@ check "5 HA: A's stale copy still says local pve1 while A is down" "$(label A/da
 at 2026-11-21T08:07:00Z
 DOWN=""
 start_guest 100 pve1 # A's other guests come back (VM 100 runs there again)
-advance 2026-11-21T09:00:00Z # A's runs at 08:15..08:45, then the 09:00 replication B -> A
+advance 2026-11-21T08:45:00Z # A's runs at 08:15..08:45
+# A's bookmark of its 06:00 hourly shares the guid of C's copy, but the next replication rolls A
+# back past it: `zfs send -i A#<it>` would then send a diff against a state A's line never had,
+# and C would silently keep the discarded writes (ZFS checks only that a bookmark is older, not
+# that it is an ancestor). A's runs must drop it once the guest is another node's.
+check "5 HA: A dropped its bookmark of the 06:00 hourly the failover discards (no stale base for C)" \
+    "$(zfs list -H -o name -t bookmark A/data/vm-102-disk-0 2>/dev/null | grep -c '#autosnap_2026-11-21_06:00:00_hourly')" 0
+advance 2026-11-21T09:00:00Z # the 09:00 replication B -> A, then C's pull
+check "5 HA: pve-zfs-snap pull set C's diverged copy of vm-102-disk-0 aside" "${PZS_HOW[vm-102-disk-0]:-none}" diverged:snapshot
+aside=$(zfs list -H -o name -r C/pzs | grep -E '^C/pzs/vm-102-disk-0-diverged-' | head -n 1)
+check "5 HA: the aside copy keeps A's 06:00 and 06:05 snapshots" \
+    "$([ -n "$aside" ] && zfs list -H -o name -t snapshot -d 1 "$aside" | grep -c -E '_2026-11-21_06:00:00_hourly|_2026-11-21_06:05:00_frequently')" 2
+n=$(newest_snap C/pzs/vm-102-disk-0)
+src=$(by_guid "$(zfs get -H -p -o value guid "$n")" A/data/vm-102-disk-0)
+check "5 HA: C's newest vm-102-disk-0 has A's data, block for block ($n)" "$([ -n "$src" ] && same_data "$n" "$src")" same
 check "5 HA: the replication rolled A back: A's divergent 06:05 snapshot is gone" \
     "$(zfs list -H -o name -t snapshot A/data/vm-102-disk-0@autosnap_2026-11-21_06:05:00_frequently 2>/dev/null | wc -l)" 0
 check "5 HA: A's snapshots of vm-102-disk-0 equal B's" "$(snapset A/data/vm-102-disk-0)" "$(snapset B/data/vm-102-disk-0)"
@@ -783,6 +880,35 @@ nrepl=$(wc -l <"$W/repl.log")
 check "all $nrepl replications succeeded" "$(grep -c '^fail' "$W/repl.log")" 0
 grep '^fail' "$W/repl.log" | head -n 3 | sed 's/^/     /'
 
+
+# The third site over a real ssh: pve-zfs-snap pull --from root@localhost (sshd on loopback).
+python3 -c '
+import fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+flags = struct.unpack("16sH", fcntl.ioctl(s, 0x8913, struct.pack("16sH", b"lo", 0)))[1]
+fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags | 1))
+' 2>>"$LOG"
+mkdir -p /root/.ssh /run/sshd
+chmod 700 /root/.ssh
+[ -f /root/.ssh/id_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519
+cp /root/.ssh/id_ed25519.pub /root/.ssh/authorized_keys
+printf 'Host localhost\n    StrictHostKeyChecking accept-new\n    UserKnownHostsFile /root/.ssh/known_hosts\n' >/root/.ssh/config
+/usr/sbin/sshd -o ListenAddress=127.0.0.1 -o PermitRootLogin=prohibit-password 2>>"$LOG"
+at 2026-11-22T00:10:00Z
+for v in $GUESTS; do write_disks "$v" 64; done
+run_nodes
+pull_pzs --from root@localhost
+check "ssh: pve-zfs-snap pull --from root@localhost exited 0" "$?" 0
+check "ssh: vm-100-disk-0 came incrementally over ssh" "${PZS_HOW[vm-100-disk-0]:-none}" incremental:snapshot
+for v in $GUESTS; do
+    for d in ${DISKS[$v]}; do
+        n=$(newest_snap "C/pzs/$d")
+        src=$(by_guid "$(zfs get -H -p -o value guid "$n")" "A/data/$d")
+        check "end: C's newest $d (pve-zfs-snap pull) has A's data, block for block" "$([ -n "$src" ] && same_data "$n" "$src")" same
+    done
+done
+check "C (pve-zfs-snap pull): $PZS_N pulls lost none of C's snapshots" "$PZS_LOST${PZS_LOSTAT:+ first: $PZS_LOSTAT}" 0
+check "C (pve-zfs-snap pull): every pull exited 0" "${PZS_RCBAD:-none}" none
 
 # The peers admins use are part of what the drill proves (scenario 2): not running them is a
 # failure, never a silent pass (tests/vm/drill/fetch-syncoid.sh brings them).
