@@ -449,8 +449,8 @@ fn arb_case() -> impl Strategy<Value = (Vec<Point>, Vec<Point>, bool)> {
                         tgt.push(snap(&name, g, 100 + i as u64));
                     }
                 }
-                for j in 0..src_own {
-                    let name = if foreign[j] {
+                for (j, foreign) in foreign.iter().enumerate().take(src_own) {
+                    let name = if *foreign {
                         format!("__replicate_{j}__")
                     } else {
                         our(30 + j as u64, "frequently")
