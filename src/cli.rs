@@ -64,6 +64,91 @@ EXIT CODES (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (zfs not reachable, 
     /// Remove the cron job (/etc/cron.d/pve-zfs-snap) installed by an interactive run; also
     /// reports a line of the original tool in root's crontab.
     Uninstall(UninstallArgs),
+    /// Third site: pull our snapshots of every guest disk below SOURCE (on this host, or on
+    /// `--from [user@]host` over ssh) into TARGET_PREFIX, incrementally from the newest common
+    /// snapshot or bookmark (by guid). Never rolls the target back: a target that diverged
+    /// (e.g. after an HA failover) is kept under `<target>-diverged-<time>` and reported.
+    #[command(
+        after_help = "EXIT CODES: 0 all done, 1 some disk failed or the source could not be read \
+(the rest was done), 2 bad usage (nothing touched), 75 another pull holds the lock (nothing touched)."
+    )]
+    Pull(PullArgs),
+}
+
+/// `pve-zfs-snap pull`.
+#[derive(Debug, Args, Clone)]
+pub struct PullArgs {
+    /// The source: a pool or dataset (e.g. `rpool/data`); every `vm-N-disk-M` and
+    /// `subvol-N-disk-M` below it is pulled.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    /// Where the copies go: SOURCE's path below it is kept (`rpool/data/vm-100-disk-0` into
+    /// `backup/pve1/vm-100-disk-0`). Must exist.
+    #[arg(value_name = "TARGET_PREFIX")]
+    pub target: String,
+
+    /// Pull from this host over ssh (`ssh -o BatchMode=yes`, your ssh config applies) instead
+    /// of this host's pools.
+    #[arg(long, value_name = "[USER@]HOST")]
+    pub from: Option<String>,
+
+    /// Retention at the target, as for the snapshot run (`h48 d30 m12`), applied only to our
+    /// snapshots there; the newest snapshot in common with the source is never destroyed.
+    /// Default: nothing is destroyed.
+    #[arg(long, value_name = "KEEP", num_args = 1..)]
+    pub keep: Vec<String>,
+
+    /// Pull every snapshot, not only ours (`autosnap_…`).
+    #[arg(long)]
+    pub all_snapshots: bool,
+
+    /// Limit each transfer to this rate: bytes per second with an optional K, M or G suffix
+    /// (powers of 1024), e.g. `20M`. The stream is copied by pve-zfs-snap itself.
+    #[arg(long, value_name = "RATE")]
+    pub bwlimit: Option<String>,
+
+    /// After this long a transfer is killed (both sides) and its disk counted as failed; a
+    /// resumable receive continues next time: a duration (`6h`) or seconds.
+    #[arg(long, value_name = "DUR", default_value = "12h")]
+    pub transfer_timeout: String,
+
+    /// Show what would be sent from where, and why, and what --keep would destroy; change
+    /// nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print every disk, not only the failed and diverged ones.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Write the outcome per disk as a Prometheus textfile, atomically. Not in dry runs.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// The `ssh` executable.
+    #[arg(long, value_name = "PATH", default_value = "ssh")]
+    pub ssh: PathBuf,
+
+    /// `zfs` on the source host (with --from).
+    #[arg(long, value_name = "PATH", default_value = "zfs")]
+    pub remote_zfs: String,
+
+    /// Host root under which the lock (/run/pve-zfs-snap/pull.lock) lives (tests, chroots).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Where `zfs` and `zpool` are.
+    #[command(flatten)]
+    pub tools: ZfsArgs,
+
+    /// Pretend the time is this RFC 3339 instant (tests and simulation).
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
 }
 
 /// `pve-zfs-snap simulate`.

@@ -27,6 +27,7 @@ pub(crate) mod nosnap;
 pub(crate) mod plan;
 pub(crate) mod policy;
 pub(crate) mod protection;
+pub(crate) mod pull;
 pub(crate) mod pve;
 pub(crate) mod replica;
 pub(crate) mod report;

@@ -49,7 +49,13 @@ impl RunLock {
     /// group/other-writable, and opens `lock` in it (0600, never following a symlink, a
     /// regular file of the effective uid's only).
     pub fn acquire(root: &Path) -> Result<RunLock, LockError> {
-        let path = root.join(LOCK_PATH);
+        RunLock::acquire_named(root, LOCK_PATH.rsplit('/').next().unwrap_or("lock"))
+    }
+
+    /// [`RunLock::acquire`] with another file in the same directory (`pull.lock`: a pull never
+    /// waits for, nor blocks, a snapshot run).
+    pub fn acquire_named(root: &Path, name: &str) -> Result<RunLock, LockError> {
+        let path = root.join(LOCK_DIR).join(name);
         let io_err = |e: io::Error| LockError::Io(path.clone(), e);
         let run = root.join("run");
         if !run.is_dir() {
@@ -62,7 +68,7 @@ impl RunLock {
         let dirfd = fsutil::ensure_private_dir(&dir, 0o700, false).map_err(io_err)?;
         let fd = match nix::fcntl::openat(
             &dirfd,
-            "lock",
+            name,
             OFlag::O_RDWR
                 | OFlag::O_CREAT
                 | OFlag::O_NOFOLLOW

@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "pure rules and data",
         &["policy", "nosnap", "state", "host", "change", "verdict"],
     ),
-    ("pure decisions", &["plan", "monitor"]),
+    ("pure decisions", &["plan", "monitor", "pull"]),
     ("pure results", &["report", "protection", "status"]),
     (
         "edges: files, processes, ZFS",
@@ -45,6 +45,7 @@ const PURE: &[&str] = &[
     "host",
     "plan",
     "monitor",
+    "pull",
     "report",
     "protection",
     "status",

@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod cron;
+pub mod pull;
 pub mod run;
 pub mod simulate;
 pub mod status;
@@ -26,6 +27,7 @@ pub fn main(cli: Cli) -> i32 {
         Some(Command::Status(args)) => status::status(&args),
         Some(Command::Uninstall(args)) => uninstall::uninstall(&args),
         Some(Command::Simulate(args)) => simulate::simulate(&args),
+        Some(Command::Pull(args)) => pull::pull(&args),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod program;
 pub mod scan;
 pub mod snapcache;
 pub mod tool;
+pub mod transfer;
 pub mod version;
 
 pub use error::{FailureKind, ZfsError};

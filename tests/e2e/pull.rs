@@ -1,0 +1,312 @@
+//! `pve-zfs-snap pull` on the emulator. The emulator has no `zfs send`/`recv` yet (branch
+//! `sendrecv`), so these runs never transfer: they check what the pull decides and reports
+//! (`--dry-run`), the refusals, retention at the target when nothing needs sending, and a
+//! broken source. Common guids between source and target come from a copy of the emulator's
+//! state: the "remote" source is the original state, reached through a stand-in `ssh` that
+//! runs `zfs` on it (as the real ssh does, through `sh -c`).
+
+use crate::host::{Host, Run};
+use std::path::PathBuf;
+
+const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+fn name(h: u32) -> String {
+    format!("autosnap_2026-01-01_{h:02}:00:00_hourly")
+}
+
+/// C (this host) and A (the source, a copy of C's state from before the split), with `ssh`
+/// pointing at A.
+struct Sites {
+    c: Host,
+    a_state: PathBuf,
+    ssh: PathBuf,
+}
+
+impl Sites {
+    /// vm-100-disk-0 with hourly snapshots 0..4 on both sides (same guids), and vm-101-disk-0
+    /// only on the source.
+    fn new() -> Sites {
+        let c = Host::new();
+        std::fs::create_dir(c.root().join("run")).unwrap();
+        c.pool("rpool");
+        c.dataset("rpool/data/vm-100-disk-0");
+        for h in 0..4 {
+            c.snapshot(
+                T0 + h * 3600,
+                &format!("rpool/data/vm-100-disk-0@{}", name(h as u32)),
+            );
+        }
+        let a_state = c.dir.path().join("a.json");
+        std::fs::copy(c.dir.path().join("state.json"), &a_state).unwrap();
+        let ssh = c.dir.path().join("fake-ssh");
+        std::fs::write(
+            &ssh,
+            format!(
+                "#!/bin/sh\n# -o BatchMode=yes -- host cmd...\n[ \"$1 $2 $3\" = \"-o BatchMode=yes --\" ] || exit 255\nshift 4\nZFS_EMU_STATE='{}' PATH='{}:/usr/bin:/bin' exec /bin/sh -c \"$*\"\n",
+                a_state.display(),
+                c.bin().display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&ssh, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        // The copy shares the guid generator's state: move C's on, so that snapshots made
+        // after the split differ by guid as on two real pools.
+        c.dataset("rpool/scratch");
+        for i in 0..7 {
+            c.snapshot(T0, &format!("rpool/scratch@s{i}"));
+        }
+        let s = Sites { c, a_state, ssh };
+        s.on_a(&["create", "-p", "rpool/data/vm-101-disk-0"], T0);
+        s.on_a(
+            &["snapshot", &format!("rpool/data/vm-101-disk-0@{}", name(3))],
+            T0 + 3 * 3600,
+        );
+        s
+    }
+
+    fn on_a(&self, args: &[&str], now: i64) {
+        let out = std::process::Command::new(crate::harness::EMU)
+            .arg("zfs")
+            .args(args)
+            .env("ZFS_EMU_STATE", &self.a_state)
+            .env("ZFS_EMU_NOW", now.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+
+    fn on_c(&self, args: &[&str], now: i64) -> Run {
+        self.c.emu(now, "zfs", args)
+    }
+
+    fn pull(&self, extra: &[&str]) -> Run {
+        let root = self.c.root().display().to_string();
+        let ssh = self.ssh.display().to_string();
+        let mut args = vec![
+            "pull",
+            "--from",
+            "root@pve1",
+            "--ssh",
+            &ssh,
+            "--root",
+            &root,
+            "--now",
+            "2026-01-02T00:00:00Z",
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["rpool/data", "rpool/data"]);
+        self.c.run(&args)
+    }
+
+    fn snaps_at_c(&self, ds: &str) -> Vec<String> {
+        self.on_c(
+            &["list", "-H", "-o", "name", "-t", "snapshot", "-d", "1", ds],
+            T0,
+        )
+        .stdout
+        .lines()
+        .map(|l| l.split_once('@').unwrap().1.to_string())
+        .collect()
+    }
+}
+
+/// The source rotated hours 0..3 away, keeping bookmarks, and took hour 5: the dry run
+/// resumes from the newest common point, a bookmark, not from the older common snapshot;
+/// the disk that C does not have yet gets a full transfer.
+#[test]
+fn dry_run_resumes_from_the_newest_common_bookmark_and_starts_new_disks_in_full() {
+    let s = Sites::new();
+    for h in 1..4 {
+        let snap = format!("rpool/data/vm-100-disk-0@{}", name(h));
+        s.on_a(
+            &[
+                "bookmark",
+                &snap,
+                &format!("rpool/data/vm-100-disk-0#{}", name(h)),
+            ],
+            T0 + 5 * 3600,
+        );
+        if h > 1 {
+            s.on_a(&["destroy", &snap], T0 + 5 * 3600);
+        }
+    }
+    s.on_a(
+        &["snapshot", &format!("rpool/data/vm-100-disk-0@{}", name(5))],
+        T0 + 5 * 3600,
+    );
+    s.on_a(
+        &["snapshot", "rpool/data/vm-100-disk-0@__replicate_100-0_1__"],
+        T0 + 5 * 3600 + 60,
+    );
+    s.on_a(
+        &["snapshot", &format!("rpool/data/vm-100-disk-0@{}", name(6))],
+        T0 + 6 * 3600,
+    );
+    let r = s.pull(&["--dry-run"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let want = [
+        format!("incremental from the newest common bookmark {}", name(3)),
+        format!(
+            "would run: zfs send -p -i rpool/data/vm-100-disk-0#{} rpool/data/vm-100-disk-0@{} | zfs recv -s -u rpool/data/vm-100-disk-0",
+            name(3),
+            name(5)
+        ),
+        format!(
+            "would run: zfs send -p -i rpool/data/vm-100-disk-0@{} rpool/data/vm-100-disk-0@{} |",
+            name(5),
+            name(6)
+        ),
+        format!(
+            "would run: zfs send -p rpool/data/vm-101-disk-0@{} | zfs recv -s -u rpool/data/vm-101-disk-0",
+            name(3)
+        ),
+        "(dry run): 2 disk(s): 2 ok, 0 diverged (kept), 0 failed".to_string(),
+    ];
+    for w in want {
+        assert!(r.stdout.contains(&w), "missing {w:?} in:\n{}", r.stdout);
+    }
+    assert!(!r.stdout.contains("__replicate_"), "{}", r.stdout);
+    // Nothing changed at C.
+    assert_eq!(s.snaps_at_c("rpool/data/vm-100-disk-0").len(), 4);
+}
+
+/// C took its own snapshots after the last common one (or kept the old owner's after a
+/// failover): the dry run says DIVERGED, names what it keeps and where; JSON says the same.
+#[test]
+fn divergence_is_reported_loudly_and_kept() {
+    let s = Sites::new();
+    s.on_c(
+        &["snapshot", &format!("rpool/data/vm-100-disk-0@{}", name(9))],
+        T0 + 9 * 3600,
+    );
+    s.on_a(
+        &["snapshot", &format!("rpool/data/vm-100-disk-0@{}", name(5))],
+        T0 + 5 * 3600,
+    );
+    let r = s.pull(&["--dry-run"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("DIVERGED: rpool/data/vm-100-disk-0 has 1 snapshot(s) after"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "would keep the target as rpool/data/vm-100-disk-0-diverged-20260102T000000Z"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("DIVERGED rpool/data/vm-100-disk-0"),
+        "{}",
+        r.stderr
+    );
+    let j = s.pull(&["--dry-run", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    let d = &v["disks"][0];
+    assert_eq!(d["plan"]["decision"], "diverged");
+    assert_eq!(d["plan"]["set_aside"]["diverged"][0], name(9));
+    assert_eq!(
+        s.snaps_at_c("rpool/data/vm-100-disk-0").len(),
+        5,
+        "nothing touched"
+    );
+}
+
+/// A target with snapshots but nothing in common is never overwritten: refused, exit 1,
+/// everything left as it was.
+#[test]
+fn a_target_without_a_common_point_is_refused() {
+    let s = Sites::new();
+    s.on_c(&["create", "-p", "rpool/data/vm-101-disk-0"], T0);
+    s.on_c(
+        &["snapshot", &format!("rpool/data/vm-101-disk-0@{}", name(1))],
+        T0 + 3600,
+    );
+    let r = s.pull(&[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("FAILED rpool/data/vm-101-disk-0"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout
+            .contains("no snapshot of rpool/data/vm-101-disk-0 is on the source by guid"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(s.snaps_at_c("rpool/data/vm-101-disk-0"), [name(1)]);
+}
+
+/// Retention at C: `--keep h2` destroys C's older hourlies, but never the newest snapshot in
+/// common with the source (hour 0 here: the source rotated the others away and has no
+/// bookmarks), never a snapshot that is not ours, and writes per-disk metrics.
+#[test]
+fn retention_at_the_target_keeps_the_common_snapshot() {
+    let s = Sites::new();
+    for h in 1..4 {
+        s.on_a(
+            &["destroy", &format!("rpool/data/vm-100-disk-0@{}", name(h))],
+            T0 + 5 * 3600,
+        );
+    }
+    s.on_c(
+        &["snapshot", "rpool/data/vm-100-disk-0@manual"],
+        T0 + 3 * 3600 + 60,
+    );
+    let prom = s.c.dir.path().join("pull.prom").display().to_string();
+    // Only vm-100 here (vm-101 would need a transfer, which the emulator cannot do yet).
+    s.on_a(
+        &["destroy", &format!("rpool/data/vm-101-disk-0@{}", name(3))],
+        T0,
+    );
+    s.on_a(&["destroy", "rpool/data/vm-101-disk-0"], T0);
+    let r = s.pull(&["--keep", "h2", "--metrics-file", &prom, "--list"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains(&format!("destroyed rpool/data/vm-100-disk-0@{}", name(1))),
+        "{r:?}"
+    );
+    let left = s.snaps_at_c("rpool/data/vm-100-disk-0");
+    assert_eq!(
+        left,
+        [name(0), name(2), name(3), "manual".to_string()],
+        "{r:?}"
+    );
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        metrics.contains("pve_zfs_snap_pull_disk_destroyed_snapshots{source=\"rpool/data/vm-100-disk-0\",target=\"rpool/data/vm-100-disk-0\"} 1"),
+        "{metrics}"
+    );
+}
+
+/// The source cannot be reached (ssh fails): reported on stderr, exit 1, nothing touched.
+#[test]
+fn a_broken_source_is_reported_with_exit_1() {
+    let s = Sites::new();
+    std::fs::write(
+        &s.ssh,
+        "#!/bin/sh\necho 'ssh: connect to host pve1 port 22: Connection refused' >&2\nexit 255\n",
+    )
+    .unwrap();
+    let r = s.pull(&[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("cannot read the source"), "{}", r.stderr);
+    assert!(r.stderr.contains("Connection refused"), "{}", r.stderr);
+    // Bad usage: exit 2 before anything.
+    let r = s.pull(&["--bwlimit", "fast"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = s.c.run(&[
+        "pull",
+        "--from",
+        "-oProxyCommand=x",
+        "rpool/data",
+        "rpool/data",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+}
