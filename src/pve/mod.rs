@@ -28,7 +28,9 @@
 
 mod config;
 mod node;
+pub mod nodestatus;
 mod running;
+pub mod snapcfg;
 mod storage;
 mod vmlist;
 
@@ -268,6 +270,8 @@ pub fn discover(
             running,
             template: section.template(),
             lock: section.lock().map(str::to_string),
+            name: section.guest_name().map(str::to_string),
+            tags: section.tags(),
             disks,
             other_disks,
         });
