@@ -217,6 +217,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
 
+    /// PVE node name, for the disks the cluster policy (/etc/pve/pve-zfs-snap.cfg, the
+    /// `nosnap` tag) excludes on this node (default: the short hostname).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+
     /// Where `zfs` and `zpool` are.
     #[command(flatten)]
     pub tools: ZfsArgs,

@@ -74,6 +74,9 @@ pub struct Plan {
     pub node: String,
     /// One entry per guest of `host`, sorted by VMID.
     pub guests: Vec<GuestPlan>,
+    /// Notes on the policy as a whole (the file's defaults overriding the command line).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policy_notes: Vec<String>,
 }
 
 /// What happens to one guest.
@@ -278,6 +281,7 @@ pub fn plan(input: &PlanInput) -> Plan {
     Plan {
         node: input.host.node.clone(),
         guests,
+        policy_notes: Vec::new(),
     }
 }
 
@@ -443,6 +447,9 @@ impl Plan {
              {bm_destroys} bookmark destroy(s), {labels} label change(s)\n",
             self.node
         );
+        for n in &self.policy_notes {
+            let _ = writeln!(out, "! {n}");
+        }
         for g in &self.guests {
             let kind = match g.kind {
                 GuestKind::Qemu => "VM",

@@ -357,7 +357,7 @@ pub fn run_host(
     );
 
     let decisions = v.rules.decide_host(host, &v.pools);
-    let plan = plan::plan(&PlanInput {
+    let mut plan = plan::plan(&PlanInput {
         decisions: Some(&decisions),
         policy: &v.policy,
         bookmarks: &v.bookmarks,
@@ -366,8 +366,9 @@ pub fn run_host(
         host,
         inventory: &inventory,
     });
+    plan.policy_notes.extend(v.rules.override_note());
     let mut notes = notes(host, &plan);
-    notes.extend(v.rules.override_note());
+    notes.extend(plan.policy_notes.iter().cloned());
 
     let mut reports = pool_reports(&pools, pool_errors, &plan);
 

@@ -235,8 +235,10 @@ fn parse_rule(name: &str, s: &RawSection, errors: &mut Vec<FileError>) -> Option
     let before = errors.len();
     let mut sel = Selectors::default();
     let (mut keep_v, mut bm, mut exclude) = (None, None, None);
+    let mut keep_given = false;
     for (n, key, value) in known_keys(s, RULE_KEYS, "a rule", errors) {
         let n = *n;
+        keep_given |= key == "keep";
         let r = match key.as_str() {
             "vmid" => vmids(value).map(|v| sel.vmid = Some(v)),
             "tag" => names(value, "tag", valid_tag).map(|v| sel.tag = Some(v)),
@@ -286,6 +288,7 @@ fn parse_rule(name: &str, s: &RawSection, errors: &mut Vec<FileError>) -> Option
             ));
             None
         }
+        (None, None) if keep_given => None,
         (None, None) => {
             errors.push(err(
                 s.line,

@@ -149,6 +149,44 @@ pub fn cluster(root: &Path) -> Result<Cluster, String> {
     })
 }
 
+/// The datasets of this node's guests that the policy (the file, or without one the
+/// `nosnap` tag) excludes, each with why (`policy: tag nosnap`): what `check` must not alert
+/// about. Best effort, never an error: not a PVE node (no `.vmlist`), a discovery that fails
+/// or a broken file give none (a broken file stops every run, loudly, already).
+pub fn excluded_datasets(
+    root: &Path,
+    node: Option<&str>,
+    hostname: &str,
+) -> BTreeMap<crate::naming::Dataset, String> {
+    let mut out = BTreeMap::new();
+    if !root.join("etc/pve/.vmlist").exists() {
+        return out;
+    }
+    let (Ok(host), Ok(file)) = (
+        super::discover(root, node, hostname),
+        load(&policy_path(root)),
+    ) else {
+        return out;
+    };
+    // Exclusions do not depend on the command line's keys.
+    let cli = clusterpolicy::CommandLine {
+        keep: crate::policy::Policy::parse(&["f1".to_string()]).expect("valid"),
+        bookmarks: None,
+    };
+    let rules = clusterpolicy::InForce { file, cli };
+    let decisions = rules.decide_host(&host, &read_pools(root));
+    for g in &host.guests {
+        for d in &g.disks {
+            if let Some(clusterpolicy::Decision::Exclude { why }) =
+                decisions.disks.get(&(g.vmid, d.key.clone()))
+            {
+                out.insert(d.dataset.clone(), format!("policy: {why}"));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
