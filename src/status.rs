@@ -349,7 +349,8 @@ pub fn render_cluster(now: chrono::DateTime<chrono::Utc>, rows: &[NodeRow]) -> S
         "NODE", "LAST RUN (UTC)", "AGE", "EXIT", "SNAPSHOTTED", "STOPPED", "EXCLUDED", "FAILED"
     );
     let mut problems = String::new();
-    let mut hashes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // Fingerprint → nodes, in node order.
+    let mut hashes: Vec<(&str, Vec<&str>)> = Vec::new();
     for (node, row) in rows {
         let s = match row {
             Ok(Some(s)) => s,
@@ -362,7 +363,10 @@ pub fn render_cluster(now: chrono::DateTime<chrono::Utc>, rows: &[NodeRow]) -> S
                 continue;
             }
         };
-        hashes.entry(&s.policy_hash).or_default().push(node);
+        match hashes.iter_mut().find(|(h, _)| *h == s.policy_hash) {
+            Some((_, nodes)) => nodes.push(node),
+            None => hashes.push((&s.policy_hash, vec![node])),
+        }
         let _ = writeln!(
             out,
             "{node:<12} {:<20} {:>6} {:>4} {:>11} {:>7} {:>8} {:>6}  {}{}",

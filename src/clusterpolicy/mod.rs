@@ -244,14 +244,21 @@ impl InForce {
         }
     }
 
-    /// A short fingerprint of what decides the policy (the file's bytes and the command line
-    /// keys): equal on every node that runs the same policy.
+    /// A short fingerprint of what decides the policy: the file's bytes, and the command
+    /// line's keys and bookmarks where the file's `defaults` do not replace them. Equal on
+    /// every node that runs the same policy.
     pub fn hash(&self) -> String {
-        let mut text = format!("cli {} ", self.cli.keep);
-        match &self.cli.bookmarks {
-            None => text.push_str("bookmarks default"),
-            Some(BookmarkPolicy::Disabled) => text.push_str("bookmarks none"),
-            Some(BookmarkPolicy::Keep(c)) => text.push_str(&format!("bookmarks {c}")),
+        let defaults = self.file.as_ref();
+        let mut text = String::new();
+        if defaults.is_none_or(|f| f.default_keep.is_none()) {
+            text.push_str(&format!("cli {} ", self.cli.keep));
+        }
+        if defaults.is_none_or(|f| f.default_bookmarks.is_none()) {
+            match &self.cli.bookmarks {
+                None => text.push_str("bookmarks default"),
+                Some(BookmarkPolicy::Disabled) => text.push_str("bookmarks none"),
+                Some(BookmarkPolicy::Keep(c)) => text.push_str(&format!("bookmarks {c}")),
+            }
         }
         if let Some(f) = &self.file {
             text.push_str(&format!(" file {:016x}", f.hash));

@@ -352,8 +352,16 @@ fn guest_line_groups_disks_and_hash_follows_inputs() {
     let a = example().hash();
     assert_eq!(a, example().hash());
     assert_eq!(a.len(), 16);
+    // The file's defaults replace the command line's keys: those do not count.
     let mut other = example();
     other.cli = cli("f1");
-    assert_ne!(a, other.hash());
+    assert_eq!(a, other.hash());
+    other.cli.bookmarks = Some(BookmarkPolicy::Disabled);
+    assert_ne!(a, other.hash(), "the command line's bookmarks still count");
     assert_ne!(a, InForce::command_line(cli("f100 h24 d7")).hash());
+    let no_defaults = |keys: &str| InForce {
+        file: Some(parse("rule: a\n\ttag x\n\tkeep f1\n").unwrap()),
+        cli: cli(keys),
+    };
+    assert_ne!(no_defaults("f1").hash(), no_defaults("f2").hash());
 }
