@@ -292,9 +292,7 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>
         vmid: g.vmid,
         kind: g.kind,
         running: g.running,
-        policy: input
-            .decisions
-            .and_then(|d| d.guests.get(&g.vmid).cloned()),
+        policy: input.decisions.and_then(|d| d.guests.get(&g.vmid).cloned()),
         changes: Vec::new(),
         notes: Vec::new(),
         disks: Vec::new(),

@@ -138,7 +138,10 @@ pub fn load_policy(root: &std::path::Path, v: &mut Validated) -> Result<Vec<Stri
                     findings.push(format!("{}:{}: {}", path.display(), e.line, e.message));
                 }
             }
-            Err(e) => findings.push(format!("cannot check {} against the cluster: {e}", path.display())),
+            Err(e) => findings.push(format!(
+                "cannot check {} against the cluster: {e}",
+                path.display()
+            )),
         }
     }
     v.rules.file = file;
@@ -216,11 +219,9 @@ pub fn execute(
         tracing::warn!("not using the snapshot cache ({why}); reading every snapshot again");
     }
     let mut out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
-    out.1.warnings.extend(
-        findings
-            .into_iter()
-            .map(|f| format!("policy file: {f}")),
-    );
+    out.1
+        .warnings
+        .extend(findings.into_iter().map(|f| format!("policy file: {f}")));
     // Only what this run looked at is kept: the cache cannot grow without bound.
     cache.retain(&datasets_by_pool(&host, false));
     if !args.dry_run

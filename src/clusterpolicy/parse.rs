@@ -253,7 +253,9 @@ fn parse_rule(name: &str, s: &RawSection, errors: &mut Vec<FileError>) -> Option
                     Ok(())
                 }
                 "0" | "no" | "off" | "false" => Ok(()),
-                v => Err(format!("exclude {v:?}: write 'exclude 1' (or leave it out)")),
+                v => Err(format!(
+                    "exclude {v:?}: write 'exclude 1' (or leave it out)"
+                )),
             },
             _ => Ok(()),
         };

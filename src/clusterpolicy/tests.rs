@@ -140,7 +140,9 @@ fn same_precedence_on_one_guest_is_a_conflict_never_a_guess() {
         panic!("{d}");
     };
     assert!(
-        why.starts_with("rules web (line 6) and database (line 10) both select it at the same precedence (tag)"),
+        why.starts_with(
+            "rules web (line 6) and database (line 10) both select it at the same precedence (tag)"
+        ),
         "{why}"
     );
 }
@@ -190,14 +192,23 @@ fn command_line_and_defaults_combine() {
         file: Some(parse("defaults\n\tnosnap-tag skip\n").unwrap()),
         cli: cli("f1"),
     };
-    assert!(matches!(p.decide(&tagged, Some("scsi0")), Decision::Keep { .. }));
+    assert!(matches!(
+        p.decide(&tagged, Some("scsi0")),
+        Decision::Keep { .. }
+    ));
     let skip = guest(100, "pve1", &["skip"], &[], &["scsi0"]);
-    assert!(matches!(p.decide(&skip, Some("scsi0")), Decision::Exclude { .. }));
+    assert!(matches!(
+        p.decide(&skip, Some("scsi0")),
+        Decision::Exclude { .. }
+    ));
     let p = InForce {
         file: Some(parse("defaults\n\tnosnap-tag none\n").unwrap()),
         cli: cli("f1"),
     };
-    assert!(matches!(p.decide(&tagged, Some("scsi0")), Decision::Keep { .. }));
+    assert!(matches!(
+        p.decide(&tagged, Some("scsi0")),
+        Decision::Keep { .. }
+    ));
 }
 
 #[test]
@@ -238,14 +249,38 @@ fn parse_errors_name_the_line_and_the_fix() {
         ("rule: a\n\ttag db\n\tkep f1\n", 3, "unknown key \"kep\""),
         ("rule: a\n\ttag db\n\tkeep f96 q1\n", 3, "invalid key 'q1'"),
         ("rule: a\n\ttag db\n\tkeep f0\n", 3, "keeps nothing"),
-        ("defaults\n\tkeep f1\n\ttag db\n", 3, "\"tag\" is not allowed in 'defaults'"),
-        ("rule: a\n\tkeep f1\n", 1, "selects nothing: give at least one of"),
-        ("rule: a\n\ttag db\n", 1, "neither 'keep <keys>' nor 'exclude 1'"),
-        ("rule: a\n\ttag db\n\tkeep f1\n\texclude 1\n", 1, "both 'keep' and 'exclude'"),
-        ("rule: a\n\tvmid 105-100\n\tkeep f1\n", 2, "backwards; write 100-105"),
+        (
+            "defaults\n\tkeep f1\n\ttag db\n",
+            3,
+            "\"tag\" is not allowed in 'defaults'",
+        ),
+        (
+            "rule: a\n\tkeep f1\n",
+            1,
+            "selects nothing: give at least one of",
+        ),
+        (
+            "rule: a\n\ttag db\n",
+            1,
+            "neither 'keep <keys>' nor 'exclude 1'",
+        ),
+        (
+            "rule: a\n\ttag db\n\tkeep f1\n\texclude 1\n",
+            1,
+            "both 'keep' and 'exclude'",
+        ),
+        (
+            "rule: a\n\tvmid 105-100\n\tkeep f1\n",
+            2,
+            "backwards; write 100-105",
+        ),
         ("rule: a\n\tvmid 99\n\tkeep f1\n", 2, "is not a VMID"),
         ("rule: a\n\ttag DB\n\tkeep f1\n", 2, "not a valid tag name"),
-        ("rule: a\n\ttag db\n\ttag web\n\tkeep f1\n", 3, "given twice (first on line 2)"),
+        (
+            "rule: a\n\ttag db\n\ttag web\n\tkeep f1\n",
+            3,
+            "given twice (first on line 2)",
+        ),
         (
             "rule: a\n\ttag db\n\tkeep f1\nrule: a\n\ttag x\n\tkeep f1\n",
             4,
@@ -256,18 +291,31 @@ fn parse_errors_name_the_line_and_the_fix() {
             4,
             "selects exactly what rule \"a\" (line 1) selects",
         ),
-        ("vzdump: x\n\tkeep f1\n", 1, "unknown section type \"vzdump\""),
+        (
+            "vzdump: x\n\tkeep f1\n",
+            1,
+            "unknown section type \"vzdump\"",
+        ),
         ("\tkeep f1\n", 1, "outside any section"),
         ("keep f1\n", 1, "is not a section header"),
         ("defaults\ndefaults\n", 2, "a second 'defaults' section"),
-        ("defaults\n\tbookmarks f3\n", 2, "frequent snapshots get no bookmarks"),
-        ("rule: a\n\ttag db\n\texclude 1\n\tbookmarks h1\n", 1, "'bookmarks' has no meaning"),
+        (
+            "defaults\n\tbookmarks f3\n",
+            2,
+            "frequent snapshots get no bookmarks",
+        ),
+        (
+            "rule: a\n\ttag db\n\texclude 1\n\tbookmarks h1\n",
+            1,
+            "'bookmarks' has no meaning",
+        ),
         ("rule: a b\n\ttag db\n\tkeep f1\n", 1, "rule name \"a b\""),
     ];
     for (text, line, want) in cases {
         let errs = parse(text).expect_err(text);
         assert!(
-            errs.iter().any(|e| e.line == *line && e.message.contains(want)),
+            errs.iter()
+                .any(|e| e.line == *line && e.message.contains(want)),
             "{text:?}: want line {line} {want:?}, got {errs:?}"
         );
     }
@@ -283,7 +331,11 @@ fn parses_lists_ranges_comments_and_crlf() {
     let r = &f.rules[0];
     assert_eq!(
         r.selectors.vmid,
-        Some(vec![VmidRange(100, 100), VmidRange(105, 110), VmidRange(200, 200)])
+        Some(vec![
+            VmidRange(100, 100),
+            VmidRange(105, 110),
+            VmidRange(200, 200)
+        ])
     );
     assert_eq!(
         r.selectors.tag,
@@ -293,7 +345,10 @@ fn parses_lists_ranges_comments_and_crlf() {
     assert_eq!(f.nosnap_tag.as_deref(), Some(DEFAULT_NOSNAP_TAG));
     let g = guest(107, "n", &["b"], &[], &["scsi0"]);
     assert!(r.selectors.matches(&g, Some("scsi0")));
-    assert!(!r.selectors.matches(&guest(111, "n", &["b"], &[], &[]), None));
+    assert!(
+        !r.selectors
+            .matches(&guest(111, "n", &["b"], &[], &[]), None)
+    );
     assert!(!r.selectors.matches(&guest(107, "n", &[], &[], &[]), None));
 }
 
@@ -319,18 +374,31 @@ fn check_against_the_cluster() {
         )
     };
     // VM 105 has tags web and database: rules web and database conflict on it.
-    has(10, "VM 105 scsi0 (on pve2): rules web (line 6) and database (line 10)");
-    has(15, "there is no resource pool \"templates\" in /etc/pve/user.cfg (pools: other)");
+    has(
+        10,
+        "VM 105 scsi0 (on pve2): rules web (line 6) and database (line 10)",
+    );
+    has(
+        15,
+        "there is no resource pool \"templates\" in /etc/pve/user.cfg (pools: other)",
+    );
     has(15, "rule templates-pool selects no guest disk");
-    has(28, "\"pve3\" is not a node of this cluster (nodes: pve1, pve2)");
+    has(
+        28,
+        "\"pve3\" is not a node of this cluster (nodes: pve1, pve2)",
+    );
     has(28, "rule lab selects no guest disk");
     // scratch selects VM 105 scsi2; the vmid+disk rule too.
-    assert!(!found.iter().any(|(l, _)| *l == 19 || *l == 23), "{found:#?}");
+    assert!(
+        !found.iter().any(|(l, _)| *l == 19 || *l == 23),
+        "{found:#?}"
+    );
     // A tag no guest has.
     let f = parse("rule: db\n\ttag databse\n\tkeep f1\n").unwrap();
     let e = check(&f, &cluster);
     assert!(
-        e[0].message.contains("no guest has tag \"databse\" (tags in use: database, web)"),
+        e[0].message
+            .contains("no guest has tag \"databse\" (tags in use: database, web)"),
         "{e:?}"
     );
     // A valid file fits.
@@ -341,7 +409,13 @@ fn check_against_the_cluster() {
 #[test]
 fn guest_line_groups_disks_and_hash_follows_inputs() {
     let p = example();
-    let g = guest(106, "pve1", &["database"], &[], &["scsi0", "scsi1", "scsi2"]);
+    let g = guest(
+        106,
+        "pve1",
+        &["database"],
+        &[],
+        &["scsi0", "scsi1", "scsi2"],
+    );
     let (line, per_disk) = p.decide_guest(&g);
     assert_eq!(per_disk.len(), 3);
     assert_eq!(
@@ -364,4 +438,48 @@ fn guest_line_groups_disks_and_hash_follows_inputs() {
         cli: cli(keys),
     };
     assert_ne!(no_defaults("f1").hash(), no_defaults("f2").hash());
+}
+
+/// The first code block of `doc` after `marker`.
+fn block_after(doc: &str, marker: &str) -> String {
+    let from = &doc[doc.find(marker).expect("marker")..];
+    let start = from.find("```\n").expect("a code block") + 4;
+    let len = from[start..].find("```").expect("closed");
+    from[start..start + len].to_string()
+}
+
+#[test]
+fn the_documented_examples_parse_and_say_what_the_docs_say() {
+    let readme = block_after(include_str!("../../README.md"), "## Policy");
+    let policy_md = block_after(include_str!("../../docs/POLICY.md"), "## Syntax");
+    for text in [&readme, &policy_md] {
+        let f = parse(text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        let p = InForce {
+            file: Some(f),
+            cli: cli("f100 h24 d7"),
+        };
+        let db01 = ClusterGuest {
+            name: Some("db01".into()),
+            ..guest(105, "pve1", &["database"], &[], &["scsi0", "scsi2"])
+        };
+        let d = p.decide(&db01, Some("scsi0")).to_string();
+        assert!(
+            d.starts_with("f96 h48 d30 m12 (tag database; rule database, line "),
+            "{d}"
+        );
+        assert!(
+            p.decide(&db01, Some("scsi2"))
+                .to_string()
+                .starts_with("f4 (vmid 105, disk scsi2"),
+        );
+        let both = guest(106, "pve1", &["database", "web"], &[], &["scsi0"]);
+        assert!(matches!(
+            p.decide(&both, Some("scsi0")),
+            Decision::Conflict { .. }
+        ));
+    }
+    assert!(include_str!("../../README.md").contains("(tag database; rule database, line 5)"));
+    assert!(
+        include_str!("../../docs/POLICY.md").contains("(tag database; rule\n  database, line 7)")
+    );
 }

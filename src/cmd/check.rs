@@ -76,8 +76,11 @@ pub(crate) fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (S
 /// On a PVE node: the disks the cluster policy excludes here are EXCLUDED, never alerting,
 /// with the policy's reason.
 fn honour_policy(report: &mut CheckReport, args: &CheckArgs) {
-    let excluded =
-        crate::pve::snapcfg::excluded_datasets(&args.root, args.node.as_deref(), &super::hostname());
+    let excluded = crate::pve::snapcfg::excluded_datasets(
+        &args.root,
+        args.node.as_deref(),
+        &super::hostname(),
+    );
     for rec in &mut report.records {
         if rec.excluded_by.is_some() {
             continue;

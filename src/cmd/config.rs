@@ -27,7 +27,10 @@ pub fn check(args: &ConfigCheckArgs) -> i32 {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{e}");
-            eprintln!("pve-zfs-snap: {}: NOT valid; a run refuses to start (exit 2)", path.display());
+            eprintln!(
+                "pve-zfs-snap: {}: NOT valid; a run refuses to start (exit 2)",
+                path.display()
+            );
             return exit::USAGE;
         }
     };
@@ -70,7 +73,10 @@ pub fn check(args: &ConfigCheckArgs) -> i32 {
     for g in &cluster.guests {
         let (mut line, _) = rules.decide_guest(g);
         if cli_keep.is_none() {
-            line = line.replace("f1 (command line)", "the command line's keys (command line)");
+            line = line.replace(
+                "f1 (command line)",
+                "the command line's keys (command line)",
+            );
         }
         let title = clusterpolicy::guest_title(g.kind, g.vmid, g.name.as_deref());
         text.push_str(&format!("  {title} on {}: {line}\n", g.node));

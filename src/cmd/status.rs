@@ -47,7 +47,9 @@ fn policies(args: &StatusArgs, host: &crate::host::Host) -> BTreeMap<u32, String
     let file = match crate::pve::snapcfg::load(&crate::pve::snapcfg::policy_path(root)) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("pve-zfs-snap: {e}\npve-zfs-snap: the policy file is broken: runs refuse to start");
+            eprintln!(
+                "pve-zfs-snap: {e}\npve-zfs-snap: the policy file is broken: runs refuse to start"
+            );
             return BTreeMap::new();
         }
     };

@@ -40,8 +40,12 @@ pub fn load(path: &Path) -> Result<Option<PolicyFile>, PolicyFileError> {
         }
         Ok(_) => std::fs::read(path).map_err(|e| one(format!("cannot read it: {e}")))?,
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|e| one(format!("is not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        one(format!(
+            "is not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     clusterpolicy::parse(&text)
         .map(Some)
         .map_err(|errors| PolicyFileError {
@@ -108,8 +112,7 @@ pub fn cluster(root: &Path) -> Result<Cluster, String> {
     let path = pve.join(".vmlist");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let list =
-        vmlist::parse(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
+    let list = vmlist::parse(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
     let pools = read_pools(root);
     let mut guests = Vec::new();
     for entry in &list.entries {

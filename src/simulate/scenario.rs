@@ -116,8 +116,9 @@ impl Scenario {
             _ => a.keep.clone(),
         };
         let (policy, bookmarks, zone) = run::validate_policy(&keep, &a.policy)?;
-        let mut rules =
-            crate::clusterpolicy::InForce::command_line(run::command_line(&policy, &bookmarks, &a.policy));
+        let mut rules = crate::clusterpolicy::InForce::command_line(run::command_line(
+            &policy, &bookmarks, &a.policy,
+        ));
         rules.file = file;
         let start = duration::parse_instant("--start", &a.start)?;
         let every = parse_delta("--every", &a.every)?;

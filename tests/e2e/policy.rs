@@ -96,7 +96,10 @@ fn excluded_disks_are_untouched_and_the_rest_follows_its_rule() {
             .clone()
     };
     assert_eq!(row(100, "scsi0")["keep"], "f8 h24 d30 m12");
-    assert_eq!(row(100, "scsi0")["why"], "tag database; rule database, line 6");
+    assert_eq!(
+        row(100, "scsi0")["why"],
+        "tag database; rule database, line 6"
+    );
     assert_eq!(row(100, "scsi0")["name"], "db01");
     assert_eq!(row(100, "tpmstate0")["decision"], "exclude");
     assert_eq!(row(101, "scsi0")["keep"], "f4 h6");
@@ -136,7 +139,10 @@ fn a_migrated_guest_keeps_its_policy() {
     let db02 = "f8 h24 d30 m12 (tag database; rule database, line 6)";
     let (code, out, err) = run_on(&env, "pve2", "2026-11-21T00:00:00Z", &["--dry-run", "f1"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains(&format!("VM 300 (running)\n  policy {db02}\n")), "{out}");
+    assert!(
+        out.contains(&format!("VM 300 (running)\n  policy {db02}\n")),
+        "{out}"
+    );
     let (code, _, err) = run_on(&env, "pve2", "2026-11-21T00:00:00Z", &["f1"]);
     assert_eq!(code, 0, "{err}");
     // HA recovery: the config moves to pve1, which reads the same file.
@@ -179,8 +185,14 @@ fn a_broken_file_refuses_the_run_and_touches_nothing() {
     let before = env.objects();
     let (code, out, err) = env.run(t("2026-11-21T00:00:00Z"), &["f4", "h6"]);
     assert_eq!(code, 2, "{out}\n{err}");
-    assert!(err.contains("pve-zfs-snap.cfg:5: keep: invalid key 'q1'"), "{err}");
-    assert!(err.contains("pve-zfs-snap.cfg:6: unknown key \"colour\""), "{err}");
+    assert!(
+        err.contains("pve-zfs-snap.cfg:5: keep: invalid key 'q1'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pve-zfs-snap.cfg:6: unknown key \"colour\""),
+        "{err}"
+    );
     assert!(err.contains("nothing was done"), "{err}");
     assert_eq!(env.objects(), before);
     assert!(
@@ -199,10 +211,15 @@ fn config_check_validates_against_the_cluster() {
     let (code, out, err) = sub(&env, &["config", "check"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
-        out.contains("  VM 300 db02 on pve2: f8 h24 d30 m12 (tag database; rule database, line 6)\n"),
+        out.contains(
+            "  VM 300 db02 on pve2: f8 h24 d30 m12 (tag database; rule database, line 6)\n"
+        ),
         "{out}"
     );
-    assert!(out.contains("  CT 200 ct200 on pve1: excluded (tag nosnap)\n"), "{out}");
+    assert!(
+        out.contains("  CT 200 ct200 on pve1: excluded (tag nosnap)\n"),
+        "{out}"
+    );
     // A tag no guest has, a pool that does not exist, a conflict: exit 2, each with its line.
     let bad = env.dir.path().join("try.cfg");
     std::fs::write(
@@ -213,10 +230,18 @@ fn config_check_validates_against_the_cluster() {
     .unwrap();
     let (code, _, err) = sub(&env, &["config", "check", "--file", bad.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("try.cfg:1: rule db: no guest has tag \"databse\""), "{err}");
-    assert!(err.contains("try.cfg:5: rule p: there is no resource pool \"nope\""), "{err}");
     assert!(
-        err.contains("try.cfg:13: VM 100 efidisk0 (on pve1): rules prod (line 9) and database (line 13)"),
+        err.contains("try.cfg:1: rule db: no guest has tag \"databse\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("try.cfg:5: rule p: there is no resource pool \"nope\""),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "try.cfg:13: VM 100 efidisk0 (on pve1): rules prod (line 9) and database (line 13)"
+        ),
         "{err}"
     );
     // No file: today's behaviour, said so.
@@ -224,7 +249,10 @@ fn config_check_validates_against_the_cluster() {
     let (code, out, _) = sub(&env, &["config", "check", "f100", "h24"]);
     assert_eq!(code, 0);
     assert!(out.contains("no file"), "{out}");
-    assert!(out.contains("  VM 101 clone-of-900 on pve1: f100 h24 (command line)\n"), "{out}");
+    assert!(
+        out.contains("  VM 101 clone-of-900 on pve1: f100 h24 (command line)\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -266,7 +294,10 @@ fn the_nosnap_tag_works_without_a_file_and_label_nosnap_still_does() {
         out.contains("CT 200 mp0 (tank/pve/ct/subvol-200-disk-0): excluded: policy: tag nosnap"),
         "{out}"
     );
-    assert!(out.contains("VM 100 (running)\n  policy f4 (command line)\n"), "{out}");
+    assert!(
+        out.contains("VM 100 (running)\n  policy f4 (command line)\n"),
+        "{out}"
+    );
     assert!(
         out.contains("VM 100 efidisk0 (rpool/data/vm-100-disk-1): excluded: label:nosnap"),
         "{out}"
@@ -281,16 +312,30 @@ fn status_cluster_shows_every_node() {
     // pve2 runs with other bookmarks on its command line (the file has none: they count, so
     // its fingerprint differs) and a broken dataset: its disk is unprotected.
     env.zfs(&["destroy", "rpool/data/vm-300-disk-0"]);
-    let (code, _, err) = run_on(&env, "pve2", "2026-11-21T00:05:00Z", &["f1", "--no-bookmarks"]);
+    let (code, _, err) = run_on(
+        &env,
+        "pve2",
+        "2026-11-21T00:05:00Z",
+        &["f1", "--no-bookmarks"],
+    );
     assert_eq!(code, 1, "{err}");
-    let status = std::fs::read_to_string(env.root.join("etc/pve/nodes/pve1/pve-zfs-snap.json"))
-        .unwrap();
+    let status =
+        std::fs::read_to_string(env.root.join("etc/pve/nodes/pve1/pve-zfs-snap.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert_eq!((v["snapshotted"].as_u64(), v["excluded"].as_u64()), (Some(2), Some(6)));
+    assert_eq!(
+        (v["snapshotted"].as_u64(), v["excluded"].as_u64()),
+        (Some(2), Some(6))
+    );
     assert!(status.len() < 2048, "small: {} bytes", status.len());
     let o = env
         .cmd(PRODUCT)
-        .args(["status", "--cluster", "--now", "2026-11-21T00:35:00Z", "--root"])
+        .args([
+            "status",
+            "--cluster",
+            "--now",
+            "2026-11-21T00:35:00Z",
+            "--root",
+        ])
         .arg(&env.root)
         .output()
         .unwrap();
@@ -343,10 +388,17 @@ fn simulate_tries_a_policy_file() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.contains("  VM 100: scsi0: f4 h2 (defaults, line 2); scsi1: excluded (disk scsi1; rule s, line 6)\n"), "{out}");
     // vmid beats disk: both disks of VM 101 follow its vmid rule.
-    assert!(out.contains("  VM 101: f2 d3 (vmid 101; rule big, line 3)\n"), "{out}");
+    assert!(
+        out.contains("  VM 101: f2 d3 (vmid 101; rule big, line 3)\n"),
+        "{out}"
+    );
     let line = out
         .lines()
         .find(|l| l.contains("rpool/data/vm-101-disk-0"))
@@ -356,7 +408,10 @@ fn simulate_tries_a_policy_file() {
         .lines()
         .find(|l| l.contains("rpool/data/vm-100-disk-1"))
         .unwrap();
-    assert!(!excluded.contains("f4"), "excluded disk has no snapshots: {excluded}");
+    assert!(
+        !excluded.contains("f4"),
+        "excluded disk has no snapshots: {excluded}"
+    );
 }
 
 #[test]
@@ -381,8 +436,51 @@ fn check_on_this_node_honours_the_policy_exclusions() {
             .clone()
     };
     let ct = rec("tank/pve/ct/subvol-200-disk-0");
-    assert_eq!((ct["state"].as_str(), ct["reason"].as_str()), (Some("EXCLUDED"), Some("policy: tag nosnap")));
+    assert_eq!(
+        (ct["state"].as_str(), ct["reason"].as_str()),
+        (Some("EXCLUDED"), Some("policy: tag nosnap"))
+    );
     assert_eq!(rec("rpool/data/vm-102-disk-0")["state"], "EXCLUDED");
     assert_eq!(rec("rpool/data/vm-100-disk-2")["state"], "EXCLUDED");
     assert_eq!(rec("rpool/data/vm-100-disk-0")["state"], "OK");
+}
+
+#[test]
+fn status_shows_the_policy_of_each_guest() {
+    let env = cluster();
+    let o = env
+        .cmd(PRODUCT)
+        .args(["status", "--node", "pve1", "--root"])
+        .arg(&env.root)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(
+            "\npolicy:\n  VM 100 db01: efidisk0 scsi0: f8 h24 d30 m12 (tag database; rule \
+             database, line 6); tpmstate0: excluded (vmid 100, disk tpmstate0; rule db01-tpm, \
+             line 19)\n  VM 101 clone-of-900: f4 h6 (pool web; rule web, line 11)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("  CT 200 ct200: excluded (tag nosnap)\n"),
+        "{out}"
+    );
+    // Without a file, guests no rule selects show the cron line's keys.
+    std::fs::remove_file(env.root.join("etc/pve/pve-zfs-snap.cfg")).unwrap();
+    let o = env
+        .cmd(PRODUCT)
+        .args(["status", "--node", "pve1", "--json", "--root"])
+        .arg(&env.root)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let g = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["vmid"] == 101)
+        .unwrap();
+    assert_eq!(g["policy"], "the cron line's keys (command line)");
 }
