@@ -73,6 +73,9 @@ EXIT CODES (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (zfs not reachable, 
 (the rest was done), 2 bad usage (nothing touched), 75 another pull holds the lock (nothing touched)."
     )]
     Pull(PullArgs),
+    /// The cluster-wide policy file /etc/pve/pve-zfs-snap.cfg.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 /// `pve-zfs-snap pull`.
@@ -151,12 +154,46 @@ pub struct PullArgs {
     pub now: Option<String>,
 }
 
+/// `pve-zfs-snap config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the policy file (syntax, retention keys, and against every guest of the
+    /// cluster: tags, pools, nodes, rules selecting nothing, conflicting rules) and show the
+    /// policy each guest gets and why. Read-only.
+    #[command(after_help = "EXIT CODES: 0 valid (or no file), 2 errors (each with file:line).")]
+    Check(ConfigCheckArgs),
+}
+
+/// `pve-zfs-snap config check`.
+#[derive(Debug, Args, Clone)]
+pub struct ConfigCheckArgs {
+    /// The file to check (default: <root>/etc/pve/pve-zfs-snap.cfg). The guests are always
+    /// the cluster's, under --root.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Host root under which /etc/pve is read (tests, chroots).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// The retention keys of the cron line (`f100 h24 d7`), to show what guests that no rule
+    /// selects get when the file has no `keep` in `defaults`.
+    #[arg(value_name = "KEEP")]
+    pub keep: Vec<String>,
+}
+
 /// `pve-zfs-snap simulate`.
 #[derive(Debug, Args, Clone)]
 pub struct SimulateArgs {
-    /// Retention keys, as for the snapshot run (`f100 h24 d7`).
-    #[arg(value_name = "KEEP", required = true)]
+    /// Retention keys, as for the snapshot run (`f100 h24 d7`). Optional with `--config`
+    /// when the file's `defaults` has `keep`.
+    #[arg(value_name = "KEEP", required_unless_present = "config")]
     pub keep: Vec<String>,
+
+    /// Try a policy file (the syntax of /etc/pve/pve-zfs-snap.cfg) on the simulated guests
+    /// (VMIDs 100 up, disks scsi0 and scsi1, node pve1, no tags or pools).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Virtual days to simulate.
     #[arg(long, value_name = "N", default_value_t = 400)]
@@ -209,6 +246,15 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Every node's last run, from /etc/pve/nodes/<node>/pve-zfs-snap.json (written by each
+    /// run): counts, failures, unprotected disks, policy fingerprint. Reads no pool.
+    #[arg(long)]
+    pub cluster: bool,
+
+    /// Pretend the time is this RFC 3339 instant (tests).
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
+
     /// Host options.
     #[command(flatten)]
     pub host: HostArgs,
@@ -255,6 +301,11 @@ pub struct CheckArgs {
     /// Host root under which /etc/cron.d is read (tests, chroots).
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+
+    /// PVE node name, for the disks the cluster policy (/etc/pve/pve-zfs-snap.cfg, the
+    /// `nosnap` tag) excludes on this node (default: the short hostname).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
 
     /// Where `zfs` and `zpool` are.
     #[command(flatten)]

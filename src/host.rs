@@ -40,6 +40,10 @@ pub struct Guest {
     pub template: bool,
     /// `lock:` value, if any (`backup`, `migrate`, `snapshot`, ...).
     pub lock: Option<String>,
+    /// `name:` (VM) or `hostname:` (CT), if set.
+    pub name: Option<String>,
+    /// `tags:` (PVE tags, lowercase, in config order).
+    pub tags: Vec<String>,
     /// ZFS disks, in config order.
     pub disks: Vec<Disk>,
     /// Disk lines that give no dataset to snapshot, in config order, and why.

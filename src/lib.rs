@@ -13,6 +13,7 @@
 
 pub mod change;
 pub mod cli;
+pub(crate) mod clusterpolicy;
 pub mod cmd;
 pub mod cron;
 pub(crate) mod duration;

@@ -38,6 +38,7 @@ use std::fmt::{self, Write as _};
 use chrono::{DateTime, Utc};
 
 use crate::change::Change;
+use crate::clusterpolicy::{Decision, HostDecisions};
 use crate::host::{Disk, Guest, GuestKind, Host};
 #[cfg(test)]
 use crate::naming::SnapKind; // for the tests' `use super::*`
@@ -61,6 +62,9 @@ pub struct PlanInput<'a> {
     pub host: &'a Host,
     /// What the pools say about the guests' datasets.
     pub inventory: &'a BTreeMap<Dataset, DatasetState>,
+    /// The policy of each disk (`clusterpolicy`); a disk without a decision gets `policy`
+    /// and `bookmarks`.
+    pub decisions: Option<&'a HostDecisions>,
 }
 
 /// The whole run's plan.
@@ -70,6 +74,9 @@ pub struct Plan {
     pub node: String,
     /// One entry per guest of `host`, sorted by VMID.
     pub guests: Vec<GuestPlan>,
+    /// Notes on the policy as a whole (the file's defaults overriding the command line).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policy_notes: Vec<String>,
 }
 
 /// What happens to one guest.
@@ -81,6 +88,9 @@ pub struct GuestPlan {
     pub kind: GuestKind,
     /// Running on this node.
     pub running: bool,
+    /// The policy in force for its disks, and why (when decided by `clusterpolicy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// In execution order per dataset: SetLabel, Snapshot, Bookmark, Destroy, DestroyBookmark
     /// (serialized as `actions`).
     #[serde(rename = "actions")]
@@ -271,6 +281,7 @@ pub fn plan(input: &PlanInput) -> Plan {
     Plan {
         node: input.host.node.clone(),
         guests,
+        policy_notes: Vec::new(),
     }
 }
 
@@ -281,6 +292,7 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>
         vmid: g.vmid,
         kind: g.kind,
         running: g.running,
+        policy: input.decisions.and_then(|d| d.guests.get(&g.vmid).cloned()),
         changes: Vec::new(),
         notes: Vec::new(),
         disks: Vec::new(),
@@ -363,6 +375,33 @@ fn plan_disk(
         ds.clone(),
         format!("{} {} {}", g.kind.label(), g.vmid, disk.key),
     );
+    let decision = input
+        .decisions
+        .and_then(|d| d.disks.get(&(g.vmid, disk.key.clone())));
+    let local;
+    let input = match decision {
+        Some(Decision::Exclude { why }) => {
+            dp.state = State::Excluded(format!("policy: {why}"));
+            return dp;
+        }
+        Some(Decision::Conflict { why }) => {
+            gp.notes
+                .push(format!("{ds} ({}): policy conflict; skipped", disk.key));
+            dp.state = State::Failed(format!("policy: {why}"));
+            return dp;
+        }
+        Some(Decision::Keep {
+            policy, bookmarks, ..
+        }) => {
+            local = PlanInput {
+                policy,
+                bookmarks,
+                ..input.clone()
+            };
+            &local
+        }
+        None => input,
+    };
     match input.inventory.get(ds) {
         Some(st) if st.exists => dataset::plan_dataset(input, g, mode, st, gp, &mut dp),
         _ => {
@@ -406,6 +445,9 @@ impl Plan {
              {bm_destroys} bookmark destroy(s), {labels} label change(s)\n",
             self.node
         );
+        for n in &self.policy_notes {
+            let _ = writeln!(out, "! {n}");
+        }
         for g in &self.guests {
             let kind = match g.kind {
                 GuestKind::Qemu => "VM",
@@ -413,6 +455,9 @@ impl Plan {
             };
             let state = if g.running { "running" } else { "not running" };
             let _ = writeln!(out, "{kind} {} ({state})", g.vmid);
+            if let Some(p) = &g.policy {
+                let _ = writeln!(out, "  policy {p}");
+            }
             for p in &g.changes {
                 let line = match &p.change {
                     Change::SetLabel { dataset, value } => {

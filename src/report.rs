@@ -117,6 +117,74 @@ pub struct Report {
     pub future_snapshots: u64,
     /// Totals.
     pub totals: Totals,
+    /// The policy in force per disk, and why (`clusterpolicy`).
+    pub policies: Vec<PolicyRow>,
+}
+
+/// The policy in force for one ZFS disk (or a guest without ZFS disks, key `-`), and why.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PolicyRow {
+    /// Guest.
+    pub vmid: u32,
+    /// `VM` or `CT`.
+    pub guest: String,
+    /// The guest's name, if set.
+    pub name: Option<String>,
+    /// Config key.
+    pub key: String,
+    /// `keep`, `exclude` or `conflict`.
+    pub decision: &'static str,
+    /// The snapshot retention (`f96 h48 d30 m12`) when kept.
+    pub keep: Option<String>,
+    /// The bookmark retention (`h96 d60`, `none`) when kept.
+    pub bookmarks: Option<String>,
+    /// Where it comes from (`tag database; rule db, line 7`, `command line`, …).
+    pub why: String,
+}
+
+/// One [`PolicyRow`] per ZFS disk of `host`'s guests that `decisions` decided, in guest order.
+pub fn policy_rows(
+    host: &crate::host::Host,
+    decisions: &crate::clusterpolicy::HostDecisions,
+) -> Vec<PolicyRow> {
+    use crate::clusterpolicy::Decision;
+    use crate::policy::BookmarkPolicy;
+    let mut out = Vec::new();
+    for g in &host.guests {
+        for d in &g.disks {
+            let Some(dec) = decisions.disks.get(&(g.vmid, d.key.clone())) else {
+                continue;
+            };
+            let (decision, keep, bookmarks, why) = match dec {
+                Decision::Keep {
+                    policy,
+                    bookmarks,
+                    why,
+                } => (
+                    "keep",
+                    Some(policy.to_string()),
+                    Some(match bookmarks {
+                        BookmarkPolicy::Disabled => "none".to_string(),
+                        BookmarkPolicy::Keep(c) => c.to_string(),
+                    }),
+                    why,
+                ),
+                Decision::Exclude { why } => ("exclude", None, None, why),
+                Decision::Conflict { why } => ("conflict", None, None, why),
+            };
+            out.push(PolicyRow {
+                vmid: g.vmid,
+                guest: g.kind.label().to_string(),
+                name: g.name.clone(),
+                key: d.key.clone(),
+                decision,
+                keep,
+                bookmarks,
+                why: why.clone(),
+            });
+        }
+    }
+    out
 }
 
 impl Report {

@@ -7,6 +7,7 @@
 //! rule ([`snapcache::follow_apply`]).
 
 use crate::change::Change;
+use crate::clusterpolicy::{CommandLine, InForce};
 use crate::cron::CronSchedule;
 use crate::duration;
 use crate::exit::RunError;
@@ -83,6 +84,11 @@ pub struct Validated {
     pub now: DateTime<Utc>,
     /// Schedule for the cron job (`--schedule`, else the default), used only by interactive runs.
     pub schedule: CronSchedule,
+    /// The policy in force per disk: the command line, and the cluster's policy file once
+    /// [`execute`] has read it.
+    pub rules: InForce,
+    /// `user.cfg`'s resource pools (name → member VMIDs), for the file's `pool` selectors.
+    pub pools: BTreeMap<String, Vec<u32>>,
 }
 
 /// Validates retention keys, bookmark retention and zone (the snapshot run and `simulate`).
@@ -103,6 +109,45 @@ pub fn validate_policy(
     Ok((policy, bookmarks, zone))
 }
 
+/// The command line's part of the policy: its keys, and its bookmark retention when
+/// `--bookmarks` or `--no-bookmarks` was given.
+pub fn command_line(policy: &Policy, bookmarks: &BookmarkPolicy, p: &PolicyOptions) -> CommandLine {
+    CommandLine {
+        keep: policy.clone(),
+        bookmarks: (p.no_bookmarks || !p.bookmarks.is_empty()).then(|| bookmarks.clone()),
+    }
+}
+
+/// Reads the cluster's policy file and the resource pools into `v` (a broken file is a
+/// usage error: nothing is touched); returns the findings against the cluster's guests
+/// (warnings of the run: a tag no guest has, a rule selecting nothing, a conflict).
+pub fn load_policy(root: &std::path::Path, v: &mut Validated) -> Result<Vec<String>, RunError> {
+    let path = pve::snapcfg::policy_path(root);
+    let file = pve::snapcfg::load(&path).map_err(|e| {
+        RunError::Usage(format!(
+            "the policy file is broken, nothing was done:\n{e}\n(check it with \
+             `pve-zfs-snap config check`; remove the file to go back to the command line's keys)"
+        ))
+    })?;
+    v.pools = pve::snapcfg::read_pools(root);
+    let mut findings = Vec::new();
+    if let Some(f) = &file {
+        match pve::snapcfg::cluster(root) {
+            Ok(cluster) => {
+                for e in crate::clusterpolicy::check(f, &cluster) {
+                    findings.push(format!("{}:{}: {}", path.display(), e.line, e.message));
+                }
+            }
+            Err(e) => findings.push(format!(
+                "cannot check {} against the cluster: {e}",
+                path.display()
+            )),
+        }
+    }
+    v.rules.file = file;
+    Ok(findings)
+}
+
 /// Validates the run's arguments. `clock` is read only when `--now` is not given.
 pub fn validate(
     args: &RunOptions,
@@ -119,12 +164,15 @@ pub fn validate(
         Some(s) => duration::parse_instant("--now", s).map_err(RunError::Usage)?,
         None => clock(),
     };
+    let rules = InForce::command_line(command_line(&policy, &bookmarks, &args.policy));
     Ok(Validated {
         policy,
         bookmarks,
         zone,
         now,
         schedule,
+        rules,
+        pools: BTreeMap::new(),
     })
 }
 
@@ -147,6 +195,10 @@ pub fn execute(
     exec: &dyn Exec,
 ) -> Result<(Plan, Report), RunError> {
     let root = &args.root;
+    // The policy file first: a broken one stops the run before anything is touched.
+    let mut v = v.clone();
+    let findings = load_policy(root, &mut v)?;
+    let v = &v;
     let _lock = if args.dry_run {
         None
     } else {
@@ -167,6 +219,9 @@ pub fn execute(
         tracing::warn!("not using the snapshot cache ({why}); reading every snapshot again");
     }
     let mut out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
+    out.1
+        .warnings
+        .extend(findings.into_iter().map(|f| format!("policy file: {f}")));
     // Only what this run looked at is kept: the cache cannot grow without bound.
     cache.retain(&datasets_by_pool(&host, false));
     if !args.dry_run
@@ -195,6 +250,20 @@ pub fn execute(
         }
         out.1.notes.extend(done.notes);
         out.1.warnings.extend(done.failures);
+    }
+    // The cluster view: written once per run, after everything else; never blocks.
+    if !args.dry_run {
+        let status = crate::status::NodeStatus::from_report(
+            &out.1,
+            out.1.exit_code(),
+            v.rules.hash(),
+            v.rules.file.is_some(),
+        );
+        if let Err(e) = pve::nodestatus::write(root, &status) {
+            out.1.warnings.push(format!(
+                "{e}; `status --cluster` shows this node's previous run (snapshots are not affected)"
+            ));
+        }
     }
     Ok(out)
 }
@@ -288,7 +357,9 @@ pub fn run_host(
         cache,
     );
 
-    let plan = plan::plan(&PlanInput {
+    let decisions = v.rules.decide_host(host, &v.pools);
+    let mut plan = plan::plan(&PlanInput {
+        decisions: Some(&decisions),
         policy: &v.policy,
         bookmarks: &v.bookmarks,
         now: v.now,
@@ -296,7 +367,9 @@ pub fn run_host(
         host,
         inventory: &inventory,
     });
-    let notes = notes(host, &plan);
+    plan.policy_notes.extend(v.rules.override_note());
+    let mut notes = notes(host, &plan);
+    notes.extend(plan.policy_notes.iter().cloned());
 
     let mut reports = pool_reports(&pools, pool_errors, &plan);
 
@@ -327,6 +400,7 @@ pub fn run_host(
         disks,
         protection: Default::default(),
         totals: Default::default(),
+        policies: crate::report::policy_rows(host, &decisions),
     };
     (plan, report.finish())
 }

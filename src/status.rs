@@ -38,6 +38,13 @@ pub struct GuestStatus {
     pub running: bool,
     /// A template (never snapshotted).
     pub template: bool,
+    /// `name:`/`hostname:` of its config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The policy in force for its disks and why (`f96 h48 d30 m12 (tag database; …)`),
+    /// when the caller decided it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// Its ZFS disks.
     pub disks: Vec<DiskStatus>,
     /// Disks (or the whole config, key `config`) that give no dataset: unprotected ones and
@@ -67,6 +74,8 @@ pub fn build(host: &Host, inventory: &BTreeMap<Dataset, DatasetState>) -> Vec<Gu
             kind: u.kind,
             running: false,
             template: false,
+            name: None,
+            policy: None,
             disks: vec![],
             problems: vec![Problem {
                 key: "config".into(),
@@ -81,6 +90,8 @@ pub fn build(host: &Host, inventory: &BTreeMap<Dataset, DatasetState>) -> Vec<Gu
             kind: Some(g.kind),
             running: g.running,
             template: g.template,
+            name: g.name.clone(),
+            policy: None,
             problems: g
                 .other_disks
                 .iter()
@@ -209,7 +220,202 @@ pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
         out.push_str("\nnot snapshotted:\n");
         out.push_str(&problems);
     }
+    let policies: Vec<String> = guests
+        .iter()
+        .filter_map(|g| {
+            let p = g.policy.as_ref()?;
+            let title = match g.kind {
+                Some(k) => crate::clusterpolicy::guest_title(k, g.vmid, g.name.as_deref()),
+                None => format!("guest {}", g.vmid),
+            };
+            Some(format!("  {title}: {p}\n"))
+        })
+        .collect();
+    if !policies.is_empty() {
+        out.push_str("\npolicy:\n");
+        out.push_str(&policies.concat());
+    }
     out
+}
+
+/// What one run of a node left in `/etc/pve/nodes/<node>/pve-zfs-snap.json`, for
+/// `status --cluster` on any node. Small by design (pmxcfs): at most
+/// [`NodeStatus::MAX_LISTED`] failures and unprotected disks are listed, the counts are exact.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeStatus {
+    /// Format version (1).
+    pub version: u32,
+    /// The node.
+    pub node: String,
+    /// The run's clock.
+    pub last_run: chrono::DateTime<chrono::Utc>,
+    /// The run's exit code.
+    pub exit_code: i32,
+    /// Disks snapshotted by the run.
+    pub snapshotted: u64,
+    /// Disks of stopped guests, protected by their `_stopped` snapshot.
+    pub stopped: u64,
+    /// Disks left out on purpose.
+    pub excluded: u64,
+    /// Disks that should be protected and are not.
+    pub failed: u64,
+    /// Snapshots created.
+    pub snapshots_created: u64,
+    /// Snapshots destroyed.
+    pub snapshots_destroyed: u64,
+    /// Failures of the run (pools, programs, changes), one line each.
+    pub failures: Vec<String>,
+    /// The disks left unprotected.
+    pub unprotected: Vec<UnprotectedDisk>,
+    /// Fingerprint of the policy in force (file and command line).
+    pub policy_hash: String,
+    /// Whether `/etc/pve/pve-zfs-snap.cfg` was in force.
+    pub policy_file: bool,
+}
+
+/// One unprotected disk in a [`NodeStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UnprotectedDisk {
+    /// `VM 105 scsi0 (rpool/data/vm-105-disk-0)`.
+    pub disk: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl NodeStatus {
+    /// The most failures and unprotected disks listed (the counts stay exact).
+    pub const MAX_LISTED: usize = 50;
+
+    /// The status of a finished (not dry) run.
+    pub fn from_report(
+        r: &crate::report::Report,
+        exit_code: i32,
+        policy_hash: String,
+        policy_file: bool,
+    ) -> NodeStatus {
+        use crate::verdict::State;
+        let unprotected = r
+            .disks
+            .iter()
+            .filter_map(|d| match &d.state {
+                State::Failed(why) => Some(UnprotectedDisk {
+                    disk: match &d.dataset {
+                        Some(ds) => format!("{} {} {} ({ds})", d.guest, d.vmid, d.key),
+                        None => format!("{} {} {}", d.guest, d.vmid, d.key),
+                    },
+                    reason: why.clone(),
+                }),
+                _ => None,
+            })
+            .take(Self::MAX_LISTED)
+            .collect();
+        let failures = r
+            .failures()
+            .into_iter()
+            .filter(|l| !l.starts_with("UNPROTECTED "))
+            .take(Self::MAX_LISTED)
+            .collect();
+        NodeStatus {
+            version: 1,
+            node: r.node.clone(),
+            last_run: r.now,
+            exit_code,
+            snapshotted: r.protection.snapshotted,
+            stopped: r.protection.stopped,
+            excluded: r.protection.excluded,
+            failed: r.protection.failed,
+            snapshots_created: r.totals.snapshots_created,
+            snapshots_destroyed: r.totals.snapshots_destroyed,
+            failures,
+            unprotected,
+            policy_hash,
+            policy_file,
+        }
+    }
+}
+
+/// What `status --cluster` found for one node: its status, none (never ran), or why its
+/// file cannot be used.
+pub type NodeRow = (String, Result<Option<NodeStatus>, String>);
+
+/// The `status --cluster` table: one line per node (last run, its age at `now`, exit code,
+/// disk counts, policy fingerprint), then every unprotected disk and failure by node, then
+/// whether all nodes ran with the same policy.
+pub fn render_cluster(now: chrono::DateTime<chrono::Utc>, rows: &[NodeRow]) -> String {
+    let mut out = format!("cluster: {} node(s)\n", rows.len());
+    let _ = writeln!(
+        out,
+        "{:<12} {:<20} {:>6} {:>4} {:>11} {:>7} {:>8} {:>6}  POLICY",
+        "NODE", "LAST RUN (UTC)", "AGE", "EXIT", "SNAPSHOTTED", "STOPPED", "EXCLUDED", "FAILED"
+    );
+    let mut problems = String::new();
+    // Fingerprint → nodes, in node order.
+    let mut hashes: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (node, row) in rows {
+        let s = match row {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                let _ = writeln!(out, "{node:<12} never (no status file: has it run here?)");
+                continue;
+            }
+            Err(why) => {
+                let _ = writeln!(out, "{node:<12} UNKNOWN: {why}");
+                continue;
+            }
+        };
+        match hashes.iter_mut().find(|(h, _)| *h == s.policy_hash) {
+            Some((_, nodes)) => nodes.push(node),
+            None => hashes.push((&s.policy_hash, vec![node])),
+        }
+        let _ = writeln!(
+            out,
+            "{node:<12} {:<20} {:>6} {:>4} {:>11} {:>7} {:>8} {:>6}  {}{}",
+            s.last_run.format("%Y-%m-%d %H:%M:%S"),
+            age(now, s.last_run),
+            s.exit_code,
+            s.snapshotted,
+            s.stopped,
+            s.excluded,
+            s.failed,
+            s.policy_hash,
+            if s.policy_file { "" } else { " (no file)" }
+        );
+        for u in &s.unprotected {
+            let _ = writeln!(problems, "  {node}: UNPROTECTED {}: {}", u.disk, u.reason);
+        }
+        if s.failed > s.unprotected.len() as u64 {
+            let _ = writeln!(
+                problems,
+                "  {node}: … and {} more unprotected disk(s)",
+                s.failed - s.unprotected.len() as u64
+            );
+        }
+        for f in &s.failures {
+            let _ = writeln!(problems, "  {node}: {f}");
+        }
+    }
+    if !problems.is_empty() {
+        out.push_str("\nunprotected disks and failures:\n");
+        out.push_str(&problems);
+    }
+    if hashes.len() > 1 {
+        out.push_str("\nWARNING: the nodes ran with different policies (their command lines or the file differ):\n");
+        for (h, nodes) in &hashes {
+            let _ = writeln!(out, "  {h}: {}", nodes.join(", "));
+        }
+    }
+    out
+}
+
+/// `15m`, `3h`, `2d` (`-` when the run is dated after `now`).
+fn age(now: chrono::DateTime<chrono::Utc>, then: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (now - then).num_seconds();
+    match secs {
+        s if s < 0 => "-".into(),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86400 * 2 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +444,8 @@ mod tests {
                 running: true,
                 template: false,
                 lock: None,
+                name: None,
+                tags: vec![],
                 disks: vec![
                     Disk {
                         key: "scsi0".into(),

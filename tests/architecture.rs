@@ -22,7 +22,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("names", &["naming"]),
     (
         "pure rules and data",
-        &["policy", "nosnap", "state", "host", "change", "verdict"],
+        &[
+            "policy",
+            "nosnap",
+            "state",
+            "host",
+            "change",
+            "verdict",
+            "clusterpolicy",
+        ],
     ),
     ("pure decisions", &["plan", "monitor", "pull"]),
     ("pure results", &["report", "protection", "status"]),
@@ -37,6 +45,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// Modules that decide and never reach the host: they must not import these.
 const PURE: &[&str] = &[
     "naming",
+    "clusterpolicy",
     "change",
     "verdict",
     "policy",

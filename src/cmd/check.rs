@@ -49,7 +49,7 @@ pub(crate) fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (S
         Ok(r) => r,
         Err(e) => return usage(e),
     };
-    let report = match spawner(&args.tools, timeout) {
+    let mut report = match spawner(&args.tools, timeout) {
         Ok(exec) => gather(&exec, roots, now.timestamp(), &thresholds, &excludes),
         Err(e) => monitor::evaluate(
             &[],
@@ -59,6 +59,7 @@ pub(crate) fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (S
             &excludes,
         ),
     };
+    honour_policy(&mut report, args);
     let out = match args.format {
         CheckFormat::Nagios => monitor::render_nagios(&report),
         CheckFormat::Json => monitor::render_json(&report),
@@ -70,6 +71,35 @@ pub(crate) fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (S
         }
     }
     (out, report.exit_code())
+}
+
+/// On a PVE node: the disks the cluster policy excludes here are EXCLUDED, never alerting,
+/// with the policy's reason.
+fn honour_policy(report: &mut CheckReport, args: &CheckArgs) {
+    let excluded = crate::pve::snapcfg::excluded_datasets(
+        &args.root,
+        args.node.as_deref(),
+        &super::hostname(),
+    );
+    for rec in &mut report.records {
+        if rec.excluded_by.is_some() {
+            continue;
+        }
+        if let Some(why) = excluded.get(&rec.dataset) {
+            rec.state = monitor::State::Excluded;
+            rec.reason = why.clone();
+            rec.action = None;
+            // Counted with `--exclude` (`by="option"`): the reason names the policy.
+            rec.excluded_by = Some(monitor::ExcludedBy::Option);
+        }
+    }
+    // The report's order: most severe first.
+    report.records.sort_by(|a, b| {
+        b.state
+            .cmp(&a.state)
+            .then(b.age_seconds.cmp(&a.age_seconds))
+            .then(a.dataset.cmp(&b.dataset))
+    });
 }
 
 /// Dataset prefixes given with `option` (`rpool/data`, a trailing `/` allowed), validated.

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 pub mod check;
+pub mod config;
 pub mod cron;
 pub mod pull;
 pub mod run;
@@ -28,6 +29,7 @@ pub fn main(cli: Cli) -> i32 {
         Some(Command::Uninstall(args)) => uninstall::uninstall(&args),
         Some(Command::Simulate(args)) => simulate::simulate(&args),
         Some(Command::Pull(args)) => pull::pull(&args),
+        Some(Command::Config(crate::cli::ConfigCommand::Check(args))) => config::check(&args),
     }
 }
 

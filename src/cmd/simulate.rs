@@ -23,6 +23,7 @@ pub fn options(a: &SimulateArgs, tz_env: Option<String>) -> SimulateOptions {
         start: a.start.clone(),
         timeline_every: a.timeline_every,
         keep_rows: a.csv.is_some(),
+        config: a.config.clone(),
     }
 }
 

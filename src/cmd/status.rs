@@ -5,9 +5,76 @@ use super::{fail, hostname, spawner, zfs_timeout};
 use crate::cli::StatusArgs;
 use crate::exit::{self, RunError};
 use chrono::Utc;
+use std::collections::BTreeMap;
+
+/// `status --cluster`: every node's last run from its status file; reads no pool.
+fn cluster(args: &StatusArgs) -> i32 {
+    let now = match &args.now {
+        Some(s) => match crate::duration::parse_instant("--now", s) {
+            Ok(t) => t,
+            Err(e) => return fail(&RunError::Usage(e)),
+        },
+        None => Utc::now(),
+    };
+    let rows = crate::pve::nodestatus::read_all(&args.host.root);
+    if rows.is_empty() {
+        let e = format!(
+            "no nodes under {}: is /etc/pve mounted (pve-cluster running)?",
+            args.host.root.join("etc/pve/nodes").display()
+        );
+        return fail(&RunError::Failed(anyhow::anyhow!(e)));
+    }
+    if args.json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(node, row)| match row {
+                Ok(Some(s)) => serde_json::to_value(s).expect("status serializes"),
+                Ok(None) => serde_json::json!({"node": node, "last_run": null}),
+                Err(e) => serde_json::json!({"node": node, "error": e}),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+    } else {
+        print!("{}", crate::status::render_cluster(now, &rows));
+    }
+    exit::OK
+}
+
+/// The policy line of each guest of `host` (empty, with a line on stderr, when the policy
+/// file is broken: `status` still shows the disks).
+fn policies(args: &StatusArgs, host: &crate::host::Host) -> BTreeMap<u32, String> {
+    let root = &args.host.root;
+    let file = match crate::pve::snapcfg::load(&crate::pve::snapcfg::policy_path(root)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "pve-zfs-snap: {e}\npve-zfs-snap: the policy file is broken: runs refuse to start"
+            );
+            return BTreeMap::new();
+        }
+    };
+    // The cron line's keys are not known here: guests no rule selects show as such.
+    let placeholder = crate::policy::Policy::parse(&["f1".to_string()]).expect("valid");
+    let rules = crate::clusterpolicy::InForce {
+        file,
+        cli: crate::clusterpolicy::CommandLine {
+            keep: placeholder,
+            bookmarks: None,
+        },
+    };
+    let pools = crate::pve::snapcfg::read_pools(root);
+    let mut out = rules.decide_host(host, &pools).guests;
+    for line in out.values_mut() {
+        *line = line.replace("f1 (command line)", "the cron line's keys (command line)");
+    }
+    out
+}
 
 /// Runs `status`; returns the exit code.
 pub fn status(args: &StatusArgs) -> i32 {
+    if args.cluster {
+        return cluster(args);
+    }
     let timeout = match zfs_timeout(&args.host.tools) {
         Ok(t) => t,
         Err(e) => return fail(&RunError::Usage(e)),
@@ -35,7 +102,11 @@ pub fn status(args: &StatusArgs) -> i32 {
         eprintln!("pve-zfs-snap: cannot read pool {pool}: {e}");
         code = exit::PARTIAL;
     }
-    let guests = crate::status::build(&host, &inventory);
+    let mut guests = crate::status::build(&host, &inventory);
+    let mut policies = policies(args, &host);
+    for g in &mut guests {
+        g.policy = policies.remove(&g.vmid);
+    }
     if args.json {
         println!(
             "{}",

@@ -49,6 +49,8 @@ fn guest(vmid: u32, kind: GuestKind, running: bool, disks: &[&str]) -> Guest {
         running,
         template: false,
         lock: None,
+        name: None,
+        tags: vec![],
         disks: disks
             .iter()
             .enumerate()
@@ -131,6 +133,7 @@ fn run(
     now: DateTime<Utc>,
 ) -> Plan {
     plan(&PlanInput {
+        decisions: None,
         policy,
         bookmarks,
         now,

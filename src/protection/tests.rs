@@ -143,10 +143,12 @@ fn every_disk_ends_in_exactly_one_state() {
         let d = "rpool/data/vm-100-disk-0";
         let plan = Plan {
             node: "pve1".into(),
+            policy_notes: vec![],
             guests: vec![GuestPlan {
                 vmid: 100,
                 kind: GuestKind::Qemu,
                 running: true,
+                policy: None,
                 changes: vec![],
                 notes: vec![],
                 disks: vec![disk("scsi0", d, state, snap)],
@@ -193,6 +195,7 @@ fn unusable_configs_are_failures_of_their_own() {
     };
     let plan = Plan {
         node: "pve1".into(),
+        policy_notes: vec![],
         guests: vec![],
     };
     let got = resolve(&host, &plan, &[]);

@@ -74,6 +74,24 @@ impl MainSection {
             .map(|(_, v)| v.as_str())
     }
 
+    /// `name:` (VM) or `hostname:` (CT).
+    pub fn guest_name(&self) -> Option<&str> {
+        self.get("name")
+            .or_else(|| self.get("hostname"))
+            .filter(|n| !n.is_empty())
+    }
+
+    /// `tags:`, split as PVE splits them (`;`, `,` or white space), lowercased, empty items
+    /// dropped.
+    pub fn tags(&self) -> Vec<String> {
+        self.get("tags")
+            .unwrap_or_default()
+            .split(|c: char| c == ';' || c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    }
+
     /// `template: 1` (PVE booleans: `1`, `yes`, `on`, `true`).
     pub fn template(&self) -> bool {
         self.get("template")

@@ -2,7 +2,9 @@
 //! and whether they are running, exactly as PVE decides it.
 //!
 //! Reads files only, always under a configurable root (tests point it at fixture trees);
-//! never writes, never spawns processes, never logs. Entry point: [`discover`].
+//! never spawns processes, never logs, and never writes — except `nodestatus`, which writes
+//! this node's one status file in `/etc/pve/nodes/<node>/`. Entry point: [`discover`]; the
+//! cluster policy file, `user.cfg` and the cluster's guests are read by `snapcfg`.
 //!
 //! Decisions beyond PVE's own rules (documented here because callers rely on them). Every
 //! disk line of a local guest ends in exactly one place: [`Guest::disks`] (a dataset to
@@ -28,7 +30,9 @@
 
 mod config;
 mod node;
+pub mod nodestatus;
 mod running;
+pub mod snapcfg;
 mod storage;
 mod vmlist;
 
@@ -268,6 +272,8 @@ pub fn discover(
             running,
             template: section.template(),
             lock: section.lock().map(str::to_string),
+            name: section.guest_name().map(str::to_string),
+            tags: section.tags(),
             disks,
             other_disks,
         });

@@ -85,6 +85,14 @@ fn scenario_lines(s: &mut String, sc: &Scenario, o: &Outcome) {
             stops.join(", ")
         }
     );
+    if v.rules.file.is_some() {
+        let host = super::world::host(sc.guests);
+        let d = v.rules.decide_host(&host, &v.pools);
+        s.push_str("policy file (per guest):\n");
+        for (vmid, line) in &d.guests {
+            let _ = writeln!(s, "  VM {vmid}: {line}");
+        }
+    }
 }
 
 /// Per disk at the end: snapshots per class, bookmarks, the oldest point to roll back to.

@@ -65,6 +65,8 @@ pub struct SimulateOptions {
     pub timeline_every: Option<u32>,
     /// Keep per-run rows (for `--csv`).
     pub keep_rows: bool,
+    /// `--config`: a policy file to try (the cluster file's syntax).
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// A validated simulation.
@@ -94,7 +96,30 @@ const TIMELINE_LINES: u32 = 25;
 impl Scenario {
     /// Validates the options. `--days` × `--every` gives the number of runs.
     pub fn from_options(a: &SimulateOptions) -> Result<Scenario, String> {
-        let (policy, bookmarks, zone) = run::validate_policy(&a.keep, &a.policy)?;
+        let file = match &a.config {
+            Some(path) => Some(
+                crate::pve::snapcfg::load(path)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("--config {}: no such file", path.display()))?,
+            ),
+            None => None,
+        };
+        let keep = match (&a.keep[..], &file) {
+            ([], Some(f)) => match &f.default_keep {
+                Some((p, _)) => p.to_string().split(' ').map(str::to_string).collect(),
+                None => {
+                    return Err("give retention keys (KEEP), or a 'keep' line in the \
+                                'defaults' section of the --config file"
+                        .into());
+                }
+            },
+            _ => a.keep.clone(),
+        };
+        let (policy, bookmarks, zone) = run::validate_policy(&keep, &a.policy)?;
+        let mut rules = crate::clusterpolicy::InForce::command_line(run::command_line(
+            &policy, &bookmarks, &a.policy,
+        ));
+        rules.file = file;
         let start = duration::parse_instant("--start", &a.start)?;
         let every = parse_delta("--every", &a.every)?;
         if every < TimeDelta::minutes(1) {
@@ -123,6 +148,8 @@ impl Scenario {
                 now: start,
                 // Used by interactive runs only (the cron file); never by `run_host`.
                 schedule: crate::cron::CronSchedule::default(),
+                rules,
+                pools: Default::default(),
             },
             start,
             runs: runs.max(1),

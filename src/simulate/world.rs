@@ -19,6 +19,8 @@ pub fn host(guests: u32) -> Host {
                 running: true,
                 template: false,
                 lock: None,
+                name: None,
+                tags: vec![],
                 disks: (0..DISKS_PER_GUEST)
                     .map(|n| Disk {
                         key: format!("scsi{n}"),

@@ -13,6 +13,7 @@ mod check;
 mod cron;
 mod faults;
 mod files;
+mod policy;
 mod protection;
 mod pull;
 mod run_main;

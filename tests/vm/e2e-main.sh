@@ -5,7 +5,8 @@
 # (tests/fixtures/pve/basic) and the kernel's pools: `rpool` (made by run.sh) and `tank` (a file
 # vdev made here). Checks: the snapshots of one run share one createtxg per pool; labels and
 # `_stopped` behave; rotation keeps exactly what the rules say; bookmarks; foreign snapshots,
-# replicas (VM 300) and the template survive; --dry-run changes nothing.
+# replicas (VM 300) and the template survive; --dry-run changes nothing; a per-guest policy from
+# /etc/pve/pve-zfs-snap.cfg (CT 200: f1, its tank disk excluded) and the node status file.
 set -euo pipefail
 REPO=${VM_WORK:-/work}
 BIN=${BIN:-$REPO/target/debug/pve-zfs-snap}
@@ -144,4 +145,24 @@ for d in vm-100-disk-0 vm-100-disk-1 vm-100-disk-2; do
     eq "$(label rpool/data/$d)" stopped "label stopped on $d"
 done
 eq "$(txgs rpool 2026-11-21_13:15:00)" 1 "stop markers of one run share one createtxg"
+
+# A per-guest policy from the cluster file (/etc/pve/pve-zfs-snap.cfg): CT 200 keeps one
+# frequent snapshot (hourlies are then unmanaged: kept), its tank disk is left out; every other
+# guest keeps the command line's f2 h2.
+printf 'rule: ct200\n\tvmid 200\n\tkeep f1\n\nrule: ct200-data\n\tvmid 200\n\tdisk mp0\n\texclude 1\n' \
+    >"$ROOT/etc/pve/pve-zfs-snap.cfg"
+"$BIN" config check --root "$ROOT" >/dev/null || die "config check refuses the policy file"
+ok "config check accepts the policy file"
+at 2026-11-21T13:45:00Z
+plan=$("$BIN" --root "$ROOT" --node pve1 --dry-run --now 2026-11-21T13:45:00Z f2 h2)
+case $plan in *"rootfs: f1 (vmid 200; rule ct200, line 1)"*) ok "--dry-run names CT 200's policy" ;;
+    *) die "--dry-run does not name CT 200's policy: $plan" ;; esac
+tank_before=$(ours tank/pve/ct/subvol-200-disk-0)
+run 2026-11-21T14:00:00Z f2 h2
+run 2026-11-21T14:15:00Z f2 h2
+eq "$(ours rpool/data/subvol-200-disk-0 | tr ' ' '\n' | grep -c _frequently)" 1 "CT 200 (policy f1): one frequent left"
+eq "$(ours rpool/data/subvol-200-disk-0 | tr ' ' '\n' | grep -c _hourly)" 2 "CT 200 (policy f1): its 2 hourlies (12:00, 13:00) are unmanaged now: kept"
+eq "$(ours tank/pve/ct/subvol-200-disk-0)" "$tank_before" "CT 200's excluded disk: untouched"
+if [ -s "$ROOT/etc/pve/nodes/pve1/pve-zfs-snap.json" ]; then ok "node status written to /etc/pve/nodes/pve1"; else
+    die "no node status in $ROOT/etc/pve/nodes/pve1"; fi
 echo "e2e-main: $PASS checks passed on $(zfs version | tail -1)"
