@@ -601,6 +601,9 @@ struct Parsed {
     ended: bool,
 }
 
+/// `sizeof (dmu_replay_record_t)`: what `zfs recv` reads before it looks at the magic.
+const DRR_SIZE: usize = 312;
+
 const READ_FAILED: &str = "cannot receive: failed to read from stream\n";
 
 fn parse_stream(input: &str) -> Result<Parsed, Out> {
@@ -611,6 +614,8 @@ fn parse_stream(input: &str) -> Result<Parsed, Out> {
     match lines.next() {
         Some(l) if l == format!("{MAGIC}\n") => {}
         Some(l) if format!("{MAGIC}\n").starts_with(l) => return Err(err(1, READ_FAILED)),
+        // Shorter than the kernel's first record (312 bytes): nothing to check a magic in.
+        _ if input.len() < DRR_SIZE => return Err(err(1, READ_FAILED)),
         _ => {
             return Err(err(
                 1,
@@ -660,6 +665,8 @@ struct RecvOpts {
     resumable: bool,
     dry: bool,
     verbose: bool,
+    /// `-u`: a received filesystem is not mounted.
+    nomount: bool,
     set: Vec<(String, String)>,
     exclude: Vec<String>,
 }
@@ -715,6 +722,7 @@ pub(crate) fn recv(world: &mut World, args: &[String], stdin: &str) -> Out {
         resumable: o.has('s'),
         dry: o.has('n'),
         verbose: o.has('v'),
+        nomount: o.has('u'),
         set,
         exclude,
     };
@@ -980,7 +988,7 @@ fn recv_one(
             DsKind::Filesystem
         };
         let mut n = super::new_node(kind, st, begin.volsize);
-        n.mounted = false;
+        n.mounted = kind == DsKind::Filesystem && !o.nomount;
         pool.datasets.insert(target.to_string(), n);
     }
     let newfs_now = !existed

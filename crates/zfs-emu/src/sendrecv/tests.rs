@@ -496,11 +496,13 @@ fn cut_faults_break_a_transfer_after_n_snapshots() {
 #[test]
 fn a_stream_that_is_not_one() {
     let mut w = world();
+    let zeros = "\0".repeat(400);
     for (input, msg) in [
         ("", "cannot receive: failed to read from stream\n"),
         ("ZFS-EMU", "cannot receive: failed to read from stream\n"),
+        ("garbage\n", "cannot receive: failed to read from stream\n"),
         (
-            "garbage\n",
+            zeros.as_str(),
             "cannot receive: invalid stream (bad magic number)\n",
         ),
     ] {
