@@ -72,4 +72,30 @@ ZFS_EMU_FAULTS=fail-exec:list zfs list >/dev/null 2>"$DIR/err"; rc=$?
 set -e
 expect "$rc" 1 "fail-exec exit code"
 grep -q "modules are not loaded" "$DIR/err" || fail "fail-exec message"
+# send | recv through a pipe: a full, a cut resumable receive (head -c) finished with send -t,
+# an incremental from a bookmark, the kernel's mismatch message
+zfs create -V 8M rpool/src
+zfs set label:running=pve1 rpool/src
+zfs snapshot rpool/src@s1
+zfs snapshot rpool/src@s2
+zfs bookmark rpool/src@s1 rpool/src#s1
+zfs send -p rpool/src@s1 | zfs recv rpool/dst
+size=$(zfs send -p -i '#s1' rpool/src@s2 | wc -c)
+set +e
+zfs send -p -i '#s1' rpool/src@s2 | head -c $((size / 2)) | zfs recv -s rpool/dst 2>"$DIR/err"; rc=$?
+set -e
+expect "$rc" 1 "cut receive exit code"
+grep -q "Partially received snapshot is saved" "$DIR/err" || fail "cut receive message"
+token=$(zfs get -H -o value receive_resume_token rpool/dst)
+[ "$token" != "-" ] || fail "no receive_resume_token"
+zfs send -t "$token" | zfs recv -s rpool/dst
+expect "$(zfs get -H -o value receive_resume_token rpool/dst)" "-" "token gone after resume"
+expect "$(zfs get -H -o value guid rpool/dst@s2)" "$(zfs get -H -o value guid rpool/src@s2)" "guid kept"
+expect "$(zfs get -H -o value,source label:running rpool/dst)" "$(printf 'pve1\treceived')" "received label"
+set +e
+zfs send -i @s1 rpool/src@s2 | zfs recv rpool/dst2 2>"$DIR/err"; rc=$?
+set -e
+expect "$rc" 1 "incremental into a missing target"
+grep -q "cannot receive incremental stream: destination 'rpool/dst2' does not exist" "$DIR/err" ||
+  fail "missing target message"
 echo "emu_smoke: ok"

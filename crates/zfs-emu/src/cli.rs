@@ -7,7 +7,8 @@
 //! and inspect a pool: `create [-p] [-s] [-V size] [-o p=v]`, `snapshot`, `bookmark`,
 //! `destroy [-d]` (non-recursive), `set` (user properties; `--received` is an emulator
 //! extension that stores a value as if it came with `zfs recv`), `inherit`, `get -H -p -o`,
-//! `list -H -p -o -t -r -d -s -S`, `hold`, `release`, `clone`, `version`. Output formats
+//! `list -H -p -o -t -r -d -s -S`, `hold`, `release`, `clone`, `version`, and `send`/`recv`
+//! (in `sendrecv`; the stream is this emulator's own format). Output formats
 //! follow real `zfs` for `-H -p`; error messages are close to the real ones.
 //! Pure with respect to the process: no printing, no exit; returns (code, stdout, stderr).
 
@@ -60,7 +61,13 @@ Environment:
     hang:<cmd>[:<secs>]     <cmd> sleeps <secs> (default 3600) first, holding nothing
     fail-exec:<cmd>         <cmd> exits 1 with libzfs' 'modules are not loaded' message
     <cmd>: program, program-sync (no -n), program-n, zpool (any), all, or a zfs
-    subcommand (list, get, version, ...).
+    subcommand (list, get, version, send, recv, ...).
+    send-cut:[<N>:]<ds>     zfs send from <ds> stops after N snapshots (default 0) and
+                            half of the next, exit 1 (I/O error): a broken transfer
+    recv-cut:[<N>:]<ds>     zfs recv into <ds> sees its stream end inside snapshot N+1
+                            (with -s: partial state and receive_resume_token)
+    dirty:<ds>              <ds> was written since its latest snapshot: an incremental
+                            recv without -F fails ('has been modified')
 
 zpool: create <pool> [vdevs ignored] | destroy <pool> | list [-H] [-o name]
 zfs:   program [-jn] [-t N] [-m N] [--] <pool> <script|-> [args...]
@@ -75,6 +82,11 @@ zfs:   program [-jn] [-t N] [-m N] [--] <pool> <script|-> [args...]
        list [-H] [-p] [-r] [-d depth] [-o props] [-t types] [-s prop] [-S prop] [ds...]
        hold <tag> <snap>... | release <tag> <snap>...
        clone <snap> <fs>
+       send [-DLPRcenpvw] [-i|-I <@snap|#bm|ds@snap|ds#bm>] <ds@snap>  (stream on stdout)
+       send [-Pnv] -t <receive_resume_token>
+       recv|receive [-Fnsuv] [-o prop=value]... [-x prop]... <fs|vol>  (stream on stdin)
+       recv -A <fs|vol>
+       (the stream is the emulator's own format: it only goes from zfs-emu to zfs-emu)
 Exit codes: 0 ok, 1 error, 2 usage; 99 = the channel program would have panicked the kernel;
 killed by SIGKILL (a shell shows 137) = kill-after.
 ";
@@ -187,6 +199,8 @@ pub fn zfs_main(world: &mut World, args: &[String], stdin: &str) -> Out {
         },
         "get" => get(world, rest),
         "list" => list(world, rest),
+        "send" => super::sendrecv::send(world, rest),
+        "recv" | "receive" => super::sendrecv::recv(world, rest, stdin),
         "hold" | "release" => match rest {
             [tag, snaps @ ..] if !snaps.is_empty() => {
                 for s in snaps {
@@ -773,6 +787,10 @@ fn prop_value(world: &World, name: &str, prop: &str, parsable: bool) -> (String,
         ("createtxg", None) => ro(node.createtxg.to_string()),
         ("creation", Some(s)) => ro(fmt_time(s.creation, parsable)),
         ("creation", None) => ro(fmt_time(node.creation, parsable)),
+        ("receive_resume_token", None) => node
+            .resume
+            .as_ref()
+            .map_or_else(none, |r| ro(super::sendrecv::resume_token(r))),
         ("guid", Some(s)) => ro(s.guid.to_string()),
         ("guid", None) => ro(node.guid.to_string()),
         ("userrefs", Some(s)) => ro(s.holds.len().to_string()),

@@ -21,6 +21,9 @@
 //! | `kill-after:<K>` | counting `zfs.sync.*` calls of sync programs (in the state file), the program making the K-th call is killed right after that call took effect (K = 0: the first sync program, before its first call): what it did stays, the process dies of SIGKILL with no output; fires once |
 //! | `hang:<command>[:<secs>]` | the command sleeps `<secs>` (default 3600) before running, holding nothing |
 //! | `busy:<snapshot>` | a `zfs send` of the snapshot is in progress (the kernel's long hold, which `zfs.list.holds` does not show): `zfs.check.destroy` and `zfs.sync.destroy` of it return EBUSY |
+//! | `send-cut:[<N>:]<dataset>` | `zfs send` of a snapshot of the dataset dies midway, as on an I/O error or a broken pipe: the stream carries the first `N` snapshots (default 0) and half of the next one, then stops, and send exits 1 (`warning: cannot send '<snap>': Input/output error`); a `zfs recv -s` of it keeps the partial snapshot and a `receive_resume_token` |
+//! | `recv-cut:[<N>:]<dataset>` | `zfs recv` into the dataset sees its stream end midway: the first `N` snapshots (default 0) are received, the next one is interrupted (the kernel's "incomplete stream", with a resume token under `-s`) |
+//! | `dirty:<dataset>` | the dataset has been written since its most recent snapshot: an incremental `zfs recv` into it without `-F` fails with ETXTBSY (`destination … has been modified since most recent snapshot`) |
 //! | `fail-exec:<command>` | the command fails at once with exit 1 and libzfs' "modules are not loaded" message, touching nothing |
 //!
 //! `<command>`: `program` (any `zfs program`), `program-sync` (without `-n`), `program-n`
@@ -100,6 +103,12 @@ pub(crate) enum Fault {
     FailExec { on: Selector },
     /// `busy:<snapshot>`.
     Busy { snapshot: String },
+    /// `send-cut:[<N>:]<dataset>`.
+    SendCut { after: u64, dataset: String },
+    /// `recv-cut:[<N>:]<dataset>`.
+    RecvCut { after: u64, dataset: String },
+    /// `dirty:<dataset>`.
+    Dirty { dataset: String },
 }
 
 /// A parsed `ZFS_EMU_FAULTS` value.
@@ -145,7 +154,7 @@ impl Counters {
 /// `zfs` subcommands a selector may name.
 const ZFS_COMMANDS: &[&str] = &[
     "program", "version", "create", "snapshot", "snap", "bookmark", "destroy", "set", "inherit",
-    "get", "list", "hold", "release", "clone",
+    "get", "list", "hold", "release", "clone", "send", "recv", "receive",
 ];
 
 fn valid_pool(p: &str) -> bool {
@@ -255,10 +264,36 @@ impl FromStr for Fault {
                 },
                 _ => return Err(bad("name a snapshot (pool/fs@snap)")),
             },
+            "send-cut" | "recv-cut" => {
+                // A pool name never holds ':', so `<digits>:` in front is the count.
+                let (after, dataset) = match rest.split_once(':') {
+                    Some((n, ds)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                        (count("N", n)?, ds)
+                    }
+                    _ => (0, rest),
+                };
+                if !valid_dataset(dataset) {
+                    return Err(bad("name a filesystem or volume (pool/fs)"));
+                }
+                let dataset = dataset.to_string();
+                if kind == "send-cut" {
+                    Fault::SendCut { after, dataset }
+                } else {
+                    Fault::RecvCut { after, dataset }
+                }
+            }
+            "dirty" => {
+                if !valid_dataset(rest) {
+                    return Err(bad("name a filesystem or volume (pool/fs)"));
+                }
+                Fault::Dirty {
+                    dataset: rest.to_string(),
+                }
+            }
             other => {
                 return Err(SpecError(format!(
                     "unknown fault '{other}' (enospc, enospc-sync, eio, vanish-after, \
-                     kill-after, hang, fail-exec, busy)"
+                     kill-after, hang, fail-exec, busy, send-cut, recv-cut, dirty)"
                 )));
             }
         };
@@ -365,6 +400,29 @@ impl Faults {
         self.list
             .iter()
             .any(|f| matches!(f, Fault::FailExec { on } if on.matches(tool, args)))
+    }
+
+    /// `send-cut`: how many whole snapshots a `zfs send` from `dataset` may emit.
+    pub(crate) fn send_cut(&self, dataset: &str) -> Option<u64> {
+        self.list.iter().find_map(|f| match f {
+            Fault::SendCut { after, dataset: d } if d == dataset => Some(*after),
+            _ => None,
+        })
+    }
+
+    /// `recv-cut`: how many whole snapshots a `zfs recv` into `dataset` gets.
+    pub(crate) fn recv_cut(&self, dataset: &str) -> Option<u64> {
+        self.list.iter().find_map(|f| match f {
+            Fault::RecvCut { after, dataset: d } if d == dataset => Some(*after),
+            _ => None,
+        })
+    }
+
+    /// `dirty`: the dataset was written since its latest snapshot.
+    pub(crate) fn dirty(&self, dataset: &str) -> bool {
+        self.list
+            .iter()
+            .any(|f| matches!(f, Fault::Dirty { dataset: d } if d == dataset))
     }
 
     /// Pools gone once `programs` `zfs program` calls were counted.
@@ -570,6 +628,40 @@ mod tests {
                     on: Selector::Zpool,
                 },
             ),
+            (
+                "send-cut:tank/a",
+                Fault::SendCut {
+                    after: 0,
+                    dataset: "tank/a".into(),
+                },
+            ),
+            (
+                "recv-cut:2:tank/vm:1",
+                Fault::RecvCut {
+                    after: 2,
+                    dataset: "tank/vm:1".into(),
+                },
+            ),
+            (
+                "recv-cut:tank/x:3",
+                Fault::RecvCut {
+                    after: 0,
+                    dataset: "tank/x:3".into(),
+                },
+            ),
+            (
+                "dirty:tank/a",
+                Fault::Dirty {
+                    dataset: "tank/a".into(),
+                },
+            ),
+            (
+                "hang:recv",
+                Fault::Hang {
+                    on: Selector::Zfs("recv".into()),
+                    secs: DEFAULT_HANG_SECS,
+                },
+            ),
         ];
         for (spec, want) in cases {
             assert_eq!(spec.parse::<Fault>().as_ref(), Ok(want), "{spec}");
@@ -599,6 +691,9 @@ mod tests {
             ("hang:program:soon", "whole number"),
             ("fail-exec:", "unknown command"),
             ("enospc-at-sync:rpool", "unknown fault"),
+            ("send-cut:tank/a@s", "filesystem or volume"),
+            ("recv-cut:2:", "filesystem or volume"),
+            ("dirty:", "filesystem or volume"),
         ];
         for (spec, why) in cases {
             let e = spec.parse::<Faults>().expect_err(spec);

@@ -13,6 +13,8 @@
 //! * `lua` (private): the sandbox, the `zfs.*` API, limits and the return conversion.
 //! * `json` (private): the output nvlist and its `-j` JSON form.
 //! * [`cli`]: `zfs`/`zpool` command lines against a [`World`] (what `zfs-emu` runs).
+//! * `sendrecv` (private): `zfs send`/`zfs recv` in the emulator's own stream format, with
+//!   the kernel's rules for guids, `-F`, received properties and resumable receives.
 //! * [`faults`]: fault injection (`ZFS_EMU_FAULTS`): ENOSPC, EIO, a vanishing pool, a killed,
 //!   hung or failing `zfs`; off (one branch per call) unless a test sets it.
 //!
@@ -38,6 +40,7 @@ pub(crate) mod json;
 pub(crate) mod lint;
 mod lua;
 pub mod model;
+mod sendrecv;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -516,6 +519,7 @@ impl World {
         let node = self.dataset_mut(ds)?;
         node.received_props
             .insert(prop.to_string(), value.to_string());
+        node.has_recvd = true;
         Ok(())
     }
 
@@ -563,6 +567,8 @@ fn new_node(kind: DsKind, st: Stamp, volsize: Option<u64>) -> DatasetNode {
         last_snap_txg: 0,
         native_props: BTreeMap::new(),
         snapshots_changed: 0,
+        has_recvd: false,
+        resume: None,
     }
 }
 

@@ -55,11 +55,18 @@ fn run(tool: &str, args: &[String]) -> anyhow::Result<i32> {
         std::thread::sleep(std::time::Duration::from_secs(secs));
     }
     let mut stdin = String::new();
-    if tool == "zfs"
-        && args.first().is_some_and(|a| a == "program")
-        && args.iter().any(|a| a == "-")
-    {
-        std::io::stdin().read_to_string(&mut stdin)?;
+    let sub = args.first().map(String::as_str);
+    let reads_stdin = match sub {
+        Some("program") => args.iter().any(|a| a == "-"),
+        // The stream, read whole before the state lock is taken (the sender, on the same
+        // state file, holds the lock only until it has built its stream).
+        Some("recv" | "receive") => !args.iter().any(|a| a == "-A"),
+        _ => false,
+    };
+    if tool == "zfs" && reads_stdin {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes)?;
+        stdin = String::from_utf8_lossy(&bytes).into_owned();
     }
     let ran = zfs_emu::state::run(&state, &env, tool, args, &stdin)?;
     if ran.killed {

@@ -147,6 +147,30 @@ pub struct DatasetNode {
     /// destroy, rename, promote's move out); 0 until the first one. Absent in old state files.
     #[serde(default)]
     pub snapshots_changed: i64,
+    /// The dataset has received properties at least once (the kernel's `$hasrecvd`): the
+    /// first property-carrying receive into an existing dataset clears its local properties,
+    /// later ones replace only the received values.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) has_recvd: bool,
+    /// An interrupted `zfs recv -s` into this dataset (`receive_resume_token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resume: Option<ResumeState>,
+}
+
+/// What a partially received snapshot left on its target (`zfs recv -s`): enough to name it in
+/// a `receive_resume_token` and to finish it from a `zfs send -t` stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ResumeState {
+    /// Full name of the snapshot on the sending side (`toname`).
+    pub(crate) toname: String,
+    pub(crate) toguid: u64,
+    /// Incremental source guid (`None`: a full stream).
+    pub(crate) fromguid: Option<u64>,
+    /// Stream bytes of this snapshot received so far.
+    pub(crate) bytes: u64,
+    /// The receive created the dataset (a full stream into a new dataset, which stays
+    /// inconsistent until resumed or aborted with `zfs recv -A`).
+    pub(crate) newfs: bool,
 }
 
 impl DatasetNode {
@@ -741,6 +765,8 @@ pub(crate) fn clone(pool: &mut Pool, snap: &str, fs: &str, st: Stamp, dry_run: b
                 last_snap_txg: 0,
                 native_props: BTreeMap::new(),
                 snapshots_changed: 0,
+                has_recvd: false,
+                resume: None,
             },
         );
     }
@@ -884,6 +910,8 @@ mod tests {
                     last_snap_txg: 0,
                     native_props: BTreeMap::new(),
                     snapshots_changed: 0,
+                    has_recvd: false,
+                    resume: None,
                 },
             );
         }

@@ -99,3 +99,143 @@ fn a_bad_fault_spec_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).starts_with("zfs-emu: "));
 }
+
+/// `zfs-emu zfs <send> | zfs-emu zfs <recv>` through a real pipe, each side with its own
+/// state file (two hosts) or the same one; returns both exit codes and the receiver's
+/// stderr.
+fn pipe(from: &Path, send: &[&str], to: &Path, recv: &[&str]) -> (i32, i32, String) {
+    let spawn = |state: &Path, args: &[&str]| {
+        let mut cmd = Command::new(EMU);
+        cmd.arg("zfs")
+            .args(args)
+            .env("ZFS_EMU_STATE", state)
+            .env("ZFS_EMU_NOW", "1700000000")
+            .env_remove("ZFS_EMU_VERSION")
+            .env_remove("ZFS_EMU_FAULTS");
+        cmd
+    };
+    let mut tx = spawn(from, send)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = spawn(to, recv)
+        .stdin(tx.stdout.take().unwrap())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let sent = tx.wait().unwrap();
+    (
+        sent.code().unwrap(),
+        rx.status.code().unwrap(),
+        String::from_utf8_lossy(&rx.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn send_and_recv_through_a_pipe_between_two_hosts_and_within_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, c) = (dir.path().join("a.json"), dir.path().join("c.json"));
+    let run = |state: &Path, args: &[&str]| {
+        let o = emu(state, &[], args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {o:?}");
+        stdout(&o)
+    };
+    run(&a, &["zpool", "create", "rpool", "/dev/emu0"]);
+    run(&c, &["zpool", "create", "backup", "/dev/emu1"]);
+    run(&a, &["zfs", "create", "-V", "8M", "rpool/vm-100-disk-0"]);
+    run(
+        &a,
+        &["zfs", "set", "label:running=pve1", "rpool/vm-100-disk-0"],
+    );
+    for s in ["s1", "s2", "s3"] {
+        run(
+            &a,
+            &["zfs", "snapshot", &format!("rpool/vm-100-disk-0@{s}")],
+        );
+    }
+    let d = "rpool/vm-100-disk-0";
+    run(
+        &a,
+        &["zfs", "bookmark", &format!("{d}@s1"), &format!("{d}#s1")],
+    );
+    // Full, then incremental from the bookmark after the source dropped s1, then -I.
+    assert_eq!(
+        pipe(
+            &a,
+            &["send", "-p", &format!("{d}@s1")],
+            &c,
+            &["recv", "backup/vm-100-disk-0"]
+        ),
+        (0, 0, String::new())
+    );
+    run(&a, &["zfs", "destroy", &format!("{d}@s1")]);
+    assert_eq!(
+        pipe(
+            &a,
+            &["send", "-p", "-i", &format!("{d}#s1"), &format!("{d}@s2")],
+            &c,
+            &["recv", "-s", "backup/vm-100-disk-0"]
+        ),
+        (0, 0, String::new())
+    );
+    assert_eq!(
+        pipe(
+            &a,
+            &["send", "-p", "-I", "@s2", &format!("{d}@s3")],
+            &c,
+            &["recv", "-s", "backup/vm-100-disk-0"]
+        ),
+        (0, 0, String::new())
+    );
+    let guids = |state: &Path, ds: &str| {
+        run(
+            state,
+            &["zfs", "list", "-H", "-o", "name,guid", "-t", "snapshot", ds],
+        )
+        .lines()
+        .map(|l| l.split_once('@').unwrap().1.to_string())
+        .collect::<Vec<_>>()
+    };
+    let at_c = guids(&c, "backup/vm-100-disk-0");
+    assert_eq!(at_c.len(), 3);
+    assert_eq!(at_c[1..], guids(&a, d)[..], "same guids as the source");
+    assert_eq!(
+        run(
+            &c,
+            &[
+                "zfs",
+                "get",
+                "-H",
+                "-o",
+                "value,source",
+                "label:running",
+                "backup/vm-100-disk-0"
+            ]
+        ),
+        "pve1\treceived\n"
+    );
+    // A mismatch: the kernel's message and exit status; the sender is fine.
+    let (tx, rx, e) = pipe(
+        &a,
+        &["send", "-i", "@s2", &format!("{d}@s3")],
+        &a,
+        &["recv", "rpool/copy"],
+    );
+    assert_eq!((tx, rx), (0, 1));
+    assert_eq!(
+        e,
+        "cannot receive incremental stream: destination 'rpool/copy' does not exist\n"
+    );
+    // Within one host (one state file): the sender releases the lock before the receiver
+    // takes it.
+    assert_eq!(
+        pipe(
+            &a,
+            &["send", "-R", &format!("{d}@s3")],
+            &a,
+            &["recv", "rpool/copy"]
+        ),
+        (0, 0, String::new())
+    );
+    assert_eq!(guids(&a, "rpool/copy"), guids(&a, d));
+}
