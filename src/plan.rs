@@ -70,6 +70,10 @@ pub struct Plan {
     pub node: String,
     /// One entry per guest of `host`, sorted by VMID.
     pub guests: Vec<GuestPlan>,
+    /// The bookmarks of this node's replicas ([`replica`]), after the guests' work; only
+    /// replicas with something to do or say (absent from the JSON when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<replica::ReplicaPlan>,
 }
 
 /// What happens to one guest.
@@ -157,6 +161,12 @@ pub enum Reason {
         /// The snapshot's class.
         class: Class,
     },
+    /// The bookmark of a snapshot of ours on a replica (bookmarks do not travel with
+    /// `zfs send -R`).
+    BookmarkOfReplica {
+        /// The snapshot's class.
+        class: Class,
+    },
     /// A snapshot kept by no class.
     Expired(Expiry),
     /// A bookmark kept by no class.
@@ -234,6 +244,11 @@ impl fmt::Display for Reason {
             Reason::BookmarkOfNew { class } => {
                 write!(f, "bookmark of the new {class} snapshot")
             }
+            Reason::BookmarkOfReplica { class } => write!(
+                f,
+                "bookmark of the {class} snapshot on a replica (bookmarks do not travel with \
+                 replication)"
+            ),
             Reason::Expired(e) => write!(f, "expired: {e}"),
             Reason::ExpiredBookmark(e) => write!(f, "bookmark expired: {e}"),
         }
@@ -271,6 +286,7 @@ pub fn plan(input: &PlanInput) -> Plan {
     Plan {
         node: input.host.node.clone(),
         guests,
+        replicas: Vec::new(),
     }
 }
 
@@ -440,11 +456,45 @@ impl Plan {
                 out.push_str("  nothing to do\n");
             }
         }
+        self.render_replicas(&mut out);
         out
+    }
+
+    /// The replicas' part of the `--dry-run` output (nothing when no replica has anything to
+    /// do or say): a count line, then one line per change and note.
+    fn render_replicas(&self, out: &mut String) {
+        if self.replicas.is_empty() {
+            return;
+        }
+        let changes = self.replicas.iter().flat_map(|r| &r.changes);
+        let bms = changes
+            .clone()
+            .filter(|p| matches!(p.change, Change::Bookmark { .. }))
+            .count();
+        let bm_destroys = changes.count() - bms;
+        let _ = writeln!(
+            out,
+            "replicas of guests on other nodes: {bms} bookmark(s), {bm_destroys} bookmark destroy(s)"
+        );
+        for r in &self.replicas {
+            let head = format!("replica {} (guest {} on {})", r.dataset, r.vmid, r.owner);
+            for p in &r.changes {
+                let what = match &p.change {
+                    Change::Bookmark { name, .. } => format!("bookmark {name}"),
+                    Change::DestroyBookmark { name, .. } => format!("destroy bookmark {name}"),
+                    other => other.describe(),
+                };
+                let _ = writeln!(out, "{head}: {what}\n      {}", p.reason);
+            }
+            for n in &r.notes {
+                let _ = writeln!(out, "{head}: ! {n}");
+            }
+        }
     }
 }
 
 mod dataset;
+pub mod replica;
 
 #[cfg(test)]
 mod tests;

@@ -151,6 +151,7 @@ fn every_disk_ends_in_exactly_one_state() {
                 notes: vec![],
                 disks: vec![disk("scsi0", d, state, snap)],
             }],
+            replicas: vec![],
         };
         let pools = vec![PoolReport {
             pool: "rpool".into(),
@@ -194,6 +195,7 @@ fn unusable_configs_are_failures_of_their_own() {
     let plan = Plan {
         node: "pve1".into(),
         guests: vec![],
+        replicas: vec![],
     };
     let got = resolve(&host, &plan, &[]);
     let rows: Vec<(u32, &str, &str, &str)> = got
