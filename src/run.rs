@@ -314,15 +314,8 @@ pub fn run_host(
         v.bookmarks.counts().is_some(),
         cache,
     );
-    let (replica_errors, reread) = reread_without_replicas(
-        exec,
-        &pools,
-        &read,
-        setup,
-        v,
-        cache,
-        &mut pool_errors,
-    );
+    let (replica_errors, reread) =
+        reread_without_replicas(exec, &pools, &read, setup, v, cache, &mut pool_errors);
     let mut inventory = inventory;
     inventory.extend(reread);
 

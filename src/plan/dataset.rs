@@ -321,7 +321,9 @@ fn destroys(
 
 /// Our snapshots (or bookmarks) among `(short name, createtxg, creation)`: those whose name
 /// reads as ours ([`ShortName::ours`], read when the name was listed), in the given order.
-pub(super) fn ours<'a>(items: impl ExactSizeIterator<Item = (&'a ShortName, u64, i64)>) -> Vec<Ours> {
+pub(super) fn ours<'a>(
+    items: impl ExactSizeIterator<Item = (&'a ShortName, u64, i64)>,
+) -> Vec<Ours> {
     let mut out = Vec::with_capacity(items.len());
     out.extend(items.filter_map(|(name, createtxg, creation)| {
         let name = name.ours()?;

@@ -108,7 +108,10 @@ fn plan_one(bookmarks: &BookmarkPolicy, st: &DatasetState) -> (Vec<Planned>, Vec
     if let Some(v) = &st.nosnap
         && nosnap_value(v) == NosnapValue::Excludes
     {
-        return (Vec::new(), vec![format!("{ds}: label:nosnap={v}: left alone")]);
+        return (
+            Vec::new(),
+            vec![format!("{ds}: label:nosnap={v}: left alone")],
+        );
     }
     let bms = ours(
         st.bookmarks

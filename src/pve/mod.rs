@@ -448,7 +448,6 @@ fn guest_disks(
 #[cfg(test)]
 mod tests;
 
-
 /// The disks of the guests whose config is on another node, as datasets of this node's
 /// storages (what PVE replication writes here). Best effort and read-only: a config or
 /// `storage.cfg` that cannot be read gives nothing (nothing is ever written for a dataset

@@ -14,5 +14,6 @@ mod cron;
 mod faults;
 mod files;
 mod protection;
+mod replica;
 mod run_main;
 mod status;

@@ -266,7 +266,10 @@ fn not_looked_after_disabled_own_missing_or_nosnap() {
     assert!(replica_targets(&b, &own, &r).is_empty());
     assert!(plan_replicas(&b, &own, &r, &inventory).is_empty());
     // Named twice: looked at once.
-    assert_eq!(replica_targets(&b, &host, &[replica(D), replica(D)]).len(), 1);
+    assert_eq!(
+        replica_targets(&b, &host, &[replica(D), replica(D)]).len(),
+        1
+    );
     // Missing here (no replication to this node): nothing, and no note.
     let mut gone = st.clone();
     gone.exists = false;
