@@ -6,7 +6,8 @@
 //! Layout: this file holds the plan's types and reasons, the guest-level rules (templates,
 //! locks, a dataset named twice, a missing dataset) and the `--dry-run` text; `dataset.rs` plans
 //! one dataset in its phases (nosnap, label and new snapshot, its name, retention, the disk's
-//! state); `tests.rs` holds the planner's tests.
+//! state); `replica.rs` plans the bookmarks of this node's replicas (datasets of guests whose
+//! config is on another node: bookmarks only); `tests.rs` holds the planner's tests.
 //!
 //! Decisions (docs/ARCHITECTURE.md "Running state", plus what it leaves open):
 //! * Only guests in `host` (config on this node) are looked at; a dataset is planned at most

@@ -1,5 +1,6 @@
 //! The snapshot run's pipeline: validate, lock, discover, inventory each pool, plan, apply
-//! each pool's plan in one program, report. The effects are passed in (the zfs runner, the
+//! each pool's plan in one program, then the bookmarks of the replicas (after every pool's
+//! own work, never holding it back), report. The effects are passed in (the zfs runner, the
 //! clock's reading, the hostname, the `TZ` value) so this reads top to bottom.
 //!
 //! Never prints, never reads the clock or the environment: `cmd::run` does, and prints the
@@ -623,4 +624,57 @@ fn warnings(host: &Host, plan: &Plan) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::Outcome;
+    use crate::naming::SnapName;
+    use crate::report::ItemReport;
+
+    /// A replica's snapshot that replication destroyed between the read and its bookmark is
+    /// a note, not a failure; any other failure stays one.
+    #[test]
+    fn a_replica_snapshot_gone_since_the_read_is_a_note_not_a_failure() {
+        let item = |name: &str, outcome: Outcome| ItemReport {
+            vmid: 300,
+            change: Change::Bookmark {
+                dataset: Dataset::new("rpool/data/vm-300-disk-0").unwrap(),
+                name: SnapName::parse(name).unwrap(),
+            },
+            reason: String::new(),
+            outcome: Some(outcome),
+        };
+        let mut report = PoolReport {
+            pool: "rpool".into(),
+            txg: None,
+            error: None,
+            program_errors: vec![],
+            items: vec![
+                item(
+                    "autosnap_2026-11-21_09:00:00_hourly",
+                    Outcome::Failed("ENOENT".into()),
+                ),
+                item(
+                    "autosnap_2026-11-21_10:00:00_hourly",
+                    Outcome::Failed("ENOSPC".into()),
+                ),
+                item("autosnap_2026-11-21_11:00:00_hourly", Outcome::Ok),
+            ],
+        };
+        let notes = gone_since_the_read(&mut report);
+        assert_eq!(
+            notes,
+            [
+                "replica of guest 300: bookmark rpool/data/vm-300-disk-0#autosnap_2026-11-21_09:00:00_hourly \
+              not made: the snapshot is gone since the read (replication mirrored its destroy)"
+            ]
+        );
+        let left: Vec<&Option<Outcome>> = report.items.iter().map(|i| &i.outcome).collect();
+        assert_eq!(
+            left,
+            [&Some(Outcome::Failed("ENOSPC".into())), &Some(Outcome::Ok)]
+        );
+    }
 }
