@@ -346,6 +346,16 @@ pub fn run_host(
     // After every pool's own work: the replicas' bookmarks can fail alone, loudly.
     let mut replica_reports = replica_reports(&plan, replica_errors, &mut warnings);
     if !dry_run {
+        // A pool whose own apply failed as a whole (it may be hung) is not tried again.
+        for report in replica_reports.iter_mut().filter(|r| r.error.is_none()) {
+            if reports
+                .get(&report.pool)
+                .is_some_and(|own| own.error.is_some())
+            {
+                report.error =
+                    Some("not attempted: this node's own changes on the pool failed".into());
+            }
+        }
         for report in replica_reports
             .iter_mut()
             .filter(|r| r.error.is_none() && !r.items.is_empty())
