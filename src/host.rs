@@ -81,6 +81,20 @@ impl UnreadableGuest {
     }
 }
 
+/// A dataset on this node's pools of a guest whose config is on another node: a replica
+/// (PVE storage replication's target), or a stale copy the guest left behind (migration,
+/// HA recovery). `pve::replica_disks` finds them; only bookmarks and this node's own stale
+/// label are ever written there (`replica`, `plan::replica`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReplicaDisk {
+    /// VMID.
+    pub vmid: u32,
+    /// The node whose directory holds the config (the guest's owner).
+    pub owner: String,
+    /// The dataset, mapped through this node's `storage.cfg`.
+    pub dataset: Dataset,
+}
+
 /// What this node is and what it owns.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Host {

@@ -81,6 +81,22 @@ pub fn render(o: &RunOutcome, duration: Duration, last_success: Option<i64>) -> 
     );
     gauge(
         &mut out,
+        "pve_zfs_snap_last_run_replica_bookmarks",
+        "Bookmarks created and destroyed by the last run on replicas (datasets of guests whose \
+         config is on another node).",
+        &[
+            (
+                "action=\"created\"".into(),
+                t.replica_bookmarks_created.to_string(),
+            ),
+            (
+                "action=\"destroyed\"".into(),
+                t.replica_bookmarks_destroyed.to_string(),
+            ),
+        ],
+    );
+    gauge(
+        &mut out,
         "pve_zfs_snap_last_run_labels_set",
         "label:running changes made by the last run.",
         &one(t.labels_set.to_string()),
@@ -175,6 +191,8 @@ mod tests {
             snapshots_kept: 0,
             bookmarks_created: 1,
             bookmarks_destroyed: 0,
+            replica_bookmarks_created: 4,
+            replica_bookmarks_destroyed: 1,
             labels_set: 1,
             failed: 0,
             disks: crate::verdict::Counts {
@@ -198,7 +216,7 @@ mod tests {
         insta::assert_snapshot!(text);
         let scrape =
             prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
-        assert_eq!(scrape.samples.len(), 16);
+        assert_eq!(scrape.samples.len(), 18);
         let unprotected = scrape
             .samples
             .iter()

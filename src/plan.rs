@@ -6,7 +6,8 @@
 //! Layout: this file holds the plan's types and reasons, the guest-level rules (templates,
 //! locks, a dataset named twice, a missing dataset) and the `--dry-run` text; `dataset.rs` plans
 //! one dataset in its phases (nosnap, label and new snapshot, its name, retention, the disk's
-//! state); `tests.rs` holds the planner's tests.
+//! state); `replica.rs` plans the bookmarks of this node's replicas (datasets of guests whose
+//! config is on another node: bookmarks only); `tests.rs` holds the planner's tests.
 //!
 //! Decisions (docs/ARCHITECTURE.md "Running state", plus what it leaves open):
 //! * Only guests in `host` (config on this node) are looked at; a dataset is planned at most
@@ -77,6 +78,10 @@ pub struct Plan {
     /// Notes on the policy as a whole (the file's defaults overriding the command line).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub policy_notes: Vec<String>,
+    /// The bookmarks of this node's replicas ([`replica`]), after the guests' work; only
+    /// replicas with something to do or say (absent from the JSON when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<replica::ReplicaPlan>,
 }
 
 /// What happens to one guest.
@@ -167,6 +172,12 @@ pub enum Reason {
         /// The snapshot's class.
         class: Class,
     },
+    /// The bookmark of a snapshot of ours on a replica (bookmarks do not travel with
+    /// `zfs send -R`).
+    BookmarkOfReplica {
+        /// The snapshot's class.
+        class: Class,
+    },
     /// A snapshot kept by no class.
     Expired(Expiry),
     /// A bookmark kept by no class.
@@ -244,6 +255,11 @@ impl fmt::Display for Reason {
             Reason::BookmarkOfNew { class } => {
                 write!(f, "bookmark of the new {class} snapshot")
             }
+            Reason::BookmarkOfReplica { class } => write!(
+                f,
+                "bookmark of the {class} snapshot on a replica (bookmarks do not travel with \
+                 replication)"
+            ),
             Reason::Expired(e) => write!(f, "expired: {e}"),
             Reason::ExpiredBookmark(e) => write!(f, "bookmark expired: {e}"),
         }
@@ -282,6 +298,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         node: input.host.node.clone(),
         guests,
         policy_notes: Vec::new(),
+        replicas: Vec::new(),
     }
 }
 
@@ -485,11 +502,45 @@ impl Plan {
                 out.push_str("  nothing to do\n");
             }
         }
+        self.render_replicas(&mut out);
         out
+    }
+
+    /// The replicas' part of the `--dry-run` output (nothing when no replica has anything to
+    /// do or say): a count line, then one line per change and note.
+    fn render_replicas(&self, out: &mut String) {
+        if self.replicas.is_empty() {
+            return;
+        }
+        let changes = self.replicas.iter().flat_map(|r| &r.changes);
+        let bms = changes
+            .clone()
+            .filter(|p| matches!(p.change, Change::Bookmark { .. }))
+            .count();
+        let bm_destroys = changes.count() - bms;
+        let _ = writeln!(
+            out,
+            "replicas of guests on other nodes: {bms} bookmark(s), {bm_destroys} bookmark destroy(s)"
+        );
+        for r in &self.replicas {
+            let head = format!("replica {} (guest {} on {})", r.dataset, r.vmid, r.owner);
+            for p in &r.changes {
+                let what = match &p.change {
+                    Change::Bookmark { name, .. } => format!("bookmark {name}"),
+                    Change::DestroyBookmark { name, .. } => format!("destroy bookmark {name}"),
+                    other => other.describe(),
+                };
+                let _ = writeln!(out, "{head}: {what}\n      {}", p.reason);
+            }
+            for n in &r.notes {
+                let _ = writeln!(out, "{head}: ! {n}");
+            }
+        }
     }
 }
 
 mod dataset;
+pub mod replica;
 
 #[cfg(test)]
 mod tests;

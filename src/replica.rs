@@ -9,7 +9,8 @@
 //! The rule: on a dataset of a guest whose config is on another node (a replica here), a
 //! *local* `label:running` equal to this node's name or `stopped` is this node's own stale
 //! write, and is reverted with `zfs inherit -S` (the received value shows again, or none).
-//! This is the one write to a replica: it only ever removes a value this node wrote for
+//! This is one of the two writes to a replica (the other: bookmarks of the snapshots of
+//! ours there, [`crate::plan::replica`]): it only ever removes a value this node wrote for
 //! itself; it never sets a value, never touches a local value naming another node, a
 //! received or inherited value, a snapshot, or a guest whose config is here.
 //!

@@ -83,6 +83,11 @@ pub struct Totals {
     pub bookmarks_created: u64,
     /// Bookmarks destroyed.
     pub bookmarks_destroyed: u64,
+    /// Bookmarks created on replicas (datasets of guests whose config is on another node),
+    /// not counted in `bookmarks_created`.
+    pub replica_bookmarks_created: u64,
+    /// Bookmarks destroyed on replicas, not counted in `bookmarks_destroyed`.
+    pub replica_bookmarks_destroyed: u64,
     /// `label:running` changes.
     pub labels_set: u64,
     /// Items that failed, were dropped, or belong to a pool that failed.
@@ -104,6 +109,11 @@ pub struct Report {
     pub dry_run: bool,
     /// Per pool.
     pub pools: Vec<PoolReport>,
+    /// Per pool, the bookmarks of this node's replicas (items carry the replica guest's
+    /// VMID), done after every pool's own work; absent from the JSON when there are none.
+    /// Their failures count like any other (exit code 1, metrics, stderr).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<PoolReport>,
     /// Notes from discovery and planning (skipped guests and disks, and why).
     pub notes: Vec<String>,
     /// Findings that leave no disk unprotected but need the admin (a config line PVE ignores
@@ -212,6 +222,25 @@ impl Report {
                 }
             }
         }
+        for p in &self.replicas {
+            if p.error.is_some() {
+                t.failed += p.items.len().max(1) as u64;
+                continue;
+            }
+            for i in &p.items {
+                match &i.outcome {
+                    Some(o) if o.is_failure() => t.failed += 1,
+                    None if !self.dry_run => {}
+                    Some(Outcome::Kept(_)) => {}
+                    Some(_) | None => match i.change {
+                        Change::Bookmark { .. } => t.replica_bookmarks_created += 1,
+                        Change::DestroyBookmark { .. } => t.replica_bookmarks_destroyed += 1,
+                        // Never planned on a replica.
+                        _ => {}
+                    },
+                }
+            }
+        }
         t.disks = verdict::Counts::of(&self.disks);
         t.future_snapshots = self.future_snapshots;
         self.protection = t.disks.clone();
@@ -270,6 +299,12 @@ impl Report {
             t.bookmarks_destroyed,
             t.labels_set,
         ));
+        if t.replica_bookmarks_created + t.replica_bookmarks_destroyed > 0 {
+            s.push_str(&format!(
+                ", {} replica bookmarks created, {} destroyed",
+                t.replica_bookmarks_created, t.replica_bookmarks_destroyed
+            ));
+        }
         if t.snapshots_kept > 0 {
             s.push_str(&format!(
                 ", {} expired kept (held, cloned or busy)",
@@ -341,8 +376,43 @@ impl Report {
                 }
             }
         }
+        for p in &self.replicas {
+            if let Some(e) = &p.error {
+                out.push(format!("replicas on pool {}: {e}", p.pool));
+            }
+            for e in &p.program_errors {
+                out.push(format!("replicas on pool {}: {e}", p.pool));
+            }
+            for i in &p.items {
+                if let Some(o) = i.outcome.as_ref().filter(|o| o.is_failure()) {
+                    out.push(format!(
+                        "replica of guest {} on {}: {}: {:?}",
+                        i.vmid,
+                        p.pool,
+                        i.change.describe(),
+                        o
+                    ));
+                }
+            }
+        }
         out
     }
+}
+
+/// The replicas' items of the plan ([`Plan::replicas`]), in execution order, with no
+/// outcomes yet.
+pub fn from_replicas(plan: &Plan) -> Vec<ItemReport> {
+    plan.replicas
+        .iter()
+        .flat_map(|r| {
+            r.changes.iter().map(move |p| ItemReport {
+                vmid: r.vmid,
+                change: p.change.clone(),
+                reason: p.reason.to_string(),
+                outcome: None,
+            })
+        })
+        .collect()
 }
 
 /// The plan's items in execution order, with no outcomes yet (what a dry run reports).

@@ -1,5 +1,6 @@
 //! The snapshot run's pipeline: validate, lock, discover, inventory each pool, plan, apply
-//! each pool's plan in one program, report. The effects are passed in (the zfs runner, the
+//! each pool's plan in one program, then the bookmarks of the replicas (after every pool's
+//! own work, never holding it back), report. The effects are passed in (the zfs runner, the
 //! clock's reading, the hostname, the `TZ` value) so this reads top to bottom.
 //!
 //! Never prints, never reads the clock or the environment: `cmd::run` does, and prints the
@@ -218,12 +219,25 @@ pub fn execute(
     if let Some(why) = ignored {
         tracing::warn!("not using the snapshot cache ({why}); reading every snapshot again");
     }
-    let mut out = run_host(&host, exec, v, args.dry_run, &setup, &mut cache);
+    // Other nodes' guests' configs are read once: for the replicas' bookmarks (every run,
+    // unless bookmarks are off) and for this node's own stale labels (after a placement change).
+    let placement = if args.dry_run {
+        None
+    } else {
+        crate::replica::placement_digest(root, &host.node)
+            .filter(|digest| crate::replica::due(root, digest))
+    };
+    let replicas = if v.bookmarks.counts().is_some() || placement.is_some() {
+        pve::replica_disks(root, &host.node)
+    } else {
+        Vec::new()
+    };
+    let mut out = run_host(&host, &replicas, exec, v, args.dry_run, &setup, &mut cache);
     out.1
         .warnings
         .extend(findings.into_iter().map(|f| format!("policy file: {f}")));
     // Only what this run looked at is kept: the cache cannot grow without bound.
-    cache.retain(&datasets_by_pool(&host, false));
+    cache.retain(&read_by_pool(&host, &replicas, &v.bookmarks));
     if !args.dry_run
         && let Err(e) = cache.save(root)
     {
@@ -236,15 +250,8 @@ pub fn execute(
     // After the cache save (which makes the private cache directory the stamp goes to).
     // The one write to a replica: this node's own stale local label (crate::replica), looked
     // for once after each change of the guests' placement.
-    if !args.dry_run
-        && let Some(digest) = crate::replica::placement_digest(root, &host.node)
-        && crate::replica::due(root, &digest)
-    {
-        let done = crate::replica::revert_stale_labels(
-            exec,
-            &host.node,
-            &pve::replica_disks(root, &host.node),
-        );
+    if let Some(digest) = placement {
+        let done = crate::replica::revert_stale_labels(exec, &host.node, &replicas);
         if done.failures.is_empty() {
             crate::replica::record(root, &digest);
         }
@@ -280,6 +287,24 @@ pub fn datasets_by_pool(host: &Host, templates: bool) -> BTreeMap<String, Vec<Da
         let list = pools.entry(d.dataset.pool().to_string()).or_default();
         if !list.contains(&d.dataset) {
             list.push(d.dataset.clone());
+        }
+    }
+    pools
+}
+
+/// What a run reads, per pool: the datasets of `host`'s guests (templates left out), then
+/// the replicas whose bookmarks it looks after ([`plan::replica::replica_targets`]: none when
+/// bookmarks are off), read by the same programs so that they cost no process of their own.
+pub fn read_by_pool(
+    host: &Host,
+    replicas: &[pve::ReplicaDisk],
+    bookmarks: &BookmarkPolicy,
+) -> BTreeMap<String, Vec<Dataset>> {
+    let mut pools = datasets_by_pool(host, false);
+    for r in plan::replica::replica_targets(bookmarks, host, replicas) {
+        let list = pools.entry(r.dataset.pool().to_string()).or_default();
+        if !list.contains(&r.dataset) {
+            list.push(r.dataset.clone());
         }
     }
     pools
@@ -336,11 +361,13 @@ pub fn read_pools(
 }
 
 /// The per-host core of a run, after discovery: inventory each pool (read-only programs per
-/// `setup`, through `cache`), plan, and (unless `dry_run`) apply each pool's part in one
-/// program, keeping `cache`'s listings in step with what the program did. Shared by the real
-/// run and `simulate`.
+/// `setup`, through `cache`; the `replicas`' datasets in the same programs), plan, and (unless
+/// `dry_run`) apply each pool's part in one program, keeping `cache`'s listings in step with
+/// what the program did; then, after every pool's own work, the replicas' bookmarks
+/// ([`plan::replica`]). Shared by the real run and `simulate`.
 pub fn run_host(
     host: &Host,
+    replicas: &[pve::ReplicaDisk],
     exec: &dyn Exec,
     v: &Validated,
     dry_run: bool,
@@ -348,14 +375,19 @@ pub fn run_host(
     cache: &mut SnapCache,
 ) -> (Plan, Report) {
     let pools = datasets_by_pool(host, false);
-    let (inventory, pool_errors) = read_pools(
+    let read = read_by_pool(host, replicas, &v.bookmarks);
+    let (inventory, mut pool_errors) = read_pools(
         exec,
-        &pools,
+        &read,
         setup,
         v.now.timestamp(),
         v.bookmarks.counts().is_some(),
         cache,
     );
+    let (replica_errors, reread) =
+        reread_without_replicas(exec, &pools, &read, setup, v, cache, &mut pool_errors);
+    let mut inventory = inventory;
+    inventory.extend(reread);
 
     let decisions = v.rules.decide_host(host, &v.pools);
     let mut plan = plan::plan(&PlanInput {
@@ -368,8 +400,10 @@ pub fn run_host(
         inventory: &inventory,
     });
     plan.policy_notes.extend(v.rules.override_note());
+    plan.replicas = plan::replica::plan_replicas(&v.bookmarks, host, replicas, &inventory);
     let mut notes = notes(host, &plan);
     notes.extend(plan.policy_notes.iter().cloned());
+    let mut warnings = warnings(host, &plan);
 
     let mut reports = pool_reports(&pools, pool_errors, &plan);
 
@@ -382,6 +416,28 @@ pub fn run_host(
             apply_to_report(exec, report, setup.snapshots_changed, pool_cache);
         }
     }
+    // After every pool's own work: the replicas' bookmarks can fail alone, loudly.
+    let mut replica_reports = replica_reports(&plan, replica_errors, &mut warnings);
+    if !dry_run {
+        // A pool whose own apply failed as a whole (it may be hung) is not tried again.
+        for report in replica_reports.iter_mut().filter(|r| r.error.is_none()) {
+            if reports
+                .get(&report.pool)
+                .is_some_and(|own| own.error.is_some())
+            {
+                report.error =
+                    Some("not attempted: this node's own changes on the pool failed".into());
+            }
+        }
+        for report in replica_reports
+            .iter_mut()
+            .filter(|r| r.error.is_none() && !r.items.is_empty())
+        {
+            let pool_cache = cache.pool_mut(&report.pool);
+            apply_to_report(exec, report, setup.snapshots_changed, pool_cache);
+            notes.extend(gone_since_the_read(report));
+        }
+    }
     let pools: Vec<PoolReport> = reports.into_values().collect();
     let disks = crate::protection::resolve(host, &plan, &pools);
     let report = Report {
@@ -389,8 +445,9 @@ pub fn run_host(
         now: v.now,
         dry_run,
         pools,
+        replicas: replica_reports,
         notes,
-        warnings: warnings(host, &plan),
+        warnings,
         future_snapshots: plan
             .guests
             .iter()
@@ -403,6 +460,129 @@ pub fn run_host(
         policies: crate::report::policy_rows(host, &decisions),
     };
     (plan, report.finish())
+}
+
+/// Replicas never cost this node its own snapshots: a pool whose read failed with replicas in
+/// it is read again without them (unless it timed out or is unavailable: that would fail
+/// again). Takes the pools that could not be read for the replicas' sake out of
+/// `pool_errors`, and returns, per pool, why its replicas could not be read (the pools with
+/// no guest of this node included) and the states the second reads found.
+fn reread_without_replicas(
+    exec: &dyn Exec,
+    pools: &BTreeMap<String, Vec<Dataset>>,
+    read: &BTreeMap<String, Vec<Dataset>>,
+    setup: &ReadSetup,
+    v: &Validated,
+    cache: &mut SnapCache,
+    pool_errors: &mut BTreeMap<String, zfs::ZfsError>,
+) -> (
+    BTreeMap<String, zfs::ZfsError>,
+    BTreeMap<Dataset, DatasetState>,
+) {
+    use crate::zfs::FailureKind;
+    let mut replica_errors = BTreeMap::new();
+    let mut again: BTreeMap<String, Vec<Dataset>> = BTreeMap::new();
+    for pool in read.keys() {
+        let Some(e) = pool_errors.get(pool) else {
+            continue;
+        };
+        let own = pools.get(pool);
+        if own.is_none_or(|own| own.len() == read[pool].len()) {
+            // Only replicas there: their pool's error, not this node's own.
+            if own.is_none() {
+                replica_errors.insert(pool.clone(), pool_errors.remove(pool).expect("got"));
+            }
+            continue;
+        }
+        if !matches!(
+            e.kind(),
+            Some(FailureKind::TimedOut | FailureKind::PoolUnavailable)
+        ) {
+            again.insert(pool.clone(), own.expect("checked").clone());
+        }
+    }
+    if again.is_empty() {
+        return (replica_errors, BTreeMap::new());
+    }
+    let (states, errors) = read_pools(
+        exec,
+        &again,
+        setup,
+        v.now.timestamp(),
+        v.bookmarks.counts().is_some(),
+        cache,
+    );
+    for pool in again.keys() {
+        if !errors.contains_key(pool) {
+            let e = pool_errors.remove(pool).expect("failed the first time");
+            replica_errors.insert(pool.clone(), e);
+        }
+    }
+    for (pool, e) in errors {
+        pool_errors.insert(pool, e);
+    }
+    (replica_errors, states)
+}
+
+/// One report per pool of the plan's replica changes (in the plan's order), with why a pool
+/// could not be read for its replicas (`errors`). A pool that cannot be opened at all and
+/// holds no guest of this node is most likely a storage this node does not have: a warning,
+/// not a failure of the run.
+fn replica_reports(
+    plan: &Plan,
+    mut errors: BTreeMap<String, zfs::ZfsError>,
+    warnings: &mut Vec<String>,
+) -> Vec<PoolReport> {
+    let mut reports: BTreeMap<String, PoolReport> = BTreeMap::new();
+    let empty = |pool: &str| PoolReport {
+        pool: pool.to_string(),
+        txg: None,
+        error: None,
+        program_errors: vec![],
+        items: vec![],
+    };
+    for (pool, e) in std::mem::take(&mut errors) {
+        if e.kind() == Some(zfs::FailureKind::PoolUnavailable) {
+            warnings.push(format!(
+                "replicas on pool {pool}: cannot read the pool ({e}); their bookmarks are not \
+                 looked after"
+            ));
+            continue;
+        }
+        let mut r = empty(&pool);
+        r.error = Some(format!("cannot read the pool: {e}"));
+        reports.insert(pool, r);
+    }
+    for item in crate::report::from_replicas(plan) {
+        let pool = item.change.dataset().pool().to_string();
+        reports
+            .entry(pool.clone())
+            .or_insert_with(|| empty(&pool))
+            .items
+            .push(item);
+    }
+    reports.into_values().collect()
+}
+
+/// A replica's snapshot destroyed between the read and its bookmark (PVE replication
+/// mirrors the owner's destroys with `recv -F` at any time): not a failure, the owner expired
+/// it. Such items leave the report for a note each.
+fn gone_since_the_read(report: &mut PoolReport) -> Vec<String> {
+    let mut notes = Vec::new();
+    report.items.retain(|i| {
+        let gone = matches!(i.change, Change::Bookmark { .. })
+            && i.outcome == Some(crate::change::Outcome::Failed("ENOENT".into()));
+        if gone {
+            notes.push(format!(
+                "replica of guest {}: {} not made: the snapshot is gone since the read \
+                 (replication mirrored its destroy)",
+                i.vmid,
+                i.change.describe()
+            ));
+        }
+        !gone
+    });
+    notes
 }
 
 /// One report per pool of `pools` (with why it could not be read, from `pool_errors`) and
@@ -528,4 +708,57 @@ fn warnings(host: &Host, plan: &Plan) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::Outcome;
+    use crate::naming::SnapName;
+    use crate::report::ItemReport;
+
+    /// A replica's snapshot that replication destroyed between the read and its bookmark is
+    /// a note, not a failure; any other failure stays one.
+    #[test]
+    fn a_replica_snapshot_gone_since_the_read_is_a_note_not_a_failure() {
+        let item = |name: &str, outcome: Outcome| ItemReport {
+            vmid: 300,
+            change: Change::Bookmark {
+                dataset: Dataset::new("rpool/data/vm-300-disk-0").unwrap(),
+                name: SnapName::parse(name).unwrap(),
+            },
+            reason: String::new(),
+            outcome: Some(outcome),
+        };
+        let mut report = PoolReport {
+            pool: "rpool".into(),
+            txg: None,
+            error: None,
+            program_errors: vec![],
+            items: vec![
+                item(
+                    "autosnap_2026-11-21_09:00:00_hourly",
+                    Outcome::Failed("ENOENT".into()),
+                ),
+                item(
+                    "autosnap_2026-11-21_10:00:00_hourly",
+                    Outcome::Failed("ENOSPC".into()),
+                ),
+                item("autosnap_2026-11-21_11:00:00_hourly", Outcome::Ok),
+            ],
+        };
+        let notes = gone_since_the_read(&mut report);
+        assert_eq!(
+            notes,
+            [
+                "replica of guest 300: bookmark rpool/data/vm-300-disk-0#autosnap_2026-11-21_09:00:00_hourly \
+              not made: the snapshot is gone since the read (replication mirrored its destroy)"
+            ]
+        );
+        let left: Vec<&Option<Outcome>> = report.items.iter().map(|i| &i.outcome).collect();
+        assert_eq!(
+            left,
+            [&Some(Outcome::Failed("ENOSPC".into())), &Some(Outcome::Ok)]
+        );
+    }
 }

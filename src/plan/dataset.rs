@@ -23,9 +23,9 @@ use crate::verdict::State;
 const MAX_NAME_STEPS: i64 = 60;
 
 /// Our snapshots or bookmarks of one dataset: name, txg, creation.
-struct Ours {
-    name: SnapName,
-    entry: Entry,
+pub(super) struct Ours {
+    pub(super) name: SnapName,
+    pub(super) entry: Entry,
 }
 
 /// The one new snapshot of the run: its kind and why it is taken.
@@ -321,7 +321,9 @@ fn destroys(
 
 /// Our snapshots (or bookmarks) among `(short name, createtxg, creation)`: those whose name
 /// reads as ours ([`ShortName::ours`], read when the name was listed), in the given order.
-fn ours<'a>(items: impl ExactSizeIterator<Item = (&'a ShortName, u64, i64)>) -> Vec<Ours> {
+pub(super) fn ours<'a>(
+    items: impl ExactSizeIterator<Item = (&'a ShortName, u64, i64)>,
+) -> Vec<Ours> {
     let mut out = Vec::with_capacity(items.len());
     out.extend(items.filter_map(|(name, createtxg, creation)| {
         let name = name.ours()?;
@@ -338,7 +340,7 @@ fn ours<'a>(items: impl ExactSizeIterator<Item = (&'a ShortName, u64, i64)>) -> 
 }
 
 /// Expired entries of `ours`, oldest first, counting `new` as the newest.
-fn expired<'o>(
+pub(super) fn expired<'o>(
     keep: &policy::Counts,
     ours: &'o [Ours],
     new: Option<Entry>,

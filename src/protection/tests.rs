@@ -153,6 +153,7 @@ fn every_disk_ends_in_exactly_one_state() {
                 notes: vec![],
                 disks: vec![disk("scsi0", d, state, snap)],
             }],
+            replicas: vec![],
         };
         let pools = vec![PoolReport {
             pool: "rpool".into(),
@@ -197,6 +198,7 @@ fn unusable_configs_are_failures_of_their_own() {
         node: "pve1".into(),
         policy_notes: vec![],
         guests: vec![],
+        replicas: vec![],
     };
     let got = resolve(&host, &plan, &[]);
     let rows: Vec<(u32, &str, &str, &str)> = got

@@ -44,8 +44,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use crate::host::{Disk, Guest, GuestKind, Host, OtherDisk, UnreadableGuest};
-use crate::naming::Dataset;
+pub use crate::host::{Disk, Guest, GuestKind, Host, OtherDisk, ReplicaDisk, UnreadableGuest};
 
 /// Why discovery failed as a whole, or (through [`UnreadableGuest::reason`]) why one guest
 /// was left out.
@@ -454,19 +453,6 @@ fn guest_disks(
 
 #[cfg(test)]
 mod tests;
-
-/// A dataset on this node's pools of a guest whose config is on another node: a replica
-/// (PVE storage replication's target), or a stale copy the guest left behind (migration,
-/// HA recovery).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReplicaDisk {
-    /// VMID.
-    pub vmid: u32,
-    /// The node whose directory holds the config (the guest's owner).
-    pub owner: String,
-    /// The dataset, mapped through this node's `storage.cfg`.
-    pub dataset: Dataset,
-}
 
 /// The disks of the guests whose config is on another node, as datasets of this node's
 /// storages (what PVE replication writes here). Best effort and read-only: a config or

@@ -227,7 +227,8 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         changed_today |= host.guests[last].running != running && i > 0;
         host.guests[last].running = running;
         emulator.world_mut().set_clock(now.timestamp());
-        let (_plan, report) = run::run_host(&host, &emulator, &v, false, &setup, &mut snap_cache);
+        let (_plan, report) =
+            run::run_host(&host, &[], &emulator, &v, false, &setup, &mut snap_cache);
         out.tally(&report, now);
         txgs.extend(report.pools.iter().filter_map(|p| p.txg));
 

@@ -16,5 +16,6 @@ mod files;
 mod policy;
 mod protection;
 mod pull;
+mod replica;
 mod run_main;
 mod status;
