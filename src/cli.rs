@@ -61,8 +61,16 @@ EXIT CODES (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (zfs not reachable, 
     /// 2 disks each, one stopped for 3 days). Prints what is kept per class, the oldest point
     /// to roll back to, peaks and a timeline. Touches no real pool.
     Simulate(SimulateArgs),
-    /// Remove the cron job (/etc/cron.d/pve-zfs-snap) installed by an interactive run; also
-    /// reports a line of the original tool in root's crontab.
+    /// Remove the cron job (/etc/cron.d/pve-zfs-snap) installed by an interactive run (a file
+    /// pve-zfs-snap did not write is kept); also reports a line of the original tool in root's
+    /// crontab. Snapshots, bookmarks and labels are left in place unless --destroy-snapshots.
+    #[command(
+        after_help = "REMOVING EVERYTHING: 'pve-zfs-snap uninstall --destroy-snapshots' lists \
+every autosnap_<time>_<class> snapshot and bookmark of ours and every local label:running on \
+the disks of the guests whose config is on this node, and changes nothing; add --yes to remove \
+the cron job and destroy them. Run it on every node. Other snapshots (replication, PVE, vzdump, \
+yours) and label:nosnap are never touched."
+    )]
     Uninstall(UninstallArgs),
 }
 
@@ -112,9 +120,23 @@ pub struct SimulateArgs {
 /// `pve-zfs-snap uninstall`.
 #[derive(Debug, Args, Clone)]
 pub struct UninstallArgs {
-    /// Host root under which /etc/cron.d is changed (tests, chroots).
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
+    /// Also destroy every snapshot and bookmark of ours (`autosnap_<time>_<class>`) and remove
+    /// the local label:running on the disks of the guests whose config is on this node.
+    /// Without --yes this is a dry run: it lists them and changes nothing.
+    #[arg(long)]
+    pub destroy_snapshots: bool,
+
+    /// With --destroy-snapshots: really destroy (after the dry run you read).
+    #[arg(long, requires = "destroy_snapshots")]
+    pub yes: bool,
+
+    /// Host options (root, zfs, node).
+    #[command(flatten)]
+    pub host: HostArgs,
+
+    /// Pretend the time is this RFC 3339 instant (tests).
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
 }
 
 /// `pve-zfs-snap status`.

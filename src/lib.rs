@@ -28,6 +28,7 @@ pub(crate) mod plan;
 pub(crate) mod policy;
 pub(crate) mod protection;
 pub(crate) mod pve;
+pub(crate) mod removal;
 pub(crate) mod replica;
 pub(crate) mod report;
 pub(crate) mod run;

@@ -56,14 +56,17 @@ pub fn run(args: &RunArgs) -> i32 {
     // The cron job is rendered before the run (a problem with it changes nothing) and
     // installed after a run that produced a report, so a broken setup is not scheduled.
     let interactive = cron::is_interactive();
-    let cron_setup = match cron::Setup::decide(args, &v.schedule, interactive, cron::current_binary)
-    {
-        Ok(s) => s,
-        Err(e) => {
-            let msg = format!("cannot write the cron job: {e:#}; add --no-cron to run without it");
-            return fail(&RunError::Usage(msg));
-        }
-    };
+    let cron_setup =
+        match cron::Setup::decide(args, &v.schedule, interactive, cron::current_binary, || {
+            cron::installed(&args.host.root)
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg =
+                    format!("cannot write the cron job: {e:#}; add --no-cron to run without it");
+                return fail(&RunError::Usage(msg));
+            }
+        };
     let exec = match spawner(&args.host.tools, timeout) {
         Ok(x) => x,
         Err(e) => {
