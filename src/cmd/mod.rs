@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod cron;
+pub mod journal;
 pub mod run;
 pub mod simulate;
 pub mod status;
@@ -17,6 +18,7 @@ use crate::cli::{Cli, Command, PolicyArgs, ZfsArgs};
 use crate::exit::RunError;
 use crate::run::PolicyOptions;
 use crate::zfs::Spawn;
+pub use journal::init_logging;
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {

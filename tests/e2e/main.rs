@@ -13,6 +13,7 @@ mod check;
 mod cron;
 mod faults;
 mod files;
+mod journal;
 mod protection;
 mod run_main;
 mod status;
