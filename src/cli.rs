@@ -22,7 +22,8 @@ use std::path::PathBuf;
     name = "pve-zfs-snap",
     version,
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    disable_help_subcommand = true
 )]
 #[command(
     after_help = "EXIT CODES: 0 all done, 1 some items failed (the rest was done), \
@@ -72,6 +73,16 @@ the cron job and destroy them. Run it on every node. Other snapshots (replicatio
 yours) and label:nosnap are never touched."
     )]
     Uninstall(UninstallArgs),
+    /// Print the help of the program, or of a command (`pve-zfs-snap help check`).
+    Help(HelpArgs),
+}
+
+/// `pve-zfs-snap help`.
+#[derive(Debug, Args, Clone)]
+pub struct HelpArgs {
+    /// The command whose help to print (check, status, simulate, uninstall).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 /// `pve-zfs-snap simulate`.
@@ -361,6 +372,19 @@ mod tests {
             panic!("not simulate");
         };
         assert_eq!(a.stop_at, ["1d:2h", "5d:1d"]);
+    }
+
+    /// `help --help` prints help (it was "unrecognized subcommand '--help'"); `help check`
+    /// names the command.
+    #[test]
+    fn help_subcommand_takes_help() {
+        let err = Cli::try_parse_from(["pve-zfs-snap", "help", "--help"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp, "{err}");
+        let cli = Cli::try_parse_from(["pve-zfs-snap", "help", "check"]).unwrap();
+        let Some(Command::Help(h)) = cli.command else {
+            panic!("not help: {:?}", cli.command);
+        };
+        assert_eq!(h.command.as_deref(), Some("check"));
     }
 
     #[test]

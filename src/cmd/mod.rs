@@ -28,7 +28,36 @@ pub fn main(cli: Cli) -> i32 {
         Some(Command::Status(args)) => status::status(&args),
         Some(Command::Uninstall(args)) => uninstall::uninstall(&args),
         Some(Command::Simulate(args)) => simulate::simulate(&args),
+        Some(Command::Help(args)) => help(args.command.as_deref()),
     }
+}
+
+/// `pve-zfs-snap help [COMMAND]`: the long help of the program or of one command.
+fn help(command: Option<&str>) -> i32 {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build();
+    let page = match command {
+        None => cli.render_long_help(),
+        Some(name) => match cli.find_subcommand_mut(name) {
+            Some(sub) => sub.render_long_help(),
+            None => {
+                let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+                eprintln!(
+                    "pve-zfs-snap: no command '{name}'; the commands are: {}",
+                    names.join(", ")
+                );
+                return crate::exit::USAGE;
+            }
+        },
+    };
+    let text = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        page.ansi().to_string()
+    } else {
+        page.to_string()
+    };
+    out(&format!("{text}\n"));
+    crate::exit::OK
 }
 
 /// Prints the error that stopped a command; returns its exit code.
