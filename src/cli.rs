@@ -200,6 +200,20 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value = "nagios")]
     pub format: CheckFormat,
 
+    /// Also check the health and capacity of the pools (of the --dataset prefixes, else every
+    /// imported pool), as sanoid's --monitor-health/--monitor-capacity: DEGRADED warns, any
+    /// other health but ONLINE is critical, and so is a pool past the capacity thresholds.
+    #[arg(long)]
+    pub pools: bool,
+
+    /// With --pools: warn when a pool is at least this full (percent).
+    #[arg(long, value_name = "PCT", default_value_t = 80, requires = "pools")]
+    pub capacity_warn: u64,
+
+    /// With --pools: critical when a pool is at least this full (percent).
+    #[arg(long, value_name = "PCT", default_value_t = 95, requires = "pools")]
+    pub capacity_crit: u64,
+
     /// Host root under which /etc/cron.d is read (tests, chroots).
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,

@@ -22,6 +22,7 @@
 //! | `hang:<command>[:<secs>]` | the command sleeps `<secs>` (default 3600) before running, holding nothing |
 //! | `busy:<snapshot>` | a `zfs send` of the snapshot is in progress (the kernel's long hold, which `zfs.list.holds` does not show): `zfs.check.destroy` and `zfs.sync.destroy` of it return EBUSY |
 //! | `fail-exec:<command>` | the command fails at once with exit 1 and libzfs' "modules are not loaded" message, touching nothing |
+//! | `pool-state:<HEALTH>:<pct>:<pool>` | `zpool list -o health,capacity,…` reports the pool as `<HEALTH>` (`DEGRADED`, `FAULTED`, …) and `<pct>` % full (of 100 GiB); nothing else changes (without it: `ONLINE`, 1 %) |
 //!
 //! `<command>`: `program` (any `zfs program`), `program-sync` (without `-n`), `program-n`
 //! (with `-n`), `zpool` (any `zpool` command), `all`, or a `zfs` subcommand (`list`, `get`,
@@ -100,6 +101,12 @@ pub(crate) enum Fault {
     FailExec { on: Selector },
     /// `busy:<snapshot>`.
     Busy { snapshot: String },
+    /// `pool-state:<HEALTH>:<pct>:<pool>`.
+    PoolState {
+        health: String,
+        capacity: u64,
+        pool: String,
+    },
 }
 
 /// A parsed `ZFS_EMU_FAULTS` value.
@@ -139,6 +146,20 @@ impl Counters {
     /// True when nothing was counted (the state file then has no `faults` key).
     pub(crate) fn is_zero(&self) -> bool {
         *self == Counters::default()
+    }
+}
+
+impl Faults {
+    /// `pool-state` of `pool`: (health, capacity %), if set.
+    pub(crate) fn pool_state(&self, pool: &str) -> Option<(&str, u64)> {
+        self.list.iter().find_map(|f| match f {
+            Fault::PoolState {
+                health,
+                capacity,
+                pool: p,
+            } if p == pool => Some((health.as_str(), *capacity)),
+            _ => None,
+        })
     }
 }
 
@@ -255,10 +276,27 @@ impl FromStr for Fault {
                 },
                 _ => return Err(bad("name a snapshot (pool/fs@snap)")),
             },
+            "pool-state" => {
+                let mut parts = rest.splitn(3, ':');
+                let (Some(health), Some(pct), Some(pool)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(bad("use pool-state:<HEALTH>:<pct>:<pool>"));
+                };
+                let capacity = count("the capacity", pct)?;
+                if capacity > 100 || health.is_empty() || !valid_pool(pool) {
+                    return Err(bad("use pool-state:<HEALTH>:<0-100>:<pool>"));
+                }
+                Fault::PoolState {
+                    health: health.to_string(),
+                    capacity,
+                    pool: pool.to_string(),
+                }
+            }
             other => {
                 return Err(SpecError(format!(
                     "unknown fault '{other}' (enospc, enospc-sync, eio, vanish-after, \
-                     kill-after, hang, fail-exec, busy)"
+                     kill-after, hang, fail-exec, busy, pool-state)"
                 )));
             }
         };
