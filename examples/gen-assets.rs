@@ -3,7 +3,9 @@
 //! written by hand a second time.
 //!
 //! `cargo run --example gen-assets -- <OUTDIR>` (what `packaging/build-deb.sh` does) writes
-//! `<OUTDIR>/pve-zfs-snap.8`, `<OUTDIR>/pve-zfs-snap.bash` and `<OUTDIR>/_pve-zfs-snap`.
+//! `<OUTDIR>/pve-zfs-snap.8`, one `<OUTDIR>/pve-zfs-snap-<command>.8` per subcommand (the main
+//! page's COMMANDS section refers to them), `<OUTDIR>/pve-zfs-snap.bash` and
+//! `<OUTDIR>/_pve-zfs-snap`.
 //! It is an example, not a `[[bin]]`, so `clap_mangen`/`clap_complete` stay dev-dependencies
 //! and out of the product; it runs only when the package is built, never on `cargo build`.
 //! It must not touch anything outside `<OUTDIR>`.
@@ -37,14 +39,34 @@ The alternative to cron: a timer every 15 minutes running
 \fBcron\fR(8), \fBsystemd.timer\fR(5)
 "#;
 
+#[allow(dead_code)] // also compiled into tests/packaging.rs, which calls `generate` only
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [out] = args.as_slice() else {
         bail!("usage: gen-assets <OUTDIR>");
     };
-    let out = PathBuf::from(out);
-    fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    generate(&PathBuf::from(out))
+}
+
+/// Writes every asset into `out` (created if needed).
+pub fn generate(out: &Path) -> Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write(&out.join("pve-zfs-snap.8"), &man_page()?)?;
+    let mut cli = Cli::command();
+    cli.build();
+    for sub in cli.get_subcommands() {
+        let name = format!("pve-zfs-snap-{}", sub.get_name());
+        let mut page = Vec::new();
+        // clap names are `&'static str` (no "string" feature): a few bytes per page, once.
+        let static_name: &'static str = Box::leak(name.clone().into_boxed_str());
+        clap_mangen::Man::new(sub.clone().name(static_name))
+            .section("8")
+            .manual("System Administration")
+            .date(man_date()?)
+            .source(format!("pve-zfs-snap {}", env!("CARGO_PKG_VERSION")))
+            .render(&mut page)?;
+        write(&out.join(format!("{name}.8")), &page)?;
+    }
     for (shell, file) in [
         (Shell::Bash, "pve-zfs-snap.bash"),
         (Shell::Zsh, "_pve-zfs-snap"),

@@ -22,7 +22,8 @@ use std::path::PathBuf;
     name = "pve-zfs-snap",
     version,
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    disable_help_subcommand = true
 )]
 #[command(
     after_help = "EXIT CODES: 0 all done, 1 some items failed (the rest was done), \
@@ -61,8 +62,16 @@ EXIT CODES (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (zfs not reachable, 
     /// 2 disks each, one stopped for 3 days). Prints what is kept per class, the oldest point
     /// to roll back to, peaks and a timeline. Touches no real pool.
     Simulate(SimulateArgs),
-    /// Remove the cron job (/etc/cron.d/pve-zfs-snap) installed by an interactive run; also
-    /// reports a line of the original tool in root's crontab.
+    /// Remove the cron job (/etc/cron.d/pve-zfs-snap) installed by an interactive run (a file
+    /// pve-zfs-snap did not write is kept); also reports a line of the original tool in root's
+    /// crontab. Snapshots, bookmarks and labels are left in place unless --destroy-snapshots.
+    #[command(
+        after_help = "REMOVING EVERYTHING: 'pve-zfs-snap uninstall --destroy-snapshots' lists \
+every autosnap_<time>_<class> snapshot and bookmark of ours and every local label:running on \
+the disks of the guests whose config is on this node, and changes nothing; add --yes to remove \
+the cron job and destroy them. Run it on every node. Other snapshots (replication, PVE, vzdump, \
+yours) and label:nosnap are never touched."
+    )]
     Uninstall(UninstallArgs),
     /// Third site: pull our snapshots of every guest disk below SOURCE (on this host, or on
     /// `--from [user@]host` over ssh) into TARGET_PREFIX, incrementally from the newest common
@@ -76,6 +85,8 @@ EXIT CODES (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (zfs not reachable, 
     /// The cluster-wide policy file /etc/pve/pve-zfs-snap.cfg.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the help of the program, or of a command (`pve-zfs-snap help check`).
+    Help(HelpArgs),
 }
 
 /// `pve-zfs-snap pull`.
@@ -182,6 +193,14 @@ pub struct ConfigCheckArgs {
     pub keep: Vec<String>,
 }
 
+/// `pve-zfs-snap help`.
+#[derive(Debug, Args, Clone)]
+pub struct HelpArgs {
+    /// The command whose help to print (check, status, simulate, uninstall).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
 /// `pve-zfs-snap simulate`.
 #[derive(Debug, Args, Clone)]
 pub struct SimulateArgs {
@@ -234,9 +253,23 @@ pub struct SimulateArgs {
 /// `pve-zfs-snap uninstall`.
 #[derive(Debug, Args, Clone)]
 pub struct UninstallArgs {
-    /// Host root under which /etc/cron.d is changed (tests, chroots).
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
+    /// Also destroy every snapshot and bookmark of ours (`autosnap_<time>_<class>`) and remove
+    /// the local label:running on the disks of the guests whose config is on this node.
+    /// Without --yes this is a dry run: it lists them and changes nothing.
+    #[arg(long)]
+    pub destroy_snapshots: bool,
+
+    /// With --destroy-snapshots: really destroy (after the dry run you read).
+    #[arg(long, requires = "destroy_snapshots")]
+    pub yes: bool,
+
+    /// Host options (root, zfs, node).
+    #[command(flatten)]
+    pub host: HostArgs,
+
+    /// Pretend the time is this RFC 3339 instant (tests).
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
 }
 
 /// `pve-zfs-snap status`.
@@ -297,6 +330,20 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "nagios")]
     pub format: CheckFormat,
+
+    /// Also check the health and capacity of the pools (of the --dataset prefixes, else every
+    /// imported pool), as sanoid's --monitor-health/--monitor-capacity: DEGRADED warns, any
+    /// other health but ONLINE is critical, and so is a pool past the capacity thresholds.
+    #[arg(long)]
+    pub pools: bool,
+
+    /// With --pools: warn when a pool is at least this full (percent).
+    #[arg(long, value_name = "PCT", default_value_t = 80, requires = "pools")]
+    pub capacity_warn: u64,
+
+    /// With --pools: critical when a pool is at least this full (percent).
+    #[arg(long, value_name = "PCT", default_value_t = 95, requires = "pools")]
+    pub capacity_crit: u64,
 
     /// Host root under which /etc/cron.d is read (tests, chroots).
     #[arg(long, value_name = "DIR", default_value = "/")]
@@ -475,6 +522,19 @@ mod tests {
             panic!("not simulate");
         };
         assert_eq!(a.stop_at, ["1d:2h", "5d:1d"]);
+    }
+
+    /// `help --help` prints help (it was "unrecognized subcommand '--help'"); `help check`
+    /// names the command.
+    #[test]
+    fn help_subcommand_takes_help() {
+        let err = Cli::try_parse_from(["pve-zfs-snap", "help", "--help"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp, "{err}");
+        let cli = Cli::try_parse_from(["pve-zfs-snap", "help", "check"]).unwrap();
+        let Some(Command::Help(h)) = cli.command else {
+            panic!("not help: {:?}", cli.command);
+        };
+        assert_eq!(h.command.as_deref(), Some("check"));
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub const CRON_FILE: &str = "etc/cron.d/pve-zfs-snap";
 /// The `PATH` line of the cron file (cron's default is only `/usr/bin:/bin`).
 pub const CRON_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The first words of the first line of every file [`render`] writes: how a file of ours is
+/// told from one an admin wrote by hand (which is never replaced or removed).
+pub const MARKER: &str = "# Written by pve-zfs-snap:";
+
 /// The schedule used when none is given.
 pub const DEFAULT_SCHEDULE: &str = "*/15 * * * *";
 
@@ -154,7 +158,7 @@ pub fn render(
         words.push(cron_word(arg)?);
     }
     Ok(format!(
-        "# Written by pve-zfs-snap: snapshots of the guests running on this node.\n\
+        "{MARKER} snapshots of the guests running on this node.\n\
          # To change the schedule or the arguments, run pve-zfs-snap by hand (from a terminal)\n\
          # with the new ones; it rewrites this file. To remove it: pve-zfs-snap uninstall\n\
          {CRON_PATH}\n\
@@ -294,9 +298,55 @@ fn shell_words(command: &str) -> Option<Vec<String>> {
     Some(words)
 }
 
+/// True when `content` is a file [`render`] wrote: its first line starts with [`MARKER`] and it
+/// has exactly one command line of our shape ([`parse_installed`]). A file edited by hand
+/// beyond that (a second line, a `MAILTO`, a redirection) is the admin's, not ours.
+pub fn is_ours(content: &str) -> bool {
+    content
+        .lines()
+        .next()
+        .is_some_and(|l| l.starts_with(MARKER))
+        && parse_installed(content).is_some()
+}
+
+/// What is at `<root>/etc/cron.d/pve-zfs-snap`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Installed {
+    /// Nothing.
+    Absent,
+    /// A file of ours: its schedule and the arguments after `--cron`.
+    Ours(CronSchedule, Vec<String>),
+    /// Something we did not write (no marker, edited by hand, not UTF-8, not a regular file):
+    /// never replaced, never removed.
+    Foreign,
+}
+
+/// Reads `<root>/etc/cron.d/pve-zfs-snap` and tells whether it is ours.
+pub fn read_installed(root: &Path) -> io::Result<Installed> {
+    let path = root.join(CRON_FILE);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Installed::Absent),
+        Err(e) => return Err(e),
+        Ok(m) if !m.file_type().is_file() => return Ok(Installed::Foreign),
+        Ok(_) => {}
+    }
+    Ok(match crate::fsutil::read_regular(&path)? {
+        None => Installed::Absent,
+        Some(f) => match std::str::from_utf8(&f.bytes) {
+            Ok(text) if is_ours(text) => match parse_installed(text) {
+                Some((schedule, args)) => Installed::Ours(schedule, args),
+                None => Installed::Foreign,
+            },
+            _ => Installed::Foreign,
+        },
+    })
+}
+
 /// What [`install`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InstallOutcome {
+    /// A file we did not write is there ([`Installed::Foreign`]): it was left as it is.
+    Foreign,
     /// The file did not exist.
     Created,
     /// The file existed with other content (or a wrong mode) and was replaced.
@@ -306,8 +356,10 @@ pub enum InstallOutcome {
 }
 
 /// Writes `<root>/etc/cron.d/pve-zfs-snap` atomically (temporary file in the same directory,
-/// mode 0644, fsync, rename, directory fsync), only when content or mode differ. The directory
-/// must exist (a missing `/etc/cron.d` means cron is not installed; it is not created).
+/// mode 0644, fsync, rename, directory fsync), only when content or mode differ, and only over
+/// a file of ours ([`is_ours`]): a file the admin wrote is kept ([`InstallOutcome::Foreign`]).
+/// The directory must exist (a missing `/etc/cron.d` means cron is not installed; it is not
+/// created).
 pub fn install(root: &Path, content: &str) -> io::Result<InstallOutcome> {
     let path = root.join(CRON_FILE);
     let dir = path.parent().expect("CRON_FILE has a parent");
@@ -316,6 +368,9 @@ pub fn install(root: &Path, content: &str) -> io::Result<InstallOutcome> {
             io::ErrorKind::NotFound,
             format!("{} does not exist: is cron installed?", dir.display()),
         ));
+    }
+    if read_installed(root)? == Installed::Foreign {
+        return Ok(InstallOutcome::Foreign);
     }
     // Only a regular file is read or replaced (a FIFO there must not hang the run).
     let outcome = match crate::fsutil::read_regular(&path)? {
@@ -333,11 +388,28 @@ pub fn install(root: &Path, content: &str) -> io::Result<InstallOutcome> {
     Ok(outcome)
 }
 
-/// Removes `<root>/etc/cron.d/pve-zfs-snap`; `false` when it did not exist.
-pub fn uninstall(root: &Path) -> io::Result<bool> {
+/// What [`uninstall`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Our file was removed.
+    Removed,
+    /// There was no file.
+    Absent,
+    /// A file we did not write is there: it was kept.
+    Foreign,
+}
+
+/// Removes `<root>/etc/cron.d/pve-zfs-snap` when it is ours ([`is_ours`]); a file the admin
+/// wrote is never removed.
+pub fn uninstall(root: &Path) -> io::Result<Removal> {
+    match read_installed(root)? {
+        Installed::Absent => return Ok(Removal::Absent),
+        Installed::Foreign => return Ok(Removal::Foreign),
+        Installed::Ours(..) => {}
+    }
     match std::fs::remove_file(root.join(CRON_FILE)) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Ok(()) => Ok(Removal::Removed),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Removal::Absent),
         Err(e) => Err(e),
     }
 }
@@ -528,9 +600,52 @@ mod tests {
             .collect();
         assert_eq!(names, ["pve-zfs-snap"]);
 
-        assert!(uninstall(root).unwrap());
+        assert_eq!(uninstall(root).unwrap(), Removal::Removed);
         assert!(!path.exists());
-        assert!(!uninstall(root).unwrap());
+        assert_eq!(uninstall(root).unwrap(), Removal::Absent);
+    }
+
+    /// A file the admin wrote (no marker, or ours edited beyond our shape) is never replaced
+    /// nor removed; ours is.
+    #[test]
+    fn foreign_files_are_kept() {
+        let bin = Path::new("/usr/local/sbin/pve-zfs-snap");
+        let ours = render(&CronSchedule::default(), bin, &args(&["f4"])).unwrap();
+        let foreign = [
+            "*/5 * * * * root /usr/local/bin/pve-zfs-snap --cron f4\n".to_string(),
+            format!("MAILTO=admin@example.org\n{ours}"),
+            format!("{ours}0 3 * * * root /usr/local/bin/pve-zfs-snap --cron d7\n"),
+            ours.replace("--cron f4", "--cron f4 >/dev/null 2>&1"),
+        ];
+        for text in &foreign {
+            assert!(!is_ours(text), "{text}");
+            let dir = cron_dir();
+            let root = dir.path();
+            let path = root.join(CRON_FILE);
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(read_installed(root).unwrap(), Installed::Foreign);
+            assert_eq!(install(root, &ours).unwrap(), InstallOutcome::Foreign);
+            assert_eq!(&std::fs::read_to_string(&path).unwrap(), text);
+            assert_eq!(uninstall(root).unwrap(), Removal::Foreign);
+            assert_eq!(&std::fs::read_to_string(&path).unwrap(), text);
+        }
+        // Not UTF-8, a directory, a symlink: not ours either.
+        let dir = cron_dir();
+        let path = dir.path().join(CRON_FILE);
+        std::fs::write(&path, b"\xff\xfe").unwrap();
+        assert_eq!(install(dir.path(), &ours).unwrap(), InstallOutcome::Foreign);
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/null", &path).unwrap();
+        assert_eq!(uninstall(dir.path()).unwrap(), Removal::Foreign);
+        assert!(path.symlink_metadata().is_ok());
+
+        assert!(is_ours(&ours));
+        let dir = cron_dir();
+        std::fs::write(dir.path().join(CRON_FILE), &ours).unwrap();
+        assert_eq!(
+            read_installed(dir.path()).unwrap(),
+            Installed::Ours(CronSchedule::default(), args(&["f4"]))
+        );
     }
 
     #[test]

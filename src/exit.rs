@@ -37,8 +37,25 @@ pub enum RunError {
     #[error("{0}")]
     Locked(String),
     /// The host or ZFS could not be read, or the lock could not be taken: nothing touched.
-    #[error("{0:#}")]
+    #[error("{}", chain(.0))]
     Failed(anyhow::Error),
+}
+
+/// The error and its causes, `outer: inner`, leaving out a cause whose text the message
+/// before it already carries (an error that names its `source` in its own message), so that
+/// "No such file or directory (os error 2)" is said once.
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 impl RunError {
@@ -70,5 +87,25 @@ mod tests {
         for (e, code, text) in cases {
             assert_eq!((e.exit_code(), e.to_string()), (code, text.to_string()));
         }
+    }
+
+    /// An error whose message already names its source does not repeat it.
+    #[test]
+    fn a_cause_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read /etc/pve/.vmlist: {source}; is pve-cluster running?")]
+        struct E {
+            #[source]
+            source: std::io::Error,
+        }
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let text = io.to_string();
+        let e = RunError::Failed(anyhow::Error::new(E { source: io }));
+        let msg = e.to_string();
+        assert_eq!(msg.matches(&text).count(), 1, "{msg}");
+        assert_eq!(
+            RunError::Failed(anyhow::anyhow!("a").context("b").context("c")).to_string(),
+            "c: b: a"
+        );
     }
 }

@@ -30,6 +30,7 @@ pub(crate) mod policy;
 pub(crate) mod protection;
 pub(crate) mod pull;
 pub(crate) mod pve;
+pub(crate) mod removal;
 pub(crate) mod replica;
 pub(crate) mod report;
 pub(crate) mod run;

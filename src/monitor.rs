@@ -32,6 +32,9 @@ use crate::naming::{Dataset, SnapKind, SnapName};
 use crate::nosnap::{NosnapValue, nosnap_value};
 use std::fmt::Write as _;
 
+pub mod pools;
+pub use pools::{CapacityThresholds, PoolFacts, PoolRecord, evaluate_pools};
+
 /// Seconds a snapshot may be dated in the future before it counts as clock skew: the same
 /// tolerance as the run's "this instant" ([`crate::policy::SAME_INSTANT_SECS`]).
 pub const SKEW_TOLERANCE: i64 = crate::policy::SAME_INSTANT_SECS;
@@ -325,6 +328,10 @@ pub struct CheckReport {
     pub records: Vec<Record>,
     /// Pools or prefixes that could not be read (each makes the result at least UNKNOWN).
     pub errors: Vec<String>,
+    /// Pool health and capacity (`check --pools`; empty otherwise), worst first.
+    pub pools: Vec<PoolRecord>,
+    /// The capacity thresholds in force, with `--pools`.
+    pub capacity: Option<CapacityThresholds>,
 }
 
 /// The VMID in a guest disk's leaf name (`vm-100-disk-0`, `subvol-200-disk-1`).
@@ -407,6 +414,8 @@ pub fn evaluate(
         thresholds: t.clone(),
         records,
         errors,
+        pools: Vec::new(),
+        capacity: None,
     }
 }
 
@@ -566,7 +575,14 @@ impl CheckReport {
             .iter()
             .map(|r| r.state.nagios())
             .max()
-            .unwrap_or(Status::Unknown);
+            .unwrap_or(Status::Unknown)
+            .max(
+                self.pools
+                    .iter()
+                    .map(|p| p.state.nagios())
+                    .max()
+                    .unwrap_or(Status::Ok),
+            );
         if self.errors.is_empty() {
             worst
         } else {
@@ -620,8 +636,24 @@ pub fn render_nagios(r: &CheckReport) -> String {
             counts.join(", ")
         );
     }
+    if !r.pools.is_empty() {
+        let bad = r.pools.iter().filter(|p| p.state != State::Ok).count();
+        let _ = write!(
+            text,
+            "; {} pool{}: {}",
+            r.pools.len(),
+            if r.pools.len() == 1 { "" } else { "s" },
+            if bad == 0 {
+                "all ok".to_string()
+            } else {
+                format!("{bad} alerting")
+            }
+        );
+    }
     let alerting = || r.records.iter().filter(|x| x.state.nagios() != Status::Ok);
+    let alerting_pools = || r.pools.iter().filter(|p| p.state != State::Ok);
     let mut problems: Vec<String> = r.errors.iter().map(|e| one_line(e)).collect();
+    problems.extend(alerting_pools().map(|p| format!("pool {}: {}", p.pool, p.reason)));
     problems.extend(alerting().enumerate().map(|(i, x)| match &x.action {
         Some(a) if i == 0 => format!("{}: {}: {a}", x.dataset, x.reason),
         _ => format!("{}: {}", x.dataset, x.reason),
@@ -647,6 +679,18 @@ pub fn render_nagios(r: &CheckReport) -> String {
     for s in State::ALL {
         let _ = write!(text, " {}={}", s.label(), r.count(s));
     }
+    if let Some(c) = &r.capacity {
+        for p in &r.pools {
+            let _ = write!(
+                text,
+                " pool_{}={}%;{};{};0;100",
+                p.pool,
+                p.capacity_percent,
+                c.warn(),
+                c.crit()
+            );
+        }
+    }
     text.push('\n');
 
     let mut long: Vec<String> = r
@@ -669,6 +713,18 @@ pub fn render_nagios(r: &CheckReport) -> String {
         }
         l
     };
+    long.extend(alerting_pools().map(|p| {
+        let mut l = format!(
+            "{} pool {}: {}",
+            p.state.label().to_uppercase(),
+            p.pool,
+            p.reason
+        );
+        if let Some(a) = &p.action {
+            let _ = write!(l, ": {a}");
+        }
+        l
+    }));
     long.extend(alerting().map(line));
     long.extend(
         r.records
@@ -706,9 +762,23 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
-/// The JSON output: a list of per-disk records (worst first).
+/// The JSON output: a list of per-disk records (worst first), then (with `--pools`) one
+/// record per pool (`"pool"` instead of `"dataset"`).
 pub fn render_json(r: &CheckReport) -> String {
-    let mut s = serde_json::to_string_pretty(&r.records).expect("records serialize");
+    /// A disk's record or a pool's, serialized as it is.
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    enum Entry<'a> {
+        Disk(&'a Record),
+        Pool(&'a PoolRecord),
+    }
+    let all: Vec<Entry> = r
+        .records
+        .iter()
+        .map(Entry::Disk)
+        .chain(r.pools.iter().map(Entry::Pool))
+        .collect();
+    let mut s = serde_json::to_string_pretty(&all).expect("records serialize");
     s.push('\n');
     s
 }
@@ -845,7 +915,78 @@ pub fn render_prometheus(r: &CheckReport) -> String {
             .map(|x| (ds(x), x.snapshots.to_string()))
             .collect::<Vec<_>>(),
     );
+    if let Some(c) = &r.capacity {
+        render_pools_prometheus(&mut out, &r.pools, c);
+    }
     out
+}
+
+/// The pool families of `check --pools --format prometheus`.
+fn render_pools_prometheus(out: &mut String, pools: &[PoolRecord], c: &CapacityThresholds) {
+    let pl = |p: &PoolRecord| format!("pool=\"{}\"", escape_label(&p.pool));
+    let per = |f: &dyn Fn(&PoolRecord) -> String| -> Vec<(String, String)> {
+        pools.iter().map(|p| (pl(p), f(p))).collect()
+    };
+    gauge(
+        out,
+        "pve_zfs_snap_pool_capacity_threshold_ratio",
+        "Pool capacity thresholds in force (check --capacity-warn/--capacity-crit).",
+        &[
+            ("level=\"warn\"".into(), ratio(c.warn())),
+            ("level=\"crit\"".into(), ratio(c.crit())),
+        ],
+    );
+    gauge(
+        out,
+        "pve_zfs_snap_pool_state",
+        "1 for the pool's current state (ok, warn, crit) from its health and capacity.",
+        &pools
+            .iter()
+            .map(|p| {
+                (
+                    format!("{},state=\"{}\"", pl(p), p.state.label()),
+                    "1".into(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        out,
+        "pve_zfs_snap_pool_health",
+        "1 with the pool's health as zpool list shows it (ONLINE, DEGRADED, FAULTED, ...).",
+        &pools
+            .iter()
+            .map(|p| {
+                (
+                    format!("{},health=\"{}\"", pl(p), escape_label(&p.health)),
+                    "1".into(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        out,
+        "pve_zfs_snap_pool_capacity_ratio",
+        "How full the pool is (zpool list capacity), 0 to 1.",
+        &per(&|p| ratio(p.capacity_percent)),
+    );
+    gauge(
+        out,
+        "pve_zfs_snap_pool_size_bytes",
+        "Pool size.",
+        &per(&|p| p.size_bytes.to_string()),
+    );
+    gauge(
+        out,
+        "pve_zfs_snap_pool_free_bytes",
+        "Pool free space.",
+        &per(&|p| p.free_bytes.to_string()),
+    );
+}
+
+/// A percentage as a 0–1 ratio with two decimals.
+fn ratio(pct: u64) -> String {
+    format!("{}.{:02}", pct / 100, pct % 100)
 }
 
 #[cfg(test)]

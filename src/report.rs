@@ -415,6 +415,82 @@ pub fn from_replicas(plan: &Plan) -> Vec<ItemReport> {
         .collect()
 }
 
+impl Report {
+    /// One concise line per pool for the journal (every run, `--cron` included): snapshots
+    /// taken, destroyed, kept, failed, and its disks by state. `pool <name>: …`.
+    pub fn pool_lines(&self) -> Vec<String> {
+        self.pools
+            .iter()
+            .map(|p| {
+                let disks = verdict::Counts::of(
+                    &self
+                        .disks
+                        .iter()
+                        .filter(|d| d.dataset.as_ref().is_some_and(|ds| ds.pool() == p.pool))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+                let disks = format!(
+                    "{} disks snapshotted, {} stopped, {} excluded{}",
+                    disks.snapshotted,
+                    disks.stopped,
+                    disks.excluded,
+                    if disks.failed > 0 {
+                        format!(", {} UNPROTECTED", disks.failed)
+                    } else {
+                        String::new()
+                    }
+                );
+                if let Some(e) = &p.error {
+                    return format!("pool {}: FAILED ({e}); {disks}", p.pool);
+                }
+                let (mut taken, mut destroyed, mut kept, mut failed) = (0, 0, 0, 0);
+                for i in &p.items {
+                    match (&i.change, &i.outcome) {
+                        (_, Some(o)) if o.is_failure() => failed += 1,
+                        (_, Some(Outcome::Kept(_))) => kept += 1,
+                        (Change::Snapshot { .. }, Some(Outcome::Ok)) => taken += 1,
+                        (Change::Destroy { .. }, Some(Outcome::Ok)) => destroyed += 1,
+                        _ => {}
+                    }
+                }
+                let txg = p.txg.map(|t| format!(" (txg {t})")).unwrap_or_default();
+                format!(
+                    "pool {}: {taken} snapshots taken{txg}, {destroyed} destroyed, {kept} \
+                     expired kept, {} failed; {disks}",
+                    p.pool,
+                    failed + p.program_errors.len()
+                )
+            })
+            .collect()
+    }
+
+    /// Every planned change with why it was planned and what became of it (`-v`):
+    /// `guest <vmid>: <change>: <reason> => <outcome>`.
+    pub fn decisions(&self) -> Vec<String> {
+        self.pools
+            .iter()
+            .flat_map(|p| &p.items)
+            .map(|i| {
+                let outcome = match &i.outcome {
+                    None => "not done (dry run)".to_string(),
+                    Some(Outcome::Ok) => "done".to_string(),
+                    Some(Outcome::Kept(why)) => format!("kept ({why}); a later run destroys it"),
+                    Some(Outcome::Dropped) => "dropped (another change of the guest failed)".into(),
+                    Some(Outcome::CheckFailed(e)) => format!("check failed ({e})"),
+                    Some(Outcome::Failed(e)) => format!("FAILED ({e})"),
+                };
+                format!(
+                    "guest {}: {}: {} => {outcome}",
+                    i.vmid,
+                    i.change.describe(),
+                    i.reason
+                )
+            })
+            .collect()
+    }
+}
+
 /// The plan's items in execution order, with no outcomes yet (what a dry run reports).
 pub fn from_plan(plan: &Plan) -> Vec<ItemReport> {
     plan.guests

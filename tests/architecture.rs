@@ -38,7 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "edges: files, processes, ZFS",
         &["fsutil", "lock", "cron", "metrics", "pve", "zfs", "replica"],
     ),
-    ("pipelines (no printing)", &["run", "simulate"]),
+    ("pipelines (no printing)", &["run", "simulate", "removal"]),
     ("commands: print, clock, environment", &["cmd"]),
 ];
 

@@ -300,3 +300,51 @@ fn cargo_install_installs_only_the_product_binary() {
         .collect();
     assert_eq!(binaries, ["target/release/pve-zfs-snap"]);
 }
+
+/// The asset generator (`examples/gen-assets.rs`), compiled in to call its `generate`.
+#[path = "../examples/gen-assets.rs"]
+#[allow(dead_code)]
+mod gen_assets;
+
+/// Every man page a generated page refers to (`pve-zfs-snap-check(8)` in the main page's
+/// COMMANDS section) is generated too, and the package ships every generated page.
+#[test]
+fn man_pages_referred_to_exist_and_are_shipped() {
+    let dir = tempfile::tempdir().unwrap();
+    gen_assets::generate(dir.path()).unwrap();
+    let pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".8"))
+        .collect();
+    let mut referred = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        for (i, _) in text.match_indices("(8)") {
+            let head = &text[..i];
+            let start = head
+                .rfind(|c: char| c.is_whitespace() || c == 'B')
+                .map_or(0, |p| p + 1);
+            let name = head[start..].replace("\\-", "-");
+            if name.starts_with("pve-zfs-snap") {
+                referred.push(name);
+            }
+        }
+    }
+    assert!(
+        referred.iter().any(|n| n == "pve-zfs-snap-check"),
+        "{referred:?}"
+    );
+    for name in &referred {
+        assert!(
+            pages.contains(&format!("{name}.8")),
+            "{name}(8) is referred to but not generated: {pages:?}"
+        );
+    }
+    let cargo =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains(r#"["target/assets/*.8", "usr/share/man/man8/", "644"]"#),
+        "the .deb must ship every generated page"
+    );
+}

@@ -49,8 +49,23 @@ pub(crate) fn run(args: &CheckArgs, clock: impl FnOnce() -> DateTime<Utc>) -> (S
         Ok(r) => r,
         Err(e) => return usage(e),
     };
+    let capacity = match args
+        .pools
+        .then(|| monitor::CapacityThresholds::new(args.capacity_warn, args.capacity_crit))
+        .transpose()
+    {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let pool_names: Vec<String> = roots.iter().map(|d| d.pool().to_string()).collect();
     let mut report = match spawner(&args.tools, timeout) {
-        Ok(exec) => gather(&exec, roots, now.timestamp(), &thresholds, &excludes),
+        Ok(exec) => {
+            let mut report = gather(&exec, roots, now.timestamp(), &thresholds, &excludes);
+            if let Some(c) = capacity {
+                add_pools(&exec, &mut report, &pool_names, c);
+            }
+            report
+        }
         Err(e) => monitor::evaluate(
             &[],
             vec![e.to_string()],
@@ -100,6 +115,28 @@ fn honour_policy(report: &mut CheckReport, args: &CheckArgs) {
             .then(b.age_seconds.cmp(&a.age_seconds))
             .then(a.dataset.cmp(&b.dataset))
     });
+}
+
+/// Adds the health and capacity of `pools` (every imported pool when empty) to `report`.
+fn add_pools(
+    exec: &dyn Exec,
+    report: &mut CheckReport,
+    pools: &[String],
+    c: monitor::CapacityThresholds,
+) {
+    report.capacity = Some(c);
+    match zfs::pool_facts(exec) {
+        Ok(facts) => {
+            let wanted: Vec<monitor::PoolFacts> = facts
+                .into_iter()
+                .filter(|f| pools.is_empty() || pools.contains(&f.name))
+                .collect();
+            report.pools = monitor::evaluate_pools(&wanted, &c);
+        }
+        Err(e) => report
+            .errors
+            .push(format!("cannot read pool health and capacity: {e}")),
+    }
 }
 
 /// Dataset prefixes given with `option` (`rpool/data`, a trailing `/` allowed), validated.

@@ -8,7 +8,7 @@
 //! looked at.
 
 use crate::cli::RunArgs;
-use crate::cron::{self, CronSchedule, InstallOutcome};
+use crate::cron::{self, CronSchedule, InstallOutcome, Installed};
 use crate::exit::{OK as EXIT_OK, PARTIAL as EXIT_PARTIAL};
 use anyhow::Context;
 use std::io::IsTerminal;
@@ -47,17 +47,22 @@ pub(crate) struct Job {
     pub content: String,
     /// Its command line (`<schedule> root <binary> --cron …`), for messages.
     pub line: String,
+    /// The schedule is the installed file's, kept because `--schedule` was not given.
+    pub kept_schedule: bool,
 }
 
 impl Setup {
     /// Decides from the arguments and whether the run is interactive (see [`is_interactive`]).
-    /// For an install, renders the file with `binary` (see [`current_binary`]); an error
-    /// means the job cannot be written (e.g. an argument cron cannot carry).
+    /// For an install, renders the file with `binary` (see [`current_binary`]) and, when
+    /// `--schedule` was not given, the schedule of the file of ours already `installed` (a
+    /// run without `--schedule` never resets a schedule chosen earlier); an error means the
+    /// job cannot be written (e.g. an argument cron cannot carry).
     pub(crate) fn decide(
         args: &RunArgs,
         schedule: &CronSchedule,
         interactive: bool,
         binary: impl FnOnce() -> anyhow::Result<PathBuf>,
+        installed: impl FnOnce() -> Installed,
     ) -> anyhow::Result<Setup> {
         if args.cron || args.no_cron || args.dry_run {
             return Ok(Setup::Skip);
@@ -65,7 +70,13 @@ impl Setup {
         if !interactive {
             return Ok(Setup::Hint);
         }
-        Ok(Setup::Install(Job::new(args, schedule, &binary()?)?))
+        let kept = match (&args.schedule, installed()) {
+            (None, Installed::Ours(previous, _)) if previous != *schedule => Some(previous),
+            _ => None,
+        };
+        let mut job = Job::new(args, kept.as_ref().unwrap_or(schedule), &binary()?)?;
+        job.kept_schedule = kept.is_some();
+        Ok(Setup::Install(job))
     }
 }
 
@@ -82,6 +93,7 @@ impl Job {
             root: args.host.root.clone(),
             content,
             line,
+            kept_schedule: false,
         })
     }
 
@@ -90,14 +102,39 @@ impl Job {
         self.root.join(cron::CRON_FILE)
     }
 
-    /// The notice for an install outcome: `installed|updated|unchanged <path>: <line>`.
-    pub(crate) fn notice(&self, outcome: InstallOutcome) -> String {
+    /// The notice for an install outcome: `installed|updated|unchanged <path>: <line>`, with
+    /// the line it replaced (`previous`) and whether the schedule was kept; for a file we did
+    /// not write, the warning that it was kept.
+    pub(crate) fn notice(&self, outcome: InstallOutcome, previous: Option<&str>) -> String {
         let verb = match outcome {
             InstallOutcome::Created => "installed",
             InstallOutcome::Updated => "updated",
             InstallOutcome::Unchanged => "unchanged",
+            InstallOutcome::Foreign => {
+                return format!(
+                    "pve-zfs-snap: warning: kept {path}: it was not written by pve-zfs-snap (its \
+                     first line is not '{marker} …', or it was edited by hand), so the cron job \
+                     was NOT installed or changed. To let pve-zfs-snap manage it, remove that \
+                     file and run again; to keep yours, add --no-cron",
+                    path = self.path().display(),
+                    marker = cron::MARKER,
+                );
+            }
         };
-        format!("{verb} {}: {}", self.path().display(), self.line)
+        let mut s = format!("{verb} {}: {}", self.path().display(), self.line);
+        if let (InstallOutcome::Updated, Some(old)) = (outcome, previous)
+            && old != self.line
+        {
+            s.push_str(&format!("\n  (it was: {old})"));
+        }
+        if self.kept_schedule {
+            let sched = self.line.split_whitespace().take(5).collect::<Vec<_>>();
+            s.push_str(&format!(
+                "\n  (kept the installed schedule '{}'; give --schedule to change it)",
+                sched.join(" ")
+            ));
+        }
+        s
     }
 }
 
@@ -163,13 +200,18 @@ pub(crate) fn after_run(setup: &Setup, json: bool) -> i32 {
             EXIT_OK
         }
         Setup::Install(job) => {
+            let previous = installed_line(&job.root);
             let code = match cron::install(&job.root, &job.content) {
+                Ok(outcome @ InstallOutcome::Foreign) => {
+                    eprintln!("{}", job.notice(outcome, None));
+                    EXIT_OK
+                }
                 Ok(outcome) if json => {
-                    eprintln!("{}", job.notice(outcome));
+                    eprintln!("{}", job.notice(outcome, previous.as_deref()));
                     EXIT_OK
                 }
                 Ok(outcome) => {
-                    println!("{}", job.notice(outcome));
+                    println!("{}", job.notice(outcome, previous.as_deref()));
                     EXIT_OK
                 }
                 Err(e) => {
@@ -184,6 +226,23 @@ pub(crate) fn after_run(setup: &Setup, json: bool) -> i32 {
             code
         }
     }
+}
+
+/// What is installed under `root` (a file that cannot be read counts as not ours).
+pub(crate) fn installed(root: &Path) -> Installed {
+    cron::read_installed(root).unwrap_or(Installed::Foreign)
+}
+
+/// The command line of the file of ours installed under `root`, if any.
+fn installed_line(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join(cron::CRON_FILE)).ok()?;
+    if !cron::is_ours(&text) {
+        return None;
+    }
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(str::to_string)
 }
 
 /// Prints one warning per line of root's crontab that runs pve-zfs-snap (the original tool
@@ -330,7 +389,10 @@ mod tests {
             (&["f4"], true, "install"),
         ];
         for (argv, interactive, want) in cases {
-            let got = Setup::decide(&run_args(argv), &sched, *interactive, bin).unwrap();
+            let got = Setup::decide(&run_args(argv), &sched, *interactive, bin, || {
+                Installed::Absent
+            })
+            .unwrap();
             let kind = match got {
                 Setup::Skip => "skip",
                 Setup::Hint => "hint",
@@ -340,10 +402,56 @@ mod tests {
         }
         // A cron run never even resolves the binary.
         let never = || -> anyhow::Result<PathBuf> { panic!("binary resolved for a cron run") };
+        let no_read = || -> Installed { panic!("cron file read for a cron run") };
         assert_eq!(
-            Setup::decide(&run_args(&["--cron", "f4"]), &sched, true, never).unwrap(),
+            Setup::decide(&run_args(&["--cron", "f4"]), &sched, true, never, no_read).unwrap(),
             Setup::Skip
         );
+    }
+
+    /// A run without `--schedule` keeps the schedule of the file of ours (and says so); one
+    /// with `--schedule` replaces it; a foreign file's schedule is never read as ours.
+    #[test]
+    fn decide_keeps_the_installed_schedule() {
+        let default = CronSchedule::default();
+        let hourly = CronSchedule::parse("0 * * * *").unwrap();
+        let bin = || Ok(PathBuf::from("/usr/local/sbin/pve-zfs-snap"));
+        let job = |argv: &[&str], installed: Installed| {
+            let given = run_args(argv)
+                .schedule
+                .map(|s| CronSchedule::parse(&s).unwrap())
+                .unwrap_or_default();
+            match Setup::decide(&run_args(argv), &given, true, bin, || installed).unwrap() {
+                Setup::Install(j) => j,
+                other => panic!("{other:?}"),
+            }
+        };
+        let j = job(&["f4"], Installed::Ours(hourly.clone(), vec!["f8".into()]));
+        assert!(j.line.starts_with("0 * * * * root "), "{}", j.line);
+        assert!(j.kept_schedule);
+        let notice = j.notice(InstallOutcome::Updated, Some("0 * * * * root /x --cron f8"));
+        assert!(
+            notice.contains("(it was: 0 * * * * root /x --cron f8)")
+                && notice.contains("kept the installed schedule '0 * * * *'"),
+            "{notice}"
+        );
+        let j = job(
+            &["--schedule", "*/15 * * * *", "f4"],
+            Installed::Ours(hourly.clone(), vec![]),
+        );
+        assert!(j.line.starts_with("*/15 * * * * root "), "{}", j.line);
+        assert!(!j.kept_schedule);
+        for other in [Installed::Absent, Installed::Foreign] {
+            let j = job(&["f4"], other);
+            assert!(
+                j.line.starts_with(&format!("{default} root ")),
+                "{}",
+                j.line
+            );
+            assert!(!j.kept_schedule);
+        }
+        let j = job(&["f4"], Installed::Ours(default, vec![]));
+        assert!(!j.kept_schedule, "the same schedule is not news");
     }
 
     #[test]
@@ -360,7 +468,7 @@ mod tests {
             "0 */2 * * * root /opt/pve-zfs-snap --cron f4 h2 --root /srv/x"
         );
         assert_eq!(
-            job.notice(InstallOutcome::Updated),
+            job.notice(InstallOutcome::Updated, None),
             "updated /srv/x/etc/cron.d/pve-zfs-snap: 0 */2 * * * root /opt/pve-zfs-snap --cron f4 h2 --root /srv/x"
         );
         // An argument cron cannot carry is refused up front.

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod config;
 pub mod cron;
+pub mod journal;
 pub mod pull;
 pub mod run;
 pub mod simulate;
@@ -19,6 +20,7 @@ use crate::cli::{Cli, Command, PolicyArgs, ZfsArgs};
 use crate::exit::RunError;
 use crate::run::PolicyOptions;
 use crate::zfs::Spawn;
+pub use journal::init_logging;
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
@@ -30,7 +32,36 @@ pub fn main(cli: Cli) -> i32 {
         Some(Command::Simulate(args)) => simulate::simulate(&args),
         Some(Command::Pull(args)) => pull::pull(&args),
         Some(Command::Config(crate::cli::ConfigCommand::Check(args))) => config::check(&args),
+        Some(Command::Help(args)) => help(args.command.as_deref()),
     }
+}
+
+/// `pve-zfs-snap help [COMMAND]`: the long help of the program or of one command.
+fn help(command: Option<&str>) -> i32 {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build();
+    let page = match command {
+        None => cli.render_long_help(),
+        Some(name) => match cli.find_subcommand_mut(name) {
+            Some(sub) => sub.render_long_help(),
+            None => {
+                let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+                eprintln!(
+                    "pve-zfs-snap: no command '{name}'; the commands are: {}",
+                    names.join(", ")
+                );
+                return crate::exit::USAGE;
+            }
+        },
+    };
+    let text = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        page.ansi().to_string()
+    } else {
+        page.to_string()
+    };
+    out(&format!("{text}\n"));
+    crate::exit::OK
 }
 
 /// Prints the error that stopped a command; returns its exit code.

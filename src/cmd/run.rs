@@ -2,6 +2,7 @@
 //! job, runs the pipeline (`crate::run`), writes `--metrics-file`, prints the report and
 //! installs the cron job after an interactive run.
 
+use super::journal::Journal;
 use super::{cron, fail, hostname, out, policy_options, spawner, zfs_timeout};
 use crate::cli::RunArgs;
 use crate::exit::{self, RunError};
@@ -56,19 +57,25 @@ pub fn run(args: &RunArgs) -> i32 {
     // The cron job is rendered before the run (a problem with it changes nothing) and
     // installed after a run that produced a report, so a broken setup is not scheduled.
     let interactive = cron::is_interactive();
-    let cron_setup = match cron::Setup::decide(args, &v.schedule, interactive, cron::current_binary)
-    {
-        Ok(s) => s,
-        Err(e) => {
-            let msg = format!("cannot write the cron job: {e:#}; add --no-cron to run without it");
-            return fail(&RunError::Usage(msg));
-        }
-    };
+    let cron_setup =
+        match cron::Setup::decide(args, &v.schedule, interactive, cron::current_binary, || {
+            cron::installed(&args.host.root)
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg =
+                    format!("cannot write the cron job: {e:#}; add --no-cron to run without it");
+                return fail(&RunError::Usage(msg));
+            }
+        };
+    let journal = Journal::for_this_run(&args.host.root, args.dry_run);
     let exec = match spawner(&args.host.tools, timeout) {
         Ok(x) => x,
         Err(e) => {
             record_metrics(args, |p| metrics::write_failed(p, v.now, started.elapsed()));
-            return fail(&RunError::Failed(e.into()));
+            let e = RunError::Failed(e.into());
+            journal.err(&e.to_string());
+            return fail(&e);
         }
     };
     let (plan, report) = match run::execute(&opts, &v, &hostname(), &exec) {
@@ -77,9 +84,13 @@ pub fn run(args: &RunArgs) -> i32 {
             if matches!(e, RunError::Failed(_)) {
                 record_metrics(args, |p| metrics::write_failed(p, v.now, started.elapsed()));
             }
+            journal.err(&e.to_string());
             return fail(&e);
         }
     };
+    for line in report.decisions() {
+        tracing::info!("{line}");
+    }
     let metrics_code = record_metrics(args, |p| metrics::write(p, &report, started.elapsed()));
     if args.json {
         out(&format!(
@@ -96,11 +107,16 @@ pub fn run(args: &RunArgs) -> i32 {
     } else if !args.cron || report.exit_code() != 0 {
         out(&format!("{}\n", report.summary()));
     }
+    for line in report.pool_lines() {
+        journal.info(&line);
+    }
     for w in &report.warnings {
         eprintln!("pve-zfs-snap: warning: {w}");
+        journal.err(&format!("warning: {w}"));
     }
     for line in report.failures() {
         eprintln!("pve-zfs-snap: {line}");
+        journal.err(&line);
     }
     // A run that protected nothing while it should have is not a setup to schedule.
     let p = &report.protection;

@@ -56,7 +56,7 @@ pub enum DiscoverError {
     /// The hostname and `/etc/pve/local` disagree.
     #[error(
         "node name mismatch: the hostname gives {hostname_node:?} but {} points to nodes/{link_node}; \
-         fix the hostname or pass the node name explicitly",
+         fix the hostname, or pass --node {link_node} (the name PVE uses: `ls /etc/pve/nodes`)",
         link.display()
     )]
     NodeMismatch {

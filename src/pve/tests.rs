@@ -154,7 +154,7 @@ fn fqdn_scenario() {
     assert!(matches!(err, DiscoverError::NodeMismatch { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.contains("\"pve2\"") && msg.contains("nodes/pve1"),
+        msg.contains("\"pve2\"") && msg.contains("nodes/pve1") && msg.contains("--node pve1"),
         "{msg}"
     );
 

@@ -185,7 +185,8 @@ impl<'a> Apply<'a> {
 ///    the bookmark destroys (`zfs destroy ds#bm`; no released OpenZFS can destroy a bookmark
 ///    in a channel program), each best effort. A destroy runs only if its group's label and
 ///    snapshot changes all succeeded and its dataset's planned snapshot was made: the plan
-///    counted on the new snapshot being the newest. A failed destroy program reports its
+///    counted on the new snapshot being the newest. When they failed only with ENOSPC, the
+///    destroys run (they free the space) but the newest of each such dataset. A failed destroy program reports its
 ///    changes as failed; it never undoes or blocks phase 1.
 ///
 /// The programs also report `snapshots_changed` of the datasets in `watch` (OpenZFS >= 2.2

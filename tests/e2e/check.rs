@@ -664,3 +664,63 @@ fn check_is_read_only() {
         std::fs::read(h.dir.path().join("state.json")).unwrap()
     );
 }
+
+/// `check --pools`: pool health and capacity (sanoid's `--monitor-health` and
+/// `--monitor-capacity`) in the three formats, from `zpool list` on the emulator with its
+/// `pool-state` fault: `tank` DEGRADED and 85 % full, `backup` 97 % full, `rpool` fine; the
+/// disks themselves are all OK, so the pools alone make the verdict.
+#[test]
+fn pool_health_and_capacity_goldens() {
+    let h = Host::new();
+    for pool in ["rpool", "tank", "backup"] {
+        h.pool(pool);
+    }
+    for ds in [
+        "rpool/data/vm-100-disk-0",
+        "tank/data/vm-101-disk-0",
+        "backup/pve1/vm-100-disk-0",
+    ] {
+        h.dataset(ds);
+        h.snapshot(
+            NOW - 300,
+            &format!("{ds}@autosnap_2027-01-15_07:55:00_frequently"),
+        );
+    }
+    let faults = [(
+        "ZFS_EMU_FAULTS",
+        "pool-state:DEGRADED:85:tank,pool-state:ONLINE:97:backup",
+    )];
+    let root = h.root();
+    let now = rfc3339(NOW);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["check", "--root", root.to_str().unwrap(), "--now", &now];
+        args.extend_from_slice(extra);
+        h.run_env(&args, &faults)
+    };
+    // Without --pools nothing changes: the disks are OK.
+    let r = run(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains("pool"), "{}", r.stdout);
+    for format in ["nagios", "json", "prometheus"] {
+        let r = run(&["--pools", "--format", format]);
+        assert_eq!(r.code, 2, "{format}: {r:?}");
+        insta::assert_snapshot!(format!("pools_{format}"), r.stdout);
+    }
+    let prom = run(&["--pools", "--format", "prometheus"]).stdout;
+    prometheus_parse::Scrape::parse(prom.lines().map(|l| Ok(l.to_string()))).unwrap();
+    // Thresholds as options; only the pools of the --dataset prefixes.
+    let r = run(&[
+        "--pools",
+        "--capacity-warn",
+        "98",
+        "--capacity-crit",
+        "99",
+        "--dataset",
+        "backup",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("1 pool: all ok"), "{}", r.stdout);
+    let r = run(&["--pools", "--capacity-warn", "90", "--capacity-crit", "80"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(run(&["--capacity-warn", "90"]).code, 2, "needs --pools");
+}

@@ -208,7 +208,16 @@ fn interactive_run_installs_then_keeps_then_replaces() {
     assert_eq!(differing, 1, "{text}\n{new_text}");
     assert_eq!(text.lines().count(), new_text.lines().count());
     assert_ne!(mtime(&path), old);
-    assert!(out.lines().last().unwrap().starts_with("updated "), "{out}");
+    // The notice, then the line it replaced.
+    let notice: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("updated "))
+        .collect();
+    assert_eq!(notice.len(), 2, "{out}");
+    assert!(
+        notice[1].starts_with("  (it was: */15 * * * * root "),
+        "{out}"
+    );
 
     // No temporary file left in cron.d (cron would ignore it, but it would be litter).
     let names: Vec<_> = std::fs::read_dir(env.root.join("etc/cron.d"))
@@ -348,12 +357,164 @@ fn uninstall_removes_the_file() {
     assert!(path.exists());
     let (code, out, err) = uninstall(&env);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(out, format!("removed {}\n", path.display()));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("removed {}", path.display()));
+    // It says what it leaves behind and how to remove it.
+    assert!(
+        lines[1].starts_with("left in place: the snapshots and bookmarks of ours")
+            && lines[1].contains("uninstall --destroy-snapshots")
+            && lines[1].contains("--yes"),
+        "{out}"
+    );
     assert!(err.is_empty(), "{err}");
     assert!(!path.exists());
     let (code, out, _) = uninstall(&env);
     assert_eq!(code, 0);
-    assert_eq!(out, format!("{} not present\n", path.display()));
+    assert_eq!(
+        out.lines().next().unwrap(),
+        format!("{} not present", path.display())
+    );
+}
+
+/// A cron file the admin wrote (no marker line) is never replaced by an interactive run nor
+/// removed by `uninstall`; both say so.
+#[test]
+fn hand_written_cron_file_is_kept() {
+    let env = env();
+    let path = cron_file(&env);
+    let mine =
+        "MAILTO=ops@example.org\n*/5 * * * * root /usr/local/bin/pve-zfs-snap --cron f12 h24\n";
+    std::fs::write(&path, mine).unwrap();
+    let (code, out, err) = run_tty(&env, t("2026-11-21T00:00:00Z"), &["f4"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(ours(&env) > 0, "the run itself happened");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), mine);
+    assert!(
+        err.contains(&format!("kept {}", path.display()))
+            && err.contains("not written by pve-zfs-snap")
+            && err.contains("NOT installed"),
+        "{err}"
+    );
+    assert!(
+        !out.contains("installed") && !out.contains("updated"),
+        "{out}"
+    );
+
+    let (code, out, err) = uninstall(&env);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), mine);
+    assert!(
+        err.contains("kept") && err.contains("remove it yourself"),
+        "{err}"
+    );
+}
+
+/// A run without `--schedule` keeps the schedule installed earlier and says so; the line that
+/// changed is shown with what it was.
+#[test]
+fn run_without_schedule_keeps_the_installed_one() {
+    let env = env();
+    let path = cron_file(&env);
+    let (code, out, err) = run_tty(
+        &env,
+        t("2026-11-21T00:00:00Z"),
+        &["--schedule", "0 * * * *", "f4"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let before = parse(&std::fs::read_to_string(&path).unwrap()).commands[0].join(" ");
+    let (code, out, err) = run_tty(&env, t("2026-11-21T01:00:00Z"), &["f4", "h6"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let p = parse(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(p.commands[0][..5], ["0", "*", "*", "*", "*"]);
+    assert_eq!(p.commands[0][8..10], ["f4", "h6"]);
+    assert!(out.contains(&format!("(it was: {before})")), "{out}");
+    assert!(
+        out.contains("kept the installed schedule '0 * * * *'; give --schedule to change it"),
+        "{out}"
+    );
+}
+
+/// `uninstall --destroy-snapshots` is a dry run (changes nothing, lists everything); with
+/// `--yes` it removes the cron job, every snapshot and bookmark of ours and the labels, and
+/// nothing else: a user's snapshot, PVE's `@__base__`, a name that only looks like ours.
+#[test]
+fn uninstall_destroy_snapshots_removes_only_ours() {
+    let mut env = env();
+    assert_eq!(run_tty(&env, t("2026-11-21T00:00:00Z"), &["f4", "h2"]).0, 0);
+    for now in ["2026-11-21T00:15:00Z", "2026-11-21T01:00:00Z"] {
+        env.run_ok(t(now), &["--cron", "f4", "h2"]);
+    }
+    env.clock = t("2026-11-21T01:10:00Z").timestamp();
+    let d = "rpool/data/vm-100-disk-0";
+    for foreign in [
+        "before-upgrade",
+        "autosnap_manual",
+        "autosnap_2026-11-21_00:00:00_hourly_x",
+    ] {
+        env.zfs(&["snapshot", &format!("{d}@{foreign}")]);
+    }
+    let held = format!("{d}@{}", env.snaps(d)[0]);
+    env.zfs(&["hold", "keep", &held]);
+    assert_eq!(env.label(d).0, "pve1");
+    let before = env.objects();
+    assert!(!env.bookmarks(d).is_empty());
+
+    let uninstall = |args: &[&str]| {
+        output(
+            env.cmd(PRODUCT)
+                .env(
+                    "ZFS_EMU_NOW",
+                    t("2026-11-21T01:20:00Z").timestamp().to_string(),
+                )
+                .arg("uninstall")
+                .arg("--root")
+                .arg(&env.root)
+                .args(["--node", "pve1", "--now", "2026-11-21T01:20:00Z"])
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    // The dry run: nothing changes, not even the cron file.
+    let (code, out, err) = uninstall(&["--destroy-snapshots"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(env.objects(), before);
+    assert!(cron_file(&env).exists());
+    assert!(out.starts_with("DRY RUN: nothing is changed"), "{out}");
+    let ours_before = before
+        .iter()
+        .filter(|(n, _)| {
+            let short = n.split(['@', '#']).nth(1).unwrap();
+            short.starts_with("autosnap_20") && !short.ends_with("_x")
+        })
+        .count();
+    let listed = out.lines().filter(|l| l.starts_with("  destroy ")).count();
+    assert_eq!(listed, ours_before, "{out}");
+    assert!(!out.contains("before-upgrade") && !out.contains("__base__") && !out.contains("_x"));
+    assert!(
+        out.contains(&format!("  zfs inherit label:running {d}")),
+        "{out}"
+    );
+    // --yes without --destroy-snapshots is refused by the parser.
+    assert_eq!(uninstall(&["--yes"]).0, 2);
+
+    let (code, out, err) = uninstall(&["--destroy-snapshots", "--yes"]);
+    assert_eq!(code, 1, "the held snapshot is kept: {out}\n{err}");
+    assert!(!cron_file(&env).exists());
+    assert!(err.contains(&format!("kept {held}")), "{err}");
+    let left: Vec<String> = env.objects().into_iter().map(|(n, _)| n).collect();
+    let mut want: Vec<String> = vec![
+        held.clone(),
+        format!("{d}@before-upgrade"),
+        format!("{d}@autosnap_manual"),
+        format!("{d}@autosnap_2026-11-21_00:00:00_hourly_x"),
+        "rpool/data/base-900-disk-0@__base__".into(),
+    ];
+    want.sort();
+    assert_eq!(left, want, "{out}\n{err}");
+    for ds in crate::harness::RUNNING_DISKS {
+        assert_eq!(env.label(ds).0, "-", "{ds}");
+    }
 }
 
 #[test]

@@ -119,7 +119,8 @@ fn a_full_or_unreadable_pool_fails_its_disks_loudly_and_loses_nothing() {
         .collect();
     // (spec, datasets named on stderr, rpool disks that must lack their snapshot)
     let cases: &[(&str, &[&str], usize)] = &[
-        // checks fail: no snapshot on rpool, its destroys wait
+        // checks fail: no snapshot on rpool; its destroys still run but the newest one per
+        // disk (a_full_pool_still_destroys_what_expired)
         ("enospc:rpool", &["rpool"], 4),
         // checks pass, the snapshots fail at sync time
         ("enospc-sync:rpool", &["rpool"], 4),
@@ -279,4 +280,58 @@ fn a_bad_fault_spec_is_an_emulator_usage_error() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("kill-after:soon"));
+}
+
+/// Ours on `disk` (snapshots only), by name.
+fn ours_on(all: &BTreeSet<String>, disk: &str) -> Vec<String> {
+    all.iter()
+        .filter(|n| n.starts_with(&format!("{disk}@autosnap_")))
+        .cloned()
+        .collect()
+}
+
+/// Issue 21: a full pool whose snapshots fail with ENOSPC (at check or at sync) still gets
+/// the destroys of what expired, which is what frees space; the newest of a dataset's
+/// destroys is held back (the snapshot that was to replace it was not made), so every disk
+/// keeps at least one snapshot of ours; the next run without the fault converges.
+#[test]
+fn a_full_pool_still_destroys_what_expired() {
+    let control = control();
+    let rpool_disks: Vec<&str> = RUNNING_DISKS
+        .into_iter()
+        .filter(|d| d.starts_with("rpool/"))
+        .collect();
+    for spec in ["enospc:rpool", "enospc-sync:rpool"] {
+        let env = prepared();
+        let before = names(&env);
+        let (code, out, err) = env.run_faulted(t1(), CUT, spec);
+        assert_eq!(code, 1, "{spec}\n{out}\n{err}");
+        assert!(err.contains("ENOSPC"), "{spec}: {err}");
+        let after = names(&env);
+        assert_nothing_lost(spec, &before, &after, &control);
+        for d in &rpool_disks {
+            let (b, a, c) = (
+                ours_on(&before, d),
+                ours_on(&after, d),
+                ours_on(&control, d),
+            );
+            assert!(
+                !a.contains(&new_snapshot(d)),
+                "{spec}: {d} got its snapshot"
+            );
+            // The control destroyed some of them; so did the faulted run, all but one.
+            let expired: Vec<&String> = b.iter().filter(|n| !c.contains(n)).collect();
+            assert!(expired.len() >= 2, "{spec}: {d}: {expired:?}");
+            let destroyed = b.iter().filter(|n| !a.contains(n)).count();
+            assert_eq!(
+                destroyed,
+                expired.len() - 1,
+                "{spec}: {d}: before {b:?} after {a:?}"
+            );
+            assert!(!a.is_empty(), "{spec}: {d} kept nothing");
+        }
+        let (code, out, err) = env.run(t1(), CUT);
+        assert_eq!(code, 0, "{spec}: rerun\n{out}\n{err}");
+        assert_eq!(names(&env), control, "{spec}: the rerun converges");
+    }
 }

@@ -99,12 +99,18 @@ impl Host {
 
     /// Runs `pve-zfs-snap <args>` with PATH = `<tmp>/bin:/usr/bin:/bin`.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// [`Host::run`] with more environment variables (`ZFS_EMU_FAULTS`).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         Command::new(env!("CARGO_BIN_EXE_pve-zfs-snap"))
             .args(args)
             .env_clear()
             .env("PATH", self.path_var())
             .env("ZFS_EMU_STATE", self.state())
             .env("LC_ALL", "C.UTF-8")
+            .envs(env.iter().copied())
             .output()
             .expect("pve-zfs-snap runs")
             .into()

@@ -13,6 +13,7 @@ mod check;
 mod cron;
 mod faults;
 mod files;
+mod journal;
 mod policy;
 mod protection;
 mod pull;

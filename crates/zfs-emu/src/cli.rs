@@ -118,12 +118,41 @@ pub fn zpool_main(world: &mut World, args: &[String]) -> Out {
         }
         ["list", rest @ ..] => {
             let header = !rest.contains(&"-H");
+            let cols: Vec<&str> = match rest.iter().position(|a| *a == "-o") {
+                Some(i) => match rest.get(i + 1) {
+                    Some(c) => c.split(',').collect(),
+                    None => return err(2, "missing argument for 'o' option\n"),
+                },
+                None => vec!["name"],
+            };
+            // Sizes as `zpool list -p` prints them: a 100 GiB pool, `pool-state` sets its
+            // health and how full it is.
+            const SIZE: u64 = 100 << 30;
             let mut out = String::new();
             if header {
-                out.push_str("NAME\n");
+                let names: Vec<String> = cols.iter().map(|c| c.to_uppercase()).collect();
+                out.push_str(&names.join("\t"));
+                out.push('\n');
             }
             for p in world.pools.keys() {
-                out.push_str(p);
+                let (health, pct) = world
+                    .faults()
+                    .and_then(|f| f.pool_state(p))
+                    .unwrap_or(("ONLINE", 1));
+                let alloc = SIZE / 100 * pct;
+                let mut row = Vec::new();
+                for c in &cols {
+                    row.push(match *c {
+                        "name" => p.clone(),
+                        "health" => health.to_string(),
+                        "size" => SIZE.to_string(),
+                        "allocated" | "alloc" => alloc.to_string(),
+                        "free" => (SIZE - alloc).to_string(),
+                        "capacity" | "cap" => pct.to_string(),
+                        other => return err(2, format!("invalid property '{other}'\n")),
+                    });
+                }
+                out.push_str(&row.join("\t"));
                 out.push('\n');
             }
             (0, out, String::new())
@@ -1206,5 +1235,32 @@ mod tests {
         assert_eq!(zpool_main(&mut w, &sv("list -H -o name")).1, "tank\n");
         assert_eq!(zpool_main(&mut w, &sv("destroy tank")).0, 0);
         assert_eq!(zpool_main(&mut w, &sv("destroy tank")).0, 1);
+    }
+
+    /// `zpool list -H -p -o name,health,size,allocated,free,capacity` (what `check --pools`
+    /// reads), with `pool-state` setting health and fill.
+    #[test]
+    fn zpool_list_health_and_capacity() {
+        let mut w = World::new(Default::default());
+        zpool_main(&mut w, &sv("create rpool /dev/sda"));
+        zpool_main(&mut w, &sv("create tank /dev/sdb"));
+        let cols = "list -H -p -o name,health,size,allocated,free,capacity";
+        assert_eq!(
+            zpool_main(&mut w, &sv(cols)).1,
+            "rpool\tONLINE\t107374182400\t1073741824\t106300440576\t1\n\
+             tank\tONLINE\t107374182400\t1073741824\t106300440576\t1\n"
+        );
+        w.set_faults(Some("pool-state:DEGRADED:93:tank".parse().unwrap()));
+        let out = zpool_main(&mut w, &sv(cols)).1;
+        assert_eq!(
+            out.lines().nth(1).unwrap(),
+            "tank\tDEGRADED\t107374182400\t99857989632\t7516192768\t93"
+        );
+        assert_eq!(zpool_main(&mut w, &sv("list -H -o name,bogus")).0, 2);
+        assert!(
+            "pool-state:ONLINE:101:tank"
+                .parse::<crate::faults::Faults>()
+                .is_err()
+        );
     }
 }

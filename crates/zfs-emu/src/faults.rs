@@ -25,6 +25,7 @@
 //! | `recv-cut:[<N>:]<dataset>` | `zfs recv` into the dataset sees its stream end midway: the first `N` snapshots (default 0) are received, the next one is interrupted (the kernel's "incomplete stream", with a resume token under `-s`) |
 //! | `dirty:<dataset>` | the dataset has been written since its most recent snapshot: an incremental `zfs recv` into it without `-F` fails with ETXTBSY (`destination … has been modified since most recent snapshot`) |
 //! | `fail-exec:<command>` | the command fails at once with exit 1 and libzfs' "modules are not loaded" message, touching nothing |
+//! | `pool-state:<HEALTH>:<pct>:<pool>` | `zpool list -o health,capacity,…` reports the pool as `<HEALTH>` (`DEGRADED`, `FAULTED`, …) and `<pct>` % full (of 100 GiB); nothing else changes (without it: `ONLINE`, 1 %) |
 //!
 //! `<command>`: `program` (any `zfs program`), `program-sync` (without `-n`), `program-n`
 //! (with `-n`), `zpool` (any `zpool` command), `all`, or a `zfs` subcommand (`list`, `get`,
@@ -109,6 +110,12 @@ pub(crate) enum Fault {
     RecvCut { after: u64, dataset: String },
     /// `dirty:<dataset>`.
     Dirty { dataset: String },
+    /// `pool-state:<HEALTH>:<pct>:<pool>`.
+    PoolState {
+        health: String,
+        capacity: u64,
+        pool: String,
+    },
 }
 
 /// A parsed `ZFS_EMU_FAULTS` value.
@@ -148,6 +155,20 @@ impl Counters {
     /// True when nothing was counted (the state file then has no `faults` key).
     pub(crate) fn is_zero(&self) -> bool {
         *self == Counters::default()
+    }
+}
+
+impl Faults {
+    /// `pool-state` of `pool`: (health, capacity %), if set.
+    pub(crate) fn pool_state(&self, pool: &str) -> Option<(&str, u64)> {
+        self.list.iter().find_map(|f| match f {
+            Fault::PoolState {
+                health,
+                capacity,
+                pool: p,
+            } if p == pool => Some((health.as_str(), *capacity)),
+            _ => None,
+        })
     }
 }
 
@@ -290,10 +311,27 @@ impl FromStr for Fault {
                     dataset: rest.to_string(),
                 }
             }
+            "pool-state" => {
+                let mut parts = rest.splitn(3, ':');
+                let (Some(health), Some(pct), Some(pool)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(bad("use pool-state:<HEALTH>:<pct>:<pool>"));
+                };
+                let capacity = count("the capacity", pct)?;
+                if capacity > 100 || health.is_empty() || !valid_pool(pool) {
+                    return Err(bad("use pool-state:<HEALTH>:<0-100>:<pool>"));
+                }
+                Fault::PoolState {
+                    health: health.to_string(),
+                    capacity,
+                    pool: pool.to_string(),
+                }
+            }
             other => {
                 return Err(SpecError(format!(
                     "unknown fault '{other}' (enospc, enospc-sync, eio, vanish-after, \
-                     kill-after, hang, fail-exec, busy, send-cut, recv-cut, dirty)"
+                     kill-after, hang, fail-exec, busy, send-cut, recv-cut, dirty, pool-state)"
                 )));
             }
         };

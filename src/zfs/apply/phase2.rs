@@ -17,9 +17,18 @@ use std::ops::Range;
 
 /// Which destroys may run, as (snapshot destroys, bookmark destroys); the others are
 /// dropped. None of a group whose labels or snapshots did not all succeed, none on a dataset
-/// whose planned snapshot was not made (the plan counted on it being the newest).
+/// whose planned snapshot was not made (the plan counted on it being the newest) — except when
+/// what failed was only for lack of space (ENOSPC, see [`short_of_space`]): then the destroys
+/// are what frees the space, and they run but for the newest one of each such dataset (the
+/// snapshot that was to replace it was not made, so at least that one stays).
 pub(super) fn select(a: &mut Apply) -> (Vec<At>, Vec<At>) {
     let ok = |o: &Option<Outcome>| o.as_ref() == Some(&Outcome::Ok);
+    let short: Vec<bool> = a
+        .groups
+        .iter()
+        .zip(&a.outcomes)
+        .map(|(g, o)| short_of_space(g, o))
+        .collect();
     let not_made: HashSet<&Dataset> = a
         .groups
         .iter()
@@ -30,6 +39,25 @@ pub(super) fn select(a: &mut Apply) -> (Vec<At>, Vec<At>) {
             _ => None,
         })
         .collect();
+    // Per dataset whose snapshot was not made for lack of space: its newest destroy, kept.
+    let mut held_back: std::collections::HashMap<&Dataset, (&SnapName, At)> =
+        std::collections::HashMap::new();
+    for (gi, g) in a.groups.iter().enumerate() {
+        if !short[gi] {
+            continue;
+        }
+        for (k, c) in g.changes.iter().enumerate() {
+            if let Change::Destroy { dataset, name } = c
+                && not_made.contains(dataset)
+            {
+                let e = held_back.entry(dataset).or_insert((name, (gi, k)));
+                if name.to_string() > e.0.to_string() {
+                    *e = (name, (gi, k));
+                }
+            }
+        }
+    }
+    let held_back: HashSet<At> = held_back.into_values().map(|(_, at)| at).collect();
     let (mut snapshots, mut bookmarks, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
     for (gi, g) in a.groups.iter().enumerate() {
         let group_ok =
@@ -42,10 +70,15 @@ pub(super) fn select(a: &mut Apply) -> (Vec<At>, Vec<At>) {
                 Change::DestroyBookmark { .. } => &mut bookmarks,
                 _ => continue,
             };
-            if !group_ok || not_made.contains(c.dataset()) {
-                dropped.push((gi, k));
+            let may = if short[gi] {
+                !held_back.contains(&(gi, k))
             } else {
+                group_ok && !not_made.contains(c.dataset())
+            };
+            if may {
                 list.push((gi, k));
+            } else {
+                dropped.push((gi, k));
             }
         }
     }
@@ -53,6 +86,24 @@ pub(super) fn select(a: &mut Apply) -> (Vec<At>, Vec<At>) {
         a.set(at, Outcome::Dropped);
     }
     (snapshots, bookmarks)
+}
+
+/// True when the group's labels and snapshots that did not succeed failed only for lack of
+/// space: each is ENOSPC (at check or at sync) or dropped because another change of the group
+/// was, and at least one is ENOSPC.
+fn short_of_space(g: &crate::change::Group, outcomes: &[Option<Outcome>]) -> bool {
+    let mut enospc = false;
+    for (c, o) in g.changes.iter().zip(outcomes) {
+        if !matches!(c, Change::SetLabel { .. } | Change::Snapshot { .. }) {
+            continue;
+        }
+        match o {
+            Some(Outcome::Ok) | Some(Outcome::Dropped) => {}
+            Some(Outcome::CheckFailed(e) | Outcome::Failed(e)) if e == "ENOSPC" => enospc = true,
+            _ => return false,
+        }
+    }
+    enospc
 }
 
 /// Runs the snapshot destroys at `destroys`, in programs sized to the budgets. Returns true
