@@ -54,12 +54,21 @@ pub fn generate(out: &Path) -> Result<()> {
     write(&out.join("pve-zfs-snap.8"), &man_page()?)?;
     let mut cli = Cli::command();
     cli.build();
-    for sub in cli.get_subcommands() {
-        let name = format!("pve-zfs-snap-{}", sub.get_name());
+    // Every subcommand gets its page, nested ones too (`config check`: the `config` page
+    // refers to pve-zfs-snap-config-check(8)).
+    let mut todo: Vec<(String, clap::Command)> = cli
+        .get_subcommands()
+        .map(|s| (format!("pve-zfs-snap-{}", s.get_name()), s.clone()))
+        .collect();
+    while let Some((name, sub)) = todo.pop() {
+        todo.extend(
+            sub.get_subcommands()
+                .map(|s| (format!("{name}-{}", s.get_name()), s.clone())),
+        );
         let mut page = Vec::new();
         // clap names are `&'static str` (no "string" feature): a few bytes per page, once.
         let static_name: &'static str = Box::leak(name.clone().into_boxed_str());
-        clap_mangen::Man::new(sub.clone().name(static_name))
+        clap_mangen::Man::new(sub.name(static_name))
             .section("8")
             .manual("System Administration")
             .date(man_date()?)

@@ -297,13 +297,37 @@ pub fn plan(source: &Source, target: &Target, include: Include, stamp: &str) -> 
 
     // The newest target snapshot (by the target's own order) whose guid the source has; the
     // source's snapshot of that guid is preferred to its bookmark (it can start `-I`).
-    let found = tgt.iter().rev().find_map(|t| {
-        let same: Vec<&Point> = src.iter().copied().filter(|s| s.guid == t.guid).collect();
-        same.iter()
-            .find(|s| s.kind == PointKind::Snapshot)
-            .or_else(|| same.first())
-            .map(|s| (*t, *s))
-    });
+    let find = |snapshots_only: bool| {
+        tgt.iter().rev().find_map(|t| {
+            let same: Vec<&Point> = src.iter().copied().filter(|s| s.guid == t.guid).collect();
+            same.iter()
+                .find(|s| s.kind == PointKind::Snapshot)
+                .or_else(|| same.first().filter(|_| !snapshots_only))
+                .map(|s| (*t, *s))
+        })
+    };
+    let mut found = find(false);
+    // A target that diverged shows the source's line branched away from it: a bookmark on the
+    // source may then sit on the discarded branch (a `recv -F` rollback, e.g. replication
+    // after an HA failover, leaves the rolled-back snapshots' bookmarks behind, and ZFS sends
+    // from any older bookmark of the dataset without checking it is an ancestor). A common
+    // snapshot that still exists is always on the source's line: only such a base is used.
+    let mut distrusted = None;
+    if let Some((t, s)) = found
+        && s.kind == PointKind::Bookmark
+        && tgt.iter().any(|x| x.createtxg > t.createtxg)
+    {
+        distrusted = Some(s.name.clone());
+        found = find(true);
+    }
+    if let Some(bm) = distrusted {
+        p.warnings.push(format!(
+            "{} diverged from the source: its bookmark {bm} is not trusted as the base (it may \
+             be on a branch the source was rolled back from); the newest common snapshot is \
+             used instead",
+            target.dataset
+        ));
+    }
     let Some((t_common, s_common)) = found else {
         p.decision = Decision::Refused;
         p.reason = format!(

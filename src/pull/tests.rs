@@ -218,11 +218,12 @@ fn plans_table() {
             vec![],
         ),
         (
-            "diverged: the target's newest are not on the source",
+            "diverged: the target's newest are not on the source; the base is the common \
+             snapshot, never the bookmark (it may be on a rolled-back branch)",
             vec![snap(&a, 1, 10), bm(&b, 2, 11), snap(&c, 3, 20)],
             Some(vec![snap(&a, 1, 5), snap(&b, 2, 6), snap(&d, 77, 7)]),
             Decision::Diverged,
-            vec![format!("-i #{b}>{c}")],
+            vec![format!("-i @{a}>{c}")],
         ),
         (
             "nothing in common: refused, never overwritten",
@@ -290,6 +291,47 @@ fn diverged_plan_names_what_it_keeps() {
         (Decision::UpToDate, true)
     );
     assert!(p.warnings[0].contains("manual"), "{:?}", p.warnings);
+}
+
+/// After an HA failover the old owner is rolled back by a `recv -F`, which leaves the bookmark
+/// of a discarded snapshot behind with the guid the target has: with a diverged target that
+/// bookmark must not be the base (the diff would miss what the rollback discarded), only a
+/// common snapshot that still exists.
+#[test]
+fn a_diverged_target_never_resumes_from_a_bookmark() {
+    let (a, b, c, d) = (
+        our(0, "hourly"),
+        our(1, "hourly"),
+        our(2, "hourly"),
+        our(3, "frequently"),
+    );
+    let p = plan_of(
+        &source(vec![snap(&a, 1, 10), bm(&b, 2, 11), snap(&c, 3, 20)]),
+        &target(vec![snap(&a, 1, 5), snap(&b, 2, 6), snap(&d, 77, 7)]),
+    );
+    let common = p.common.as_ref().unwrap();
+    assert_eq!(
+        (common.name.as_str(), common.kind),
+        (a.as_str(), PointKind::Snapshot)
+    );
+    assert_eq!(p.set_aside.as_ref().unwrap().diverged, vec![b.clone(), d]);
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains(&b) && w.contains("not trusted")),
+        "{:?}",
+        p.warnings
+    );
+    // Not diverged: the newer common bookmark is the base (the outage case).
+    let p = plan_of(
+        &source(vec![snap(&a, 1, 10), bm(&b, 2, 11), snap(&c, 3, 20)]),
+        &target(vec![snap(&a, 1, 5), snap(&b, 2, 6)]),
+    );
+    let common = p.common.as_ref().unwrap();
+    assert_eq!(
+        (common.name.as_str(), common.kind),
+        (b.as_str(), PointKind::Bookmark)
+    );
 }
 
 #[test]

@@ -70,6 +70,8 @@ fn host_with(own: &[&str]) -> Host {
         node: "pve1".into(),
         guests: vec![Guest {
             vmid: 100,
+            name: None,
+            tags: vec![],
             kind: GuestKind::Qemu,
             running: true,
             template: false,
@@ -292,6 +294,7 @@ fn the_dry_run_text_names_each_replica_change() {
     let mut plan = Plan {
         node: "pve1".into(),
         guests: vec![],
+        policy_notes: vec![],
         replicas: plan_of(
             &BookmarkPolicy::parse(&args("h1")).unwrap(),
             replica_state(&[(&h2, 2)], &[(&h1, 1)]),
