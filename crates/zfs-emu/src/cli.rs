@@ -1154,6 +1154,11 @@ fn get(world: &mut World, args: &[String]) -> Out {
         return err(2, "missing dataset argument\n");
     }
     let mut props: Vec<String> = props.split(',').map(String::from).collect();
+    let sources: Vec<String> = o
+        .sort
+        .iter()
+        .flat_map(|(list, _)| list.split(',').map(String::from).collect::<Vec<_>>())
+        .collect();
     let mut entries = Vec::new();
     for n in names {
         if !world.pool(n).is_some_and(|p| p.exists(n) || matches!(split_name(n), NameKind::Bookmark(ds, b) if p.ds(ds).is_some_and(|d| d.bookmarks.contains_key(b)))) {
@@ -1178,6 +1183,19 @@ fn get(world: &mut World, args: &[String]) -> Out {
         }
         for p in &plist {
             let (v, src) = prop_value(world, e, p, o.parsable);
+            // `get -s local,inherited,…` (parsed as a sort key by the shared option parser):
+            // only rows whose source is of one of those kinds (received values are their own
+            // kind, as on the kernel).
+            if !sources.is_empty() {
+                let kind = match src.as_str() {
+                    "-" => "none",
+                    s if s.starts_with("inherited") => "inherited",
+                    s => s,
+                };
+                if !sources.iter().any(|k| k == kind) {
+                    continue;
+                }
+            }
             let row = o
                 .fields
                 .iter()

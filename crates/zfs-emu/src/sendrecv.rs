@@ -353,6 +353,16 @@ pub(crate) fn send(world: &mut World, args: &[String]) -> Out {
                 );
             };
             if found.txg >= tonode.createtxg {
+                // `-I`/`-R` walk the snapshots up to the target (libzfs' dump_filesystem): a
+                // source after it is never seen (checked on 2.4.4; the same code in 2.1 and 2.3).
+                if replicate || doall {
+                    return err(
+                        1,
+                        format!(
+                            "{warn}WARNING: could not send {to}:\nincremental source ({full}) does not exist\n"
+                        ),
+                    );
+                }
                 return err(
                     1,
                     format!(
@@ -880,7 +890,9 @@ fn recv_one(
             }
         }
         if !begin.resuming && node.resume.is_some() {
-            return fail("dataset is busy".into());
+            return fail(format!(
+                "destination {target} contains partially-complete state from \"zfs receive -s\"."
+            ));
         }
         if begin.resuming {
             match &node.resume {
