@@ -59,8 +59,17 @@ DISK=/dev/disk/by-id/virtio-pool0
 [ -e "$DISK" ] || DISK=/dev/vdb
 [ -b "$DISK" ] || fail "pool disk not found (no $DISK)"
 export VM_POOL VM_POOL_DISK=$DISK VM_OUT=/out VM_WORK=/work VM_FLAVOR
-# shellcheck disable=SC2086 # VM_POOL_OPTS is a word list by design
-zpool create -f -o cachefile=none $VM_POOL_OPTS "$VM_POOL" "$DISK" || fail "zpool create $VM_POOL failed"
+# On OpenZFS 2.4 (trixie) the first create sometimes fails with "no such pool or dataset" while
+# udev still handles the new disk's events (seen once in e2e-main, as in run-cases.sh): settle
+# and retry a few times before calling the VM failed.
+created=0
+for try in 1 2 3 4 5; do
+    # shellcheck disable=SC2086 # VM_POOL_OPTS is a word list by design
+    if zpool create -f -o cachefile=none $VM_POOL_OPTS "$VM_POOL" "$DISK"; then created=1; break; fi
+    udevadm settle -t 10 2>/dev/null
+    sleep "$try"
+done
+[ "$created" = 1 ] || fail "zpool create $VM_POOL failed"
 echo "ready=$(uptime_s)" >>"$CTL/vm-info"
 
 cd /work || fail "cd /work"

@@ -912,6 +912,17 @@ fn recv_one(
                 }
             }
         } else if node.snapshots.contains_key(&rec.name) {
+            // 2.1 refuses the snapshot it already has (checked on 2.1.11, case 305); 2.3 and
+            // 2.4 skip it by guid (2.2 not checked: assumed as 2.3).
+            if !world.version.at_least(2, 2) {
+                return Err((
+                    1,
+                    String::new(),
+                    format!(
+                        "cannot receive: failed to read from stream\ncannot restore to {destsnap}: destination already exists\n"
+                    ),
+                ));
+            }
             if node.snapshots.values().any(|s| s.guid == rec.guid) {
                 return Ok(if o.verbose {
                     format!("snap {destsnap} already exists; ignoring\n")
