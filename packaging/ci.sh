@@ -148,8 +148,11 @@ if command -v systemd-analyze >/dev/null; then
 fi
 
 step "dpkg -r keeps configuration, dpkg -P removes our cron file and the timer link"
-header=$(grep -o '# Written by pve-zfs-snap: [^\\]*' src/cron.rs | head -n 1)
-[ -n "$header" ] || fail "cannot find the cron header in src/cron.rs"
+# The header render() writes: the MARKER constant, then the rest of render's first line.
+marker=$(sed -n 's/^pub const MARKER: &str = "\(.*\)";$/\1/p' src/cron.rs)
+rest=$(grep -o '"{MARKER} [^\\]*' src/cron.rs | head -n 1 | sed 's/^"{MARKER}//') || true
+header=$marker$rest
+{ [ -n "$marker" ] && [ -n "$rest" ]; } || fail "cannot find the cron header (MARKER and render) in src/cron.rs"
 printf '%s\n%s\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n*/15 * * * * root /usr/sbin/pve-zfs-snap --cron f100 h24 d7\n' \
     "$header" "$CI_MARK" >"$CRON_FILE"
 systemctl enable pve-zfs-snap.timer 2>&1
