@@ -7,7 +7,8 @@
 #                                    so the builds overlap the unit tests)
 #
 # Per flavor, a *lane*: image (cached per week and recipe), boot smoke, conformance, the main
-# run's end-to-end scenarios (tests/vm/e2e-main.sh) and the three-site drill (tests/vm/drill.sh).
+# run's end-to-end scenarios (tests/vm/e2e-main.sh) and the three-site drill (tests/vm/drill.sh;
+# in CI on 2.4 only for now, the others NOT RUN loudly: VM_DRILL_FLAVORS="2.4 2.3 2.1" runs all).
 # A TCG VM keeps about one host core busy (measured: user+sys = 1.06 x wall for e2e-main), so on
 # two cores two lanes run side by side (VM_LANES, default 2), each starting as soon as its image
 # exists. Images build in the background from the start: trixie (2.4) and bookworm (2.3, then
@@ -51,6 +52,10 @@ fi
 # shellcheck disable=SC2206 # a word list by design
 FLAVORS=(${@:-${VM_FLAVORS:-2.4 2.3 2.1}})
 LANES=${VM_LANES:-2}
+# The drill costs ~15-40 min a flavor under TCG (tests/vm/README.md): three do not fit the CI
+# budget yet (issue 18 open). CI runs it on 2.4, what PVE 9 ships; the other flavors say NOT RUN
+# loudly, on stderr and in the timing table.
+DRILL_FLAVORS=${VM_DRILL_FLAVORS:-2.4}
 T_START=$(date +%s)
 fail() { echo "VM TIER FAILED: $*" >&2; exit 1; }
 
@@ -92,10 +97,15 @@ lane() { # lane <flavor>: every stage of one flavor; rows to $CACHE/lane-<f>.row
     }
     timed "boot smoke $f (zfs version)" "$HERE/run.sh" "$f" --out "$HERE/cache/smoke-$f" -- zfs version || return 1
     timed "conformance $f" "$HERE/conformance.sh" "$f" || rc=1
-    timed "main run e2e $f (real binary, real pools)" "$HERE/run.sh" "$f" --pool rpool \
+    timed "main run e2e $f (real binary, real pools)" "$HERE/run.sh" "$f" --pool rpool --timeout 1800 \
         --out "$HERE/cache/e2e-$f" -- /work/tests/vm/e2e-main.sh || rc=1
-    timed "three-site drill $f" "$HERE/run.sh" "$f" --pool rpool --out "$HERE/cache/drill-$f" \
-        --timeout 3600 -- /work/tests/vm/drill.sh || rc=1
+    if [[ " $DRILL_FLAVORS " == *" $f "* ]]; then
+        timed "three-site drill $f" "$HERE/run.sh" "$f" --pool rpool --out "$HERE/cache/drill-$f" \
+            --timeout 3600 -- /work/tests/vm/drill.sh || rc=1
+    else
+        echo "!!!! VM tier: three-site drill on $f NOT RUN (CI budget, issue 18 open; VM_DRILL_FLAVORS=\"$DRILL_FLAVORS $f\" runs it)" >&2
+        printf '%-46s %6ss  %s\n' "three-site drill $f" 0 "NOT RUN (CI budget, issue 18; VM_DRILL_FLAVORS)" >>"$rows"
+    fi
     return $rc
 }
 
