@@ -896,7 +896,8 @@ check "all $nrepl replications succeeded but the one broken on purpose (102-0 at
     "$(grep '^fail' "$W/repl.log" | tr '\n' ' ')" "fail 102-0 2026-11-21T06:00:00Z "
 
 
-# The third site over a real ssh: pve-zfs-snap pull --from root@localhost (sshd on loopback).
+# The third site over a real ssh: pve-zfs-snap pull --from root@127.0.0.1 (sshd on loopback; by
+# address: bookworm's minbase image has no /etc/hosts entry for localhost).
 python3 -c '
 import fcntl, socket, struct
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -907,13 +908,13 @@ mkdir -p /root/.ssh /run/sshd
 chmod 700 /root/.ssh
 [ -f /root/.ssh/id_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519
 cp /root/.ssh/id_ed25519.pub /root/.ssh/authorized_keys
-printf 'Host localhost\n    StrictHostKeyChecking accept-new\n    UserKnownHostsFile /root/.ssh/known_hosts\n' >/root/.ssh/config
+printf 'Host 127.0.0.1\n    StrictHostKeyChecking accept-new\n    UserKnownHostsFile /root/.ssh/known_hosts\n' >/root/.ssh/config
 /usr/sbin/sshd -o ListenAddress=127.0.0.1 -o PermitRootLogin=prohibit-password 2>>"$LOG"
 at 2026-11-22T00:10:00Z
 for v in $GUESTS; do write_disks "$v" 64; done
 run_nodes
-pull_pzs --from root@localhost
-check "ssh: pve-zfs-snap pull --from root@localhost exited 0" "$?" 0
+pull_pzs --from root@127.0.0.1
+check "ssh: pve-zfs-snap pull --from root@127.0.0.1 exited 0" "$?" 0
 check "ssh: vm-100-disk-0 came incrementally over ssh" "${PZS_HOW[vm-100-disk-0]:-none}" incremental:snapshot
 for v in $GUESTS; do
     for d in ${DISKS[$v]}; do
