@@ -358,44 +358,34 @@ impl Report {
             }
         }
         for p in &self.pools {
-            if let Some(e) = &p.error {
-                out.push(format!("pool {}: {e}", p.pool));
-            }
-            for e in &p.program_errors {
-                out.push(format!("pool {}: {e}", p.pool));
-            }
-            for i in &p.items {
-                if let Some(o) = i.outcome.as_ref().filter(|o| o.is_failure()) {
-                    out.push(format!(
-                        "guest {} on {}: {}: {:?}",
-                        i.vmid,
-                        p.pool,
-                        i.change.describe(),
-                        o
-                    ));
-                }
-            }
+            failure_lines(p, "pool", "guest", &mut out);
         }
         for p in &self.replicas {
-            if let Some(e) = &p.error {
-                out.push(format!("replicas on pool {}: {e}", p.pool));
-            }
-            for e in &p.program_errors {
-                out.push(format!("replicas on pool {}: {e}", p.pool));
-            }
-            for i in &p.items {
-                if let Some(o) = i.outcome.as_ref().filter(|o| o.is_failure()) {
-                    out.push(format!(
-                        "replica of guest {} on {}: {}: {:?}",
-                        i.vmid,
-                        p.pool,
-                        i.change.describe(),
-                        o
-                    ));
-                }
-            }
+            failure_lines(p, "replicas on pool", "replica of guest", &mut out);
         }
         out
+    }
+}
+
+/// The failures of one pool's report as lines: `<pool_label> <pool>: <error>` for the pool
+/// and its programs, `<item_label> <vmid> on <pool>: <change>: <outcome>` for each failed item.
+fn failure_lines(p: &PoolReport, pool_label: &str, item_label: &str, out: &mut Vec<String>) {
+    if let Some(e) = &p.error {
+        out.push(format!("{pool_label} {}: {e}", p.pool));
+    }
+    for e in &p.program_errors {
+        out.push(format!("{pool_label} {}: {e}", p.pool));
+    }
+    for i in &p.items {
+        if let Some(o) = i.outcome.as_ref().filter(|o| o.is_failure()) {
+            out.push(format!(
+                "{item_label} {} on {}: {}: {:?}",
+                i.vmid,
+                p.pool,
+                i.change.describe(),
+                o
+            ));
+        }
     }
 }
 
