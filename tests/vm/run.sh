@@ -80,6 +80,11 @@ finish() {
 }
 trap 'finish 130' INT TERM
 
+child_cpu() { # `times` must run in this shell (a pipe or $(...) would ask a fresh subshell)
+    times >"$TMP/times"
+    awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }; printf "%.0f", t }' "$TMP/times"
+}
+child_cpu >"$TMP/cpu0" # the image build (or the wait for it) is not the VM's cost
 set +e
 timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -smp "$SMP" -m "$MEM" \
@@ -97,6 +102,10 @@ timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
 QRC=$?
 set -e
 T1=$(date +%s.%N)
+# CPU time of qemu (all its threads; from the shell's children times, second line of `times`):
+# what a VM costs the host whatever the load (tests/vm/README.md "Cost").
+child_cpu >"$TMP/cpu1"
+CPU=$(($(cat "$TMP/cpu1") - $(cat "$TMP/cpu0")))
 
 [ -f "$CTL/vm-info" ] && cp "$CTL/vm-info" "$OUTDIR/vm-info"
 [ -f "$CTL/stdout" ] && cat "$CTL/stdout"
@@ -107,7 +116,7 @@ done_=$(sed -n 's/^done=//p' "$CTL/vm-info" 2>/dev/null || true)
 total=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }')
 echo "run.sh: flavor $FLAVOR, $(sed -n 's/^zfs_kmod=/zfs kmod /p' "$CTL/vm-info" 2>/dev/null || echo 'zfs ?'):" \
     "guest ready (zfs loaded, pool created) at ${ready:-?}s uptime, command done at ${done_:-?}s," \
-    "wall ${total}s" >&2
+    "wall ${total}s, cpu ${CPU}s (qemu, user+sys)" >&2
 
 if [ ! -f "$CTL/status" ]; then
     why="VM did not report a command status"
