@@ -170,12 +170,13 @@ EOF
 
 s_base_pkgs() {
     # Kernel + headers and what DKMS needs (zfs-dkms' Depends, gcc: trixie's dkms only
-    # recommends it), the guest's tools, syncoid's runtime dependencies, ssh (`pull --from`).
+    # recommends it), the guest's tools, syncoid's runtime dependencies, ssh (`pull --from`), and
+    # what the package's install check reads (man-db, bash-completion: packaging/install-check.sh).
     in_root apt-get install -y -q linux-image-amd64 linux-headers-amd64 udev kmod \
         initramfs-tools zstd python3 procps \
         dkms gcc make file libc6-dev lsb-release libpython3-stdlib \
         perl libcapture-tiny-perl libconfig-inifiles-perl mbuffer pv lzop \
-        openssh-client openssh-server
+        openssh-client openssh-server man-db bash-completion
 }
 
 s_base_store() {

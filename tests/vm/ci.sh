@@ -6,14 +6,16 @@
 #   tests/vm/ci.sh --images-only     start the image builds and return (what .ci/run does first,
 #                                    so the builds overlap the unit tests)
 #
-# Per flavor, a *lane*: image (cached per week and recipe), boot smoke, conformance, the main
-# run's end-to-end scenarios (tests/vm/e2e-main.sh) and the three-site drill (tests/vm/drill.sh;
-# in CI on 2.4 only for now, the others NOT RUN loudly: VM_DRILL_FLAVORS="2.4 2.3 2.1" runs all).
-# A TCG VM keeps about one host core busy (measured: user+sys = 1.06 x wall for e2e-main), so on
-# two cores two lanes run side by side (VM_LANES, default 2), each starting as soon as its image
-# exists. Images build in the background from the start: trixie (2.4) and bookworm (2.3, then
-# 2.1 on the same base) side by side. Every lane's output is kept in $CACHE/lane-<flavor>.log
-# and printed whole, in flavor order, at the end, with one timing table for all lanes.
+# Per flavor: its image (cached per week and recipe) and two jobs, each one VM boot: the
+# three-site drill (tests/vm/drill.sh) and the suite (tests/vm/suite.sh: the conformance cases'
+# kernel side, compared with the emulator on the host afterwards; the main run's end-to-end
+# scenarios; the .deb's install check on the image's Debian release). Jobs are queued longest
+# first and VM_SLOTS (default 2: a TCG VM keeps one host core busy) run side by side, each as
+# soon as its image exists. Images build in the background from the start: trixie (2.4) and
+# bookworm (2.3, then 2.1 on the same base) side by side. VM_DRILL_FLAVORS (default: every
+# flavor) limits the drills; a flavor left out says NOT RUN on stderr and in the table. Every
+# job's output is kept in $CACHE/jobs/<kind>-<flavor>.log and printed whole at the end, with one
+# timing table.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -30,6 +32,7 @@ images_bg() { # images_bg <flavors...>: the builds in the background, one chain 
                 case " $* " in *" $f "*) ;; *) continue ;; esac
                 t0=$(date +%s)
                 if "$HERE/build-image.sh" "$f" >/dev/null 2>"$CACHE/ci-image-$f.err"; then r=ok; else r=FAILED; fi
+                echo "$r" >"$CACHE/ci-image-$f.status" # what the job queue waits for
                 echo "ci-images: image $f $r after $(($(date +%s) - t0))s (started $(date -u -d "@$t0" +%T))"
             done
         ) >>"$IMGLOG" 2>&1 &
@@ -51,15 +54,11 @@ fi
 
 # shellcheck disable=SC2206 # a word list by design
 FLAVORS=(${@:-${VM_FLAVORS:-2.4 2.3 2.1}})
-LANES=${VM_LANES:-2}
-# The drill costs ~15-40 min a flavor under TCG (tests/vm/README.md): three do not fit the CI
-# budget yet (issue 18 open). CI runs it on 2.4, what PVE 9 ships; the other flavors say NOT RUN
-# loudly, on stderr and in the timing table.
-DRILL_FLAVORS=${VM_DRILL_FLAVORS:-2.4}
+DRILL_FLAVORS=${VM_DRILL_FLAVORS:-${FLAVORS[*]}}
 T_START=$(date +%s)
 fail() { echo "VM TIER FAILED: $*" >&2; exit 1; }
 
-echo "==== VM tier: real OpenZFS in qemu (flavors: ${FLAVORS[*]}, $LANES lanes side by side)"
+echo "==== VM tier: real OpenZFS in qemu (flavors: ${FLAVORS[*]}; drills: $DRILL_FLAVORS; ${VM_SLOTS:-2} VMs side by side)"
 [ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot, qemu image build)"
 t0=$(date +%s)
 "$HERE/setup-host.sh" || fail "host setup"
@@ -67,7 +66,9 @@ command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 unavailable
 ROWS=("$(printf '%-46s %6ss  %s' "host setup (apt)" $(($(date +%s) - t0)) ok)")
 
 # Builds not yet started (or finished) by --images-only start now; a running or finished build
-# of the same key is waited for or reused by build-image.sh itself.
+# of the same key is waited for or reused by build-image.sh itself. Each chain writes
+# ci-image-<f>.status when its image is there (or failed): the job queue starts on that.
+for f in "${FLAVORS[@]}"; do rm -f "$CACHE/ci-image-$f.status"; done
 images_bg "${FLAVORS[@]}"
 
 t0=$(date +%s)
@@ -80,60 +81,137 @@ t0=$(date +%s)
 "$HERE/drill/fetch-syncoid.sh" >/dev/null || fail "tests/vm/drill/fetch-syncoid.sh (syncoid .debs for the drill)"
 ROWS+=("$(printf '%-46s %6ss  %s' "drill: fetch syncoid (apt, host)" $(($(date +%s) - t0)) ok)")
 
-lane() { # lane <flavor>: every stage of one flavor; rows to $CACHE/lane-<f>.rows; status 0/1
-    local f=$1 rc=0 t0 r
-    local rows=$CACHE/lane-$f.rows
-    : >"$rows"
-    timed() { # timed <label> <cmd...>
-        t0=$(date +%s)
-        "${@:2}"
-        r=$?
-        printf '%-46s %6ss  %s\n' "$1" $(($(date +%s) - t0)) "$([ $r = 0 ] && echo ok || echo "FAILED (exit $r)")" >>"$rows"
-        return $r
-    }
-    timed "image $f (wait for the build, or cache)" "$HERE/build-image.sh" "$f" >/dev/null || {
-        cat "$CACHE/ci-image-$f.err" 2>/dev/null
-        return 1
-    }
-    timed "boot smoke $f (zfs version)" "$HERE/run.sh" "$f" --out "$HERE/cache/smoke-$f" -- zfs version || return 1
-    timed "conformance $f" "$HERE/conformance.sh" "$f" || rc=1
-    timed "main run e2e $f (real binary, real pools)" "$HERE/run.sh" "$f" --pool rpool --timeout 1800 \
-        --out "$HERE/cache/e2e-$f" -- /work/tests/vm/e2e-main.sh || rc=1
-    if [[ " $DRILL_FLAVORS " == *" $f "* ]]; then
-        timed "three-site drill $f" "$HERE/run.sh" "$f" --pool rpool --out "$HERE/cache/drill-$f" \
-            --timeout 3600 -- /work/tests/vm/drill.sh || rc=1
-    else
-        echo "!!!! VM tier: three-site drill on $f NOT RUN (CI budget, issue 18 open; VM_DRILL_FLAVORS=\"$DRILL_FLAVORS $f\" runs it)" >&2
-        printf '%-46s %6ss  %s\n' "three-site drill $f" 0 "NOT RUN (CI budget, issue 18; VM_DRILL_FLAVORS)" >>"$rows"
-    fi
-    return $rc
+# ---- jobs --------------------------------------------------------------------------------
+# Two kinds of job per flavor, each one VM boot: the drill, and the suite (tests/vm/suite.sh:
+# conformance's kernel side, e2e-main, the package's install check). They are queued longest
+# first (the drills, ~1,000-1,500 VM-seconds, then the suites) and VM_SLOTS run at a time, each
+# as soon as its flavor's image exists: with whole lanes per flavor, the third lane started only
+# when one of the first two ended, and two cores idled while it ran alone.
+SLOTS=${VM_SLOTS:-2}
+JOBDIR=$CACHE/jobs
+rm -rf "$JOBDIR"
+mkdir -p "$JOBDIR"
+# The .deb for the suites' install check: .ci/run builds it beside the VM tier (packaging/ci.sh
+# writes its path to CI_DEB_FILE when built); run alone, this builds it here.
+DEB_FILE=${CI_DEB_FILE:-}
+if [ -z "$DEB_FILE" ]; then
+    DEB_FILE=$JOBDIR/deb
+    t0=$(date +%s)
+    (cd "$REPO" && packaging/build-deb.sh | tail -n 1 >"$DEB_FILE") || fail "packaging/build-deb.sh"
+    ROWS+=("$(printf '%-46s %6ss  %s' "the .deb for the install checks" $(($(date +%s) - t0)) ok)")
+fi
+deb_for_vm() { # the .deb's path inside the VM (/work = the checkout), once packaging wrote it
+    local waited=0 deb
+    while [ ! -s "$DEB_FILE" ]; do
+        [ -e "$DEB_FILE.failed" ] && { echo "the package build failed (packaging/ci.sh)" >&2; return 1; }
+        [ "$waited" -ge 1800 ] && { echo "no .deb after 1800 s ($DEB_FILE)" >&2; return 1; }
+        sleep 5
+        waited=$((waited + 5))
+    done
+    read -r deb <"$DEB_FILE"
+    case $deb in
+        "$REPO"/*) echo "/work/${deb#"$REPO"/}" ;;
+        /*) echo "the .deb $deb is outside the checkout $REPO (the VM sees only the checkout)" >&2; return 1 ;;
+        *) echo "/work/$deb" ;;
+    esac
 }
 
-declare -A PID=() RC=()
-running() { local n=0 f; for f in "${!PID[@]}"; do kill -0 "${PID[$f]}" 2>/dev/null && n=$((n + 1)); done; echo $n; }
+job() { # job <kind> <flavor>: one VM; its output in $JOBDIR/<kind>-<flavor>.log, its row(s) in .rows
+    local kind=$1 f=$2 t0 r=0 deb
+    local rows=$JOBDIR/$kind-$f.rows
+    t0=$(date +%s)
+    case $kind in
+        drill)
+            "$HERE/run.sh" "$f" --pool rpool --out "$HERE/cache/drill-$f" --timeout 3600 -- /work/tests/vm/drill.sh || r=$?
+            printf '%-46s %6ss  %s\n' "three-site drill $f" $(($(date +%s) - t0)) "$([ $r = 0 ] && echo ok || echo "FAILED (exit $r)")" >"$rows"
+            ;;
+        suite)
+            deb=$(deb_for_vm) || { r=1; deb=""; }
+            rm -rf "$HERE/cache/suite-$f"
+            "$HERE/run.sh" "$f" --out "$HERE/cache/suite-$f" --timeout 3000 -- /work/tests/vm/suite.sh "$deb" || r=$?
+            printf '%-46s %6ss  %s\n' "suite $f (conformance cases, e2e-main, .deb)" $(($(date +%s) - t0)) \
+                "$([ $r = 0 ] && echo ok || echo "FAILED (exit $r)")" >"$rows"
+            [ -z "$deb" ] && printf '%-46s %6ss  %s\n' "  package install check $f" 0 "FAILED (no .deb)" >>"$rows"
+            local t1 c=0
+            t1=$(date +%s)
+            if [ -d "$HERE/cache/suite-$f/conformance" ]; then
+                "$HERE/conformance.sh" "$f" --kernel-results "$HERE/cache/suite-$f/conformance" || c=$?
+            else
+                echo "conformance $f: the suite VM wrote no kernel results" >&2
+                c=1
+            fi
+            printf '%-46s %6ss  %s\n' "  conformance $f: emulator vs kernel (host)" $(($(date +%s) - t1)) \
+                "$([ $c = 0 ] && echo ok || echo "FAILED (exit $c)")" >>"$rows"
+            [ $c = 0 ] || r=1
+            ;;
+    esac
+    return $r
+}
+
+image_state() { # ok | FAILED | "" (still building), from this script's own image chains
+    cat "$CACHE/ci-image-$1.status" 2>/dev/null || true
+}
+QUEUE=()
 for f in "${FLAVORS[@]}"; do
-    while [ "$(running)" -ge "$LANES" ]; do sleep 5; done
-    echo "==== lane $f started at +$(($(date +%s) - T_START))s"
-    lane "$f" >"$CACHE/lane-$f.log" 2>&1 &
-    PID[$f]=$!
+    if [[ " $DRILL_FLAVORS " == *" $f "* ]]; then QUEUE+=("drill $f"); else
+        echo "!!!! VM tier: three-site drill on $f NOT RUN (VM_DRILL_FLAVORS=\"$DRILL_FLAVORS\")" >&2
+        printf '%-46s %6ss  %s\n' "three-site drill $f" 0 "NOT RUN (VM_DRILL_FLAVORS)" >"$JOBDIR/drill-$f.rows"
+        : >"$JOBDIR/drill-$f.log"
+    fi
 done
-for f in "${FLAVORS[@]}"; do
-    wait "${PID[$f]}"
-    RC[$f]=$?
+for f in "${FLAVORS[@]}"; do QUEUE+=("suite $f"); done
+declare -A PID=() RC=()
+running() { local n=0 j; for j in "${!PID[@]}"; do [ -z "${RC[$j]:-}" ] && kill -0 "${PID[$j]}" 2>/dev/null && n=$((n + 1)); done; echo $n; }
+while [ ${#QUEUE[@]} -gt 0 ]; do
+    if [ "$(running)" -ge "$SLOTS" ]; then sleep 5; continue; fi
+    picked=-1
+    for i in "${!QUEUE[@]}"; do
+        read -r kind f <<<"${QUEUE[$i]}"
+        case $(image_state "$f") in
+            ok) picked=$i; break ;;
+            FAILED)
+                echo "==== job $kind $f: image $f FAILED to build" | tee "$JOBDIR/$kind-$f.log"
+                cat "$CACHE/ci-image-$f.err" >>"$JOBDIR/$kind-$f.log" 2>/dev/null
+                printf '%-46s %6ss  %s\n' "$kind $f" 0 "FAILED (image)" >"$JOBDIR/$kind-$f.rows"
+                RC["$kind $f"]=1
+                unset "QUEUE[$i]"
+                QUEUE=("${QUEUE[@]}")
+                picked=-2
+                break
+                ;;
+        esac
+    done
+    [ "$picked" = -2 ] && continue
+    if [ "$picked" = -1 ]; then sleep 5; continue; fi
+    read -r kind f <<<"${QUEUE[$picked]}"
+    unset "QUEUE[$picked]"
+    QUEUE=("${QUEUE[@]}")
+    echo "==== job $kind $f started at +$(($(date +%s) - T_START))s"
+    { echo "job $kind $f: started at +$(($(date +%s) - T_START))s"; job "$kind" "$f"; r=$?
+        echo "job $kind $f: ended at +$(($(date +%s) - T_START))s"; exit $r; } >"$JOBDIR/$kind-$f.log" 2>&1 &
+    PID["$kind $f"]=$!
+done
+for j in "${!PID[@]}"; do
+    wait "${PID[$j]}"
+    RC[$j]=$?
+    echo "==== job $j: $([ "${RC[$j]}" = 0 ] && echo ok || echo FAILED)"
 done
 wait # the image builds
 
 status=0
 for f in "${FLAVORS[@]}"; do
-    echo "==== lane $f: $([ "${RC[$f]}" = 0 ] && echo ok || echo FAILED) ($CACHE/lane-$f.log)"
-    sed 's/^/  /' "$CACHE/lane-$f.log"
-    [ "${RC[$f]}" = 0 ] || status=1
+    for kind in suite drill; do
+        j="$kind $f"
+        echo "==== $kind $f: $([ "${RC[$j]:-0}" = 0 ] && echo ok || echo FAILED) ($JOBDIR/$kind-$f.log)"
+        sed 's/^/  /' "$JOBDIR/$kind-$f.log"
+        [ "${RC[$j]:-0}" = 0 ] || status=1
+    done
 done
 echo "==== image builds (background; $IMGLOG)"
 sed 's/^/  /' "$IMGLOG"
-echo "==== VM tier timings"
+echo "==== VM tier timings (wall; each VM's CPU seconds are in its log's run.sh line)"
 printf '  %s\n' "${ROWS[@]}"
-for f in "${FLAVORS[@]}"; do sed 's/^/  /' "$CACHE/lane-$f.rows"; done
-printf '  %-46s %6ss\n' "total (lanes side by side)" $(($(date +%s) - T_START))
-[ "$status" = 0 ] || { echo "VM TIER FAILED: see the lanes above" >&2; exit 1; }
+for f in "${FLAVORS[@]}"; do cat "$JOBDIR/suite-$f.rows" "$JOBDIR/drill-$f.rows" 2>/dev/null | sed 's/^/  /'; done
+printf '  %-46s %6ss\n' "total (VM_SLOTS=$SLOTS jobs side by side)" $(($(date +%s) - T_START))
+[ "$status" = 0 ] || { echo "VM TIER FAILED: see the jobs above" >&2; exit 1; }
 echo "VM tier OK"

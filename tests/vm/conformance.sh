@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Emulator-vs-kernel conformance for one OpenZFS flavor.
 #
-#   tests/vm/conformance.sh <2.4|2.3|2.1> [--kernel-only|--emu-only] [--record] [--out DIR] [case-filter]
+#   tests/vm/conformance.sh <2.4|2.3|2.1> [--kernel-only|--emu-only|--kernel-results DIR] [--record] [--out DIR] [case-filter]
 #
 # 1. Kernel: one VM boot (tests/vm/run.sh) runs conformance/run-cases.sh over all cases, the
 #    pool re-created between cases; results and vm-info (exact zfs module version) in DIR/kernel.
@@ -12,6 +12,8 @@
 # (conformance/kernel-results/<flavor>/, committed: emulator work can compare without a VM);
 # with a case filter it replaces only those cases, if the zfs module version is unchanged.
 # --emu-only skips the VM and compares with those recorded results (fast, not a CI substitute).
+# --kernel-results DIR skips the VM and compares with the kernel results another VM run wrote
+# into DIR (tests/vm/suite.sh: DIR/*.out, and DIR/../vm-info from run.sh), as CI does.
 # DIR defaults to tests/vm/cache/results/<flavor>.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,11 +21,12 @@ REPO=$(cd "$HERE/../.." && pwd)
 [ $# -ge 1 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
 FLAVOR=$1
 shift
-KERNEL_ONLY=0 EMU_ONLY=0 RECORD=0 RES="" FILTER=.
+KERNEL_ONLY=0 EMU_ONLY=0 RECORD=0 RES="" FILTER=. FROM=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --kernel-only) KERNEL_ONLY=1; shift ;;
         --emu-only) EMU_ONLY=1; shift ;;
+        --kernel-results) FROM=$(cd "$2" && pwd) || exit 2; shift 2 ;;
         --record) RECORD=1; shift ;;
         --out) RES=$2; shift 2 ;;
         *) FILTER=$1; shift ;;
@@ -44,6 +47,16 @@ if [ "$EMU_ONLY" = 1 ]; then
         echo "$n" | grep -Eq -- "$FILTER" && cp "$f" "$RES/kernel/"
     done
     cp "$RECORDED/vm-info" "$RES/vm-info"
+elif [ -n "$FROM" ]; then
+    echo "conformance[$FLAVOR]: kernel results from $FROM"
+    [ -f "$FROM/../vm-info" ] || { echo "conformance: no vm-info next to $FROM" >&2; exit 1; }
+    n=0
+    for f in "$FROM"/*.out; do
+        [ -e "$f" ] || continue
+        basename "$f" .out | grep -Eq -- "$FILTER" && { cp "$f" "$RES/kernel/"; n=$((n + 1)); }
+    done
+    [ "$n" -gt 0 ] || { echo "conformance: no kernel results (*.out) in $FROM" >&2; exit 1; }
+    cp "$FROM/../vm-info" "$RES/vm-info"
 else
     echo "conformance[$FLAVOR]: kernel side (VM)"
     "$HERE/run.sh" "$FLAVOR" --out "$RES/kernel" --timeout 1800 -- \
