@@ -17,6 +17,7 @@ mod journal;
 mod policy;
 mod protection;
 mod pull;
+mod readme;
 mod replica;
 mod run_main;
 mod status;

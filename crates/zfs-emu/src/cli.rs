@@ -210,6 +210,10 @@ pub fn zfs_main(world: &mut World, args: &[String], stdin: &str) -> Out {
         // property always does (received values stay; the kernel's `$inherit` mask that plain
         // `zfs inherit` leaves on a dataset with received properties is not modelled).
         "inherit" => match rest.strip_prefix(&["-S".to_string()][..]).unwrap_or(rest) {
+            [prop, dss @ ..] if !dss.is_empty() && !prop.contains(':') => err(
+                1,
+                format!("cannot inherit {prop}: EMULATOR: inherit of a native property is not modelled\n"),
+            ),
             [prop, dss @ ..] if !dss.is_empty() => {
                 for ds in dss {
                     if let Err(e) = world.inherit_user_prop(ds, prop) {
@@ -833,7 +837,7 @@ fn prop_value(world: &World, name: &str, prop: &str, parsable: bool) -> (String,
         ("used" | "usedbysnapshots", Some(_)) => ro("0".into()),
         ("used" | "referenced" | "refer", _) => ro("98304".into()),
         ("available" | "avail", None) => ro("1073741824".into()),
-        ("mountpoint" | "canmount" | "compression", None)
+        ("mountpoint" | "canmount" | "compression" | "readonly", None)
             if model::native_applies(prop, node.kind) =>
         {
             match pool.native_prop(head, prop) {

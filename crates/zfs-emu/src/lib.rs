@@ -536,13 +536,14 @@ impl World {
 }
 
 /// Default value of a settable native property ([`model::NATIVE_SETTABLE`]) of head
-/// dataset `ds`: `compression` is `on` from OpenZFS 2.2 on and `off` before.
+/// dataset `ds`: `compression` is `on` from OpenZFS 2.2 on and `off` before; `readonly` is `off`.
 pub(crate) fn default_native(version: Version, ds: &str, prop: &str) -> Option<String> {
     Some(match prop {
         "compression" if version.at_least(2, 2) => "on".into(),
         "compression" => "off".into(),
         "mountpoint" => format!("/{ds}"),
         "canmount" => "on".into(),
+        "readonly" => "off".into(),
         _ => return None,
     })
 }

@@ -1346,7 +1346,7 @@ fn native_prop(
             Some(head.to_string()),
         ))),
         "volblocksize" if is_vol => ro(PVal::Int(16384)),
-        "mountpoint" | "canmount" | "compression" if !is_snap => {
+        "mountpoint" | "canmount" | "compression" | "readonly" if !is_snap => {
             if !model::native_applies(prop, node.kind) {
                 return Ok(None);
             }
@@ -1365,9 +1365,7 @@ fn native_prop(
         "quota" | "refquota" if is_fs => dflt(PVal::Int(0)),
         "reservation" | "refreservation" if !is_snap => dflt(PVal::Int(0)),
         "checksum" if !is_snap => dflt(PVal::Str("on".into())),
-        "readonly" | "atime" if !is_snap => dflt(PVal::Str(
-            if prop == "readonly" { "off" } else { "on" }.into(),
-        )),
+        "atime" if !is_snap => dflt(PVal::Str("on".into())),
         "copies" if !is_snap => dflt(PVal::Int(1)),
         "sync" if !is_snap => dflt(PVal::Str("standard".into())),
         "dedup" if !is_snap => dflt(PVal::Str("off".into())),

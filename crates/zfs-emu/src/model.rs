@@ -189,15 +189,15 @@ impl DatasetNode {
 }
 
 /// The native properties the emulator lets the CLI set (`zfs create -o`, `zfs set`).
-pub(crate) const NATIVE_SETTABLE: &[&str] = &["compression", "mountpoint", "canmount"];
+pub(crate) const NATIVE_SETTABLE: &[&str] = &["compression", "mountpoint", "canmount", "readonly"];
 
 /// Native properties whose value passes to descendants (`canmount` does not inherit).
-const NATIVE_INHERITED: &[&str] = &["compression", "mountpoint"];
+const NATIVE_INHERITED: &[&str] = &["compression", "mountpoint", "readonly"];
 
 /// Does the settable native property `prop` apply to a dataset of `kind`?
 pub(crate) fn native_applies(prop: &str, kind: DsKind) -> bool {
     match prop {
-        "compression" => true,
+        "compression" | "readonly" => true,
         "mountpoint" | "canmount" => kind == DsKind::Filesystem,
         _ => false,
     }
@@ -210,6 +210,7 @@ pub(crate) fn valid_native_value(prop: &str, value: &str, kind: DsKind) -> bool 
         return false;
     }
     match prop {
+        "readonly" => matches!(value, "on" | "off"),
         "compression" => {
             let level =
                 |rest: &str, max: u32| rest.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n));
