@@ -12,8 +12,8 @@
 # scenarios; the .deb's install check on the image's Debian release). Jobs are queued longest
 # first and VM_SLOTS (default 2: a TCG VM keeps one host core busy) run side by side, each as
 # soon as its image exists. Images build in the background from the start: trixie (2.4) and
-# bookworm (2.3, then 2.1 on the same base) side by side. VM_DRILL_FLAVORS (default: every
-# flavor) limits the drills; a flavor left out says NOT RUN on stderr and in the table. Every
+# bookworm (2.3, then 2.1 on the same base) side by side. VM_DRILL_FLAVORS (default: 2.4, see
+# below) chooses the drills; a flavor left out says NOT RUN on stderr and in the table. Every
 # job's output is kept in $CACHE/jobs/<kind>-<flavor>.log and printed whole at the end, with one
 # timing table.
 set -uo pipefail
@@ -54,7 +54,12 @@ fi
 
 # shellcheck disable=SC2206 # a word list by design
 FLAVORS=(${@:-${VM_FLAVORS:-2.4 2.3 2.1}})
-DRILL_FLAVORS=${VM_DRILL_FLAVORS:-${FLAVORS[*]}}
+# The drill costs ~1,630 CPU-seconds a flavor under TCG (measured on 2.4.4 and 2.3.2, one vCPU;
+# ~3,400 transaction groups of receives), a suite ~1,000: with all three drills a cold run
+# measured ~105 min on two cores, over CI's 90-minute limit (tests/vm/README.md "Cost"). CI
+# runs the drill on 2.4, what PVE 9 ships; 2.3 and 2.1 say NOT RUN loudly (issue 18 open;
+# VM_DRILL_FLAVORS="2.4 2.3 2.1" runs them, as the issue note's results did).
+DRILL_FLAVORS=${VM_DRILL_FLAVORS:-2.4}
 T_START=$(date +%s)
 fail() { echo "VM TIER FAILED: $*" >&2; exit 1; }
 
@@ -154,8 +159,8 @@ image_state() { # ok | FAILED | "" (still building), from this script's own imag
 QUEUE=()
 for f in "${FLAVORS[@]}"; do
     if [[ " $DRILL_FLAVORS " == *" $f "* ]]; then QUEUE+=("drill $f"); else
-        echo "!!!! VM tier: three-site drill on $f NOT RUN (VM_DRILL_FLAVORS=\"$DRILL_FLAVORS\")" >&2
-        printf '%-46s %6ss  %s\n' "three-site drill $f" 0 "NOT RUN (VM_DRILL_FLAVORS)" >"$JOBDIR/drill-$f.rows"
+        echo "!!!! VM tier: three-site drill on $f NOT RUN (CI budget, issue 18 open; VM_DRILL_FLAVORS=\"$DRILL_FLAVORS $f\" runs it)" >&2
+        printf '%-46s %6ss  %s\n' "three-site drill $f" 0 "NOT RUN (CI budget, issue 18; VM_DRILL_FLAVORS)" >"$JOBDIR/drill-$f.rows"
         : >"$JOBDIR/drill-$f.log"
     fi
 done

@@ -12,6 +12,10 @@ REPO=${VM_WORK:-/work}
 BIN=${BIN:-$REPO/target/debug/pve-zfs-snap}
 [ -x "$BIN" ] || { echo "e2e-main: $BIN missing (cargo build --bins on the host)" >&2; exit 1; }
 W=$(mktemp -d)
+# Run the binary from tmpfs, as the drill does: exec'ing the ~100 MB debug build from the 9p
+# share re-reads it every time (measured under TCG: 1.8 s per start, 0.14 s from tmpfs).
+cp "$BIN" "$W/pve-zfs-snap"
+BIN=$W/pve-zfs-snap
 ROOT=$W/root
 cp -a "$REPO/tests/fixtures/pve/basic" "$ROOT"
 # In the VM the product reads the real module's version and channel-program limits from sysfs,
