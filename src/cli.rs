@@ -434,6 +434,22 @@ pub struct RunArgs {
     #[arg(long, short = 'n')]
     pub dry_run: bool,
 
+    /// With --dry-run: show every change and its reason only for these guests (VMIDs,
+    /// comma-separated or repeated); the summary, one line per guest and every problem are
+    /// always shown.
+    #[arg(
+        long,
+        value_name = "VMID[,VMID]",
+        value_delimiter = ',',
+        requires = "dry_run"
+    )]
+    pub guest: Vec<u32>,
+
+    /// With --dry-run: show every change and its reason for every guest (the default on
+    /// nodes of at most 20 guests).
+    #[arg(long, requires = "dry_run", conflicts_with = "guest")]
+    pub detail: bool,
+
     /// Scheduled run: quiet unless something failed; never installs the cron file.
     #[arg(long)]
     pub cron: bool,

@@ -91,6 +91,13 @@ pub struct GuestPlan {
     pub vmid: u32,
     /// VM or container.
     pub kind: GuestKind,
+    /// The guest's `name:`/`hostname:` (for the dry run's text only).
+    #[serde(skip)]
+    pub name: Option<String>,
+    /// A template: every disk excluded on purpose (for the dry run's text only; the JSON
+    /// has the note and the disks' state).
+    #[serde(skip)]
+    pub template: bool,
     /// Running on this node.
     pub running: bool,
     /// The policy in force for its disks, and why (when decided by `clusterpolicy`).
@@ -234,10 +241,19 @@ fn label_text(l: &Option<String>) -> &str {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Reason::RunningHere { previous: None } => write!(
+                f,
+                "guest running here; no label:running yet (first run on this disk)"
+            ),
             Reason::RunningHere { previous } => write!(
                 f,
                 "guest running here; label:running was {}",
                 label_text(previous)
+            ),
+            Reason::StoppedSinceLastRun { previous: None } => write!(
+                f,
+                "guest not running and no label:running yet (first run on this disk): \
+                 one _stopped snapshot records it"
             ),
             Reason::StoppedSinceLastRun { previous } => write!(
                 f,
@@ -308,6 +324,8 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>
     let mut gp = GuestPlan {
         vmid: g.vmid,
         kind: g.kind,
+        name: g.name.clone(),
+        template: g.template,
         running: g.running,
         policy: input.decisions.and_then(|d| d.guests.get(&g.vmid).cloned()),
         changes: Vec::new(),
@@ -453,8 +471,10 @@ impl Plan {
         t
     }
 
-    /// The `--dry-run` output: a summary line, then per guest what will be created and
-    /// destroyed and why, and notes on what is skipped.
+    /// The whole plan as text: a summary line, then per guest what will be created and
+    /// destroyed and why, and notes on what is skipped (the planner's tests; `--dry-run` is
+    /// `report::dryrun`, built from the same [`GuestPlan::render`]).
+    #[cfg(test)]
     pub fn render_text(&self) -> String {
         let [labels, snaps, bms, destroys, bm_destroys] = self.totals();
         let mut out = format!(
@@ -466,41 +486,7 @@ impl Plan {
             let _ = writeln!(out, "! {n}");
         }
         for g in &self.guests {
-            let kind = match g.kind {
-                GuestKind::Qemu => "VM",
-                GuestKind::Lxc => "CT",
-            };
-            let state = if g.running { "running" } else { "not running" };
-            let _ = writeln!(out, "{kind} {} ({state})", g.vmid);
-            if let Some(p) = &g.policy {
-                let _ = writeln!(out, "  policy {p}");
-            }
-            for p in &g.changes {
-                let line = match &p.change {
-                    Change::SetLabel { dataset, value } => {
-                        format!("~ label    {dataset} label:running={value}")
-                    }
-                    Change::Snapshot { dataset, name } => {
-                        format!("+ snapshot {dataset}@{name}")
-                    }
-                    Change::Bookmark { dataset, name } => {
-                        format!("+ bookmark {dataset}#{name}")
-                    }
-                    Change::Destroy { dataset, name } => {
-                        format!("- destroy  {dataset}@{name}")
-                    }
-                    Change::DestroyBookmark { dataset, name } => {
-                        format!("- destroy  {dataset}#{name}")
-                    }
-                };
-                let _ = writeln!(out, "  {line}\n      {}", p.reason);
-            }
-            for n in &g.notes {
-                let _ = writeln!(out, "  ! {n}");
-            }
-            if g.changes.is_empty() && g.notes.is_empty() {
-                out.push_str("  nothing to do\n");
-            }
+            g.render(&mut out);
         }
         self.render_replicas(&mut out);
         out
@@ -508,7 +494,7 @@ impl Plan {
 
     /// The replicas' part of the `--dry-run` output (nothing when no replica has anything to
     /// do or say): a count line, then one line per change and note.
-    fn render_replicas(&self, out: &mut String) {
+    pub fn render_replicas(&self, out: &mut String) {
         if self.replicas.is_empty() {
             return;
         }
@@ -535,6 +521,55 @@ impl Plan {
             for n in &r.notes {
                 let _ = writeln!(out, "{head}: ! {n}");
             }
+        }
+    }
+}
+
+impl GuestPlan {
+    /// The guest's block of the `--dry-run` text: a title line, each change with its reason,
+    /// the notes (`!`), or what excludes it on purpose.
+    pub fn render(&self, out: &mut String) {
+        let g = self;
+        let kind = match g.kind {
+            GuestKind::Qemu => "VM",
+            GuestKind::Lxc => "CT",
+        };
+        let state = if g.running { "running" } else { "not running" };
+        let name = g.name.as_ref().map(|n| format!(" {n}")).unwrap_or_default();
+        let _ = writeln!(out, "{kind} {}{name} ({state})", g.vmid);
+        if let Some(p) = &g.policy {
+            let _ = writeln!(out, "  policy {p}");
+        }
+        for p in &g.changes {
+            let line = match &p.change {
+                Change::SetLabel { dataset, value } => {
+                    format!("~ label    {dataset} label:running={value}")
+                }
+                Change::Snapshot { dataset, name } => {
+                    format!("+ snapshot {dataset}@{name}")
+                }
+                Change::Bookmark { dataset, name } => {
+                    format!("+ bookmark {dataset}#{name}")
+                }
+                Change::Destroy { dataset, name } => {
+                    format!("- destroy  {dataset}@{name}")
+                }
+                Change::DestroyBookmark { dataset, name } => {
+                    format!("- destroy  {dataset}#{name}")
+                }
+            };
+            let _ = writeln!(out, "  {line}\n      {}", p.reason);
+        }
+        if g.template {
+            // Intentional, named: not a warning.
+            out.push_str("  excluded: template (PVE templates are never snapshotted)\n");
+        } else {
+            for n in &g.notes {
+                let _ = writeln!(out, "  ! {n}");
+            }
+        }
+        if g.changes.is_empty() && g.notes.is_empty() {
+            out.push_str("  nothing to do\n");
         }
     }
 }

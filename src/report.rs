@@ -6,6 +6,8 @@ use crate::plan::Plan;
 use crate::verdict::{self, DiskStatus, State};
 use chrono::{DateTime, Utc};
 
+pub mod dryrun;
+
 /// One planned change and what became of it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ItemReport {
@@ -315,33 +317,6 @@ impl Report {
             s.push_str(&format!(", {} changes FAILED", t.failed));
         }
         s
-    }
-
-    /// The disks and their states, one line each (`--dry-run`), failed first.
-    pub fn render_disks(&self) -> String {
-        let mut out = String::new();
-        let mut rows: Vec<&DiskStatus> = self.disks.iter().collect();
-        rows.sort_by_key(|d| !matches!(d.state, State::Failed(_)));
-        for d in rows {
-            let what = match &d.dataset {
-                Some(ds) => format!("{} {} {} ({ds})", d.guest, d.vmid, d.key),
-                None => format!("{} {} {}", d.guest, d.vmid, d.key),
-            };
-            let state = match &d.state {
-                State::Failed(why) => format!("UNPROTECTED: {why}"),
-                State::Excluded(why) => format!("excluded: {why}"),
-                State::Snapshotted => match d.snapshot {
-                    Some(n) => format!("snapshotted: @{n}"),
-                    None => "snapshotted: already has this run's snapshot".into(),
-                },
-                State::Stopped => match d.snapshot {
-                    Some(n) => format!("stopped: @{n}"),
-                    None => "stopped: its _stopped snapshot is there".into(),
-                },
-            };
-            out.push_str(&format!("  {what}: {state}\n"));
-        }
-        out
     }
 
     /// Human-readable failures, one per line, for stderr (even under `--cron`): each disk left

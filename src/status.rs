@@ -135,13 +135,120 @@ pub fn build(host: &Host, inventory: &BTreeMap<Dataset, DatasetState>) -> Vec<Gu
     out
 }
 
-/// The table.
+/// Lines of the table stay within this many characters (the newest-per-class line wraps).
+pub const WIDTH: usize = 120;
+/// Longest guest name shown in the table (longer ones end in `…`; the JSON has them whole).
+const NAME_MAX: usize = 16;
+
+/// Per class of retention (f h d w m y, the policy's order), from the shortest class among
+/// the names to the longest: the newest snapshot of ours that counts in that class (of that
+/// class or longer: a weekly is also the newest hourly when no hourly is newer), then the
+/// newest `_stopped` one. `(letter or "stopped", stamp)`.
+pub fn newest_per_class(d: &DiskStatus) -> Vec<(String, String)> {
+    use crate::naming::Class;
+    let stamp = |name: &String| name.get(9..28).unwrap_or(name).to_string();
+    let present: Vec<usize> = Class::ALL
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| d.newest.contains_key(c.suffix()))
+        .map(|(i, _)| i)
+        .collect();
+    let mut out = Vec::new();
+    if let (Some(&lo), Some(&hi)) = (present.first(), present.last()) {
+        for i in lo..=hi {
+            // Stamps sort as times (four-digit years, fixed width).
+            let newest = Class::ALL[i..]
+                .iter()
+                .filter_map(|c| d.newest.get(c.suffix()))
+                .map(stamp)
+                .max();
+            if let Some(t) = newest {
+                out.push((Class::ALL[i].letter().to_string(), t));
+            }
+        }
+    }
+    if let Some(n) = d.newest.get("stopped") {
+        out.push(("stopped".into(), stamp(n)));
+    }
+    out
+}
+
+/// Our snapshots by how their names read, in the policy's order: `f75 h24 d7 stopped1`.
+fn counts_by_name(d: &DiskStatus) -> String {
+    use crate::naming::Class;
+    let mut parts: Vec<String> = Class::ALL
+        .iter()
+        .filter_map(|c| {
+            d.counts
+                .get(c.suffix())
+                .map(|n| format!("{}{n}", c.letter()))
+        })
+        .collect();
+    if let Some(n) = d.counts.get("stopped") {
+        parts.push(format!("stopped{n}"));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn short_name(n: Option<&str>) -> String {
+    match n {
+        None => "-".into(),
+        Some(n) if n.chars().count() <= NAME_MAX => n.into(),
+        Some(n) => format!("{}…", n.chars().take(NAME_MAX - 1).collect::<String>()),
+    }
+}
+
+/// `items` joined by ", " after `head`, wrapped at [`WIDTH`] with continuation lines
+/// indented like the first item.
+fn wrapped(head: &str, items: &[String]) -> String {
+    let mut out = String::new();
+    let mut line = head.to_string();
+    for (i, it) in items.iter().enumerate() {
+        let sep = if i + 1 < items.len() { ", " } else { "" };
+        if line.len() > head.len() && line.len() + it.len() + sep.len() > WIDTH {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = " ".repeat(head.len());
+        }
+        line.push_str(it);
+        line.push_str(sep);
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
+}
+
+/// The table: one line per disk (columns as wide as their longest value), and under it the
+/// newest snapshot per class of retention; then what is not snapshotted, then the policies.
 pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
     let mut out = format!("node {node}: {} guests\n", guests.len());
+    let disks = guests.iter().flat_map(|g| &g.disks);
+    let w_key = disks.clone().map(|d| d.key.len()).max().unwrap_or(0).max(4);
+    let w_ds = disks
+        .clone()
+        .map(|d| d.dataset.as_str().len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let w_label = disks
+        .map(|d| d.label.as_deref().map_or(1, str::len))
+        .max()
+        .unwrap_or(0)
+        .max(9);
+    let w_name = guests
+        .iter()
+        .map(|g| short_name(g.name.as_deref()).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     let _ = writeln!(
         out,
-        "{:<6} {:<5} {:<9} {:<8} {:<40} {:<9} {:>5} {:>7}  NEWEST PER CLASS",
-        "VMID", "TYPE", "STATE", "DISK", "DATASET", "LABEL", "OURS", "FOREIGN"
+        "{:<6} {:<4} {:<8} {:<w_name$} {:<w_key$} {:<w_ds$} {:<w_label$} {:>4} {:>7}  BY NAME",
+        "VMID", "TYPE", "STATE", "NAME", "DISK", "DATASET", "LABEL", "OURS", "FOREIGN"
     );
     let mut problems = String::new();
     for g in guests {
@@ -150,6 +257,7 @@ pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
             Some(GuestKind::Lxc) => "lxc",
             None => "?",
         };
+        let name = short_name(g.name.as_deref());
         for p in &g.problems {
             let _ = writeln!(
                 problems,
@@ -184,20 +292,17 @@ pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
             } else {
                 "(see below)"
             };
-            let _ = writeln!(out, "{:<6} {kind:<5} {state:<9} {what}", g.vmid);
-        }
-        for d in &g.disks {
-            let newest: Vec<String> = d
-                .newest
-                .iter()
-                .map(|(k, name)| {
-                    let stamp = name.get(9..28).unwrap_or(name);
-                    format!("{k} {stamp}")
-                })
-                .collect();
             let _ = writeln!(
                 out,
-                "{:<6} {kind:<5} {state:<9} {:<8} {:<40} {:<9} {:>5} {:>7}  {}",
+                "{:<6} {kind:<4} {state:<8} {name:<w_name$} {what}",
+                g.vmid
+            );
+        }
+        for d in &g.disks {
+            let _ = writeln!(
+                out,
+                "{:<6} {kind:<4} {state:<8} {name:<w_name$} {:<w_key$} {:<w_ds$} {:<w_label$} \
+                 {:>4} {:>7}  {}",
                 g.vmid,
                 d.key,
                 d.dataset.as_str(),
@@ -208,12 +313,15 @@ pub fn render_table(node: &str, guests: &[GuestStatus]) -> String {
                 },
                 d.counts.values().sum::<u64>(),
                 d.foreign,
-                if newest.is_empty() {
-                    "-".to_string()
-                } else {
-                    newest.join(", ")
-                }
+                counts_by_name(d),
             );
+            let newest: Vec<String> = newest_per_class(d)
+                .into_iter()
+                .map(|(c, t)| format!("{c} {t}"))
+                .collect();
+            if !newest.is_empty() {
+                out.push_str(&wrapped("       newest: ", &newest));
+            }
         }
     }
     if !problems.is_empty() {

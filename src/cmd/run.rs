@@ -7,6 +7,7 @@ use super::{cron, fail, hostname, out, policy_options, spawner, zfs_timeout};
 use crate::cli::RunArgs;
 use crate::exit::{self, RunError};
 use crate::metrics;
+use crate::report::dryrun::{self, Detail};
 use crate::run::{self, RunOptions};
 use chrono::Utc;
 
@@ -98,12 +99,14 @@ pub fn run(args: &RunArgs) -> i32 {
             serde_json::to_string_pretty(&report).expect("report serializes")
         ));
     } else if args.dry_run {
-        out(&format!(
-            "DRY RUN: nothing is changed\n{}\ndisks:\n{}{}\n",
-            plan.render_text(),
-            report.render_disks(),
-            report.summary()
-        ));
+        let detail = if args.detail {
+            Detail::All
+        } else if !args.guest.is_empty() {
+            Detail::Guests(args.guest.clone())
+        } else {
+            Detail::Auto
+        };
+        out(&dryrun::render(&plan, &report, &detail));
     } else if !args.cron || report.exit_code() != 0 {
         out(&format!("{}\n", report.summary()));
     }

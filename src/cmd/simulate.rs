@@ -5,6 +5,7 @@ use super::{fail, policy_options};
 use crate::cli::SimulateArgs;
 use crate::exit::{self, RunError};
 use crate::simulate::{self, Scenario, SimulateOptions};
+use std::io::IsTerminal as _;
 
 /// The scenario's options from the command line; `tz_env` replaces the `TZ` variable when
 /// given (tests, benches).
@@ -39,7 +40,21 @@ pub fn simulate(args: &SimulateArgs) -> i32 {
         Err(e) => return fail(&RunError::Usage(e)),
     };
     let started = std::time::Instant::now();
-    let out = match simulate::simulate(&sc) {
+    // Progress on a terminal only (never in a pipe, a file or cron): one line, rewritten.
+    let tty = std::io::stderr().is_terminal();
+    let mut shown = 0u64;
+    let mut progress = |done: u64, all: u64| {
+        let pct = done * 100 / all.max(1);
+        if tty && pct != shown && started.elapsed().as_secs() >= 1 {
+            shown = pct;
+            eprint!("\rsimulating: {pct:>3}% ({done} of {all} runs)");
+        }
+    };
+    let result = simulate::simulate_with_progress(&sc, &mut progress);
+    if tty && shown > 0 {
+        eprint!("\r{:60}\r", "");
+    }
+    let out = match result {
         Ok(o) => o,
         Err(e) => return fail(&RunError::Failed(anyhow::anyhow!(e))),
     };

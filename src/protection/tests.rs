@@ -147,6 +147,8 @@ fn every_disk_ends_in_exactly_one_state() {
             guests: vec![GuestPlan {
                 vmid: 100,
                 kind: GuestKind::Qemu,
+                name: None,
+                template: false,
                 running: true,
                 policy: None,
                 changes: vec![],

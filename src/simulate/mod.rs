@@ -18,8 +18,8 @@ mod runs;
 mod scenario;
 mod world;
 
-pub use render::{csv, render};
-pub use runs::{Outcome, RunRow, TimelineRow, simulate};
+pub use render::{csv, kept_per_class, render};
+pub use runs::{Outcome, RunRow, TimelineRow, simulate, simulate_with_progress};
 pub use scenario::{Scenario, SimulateOptions, StopWindow};
 pub use world::{DiskState, KindCounts, disk_state, host, kind_index, world};
 

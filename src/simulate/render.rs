@@ -19,7 +19,35 @@ fn human_age(secs: i64) -> String {
     duration::format(secs, Style::Age)
 }
 
-/// `f100 h24 d7 s1`: the non-zero counts (managed classes always shown).
+/// What each class of the policy keeps, as the policy counts (`f100 h24 d7`): a snapshot
+/// counts in every managed class up to its own (an hourly-or-longer one is also one of the
+/// frequent ones; `_stopped` counts as the shortest managed class), and a class keeps at most
+/// its count. What the user asked for, next to [`counts_text`] (how the names read).
+pub fn kept_per_class(c: &KindCounts, policy: &Policy) -> String {
+    let keep = policy.keep();
+    let lowest = keep.lowest_managed();
+    let rank_or_longer = |class: Class| -> u64 {
+        let named: u64 = Class::ALL[class.index()..]
+            .iter()
+            .filter(|k| keep.get(**k).is_some())
+            .map(|k| c[k.index()])
+            .sum();
+        named + if Some(class) == lowest { c[6] } else { 0 }
+    };
+    keep.managed()
+        .map(|(class, n)| {
+            format!(
+                "{}{}",
+                class.letter(),
+                rank_or_longer(class).min(u64::from(n))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `f75 h24 d7 stopped1`: how the names read, the non-zero counts (managed classes always
+/// shown).
 fn counts_text(c: &KindCounts, policy: &Policy) -> String {
     let mut parts = Vec::new();
     for class in Class::ALL {
@@ -47,17 +75,23 @@ pub fn render(sc: &Scenario, o: &Outcome, wall: std::time::Duration) -> String {
 /// What was simulated: runs, interval, span, policy, zone; the host and its stop windows.
 fn scenario_lines(s: &mut String, sc: &Scenario, o: &Outcome) {
     let v = &sc.validated;
+    // Only what happens within the simulated span is announced.
+    let span = o.end - sc.start;
     let stops: Vec<String> = sc
         .stops
         .iter()
+        .filter(|w| w.from <= span)
         .map(|w| {
+            let ends = w.from + w.length;
             format!(
-                "from {} after the start for {}",
+                "from {} after the start for {}{}",
                 dur_text(w.from.num_seconds()),
-                dur_text(w.length.num_seconds())
+                dur_text(w.length.num_seconds()),
+                if ends > span { " (until the end)" } else { "" }
             )
         })
         .collect();
+    let outside = sc.stops.len() - stops.len();
     let _ = writeln!(
         s,
         "simulated {} runs every {} from {} to {} ({}), policy {}, bookmarks {}, zone {}",
@@ -85,6 +119,13 @@ fn scenario_lines(s: &mut String, sc: &Scenario, o: &Outcome) {
             stops.join(", ")
         }
     );
+    if outside > 0 {
+        let _ = writeln!(
+            s,
+            "  ({outside} --stop-at window(s) start after the simulated span: not simulated; \
+             --days longer, or --stop-at within it)"
+        );
+    }
     if v.rules.file.is_some() {
         let host = super::world::host(sc.guests);
         let d = v.rules.decide_host(&host, &v.pools);
@@ -99,18 +140,23 @@ fn scenario_lines(s: &mut String, sc: &Scenario, o: &Outcome) {
 fn end_state_lines(s: &mut String, sc: &Scenario, o: &Outcome) {
     let end = o.end.timestamp();
     s.push_str(
-        "\nat the end (snapshots of ours per class; oldest = the oldest point to roll back to):\n",
+        "\nat the end, per disk: kept = what each class of the policy keeps (a snapshot counts in \
+         every class up to its own: an hourly one is also one of the frequent ones); names = how \
+         the names of those snapshots read (each run names its one snapshot after the longest \
+         class due); oldest = the oldest point to roll back to\n",
     );
     for d in &o.disks {
         let oldest = d.oldest.as_ref().map_or("none".to_string(), |(n, c)| {
             format!("{n} ({} ago)", human_age(end - c))
         });
         let bm = d.bookmarks.iter().sum::<u64>();
+        let policy = &sc.validated.policy;
         let _ = writeln!(
             s,
-            "  {:<28} {:<30} bookmarks {:<4} oldest {oldest}",
+            "  {:<26} kept {:<22} names {:<22} bookmarks {:<4} oldest {oldest}",
             d.dataset.as_str(),
-            counts_text(&d.snapshots, &sc.validated.policy),
+            kept_per_class(&d.snapshots, policy),
+            counts_text(&d.snapshots, policy),
             bm,
         );
     }
@@ -161,9 +207,10 @@ fn timeline_lines(s: &mut String, sc: &Scenario, o: &Outcome) {
     let policy = &sc.validated.policy;
     let _ = writeln!(
         s,
-        "\ntimeline (end of every {} day(s) and of days a guest stopped or started; \
-         vm-{}-disk-0{}; pool totals):",
+        "\ntimeline (end of every {} day(s) and of days a guest stopped or started; guests \
+         running of {}; kept per class of the policy on vm-{}-disk-0{}; pool totals):",
         sc.timeline_every,
+        sc.guests,
         FIRST_VMID,
         if sc.guests > 1 {
             format!(" | vm-{}-disk-0", FIRST_VMID + sc.guests - 1)
@@ -178,16 +225,16 @@ fn timeline_lines(s: &mut String, sc: &Scenario, o: &Outcome) {
             .as_ref()
             .map_or("-".to_string(), |(_, c)| human_age(r.at.timestamp() - c));
         let other = r.last.as_ref().map_or(String::new(), |l| {
-            format!(" | {:<26}", counts_text(&l.snapshots, policy))
+            format!(" | {:<22}", kept_per_class(&l.snapshots, policy))
         });
         let _ = writeln!(
             s,
-            "  day {:>4} {} run {}/{}: {:<26}{other} | {:>4} snaps {:>4} bms, oldest {oldest}",
+            "  day {:>4} {} {}/{} running: {:<22}{other} | {:>4} snaps {:>4} bms, oldest {oldest}",
             r.day,
             r.at.format("%Y-%m-%d"),
             r.running,
             sc.guests,
-            counts_text(&r.first.snapshots, policy),
+            kept_per_class(&r.first.snapshots, policy),
             r.pool_snapshots,
             r.pool_bookmarks,
         );

@@ -204,6 +204,15 @@ impl Outcome {
 
 /// Runs the scenario: `scenario.runs` real runs, `scenario.every` apart.
 pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
+    simulate_with_progress(sc, &mut |_, _| {})
+}
+
+/// [`simulate`], calling `progress(runs done, runs in all)` at the end of each simulated day
+/// (the caller shows it, or not).
+pub fn simulate_with_progress(
+    sc: &Scenario,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Outcome, String> {
     let mut host = world::host(sc.guests);
     let emulator = InProcess::new(world::world(&host)?);
     version::detect(&emulator).map_err(|e| e.to_string())?;
@@ -258,6 +267,7 @@ pub fn simulate(sc: &Scenario) -> Result<Outcome, String> {
         }
         if end_of_day {
             changed_today = false;
+            progress(i + 1, sc.runs);
         }
     }
     out.snapshot_txgs = txgs.len() as u64;

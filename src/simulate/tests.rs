@@ -287,3 +287,42 @@ fn every_run_runs_the_real_programs() {
     // Runs 3 and 4 prune (f2): one destroy.lua program each, after the snapshots (issue 16).
     assert_eq!(out.programs, 4 * 2 + 2 + u64::from(refresh), "{ages:?}");
 }
+
+/// What the report says, as an admin reads it (golden, the wall time fixed): `f100 h24 d7`
+/// over 3 days reads `kept f100 h24 d3` (the policy's classes as retention counts them), with
+/// `names f75 h24 d3` beside it; the default stop at day 100 is outside the 3 days and is
+/// not announced as if it happened; the timeline says "3/3 running". Old code: `f75 h24 d3`
+/// only (the policy looked ignored), "guest 102 stopped from 100d after the start", `run 3/3`.
+#[test]
+fn report_golden_kept_per_class_and_header() {
+    let sc = scenario("f100 h24 d7 --days 3 --timeline-every 1");
+    let out = simulate(&sc).unwrap();
+    let text = render(&sc, &out, std::time::Duration::from_secs(1));
+    assert!(text.contains("kept f100 h24 d3"), "{text}");
+    assert!(text.contains("names f75 h24 d3"), "{text}");
+    assert!(!text.contains("stopped from 100d"), "{text}");
+    assert!(text.contains("3/3 running"), "{text}");
+    insta::assert_snapshot!("simulate_report_3_days", text);
+}
+
+/// `h24 d7 w4 m12` over 60 days at 1h: each weekly class slot is filled (a monthly counts as
+/// a weekly too): `kept h24 d7 w4 m3`, never the `w0`-looking name counts alone.
+#[test]
+fn weekly_kept_counts_monthlies_too() {
+    let sc = scenario("h24 d7 w4 m12 --days 60 --every 1h --stop-at none --guests 1");
+    let out = simulate(&sc).unwrap();
+    let text = render(&sc, &out, std::time::Duration::from_secs(1));
+    assert!(text.contains("kept h24 d7 w4 m3 "), "{text}");
+}
+
+/// The kept counts follow retention's rule exactly: a class counts every snapshot of its
+/// rank or longer (`_stopped` as the shortest managed class), capped at its count; unmanaged
+/// names count nowhere.
+#[test]
+fn kept_per_class_counts_rank_or_longer() {
+    let p = crate::policy::Policy::parse(&["f4".into(), "h2".into(), "w3".into()]).unwrap();
+    // f h d w m y stopped
+    let c = [1, 1, 5, 1, 1, 0, 2];
+    // f: f1+h1+w1+m? (m unmanaged) + stopped2 = 5 -> 4; h: h1+w1 = 2; w: 1.
+    assert_eq!(kept_per_class(&c, &p), "f4 h2 w1");
+}

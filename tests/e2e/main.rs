@@ -11,6 +11,7 @@ mod host;
 mod apply;
 mod check;
 mod cron;
+mod dryrun;
 mod faults;
 mod files;
 mod journal;

@@ -67,7 +67,7 @@ fn dry_run_explains_the_policy_of_every_guest() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
         out.contains(
-            "VM 100 (running)\n  policy efidisk0 scsi0: f8 h24 d30 m12 (tag database; rule \
+            "VM 100 db01 (running)\n  policy efidisk0 scsi0: f8 h24 d30 m12 (tag database; rule \
              database, line 6); tpmstate0: excluded (vmid 100, disk tpmstate0; rule db01-tpm, \
              line 19)\n"
         ),

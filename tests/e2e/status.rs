@@ -34,14 +34,18 @@ fn status_table_and_json() {
     let root = h.root();
     let args = ["status", "--root", root.to_str().unwrap(), "--node", "pve1"];
     let r = h.run(&args);
-    let line = r
-        .stdout
-        .lines()
+    let mut lines = r.stdout.lines();
+    let line = lines
         .find(|l| l.contains("rpool/data/vm-100-disk-0"))
         .unwrap_or_else(|| panic!("{r:?}"));
     assert!(line.contains(" pve1 "), "{line}");
-    assert!(line.contains("hourly 2027-01-15_08:00:00"), "{line}");
-    assert!(line.contains("frequently 2027-01-15_08:15:00"), "{line}");
+    assert!(line.contains(" f1 h1"), "{line}");
+    // The newest per class, in the policy's order, on the line under the disk.
+    let newest = lines.next().unwrap();
+    assert!(
+        newest.contains("newest: f 2027-01-15_08:15:00, h 2027-01-15_08:00:00"),
+        "{newest}"
+    );
     let mut json_args = args.to_vec();
     json_args.push("--json");
     let j = h.run(&json_args);
@@ -62,4 +66,51 @@ fn status_table_and_json() {
     assert_eq!(disk["counts"]["hourly"], 1);
     assert_eq!(disk["foreign"], 1);
     assert_eq!(disk["label"], "pve1");
+}
+
+/// `status` as an admin reads it (golden): guest names from `name:`/`hostname:`, disk keys
+/// longer than the old fixed column (`tpmstate0`, `efidisk0`, `mp10`) keep the columns
+/// aligned, classes in the policy's order (f h d w m y, not alphabetical), `hourly` shown
+/// (from a newer weekly) even when the newest hourly-named one is older, and every line
+/// within 120 characters. Old code: no names, `tpmstate0` shifted its line, "daily …,
+/// frequently …, hourly …" alphabetically, lines of 150+ characters.
+#[test]
+fn status_golden_names_odd_keys_policy_order() {
+    use crate::harness::{Env, t};
+    let env = Env::basic();
+    let ct = env.root.join("etc/pve/nodes/pve1/lxc/200.conf");
+    let conf = std::fs::read_to_string(&ct).unwrap().replacen(
+        "mp1:",
+        "mp10: tank-ct:subvol-200-disk-1,mp=/srv/logs,size=8G\nmp1:",
+        1,
+    );
+    std::fs::write(&ct, conf).unwrap();
+    env.zfs(&["create", "-p", "tank/pve/ct/subvol-200-disk-1"]);
+    let mut now = t("2026-11-16T09:00:00Z");
+    // A week of runs every 6 hours: weekly, daily, hourly and frequent names.
+    for _ in 0..29 {
+        env.run_ok(now, &["--no-cron", "f4", "h24", "d7", "w4"]);
+        now += chrono::Duration::hours(6);
+    }
+    let o = env
+        .cmd(crate::harness::PRODUCT)
+        .args(["status", "--node", "pve1", "--root"])
+        .arg(&env.root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let out = String::from_utf8(o.stdout).unwrap();
+    for l in out.lines() {
+        assert!(l.chars().count() <= 120, "{} chars: {l}", l.chars().count());
+    }
+    let tpm = out.lines().find(|l| l.contains("tpmstate0")).unwrap();
+    let efi = out.lines().find(|l| l.contains("efidisk0")).unwrap();
+    assert_eq!(
+        tpm.find("rpool/data/"),
+        efi.find("rpool/data/"),
+        "columns:\n{out}"
+    );
+    assert!(out.contains(" web "), "{out}");
+    assert!(out.contains(" ct200 "), "{out}");
+    insta::assert_snapshot!("status_names_odd_keys", out);
 }
