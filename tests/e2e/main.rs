@@ -19,4 +19,5 @@ mod protection;
 mod pull;
 mod replica;
 mod run_main;
+mod stale_bookmarks;
 mod status;
