@@ -35,6 +35,12 @@
 //! run destroy anything that is not ours: the plan destroys only names that are ours, and a
 //! name that is gone fails with ENOENT, which drops the listing.
 //!
+//! It also keeps, per dataset, what the last run left there ([`DatasetCache::seen`]: our
+//! snapshots by name and createtxg, found + made − destroyed) and the stale bookmarks not yet
+//! destroyed, for [`crate::plan::stale`] (bookmarks a rollback left behind). Unlike the facts,
+//! these outlive the entry's age (not a change of dataset guid); a lost file only means the
+//! next run drops no stale bookmark.
+//!
 //! This module must not talk to ZFS nor log: `zfs::inventory` fills it, the run loads (and
 //! reports why a cache was ignored) and saves it.
 
