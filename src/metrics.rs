@@ -97,6 +97,14 @@ pub fn render(o: &RunOutcome, duration: Duration, last_success: Option<i64>) -> 
     );
     gauge(
         &mut out,
+        "pve_zfs_snap_last_run_stale_bookmarks_dropped",
+        "Bookmarks of ours destroyed by the last run because a rollback (a replication with \
+         recv -F after a failover, zfs rollback) had discarded their snapshots; included in the \
+         bookmark counts above.",
+        &one(t.stale_bookmarks_dropped.to_string()),
+    );
+    gauge(
+        &mut out,
         "pve_zfs_snap_last_run_labels_set",
         "label:running changes made by the last run.",
         &one(t.labels_set.to_string()),
@@ -193,6 +201,7 @@ mod tests {
             bookmarks_destroyed: 0,
             replica_bookmarks_created: 4,
             replica_bookmarks_destroyed: 1,
+            stale_bookmarks_dropped: 0,
             labels_set: 1,
             failed: 0,
             disks: crate::verdict::Counts {

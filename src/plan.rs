@@ -189,7 +189,13 @@ pub enum Reason {
     Expired(Expiry),
     /// A bookmark kept by no class.
     ExpiredBookmark(Expiry),
+    /// A bookmark of ours whose snapshot a rollback discarded ([`stale`]): a third site must
+    /// never resume from it.
+    StaleBookmark(stale::StaleWhy),
 }
+
+/// How the sentence of every [`Reason::StaleBookmark`] starts (reports count these items).
+pub const STALE_BOOKMARK: &str = "stale bookmark";
 
 /// Where an expired snapshot or bookmark stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -278,19 +284,31 @@ impl fmt::Display for Reason {
             ),
             Reason::Expired(e) => write!(f, "expired: {e}"),
             Reason::ExpiredBookmark(e) => write!(f, "bookmark expired: {e}"),
+            Reason::StaleBookmark(stale::StaleWhy::Discarded { kept, vanished }) => write!(
+                f,
+                "{STALE_BOOKMARK}: a rollback discarded its snapshot (gone since the last run: {}; \
+                 newest of ours still there: {}); a third site must not resume from it",
+                vanished.join(", "),
+                kept.as_deref().unwrap_or("none")
+            ),
+            Reason::StaleBookmark(stale::StaleWhy::Pending) => write!(
+                f,
+                "{STALE_BOOKMARK}: a rollback discarded its snapshot (found by an earlier run, \
+                 not destroyed yet); a third site must not resume from it"
+            ),
         }
     }
 }
 
 /// What a `lock:` value allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LockMode {
+pub(crate) enum LockMode {
     Normal,
     NoDestroys,
     HandsOff,
 }
 
-fn lock_mode(lock: Option<&str>) -> LockMode {
+pub(crate) fn lock_mode(lock: Option<&str>) -> LockMode {
     match lock {
         None => LockMode::Normal,
         Some("backup" | "snapshot" | "snapshot-delete" | "suspending" | "suspended") => {
@@ -576,6 +594,7 @@ impl GuestPlan {
 
 mod dataset;
 pub mod replica;
+pub mod stale;
 
 #[cfg(test)]
 mod tests;

@@ -71,6 +71,10 @@ impl PoolReport {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Totals by kind of change, counting only what was done.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Totals {
@@ -90,6 +94,10 @@ pub struct Totals {
     pub replica_bookmarks_created: u64,
     /// Bookmarks destroyed on replicas, not counted in `bookmarks_destroyed`.
     pub replica_bookmarks_destroyed: u64,
+    /// Of the bookmarks destroyed (own and replicas'), those whose snapshot a rollback had
+    /// discarded ([`crate::plan::stale`]); absent from the JSON when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stale_bookmarks_dropped: u64,
     /// `label:running` changes.
     pub labels_set: u64,
     /// Items that failed, were dropped, or belong to a pool that failed.
@@ -215,6 +223,10 @@ impl Report {
                     // A dry run counts what it would do.
                     None if !self.dry_run => {}
                     Some(_) | None => match i.change {
+                        Change::DestroyBookmark { .. } if is_stale(i) => {
+                            t.bookmarks_destroyed += 1;
+                            t.stale_bookmarks_dropped += 1;
+                        }
                         Change::Snapshot { .. } => t.snapshots_created += 1,
                         Change::Destroy { .. } => t.snapshots_destroyed += 1,
                         Change::Bookmark { .. } => t.bookmarks_created += 1,
@@ -236,7 +248,10 @@ impl Report {
                     Some(Outcome::Kept(_)) => {}
                     Some(_) | None => match i.change {
                         Change::Bookmark { .. } => t.replica_bookmarks_created += 1,
-                        Change::DestroyBookmark { .. } => t.replica_bookmarks_destroyed += 1,
+                        Change::DestroyBookmark { .. } => {
+                            t.replica_bookmarks_destroyed += 1;
+                            t.stale_bookmarks_dropped += u64::from(is_stale(i));
+                        }
                         // Never planned on a replica.
                         _ => {}
                     },
@@ -305,6 +320,12 @@ impl Report {
             s.push_str(&format!(
                 ", {} replica bookmarks created, {} destroyed",
                 t.replica_bookmarks_created, t.replica_bookmarks_destroyed
+            ));
+        }
+        if t.stale_bookmarks_dropped > 0 {
+            s.push_str(&format!(
+                ", {} stale bookmarks dropped (a rollback discarded their snapshots)",
+                t.stale_bookmarks_dropped
             ));
         }
         if t.snapshots_kept > 0 {
@@ -454,6 +475,12 @@ impl Report {
             })
             .collect()
     }
+}
+
+/// A bookmark destroy because a rollback discarded its snapshot ([`crate::plan::stale`]).
+pub fn is_stale(i: &ItemReport) -> bool {
+    matches!(i.change, Change::DestroyBookmark { .. })
+        && i.reason.starts_with(crate::plan::STALE_BOOKMARK)
 }
 
 /// The plan's items in execution order, with no outcomes yet (what a dry run reports).

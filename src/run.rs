@@ -376,6 +376,7 @@ pub fn run_host(
 ) -> (Plan, Report) {
     let pools = datasets_by_pool(host, false);
     let read = read_by_pool(host, replicas, &v.bookmarks);
+    let previous = snapcache::previous_listings(cache, &read);
     let (inventory, mut pool_errors) = read_pools(
         exec,
         &read,
@@ -388,6 +389,10 @@ pub fn run_host(
         reread_without_replicas(exec, &pools, &read, setup, v, cache, &mut pool_errors);
     let mut inventory = inventory;
     inventory.extend(reread);
+    // Bookmarks of ours that a rollback left behind (plan::stale): out of every other rule's
+    // sight, destroyed after the pool's own work.
+    let stale = snapcache::stale_bookmarks(cache, &previous, &inventory);
+    plan::stale::withdraw(&mut inventory, &stale);
 
     let decisions = v.rules.decide_host(host, &v.pools);
     let mut plan = plan::plan(&PlanInput {
@@ -401,6 +406,14 @@ pub fn run_host(
     });
     plan.policy_notes.extend(v.rules.override_note());
     plan.replicas = plan::replica::plan_replicas(&v.bookmarks, host, replicas, &inventory);
+    plan::stale::add_to_plan(
+        &mut plan,
+        host,
+        &v.bookmarks,
+        replicas,
+        &inventory,
+        &stale,
+    );
     let mut notes = notes(host, &plan);
     notes.extend(plan.policy_notes.iter().cloned());
     let mut warnings = warnings(host, &plan);
@@ -439,6 +452,10 @@ pub fn run_host(
         }
     }
     let pools: Vec<PoolReport> = reports.into_values().collect();
+    if !dry_run {
+        let done: Vec<&PoolReport> = pools.iter().chain(&replica_reports).collect();
+        snapcache::remember_seen(cache, &inventory, &done, &stale);
+    }
     let disks = crate::protection::resolve(host, &plan, &pools);
     let report = Report {
         node: host.node.clone(),

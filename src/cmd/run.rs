@@ -113,6 +113,18 @@ pub fn run(args: &RunArgs) -> i32 {
     for line in report.pool_lines() {
         journal.info(&line);
     }
+    // A bookmark dropped because a rollback discarded its snapshot: the third site's resume
+    // point changed; one line each (a failed one is among the failures below).
+    for i in report.pools.iter().chain(&report.replicas).flat_map(|p| &p.items) {
+        if crate::report::is_stale(i) && i.outcome == Some(crate::change::Outcome::Ok) {
+            journal.info(&format!(
+                "guest {}: {} done: {}",
+                i.vmid,
+                i.change.describe(),
+                i.reason
+            ));
+        }
+    }
     for w in &report.warnings {
         eprintln!("pve-zfs-snap: warning: {w}");
         journal.err(&format!("warning: {w}"));

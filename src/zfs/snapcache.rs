@@ -35,13 +35,21 @@
 //! run destroy anything that is not ours: the plan destroys only names that are ours, and a
 //! name that is gone fails with ENOENT, which drops the listing.
 //!
+//! It also keeps, per dataset, what the last run left there ([`DatasetCache::seen`]: our
+//! snapshots by name and createtxg, found + made − destroyed) and the stale bookmarks not yet
+//! destroyed, for [`crate::plan::stale`] (bookmarks a rollback left behind). Unlike the facts,
+//! these outlive the entry's age (not a change of dataset guid); a lost file only means the
+//! next run drops no stale bookmark.
+//!
 //! This module must not talk to ZFS nor log: `zfs::inventory` fills it, the run loads (and
 //! reports why a cache was ignored) and saves it.
 
 use crate::change::{self, Outcome};
 use crate::fsutil;
 use crate::naming::{Dataset, ShortName};
+use crate::plan::stale::{self, Previous, Stale};
 use crate::report::PoolReport;
+use crate::state::DatasetState;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
@@ -108,6 +116,15 @@ pub struct DatasetCache {
     /// Our names as of a `snapshots_changed` value, when known exact (OpenZFS >= 2.2).
     #[serde(default)]
     pub listing: Option<Listing>,
+    /// Our snapshots (`autosnap_*`) with their createtxg at the end of the last run that read
+    /// the dataset: those it found, plus those it made, less those it destroyed. What the
+    /// next run compares with to find the bookmarks a rollback left behind
+    /// ([`crate::plan::stale`]). Kept with the dataset's guid, whatever the age of the facts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<BTreeMap<ShortName, u64>>,
+    /// Stale bookmarks (name, createtxg) selected by a run and not seen destroyed yet.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stale_pending: BTreeMap<ShortName, u64>,
 }
 
 /// The names of our snapshots and bookmarks on a dataset, exact as of `changed`.
@@ -391,6 +408,132 @@ pub(crate) fn change_of(a: &change::Change, o: Option<&Outcome>) -> Option<Chang
     }
 }
 
+// ------------------------------------------------ what the last run saw (stale bookmarks)
+
+/// What the last run saw of each dataset of `read` (per pool), with the dataset guid it saw
+/// it for: the input of [`crate::plan::stale`]. Taken before the inventory refreshes the
+/// cache. A dataset with neither a listing nor pending bookmarks is left out.
+pub fn previous_listings(
+    cache: &SnapCache,
+    read: &BTreeMap<String, Vec<Dataset>>,
+) -> BTreeMap<Dataset, (i64, Previous)> {
+    let mut out = BTreeMap::new();
+    for (pool, list) in read {
+        let Some(pc) = cache.pools.get(pool) else {
+            continue;
+        };
+        for d in list {
+            let Some(e) = pc.datasets.get(d.as_str()) else {
+                continue;
+            };
+            let Some(seen) = &e.seen else { continue };
+            out.insert(
+                d.clone(),
+                (
+                    e.guid,
+                    Previous {
+                        snapshots: seen.clone(),
+                        pending: e.stale_pending.clone(),
+                    },
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// The stale bookmarks of every dataset of `inventory` ([`stale::stale_bookmarks`]), for
+/// those whose `previous` listing was made for the dataset the inventory just read (same
+/// guid in the refreshed `cache`); only datasets with some.
+pub fn stale_bookmarks(
+    cache: &SnapCache,
+    previous: &BTreeMap<Dataset, (i64, Previous)>,
+    inventory: &BTreeMap<Dataset, DatasetState>,
+) -> BTreeMap<Dataset, Vec<Stale>> {
+    let mut out = BTreeMap::new();
+    for (d, st) in inventory {
+        let guid = cache
+            .pools
+            .get(d.pool())
+            .and_then(|p| p.datasets.get(d.as_str()))
+            .map(|e| e.guid);
+        let prev = previous
+            .get(d)
+            .filter(|(g, _)| Some(*g) == guid)
+            .map(|(_, p)| p);
+        let list = stale::stale_bookmarks(prev, st);
+        if !list.is_empty() {
+            out.insert(d.clone(), list);
+        }
+    }
+    out
+}
+
+/// Records, for the next run, what this one leaves on each dataset of `inventory` that
+/// exists: the snapshots of ours it found, plus those `reports` say were made (their
+/// createtxg is the pool's program txg), less those destroyed (or already gone); and, as
+/// pending, the `stale` bookmarks whose destroy was not seen done (failed, left out, dropped
+/// with a guest whose snapshot failed).
+pub fn remember_seen(
+    cache: &mut SnapCache,
+    inventory: &BTreeMap<Dataset, DatasetState>,
+    reports: &[&PoolReport],
+    stale: &BTreeMap<Dataset, Vec<Stale>>,
+) {
+    let mut made: BTreeMap<&Dataset, Vec<(ShortName, u64)>> = BTreeMap::new();
+    let mut gone: BTreeSet<(&Dataset, String)> = BTreeSet::new();
+    let mut bookmarks_gone: BTreeSet<(&Dataset, String)> = BTreeSet::new();
+    for r in reports {
+        for i in &r.items {
+            let done = match &i.outcome {
+                Some(Outcome::Ok) => true,
+                Some(Outcome::Failed(e)) => e == "ENOENT",
+                _ => false,
+            };
+            match (&i.change, done) {
+                (change::Change::Snapshot { dataset, name }, true) => {
+                    if let (Some(txg), Some(Outcome::Ok)) = (r.txg, &i.outcome) {
+                        made.entry(dataset)
+                            .or_default()
+                            .push((ShortName::from(*name), txg));
+                    }
+                }
+                (change::Change::Destroy { dataset, name }, true) => {
+                    gone.insert((dataset, name.to_string()));
+                }
+                (change::Change::DestroyBookmark { dataset, name }, true) => {
+                    bookmarks_gone.insert((dataset, name.to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    for (d, st) in inventory.iter().filter(|(_, st)| st.exists) {
+        let Some(entry) = cache
+            .pools
+            .get_mut(d.pool())
+            .and_then(|p| p.datasets.get_mut(d.as_str()))
+        else {
+            continue;
+        };
+        let mut seen: BTreeMap<ShortName, u64> = st
+            .snapshots
+            .iter()
+            .filter(|s| !gone.contains(&(d, s.name.to_string())))
+            .map(|s| (s.name.clone(), s.createtxg))
+            .collect();
+        seen.extend(made.remove(d).unwrap_or_default());
+        entry.seen = Some(seen);
+        entry.stale_pending = stale
+            .get(d)
+            .into_iter()
+            .flatten()
+            .filter(|s| !bookmarks_gone.contains(&(d, s.name.to_string())))
+            .map(|s| (ShortName::from(s.name), s.createtxg))
+            .collect();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +546,7 @@ mod tests {
             foreign: 0,
             snaps: BTreeMap::new(),
             listing: None,
+            ..Default::default()
         };
         // (guid, now, trusted)
         let cases = [
@@ -455,6 +599,7 @@ mod tests {
                     snapshots: [ShortName::new("autosnap_x")].into(),
                     bookmarks: BTreeSet::new(),
                 }),
+                ..Default::default()
             },
         );
         c

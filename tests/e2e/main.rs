@@ -21,4 +21,5 @@ mod pull;
 mod readme;
 mod replica;
 mod run_main;
+mod stale_bookmarks;
 mod status;

@@ -142,12 +142,20 @@ pub(super) fn plan_reads(
         let entry = cache.datasets.entry(name).or_default();
         let listing = listing_to_keep(l, entry, now);
         if !entry.trusted(l.guid, now, max_age(l.state.dataset.as_str())) {
+            // What the last run saw outlives the age of the facts, not a change of dataset.
+            let (seen, stale_pending) = if entry.guid == l.guid {
+                (entry.seen.take(), std::mem::take(&mut entry.stale_pending))
+            } else {
+                (None, BTreeMap::new())
+            };
             *entry = DatasetCache {
                 guid: l.guid,
                 full_read_at: now,
                 foreign: l.state.foreign_snapshots,
                 snaps: BTreeMap::new(),
                 listing,
+                seen,
+                stale_pending,
             };
             let count = snapshot_count(l, entry);
             if count > 0 {
