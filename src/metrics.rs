@@ -225,7 +225,7 @@ mod tests {
         insta::assert_snapshot!(text);
         let scrape =
             prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
-        assert_eq!(scrape.samples.len(), 18);
+        assert_eq!(scrape.samples.len(), 19); // with the stale-bookmark gauge (issue 19)
         let unprotected = scrape
             .samples
             .iter()

@@ -406,14 +406,7 @@ pub fn run_host(
     });
     plan.policy_notes.extend(v.rules.override_note());
     plan.replicas = plan::replica::plan_replicas(&v.bookmarks, host, replicas, &inventory);
-    plan::stale::add_to_plan(
-        &mut plan,
-        host,
-        &v.bookmarks,
-        replicas,
-        &inventory,
-        &stale,
-    );
+    plan::stale::add_to_plan(&mut plan, host, &v.bookmarks, replicas, &inventory, &stale);
     let mut notes = notes(host, &plan);
     notes.extend(plan.policy_notes.iter().cloned());
     let mut warnings = warnings(host, &plan);

@@ -115,7 +115,12 @@ pub fn run(args: &RunArgs) -> i32 {
     }
     // A bookmark dropped because a rollback discarded its snapshot: the third site's resume
     // point changed; one line each (a failed one is among the failures below).
-    for i in report.pools.iter().chain(&report.replicas).flat_map(|p| &p.items) {
+    for i in report
+        .pools
+        .iter()
+        .chain(&report.replicas)
+        .flat_map(|p| &p.items)
+    {
         if crate::report::is_stale(i) && i.outcome == Some(crate::change::Outcome::Ok) {
             journal.info(&format!(
                 "guest {}: {} done: {}",

@@ -49,7 +49,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::replica::{ReplicaPlan, replica_targets};
-use super::{Change, Plan, Planned, Reason, lock_mode, LockMode};
+use super::{Change, LockMode, Plan, Planned, Reason, lock_mode};
 use crate::host::{Host, ReplicaDisk};
 use crate::naming::{Dataset, ShortName, SnapName};
 use crate::nosnap::{NosnapValue, nosnap_value};
@@ -115,7 +115,19 @@ pub fn stale_bookmarks(previous: Option<&Previous>, st: &DatasetState) -> Vec<St
         .iter()
         .filter(survived)
         .max_by_key(|(n, t)| (**t, (*n).clone()));
-    let lo = kept.map_or(0, |(_, t)| *t);
+    // Nothing of ours survived: the rollback's target is older than everything the previous
+    // run saw, but how much older is unknown; a bookmark older than all of it was already
+    // snapshot-less then and is judged as it was (kept), only what changed since counts.
+    let lo = kept.map_or_else(
+        || {
+            prev.snapshots
+                .values()
+                .copied()
+                .min()
+                .map_or(0, |t| t.saturating_sub(1))
+        },
+        |(_, t)| *t,
+    );
     let mut vanished: Vec<(&ShortName, u64)> = prev
         .snapshots
         .iter()

@@ -140,7 +140,7 @@ fn a_migrated_guest_keeps_its_policy() {
     let (code, out, err) = run_on(&env, "pve2", "2026-11-21T00:00:00Z", &["--dry-run", "f1"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
-        out.contains(&format!("VM 300 (running)\n  policy {db02}\n")),
+        out.contains(&format!("VM 300 db02 (running)\n  policy {db02}\n")),
         "{out}"
     );
     let (code, _, err) = run_on(&env, "pve2", "2026-11-21T00:00:00Z", &["f1"]);
@@ -295,7 +295,7 @@ fn the_nosnap_tag_works_without_a_file_and_label_nosnap_still_does() {
         "{out}"
     );
     assert!(
-        out.contains("VM 100 (running)\n  policy f4 (command line)\n"),
+        out.contains("VM 100 db01 (running)\n  policy f4 (command line)\n"),
         "{out}"
     );
     assert!(

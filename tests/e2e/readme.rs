@@ -19,12 +19,27 @@ use std::path::Path;
 const ELSEWHERE: &[(&str, &str)] = &[
     ("git", "CI's own fresh clone"),
     ("packaging/build-deb.sh", "packaging/ci.sh (then lintian)"),
-    ("apt", "packaging/install-check.sh: dpkg -i on the CI host and in the bookworm and trixie VM images"),
-    ("man", "packaging/install-check.sh (man -w, rendering, roff warnings)"),
-    ("cargo", "`cargo install --path .` builds what ./test.sh builds; not run here (it installs into the host)"),
+    (
+        "apt",
+        "packaging/install-check.sh: dpkg -i on the CI host and in the bookworm and trixie VM images",
+    ),
+    (
+        "man",
+        "packaging/install-check.sh (man -w, rendering, roff warnings)",
+    ),
+    (
+        "cargo",
+        "`cargo install --path .` builds what ./test.sh builds; not run here (it installs into the host)",
+    ),
     ("./test.sh", ".ci/run runs it"),
-    ("journalctl", "needs a systemd journal: the journal lines are tests/e2e/journal.rs's golden"),
-    ("ssh-copy-id", "needs a second host: the real ssh pull (--from) is the VM drill's"),
+    (
+        "journalctl",
+        "needs a systemd journal: the journal lines are tests/e2e/journal.rs's golden",
+    ),
+    (
+        "ssh-copy-id",
+        "needs a second host: the real ssh pull (--from) is the VM drill's",
+    ),
 ];
 /// Commands run here against the emulator, like `pve-zfs-snap`'s (`zfs create` of the pull's
 /// target prefix).
@@ -77,7 +92,9 @@ fn readme_commands(text: &str) -> Vec<Cmd> {
             let words: Vec<String> = part.split_whitespace().map(str::to_string).collect();
             let Some(first) = words.first() else { continue };
             // A cron line: five schedule fields and a user before the command.
-            let words = if first.chars().all(|c| c.is_ascii_digit() || "*/,-".contains(c))
+            let words = if first
+                .chars()
+                .all(|c| c.is_ascii_digit() || "*/,-".contains(c))
                 && words.len() > 6
             {
                 words[6..].to_vec()
@@ -107,8 +124,17 @@ fn readme_commands(text: &str) -> Vec<Cmd> {
 fn looks_like_file_content(first: &str) -> bool {
     first.ends_with(':')
         || [
-            "defaults", "keep", "tag", "bookmarks", "pool", "exclude", "disk", "vmid", "node",
-            "comment", "nosnap-tag",
+            "defaults",
+            "keep",
+            "tag",
+            "bookmarks",
+            "pool",
+            "exclude",
+            "disk",
+            "vmid",
+            "node",
+            "comment",
+            "nosnap-tag",
         ]
         .contains(&first)
 }
@@ -146,10 +172,12 @@ fn readme_cluster() -> Env {
     }
     env.zfs(&["snapshot", "rpool/data/base-900-disk-0@__base__"]);
     let pve = env.root.join("etc/pve");
-    let vmlist = std::fs::read_to_string(pve.join(".vmlist")).unwrap().replace(
-        "\"300\": {",
-        "\"105\": { \"node\": \"pve2\", \"type\": \"qemu\", \"version\": 3 },\n\"300\": {",
-    );
+    let vmlist = std::fs::read_to_string(pve.join(".vmlist"))
+        .unwrap()
+        .replace(
+            "\"300\": {",
+            "\"105\": { \"node\": \"pve2\", \"type\": \"qemu\", \"version\": 3 },\n\"300\": {",
+        );
     std::fs::write(pve.join(".vmlist"), vmlist).unwrap();
     // The textfile directory of prometheus-node-exporter (its package creates it).
     std::fs::create_dir_all(env.root.join("var/lib/prometheus/node-exporter")).unwrap();

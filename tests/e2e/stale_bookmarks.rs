@@ -85,7 +85,7 @@ fn failover(lose_cache: bool) -> (Env, String) {
         run_as(&a, "pve1", t(now), &keep);
     }
     let (h10, h11, h12, h13) = (
-        hourly("10:00"),
+        "autosnap_2026-11-21_10:00:00_daily".to_string(), // the day's first run
         hourly("11:00"),
         hourly("12:00"),
         hourly("13:00"),
@@ -129,7 +129,12 @@ fn failover(lose_cache: bool) -> (Env, String) {
 
     // A's next run (VM 100 is B's now: A's dataset is a replica).
     a.clock = t("2026-11-21T16:00:00Z").timestamp();
-    let out = run_as(&a, "pve1", t("2026-11-21T16:00:00Z"), &["--json", &keep[0], &keep[1]]);
+    let out = run_as(
+        &a,
+        "pve1",
+        t("2026-11-21T16:00:00Z"),
+        &["--json", keep[0], keep[1]],
+    );
     let _ = (h10, h11, h14, h15);
     (a, out)
 }
@@ -138,7 +143,7 @@ fn failover(lose_cache: bool) -> (Env, String) {
 fn after_a_failover_the_old_owner_drops_its_bookmarks_of_what_the_rollback_discarded() {
     let (a, json) = failover(false);
     let (h10, h11, h12, h13, h14, h15) = (
-        hourly("10:00"),
+        "autosnap_2026-11-21_10:00:00_daily".to_string(), // the day's first run
         hourly("11:00"),
         hourly("12:00"),
         hourly("13:00"),
@@ -172,6 +177,9 @@ fn without_a_previous_listing_nothing_is_dropped_and_nothing_alarming_is_said() 
     let (a, json) = failover(true);
     assert!(a.bookmarks(D).contains(&hourly("13:00")), "{json}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert!(v["totals"].get("stale_bookmarks_dropped").is_none(), "{json}");
+    assert!(
+        v["totals"].get("stale_bookmarks_dropped").is_none(),
+        "{json}"
+    );
     assert!(v["warnings"].as_array().unwrap().is_empty(), "{json}");
 }

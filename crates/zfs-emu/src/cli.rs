@@ -212,7 +212,9 @@ pub fn zfs_main(world: &mut World, args: &[String], stdin: &str) -> Out {
         "inherit" => match rest.strip_prefix(&["-S".to_string()][..]).unwrap_or(rest) {
             [prop, dss @ ..] if !dss.is_empty() && !prop.contains(':') => err(
                 1,
-                format!("cannot inherit {prop}: EMULATOR: inherit of a native property is not modelled\n"),
+                format!(
+                    "cannot inherit {prop}: EMULATOR: inherit of a native property is not modelled\n"
+                ),
             ),
             [prop, dss @ ..] if !dss.is_empty() => {
                 for ds in dss {

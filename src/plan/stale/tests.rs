@@ -87,7 +87,10 @@ fn the_rule_table() {
         (
             "steady state: our retention destroyed old ones (not in the listing any more)",
             Some(previous(&[(h2, 20), (h3, 30)], &[])),
-            state(&[(h2, 20), (h3, 30), (h4, 40)], &[(h1, 10), (h2, 20), (h3, 30)]),
+            state(
+                &[(h2, 20), (h3, 30), (h4, 40)],
+                &[(h1, 10), (h2, 20), (h3, 30)],
+            ),
             vec![],
         ),
         (
