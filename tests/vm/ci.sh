@@ -193,12 +193,22 @@ while [ ${#QUEUE[@]} -gt 0 ]; do
     QUEUE=("${QUEUE[@]}")
     echo "==== job $kind $f started at +$(($(date +%s) - T_START))s"
     { echo "job $kind $f: started at +$(($(date +%s) - T_START))s"; job "$kind" "$f"; r=$?
-        echo "job $kind $f: ended at +$(($(date +%s) - T_START))s"; exit $r; } >"$JOBDIR/$kind-$f.log" 2>&1 &
+        echo "job $kind $f: ended at +$(($(date +%s) - T_START))s"; echo "$r" >"$JOBDIR/$kind-$f.rc"
+        exit $r; } >"$JOBDIR/$kind-$f.log" 2>&1 &
     PID["$kind $f"]=$!
 done
+# Each job's status comes from the file it wrote: `wait` on a job that ended long ago may no
+# longer know its status (seen: a drill that passed, 76 ok and 0 FAIL, reported as failed).
 for j in "${!PID[@]}"; do
-    wait "${PID[$j]}"
-    RC[$j]=$?
+    wait "${PID[$j]}" 2>/dev/null
+    read -r kind f <<<"$j"
+    if [ -s "$JOBDIR/$kind-$f.rc" ]; then
+        read -r rc <"$JOBDIR/$kind-$f.rc"
+        RC[$j]=$rc
+    else
+        RC[$j]=1
+        echo "job $kind $f: ended without a status (killed?)" >>"$JOBDIR/$kind-$f.log"
+    fi
     echo "==== job $j: $([ "${RC[$j]}" = 0 ] && echo ok || echo FAILED)"
 done
 wait # the image builds
