@@ -152,7 +152,13 @@ impl Env {
 
     /// `basic` with its pools and datasets created, plus PVE's own `@__base__` on the template.
     pub fn basic() -> Env {
-        let env = Env::new("basic");
+        Env::with_basic_datasets("basic")
+    }
+
+    /// The fixture `fixture` with `basic`'s pools and datasets created (and the template's
+    /// `@__base__`): `basic` itself, or a tree that names the same disks (`cluster`).
+    pub fn with_basic_datasets(fixture: &str) -> Env {
+        let env = Env::new(fixture);
         env.zpool(&["create", "rpool", "/dev/vda3"]);
         env.zpool(&["create", "tank", "/dev/vdb"]);
         env.zfs(&["create", "-p", "rpool/data"]);

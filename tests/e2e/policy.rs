@@ -3,22 +3,11 @@
 //! rules, exclusions, a migrated guest keeping its policy, a broken file refusing the run,
 //! `config check`, the node status files and `status --cluster`, `simulate --config`.
 
-use crate::harness::{BASIC_SUBVOLS, BASIC_ZVOLS, Env, PRODUCT, t};
+use crate::harness::{Env, PRODUCT, t};
 
 /// The `cluster` fixture with the pools and datasets of `basic`.
 fn cluster() -> Env {
-    let env = Env::new("cluster");
-    env.zpool(&["create", "rpool", "/dev/vda3"]);
-    env.zpool(&["create", "tank", "/dev/vdb"]);
-    env.zfs(&["create", "-p", "rpool/data"]);
-    for d in BASIC_ZVOLS {
-        env.zfs(&["create", "-s", "-V", "1G", d]);
-    }
-    for d in BASIC_SUBVOLS {
-        env.zfs(&["create", "-p", d]);
-    }
-    env.zfs(&["snapshot", "rpool/data/base-900-disk-0@__base__"]);
-    env
+    Env::with_basic_datasets("cluster")
 }
 
 /// Runs the product as node `node` (the harness' `run` is pve1's): (exit code, stdout, stderr).

@@ -12,7 +12,7 @@
 //! drill's). Files the README tells the admin to write (`draft.cfg`) are written from the
 //! README's own example.
 
-use crate::harness::{BASIC_SUBVOLS, BASIC_ZVOLS, Env, PRODUCT, t};
+use crate::harness::{Env, PRODUCT, t};
 use std::path::Path;
 
 /// Commands of the README that are not `pve-zfs-snap`, and where CI runs them.
@@ -156,21 +156,11 @@ fn example_policy(text: &str) -> String {
 /// The `cluster` fixture with `basic`'s datasets, plus what the README's example policy names:
 /// a `templates` pool (VM 900) and VM 105 with an `scsi2` disk, on pve2.
 fn readme_cluster() -> Env {
-    let env = Env::new("cluster");
-    env.zpool(&["create", "rpool", "/dev/vda3"]);
-    env.zpool(&["create", "tank", "/dev/vdb"]);
+    let env = Env::with_basic_datasets("cluster");
     env.zpool(&["create", "backup", "/dev/vdc"]);
-    env.zfs(&["create", "-p", "rpool/data"]);
-    for d in BASIC_ZVOLS {
-        env.zfs(&["create", "-s", "-V", "1G", d]);
-    }
-    for d in BASIC_SUBVOLS {
-        env.zfs(&["create", "-p", d]);
-    }
     for d in ["rpool/data/vm-105-disk-0", "rpool/data/vm-105-disk-1"] {
         env.zfs(&["create", "-s", "-V", "1G", d]);
     }
-    env.zfs(&["snapshot", "rpool/data/base-900-disk-0@__base__"]);
     let pve = env.root.join("etc/pve");
     let vmlist = std::fs::read_to_string(pve.join(".vmlist"))
         .unwrap()
