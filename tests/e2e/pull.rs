@@ -1,7 +1,8 @@
-//! `pve-zfs-snap pull` on the emulator. The emulator has no `zfs send`/`recv` yet (branch
-//! `sendrecv`), so these runs never transfer: they check what the pull decides and reports
-//! (`--dry-run`), the refusals, retention at the target when nothing needs sending, and a
-//! broken source. Common guids between source and target come from a copy of the emulator's
+//! `pve-zfs-snap pull` on the emulator: what the pull decides and reports (`--dry-run`), the
+//! refusals, retention at the target, a broken source, and a real pull through the emulator's
+//! `zfs send | zfs recv` between the two hosts (the set-aside of a diverged target needs
+//! `zfs rename`/`clone`/`promote`, which the emulator lacks: that one runs on the kernel, in the
+//! VM drill). Common guids between source and target come from a copy of the emulator's
 //! state: the "remote" source is the original state, reached through a stand-in `ssh` that
 //! runs `zfs` on it (as the real ssh does, through `sh -c`).
 
@@ -169,6 +170,91 @@ fn dry_run_resumes_from_the_newest_common_bookmark_and_starts_new_disks_in_full(
     assert!(!r.stdout.contains("__replicate_"), "{}", r.stdout);
     // Nothing changed at C.
     assert_eq!(s.snaps_at_c("rpool/data/vm-100-disk-0").len(), 4);
+}
+
+/// The same pull for real, through the emulator's `zfs send | zfs recv` between the two
+/// hosts: C resumes from the bookmark (no full resend), receives the source's snapshots in
+/// order with their guids, loses none of its own, never `__replicate_`; the new disk arrives
+/// in full; a second pull has nothing to send.
+#[test]
+fn a_real_pull_resumes_from_the_bookmark_and_loses_nothing() {
+    let s = Sites::new();
+    for h in 1..4 {
+        let snap = format!("rpool/data/vm-100-disk-0@{}", name(h));
+        s.on_a(
+            &[
+                "bookmark",
+                &snap,
+                &format!("rpool/data/vm-100-disk-0#{}", name(h)),
+            ],
+            T0 + 5 * 3600,
+        );
+        if h > 1 {
+            s.on_a(&["destroy", &snap], T0 + 5 * 3600);
+        }
+    }
+    for (h, extra) in [(5, false), (6, true)] {
+        s.on_a(
+            &["snapshot", &format!("rpool/data/vm-100-disk-0@{}", name(h))],
+            T0 + h as i64 * 3600,
+        );
+        if extra {
+            s.on_a(
+                &["snapshot", "rpool/data/vm-100-disk-0@__replicate_100-0_1__"],
+                T0 + h as i64 * 3600 + 60,
+            );
+        }
+    }
+    let before = s.snaps_at_c("rpool/data/vm-100-disk-0");
+    let r = s.pull(&["--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let disks = report["disks"].as_array().unwrap();
+    let plan_of = |leaf: &str| {
+        disks
+            .iter()
+            .find(|d| d["plan"]["target"].as_str().unwrap().ends_with(leaf))
+            .unwrap_or_else(|| panic!("no {leaf} in {}", r.stdout))["plan"]
+            .clone()
+    };
+    let p100 = plan_of("vm-100-disk-0");
+    assert_eq!(p100["decision"], "incremental", "{p100}");
+    assert_eq!(p100["common"]["kind"], "bookmark", "{p100}");
+    assert_eq!(plan_of("vm-101-disk-0")["decision"], "full");
+    let after = s.snaps_at_c("rpool/data/vm-100-disk-0");
+    for b in &before {
+        assert!(after.contains(b), "C lost {b}: {after:?}");
+    }
+    assert!(
+        after.contains(&name(5)) && after.contains(&name(6)),
+        "{after:?}"
+    );
+    assert!(
+        !after.iter().any(|n| n.starts_with("__replicate_")),
+        "{after:?}"
+    );
+    // Same guids as on the source: the copies are the source's snapshots, not look-alikes.
+    let guid = |on_a: bool, snap: &str| -> String {
+        let args = ["get", "-H", "-p", "-o", "value", "guid", snap];
+        if on_a {
+            let o = std::process::Command::new(crate::harness::EMU)
+                .arg("zfs")
+                .args(args)
+                .env("ZFS_EMU_STATE", &s.a_state)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        } else {
+            s.on_c(&args, T0).stdout.trim().to_string()
+        }
+    };
+    let snap6 = format!("rpool/data/vm-100-disk-0@{}", name(6));
+    assert_eq!(guid(true, &snap6), guid(false, &snap6));
+    assert_eq!(s.snaps_at_c("rpool/data/vm-101-disk-0"), [name(3)]);
+    // Nothing new: the second pull sends nothing and changes nothing.
+    let r2 = s.pull(&[]);
+    assert_eq!(r2.code, 0, "{r2:?}");
+    assert_eq!(s.snaps_at_c("rpool/data/vm-100-disk-0"), after);
 }
 
 /// C took its own snapshots after the last common one (or kept the old owner's after a

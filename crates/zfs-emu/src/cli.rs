@@ -758,9 +758,11 @@ fn set(world: &mut World, args: &[String]) -> Out {
     for ds in dss {
         let r = if native {
             match world.set_native_prop(ds, prop, value) {
+                // libzfs refuses a bad value of an index property while checking the property
+                // list, before any dataset: `zfs set` exits 255 (conformance case 350).
                 Err(EINVAL) => {
                     return err(
-                        1,
+                        255,
                         format!("cannot set property for '{ds}': bad {prop} value '{value}'\n"),
                     );
                 }
