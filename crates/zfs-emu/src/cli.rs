@@ -758,11 +758,12 @@ fn set(world: &mut World, args: &[String]) -> Out {
     for ds in dss {
         let r = if native {
             match world.set_native_prop(ds, prop, value) {
-                // libzfs refuses a bad value of an index property while checking the property
-                // list, before any dataset: `zfs set` exits 255 (conformance case 350).
+                // A bad value of an index property: `zfs set` exits 255 from OpenZFS 2.2 on
+                // (it parses all `prop=value` pairs first, a usage error) and 1 before
+                // (conformance case 350: 2.1.11 gives 1, 2.3.2 and 2.4.4 give 255; 2.2 not seen).
                 Err(EINVAL) => {
                     return err(
-                        255,
+                        if world.version.at_least(2, 2) { 255 } else { 1 },
                         format!("cannot set property for '{ds}': bad {prop} value '{value}'\n"),
                     );
                 }
