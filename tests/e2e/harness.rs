@@ -421,4 +421,7 @@ fn the_emulator_binary_is_found_and_checked_for_staleness() {
     );
     file(&bin, now + secs(60));
     assert_eq!(check_emu(&bin, &fake), Ok(()));
+    // Unit tests are not in the binary: a newer `tests.rs` does not make it stale.
+    file(&fake.join("src/tests.rs"), now + secs(120));
+    assert_eq!(check_emu(&bin, &fake), Ok(()));
 }
