@@ -54,7 +54,7 @@ pub fn check_emu(emu: &Path, crate_dir: &Path) -> Result<(), String> {
         } else if (p.extension().is_some_and(|x| x == "rs") || p.ends_with("Cargo.toml"))
             // unit tests (`tests.rs`, `#[cfg(test)]`) are not in the binary: cargo does not
             // rebuild it for them
-            && !p.file_name().is_some_and(|n| n == "tests.rs")
+            && p.file_name().is_none_or(|n| n != "tests.rs")
             && meta.modified().is_ok_and(|m| m > built)
         {
             return Err(format!(
