@@ -66,6 +66,25 @@ impl Sites {
         s
     }
 
+    /// The source bookmarks hours 1..3 and rotates the snapshots of hours 2 and 3 away: hour 1
+    /// stays a common snapshot, hour 3 is the newest common point, as a bookmark only.
+    fn rotate_to_bookmarks(&self) {
+        for h in 1..4 {
+            let snap = format!("rpool/data/vm-100-disk-0@{}", name(h));
+            self.on_a(
+                &[
+                    "bookmark",
+                    &snap,
+                    &format!("rpool/data/vm-100-disk-0#{}", name(h)),
+                ],
+                T0 + 5 * 3600,
+            );
+            if h > 1 {
+                self.on_a(&["destroy", &snap], T0 + 5 * 3600);
+            }
+        }
+    }
+
     fn on_a(&self, args: &[&str], now: i64) {
         let out = std::process::Command::new(crate::harness::EMU)
             .arg("zfs")
@@ -118,20 +137,7 @@ impl Sites {
 #[test]
 fn dry_run_resumes_from_the_newest_common_bookmark_and_starts_new_disks_in_full() {
     let s = Sites::new();
-    for h in 1..4 {
-        let snap = format!("rpool/data/vm-100-disk-0@{}", name(h));
-        s.on_a(
-            &[
-                "bookmark",
-                &snap,
-                &format!("rpool/data/vm-100-disk-0#{}", name(h)),
-            ],
-            T0 + 5 * 3600,
-        );
-        if h > 1 {
-            s.on_a(&["destroy", &snap], T0 + 5 * 3600);
-        }
-    }
+    s.rotate_to_bookmarks();
     s.on_a(
         &["snapshot", &format!("rpool/data/vm-100-disk-0@{}", name(5))],
         T0 + 5 * 3600,
@@ -179,20 +185,7 @@ fn dry_run_resumes_from_the_newest_common_bookmark_and_starts_new_disks_in_full(
 #[test]
 fn a_real_pull_resumes_from_the_bookmark_and_loses_nothing() {
     let s = Sites::new();
-    for h in 1..4 {
-        let snap = format!("rpool/data/vm-100-disk-0@{}", name(h));
-        s.on_a(
-            &[
-                "bookmark",
-                &snap,
-                &format!("rpool/data/vm-100-disk-0#{}", name(h)),
-            ],
-            T0 + 5 * 3600,
-        );
-        if h > 1 {
-            s.on_a(&["destroy", &snap], T0 + 5 * 3600);
-        }
-    }
+    s.rotate_to_bookmarks();
     for (h, extra) in [(5, false), (6, true)] {
         s.on_a(
             &["snapshot", &format!("rpool/data/vm-100-disk-0@{}", name(h))],
