@@ -135,6 +135,11 @@ pub struct Report {
     pub protection: verdict::Counts,
     /// Snapshots of ours dated after the run's clock, over all disks.
     pub future_snapshots: u64,
+    /// Expired snapshots the plan kept because a destroy could not remove them now (held,
+    /// busy, cloned), never attempted; counted into `totals.snapshots_kept` by
+    /// [`Report::finish`] and into their pool's journal line. Absent from the JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<crate::plan::KeptExpired>,
     /// Totals.
     pub totals: Totals,
     /// The policy in force per disk, and why (`clusterpolicy`).
@@ -210,7 +215,10 @@ pub fn policy_rows(
 impl Report {
     /// Adds up the totals from the pools.
     pub fn finish(mut self) -> Report {
-        let mut t = Totals::default();
+        let mut t = Totals {
+            snapshots_kept: self.kept.len() as u64,
+            ..Totals::default()
+        };
         for p in &self.pools {
             if p.error.is_some() {
                 t.failed += p.items.len().max(1) as u64;
@@ -430,7 +438,12 @@ impl Report {
                 if let Some(e) = &p.error {
                     return format!("pool {}: FAILED ({e}); {disks}", p.pool);
                 }
-                let (mut taken, mut destroyed, mut kept, mut failed) = (0, 0, 0, 0);
+                let mut kept = self
+                    .kept
+                    .iter()
+                    .filter(|k| k.dataset.pool() == p.pool)
+                    .count();
+                let (mut taken, mut destroyed, mut failed) = (0, 0, 0);
                 for i in &p.items {
                     match (&i.change, &i.outcome) {
                         (_, Some(o)) if o.is_failure() => failed += 1,

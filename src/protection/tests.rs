@@ -152,6 +152,7 @@ fn every_disk_ends_in_exactly_one_state() {
                 running: true,
                 policy: None,
                 changes: vec![],
+                kept: vec![],
                 notes: vec![],
                 disks: vec![disk("scsi0", d, state, snap)],
             }],

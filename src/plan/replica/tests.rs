@@ -62,6 +62,7 @@ fn replica_state(snaps: &[(&str, u64)], bms: &[(&str, u64)]) -> DatasetState {
             })
             .collect(),
         foreign_snapshots: 0,
+        pins: Default::default(),
     }
 }
 
