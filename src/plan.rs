@@ -85,6 +85,10 @@ pub struct Plan {
     /// replicas with something to do or say (absent from the JSON when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<replica::ReplicaPlan>,
+    /// Stale bookmarks ([`stale`]) this run leaves in place, and why (absent from the JSON
+    /// when none): a third site could still resume from them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_pending: Vec<stale::StalePending>,
 }
 
 /// What happens to one guest.
@@ -367,6 +371,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         guests,
         policy_notes: Vec::new(),
         replicas: Vec::new(),
+        stale_pending: Vec::new(),
     }
 }
 

@@ -98,6 +98,10 @@ pub struct Totals {
     /// discarded ([`crate::plan::stale`]); absent from the JSON when none.
     #[serde(skip_serializing_if = "is_zero")]
     pub stale_bookmarks_dropped: u64,
+    /// Stale bookmarks this run left in place (`label:nosnap`, a lock that forbids destroys):
+    /// a third site could still resume from them; absent from the JSON when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stale_bookmarks_pending: u64,
     /// `label:running` changes.
     pub labels_set: u64,
     /// Items that failed, were dropped, or belong to a pool that failed.
@@ -140,6 +144,10 @@ pub struct Report {
     /// [`Report::finish`] and into their pool's journal line. Absent from the JSON when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<crate::plan::KeptExpired>,
+    /// Stale bookmarks this run left in place, and why ([`crate::plan::stale::StalePending`]);
+    /// each is also a warning. Absent from the JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_pending: Vec<crate::plan::stale::StalePending>,
     /// Totals.
     pub totals: Totals,
     /// The policy in force per disk, and why (`clusterpolicy`).
@@ -217,6 +225,7 @@ impl Report {
     pub fn finish(mut self) -> Report {
         let mut t = Totals {
             snapshots_kept: self.kept.len() as u64,
+            stale_bookmarks_pending: self.stale_pending.len() as u64,
             ..Totals::default()
         };
         for p in &self.pools {
@@ -334,6 +343,12 @@ impl Report {
             s.push_str(&format!(
                 ", {} stale bookmarks dropped (a rollback discarded their snapshots)",
                 t.stale_bookmarks_dropped
+            ));
+        }
+        if t.stale_bookmarks_pending > 0 {
+            s.push_str(&format!(
+                ", {} stale bookmarks NOT dropped (see the warnings)",
+                t.stale_bookmarks_pending
             ));
         }
         if t.snapshots_kept > 0 {
@@ -454,9 +469,19 @@ impl Report {
                     }
                 }
                 let txg = p.txg.map(|t| format!(" (txg {t})")).unwrap_or_default();
+                let pending = self
+                    .stale_pending
+                    .iter()
+                    .filter(|s| s.dataset.pool() == p.pool)
+                    .count();
+                let pending = if pending > 0 {
+                    format!(", {pending} stale bookmarks NOT dropped")
+                } else {
+                    String::new()
+                };
                 format!(
                     "pool {}: {taken} snapshots taken{txg}, {destroyed} destroyed, {kept} \
-                     expired kept, {} failed; {disks}",
+                     expired kept, {} failed{pending}; {disks}",
                     p.pool,
                     failed + p.program_errors.len()
                 )

@@ -477,6 +477,7 @@ pub fn run_host(
         disks,
         protection: Default::default(),
         kept: plan.guests.iter().flat_map(|g| g.kept.clone()).collect(),
+        stale_pending: plan.stale_pending.clone(),
         totals: Default::default(),
         policies: crate::report::policy_rows(host, &decisions),
     };
@@ -755,9 +756,18 @@ fn notes(host: &Host, plan: &Plan) -> Vec<String> {
 }
 
 /// What the admin must hear about even when every disk is protected: config lines PVE
-/// ignores too, and snapshots of ours dated after the run's clock (a clock that was ahead).
+/// ignores too, snapshots of ours dated after the run's clock (a clock that was ahead), and
+/// stale bookmarks left in place (a third site could still resume from them).
 fn warnings(host: &Host, plan: &Plan) -> Vec<String> {
     let mut out: Vec<String> = host.warnings.clone();
+    for s in &plan.stale_pending {
+        out.push(format!(
+            "{}#{}: stale bookmark (a rollback discarded its snapshot) NOT dropped: {}; a \
+             third site must not resume from it (a later run drops it once allowed, or: zfs \
+             destroy {}#{})",
+            s.dataset, s.name, s.why, s.dataset, s.name
+        ));
+    }
     for g in &plan.guests {
         for d in &g.disks {
             if let (Some(ds), Some(v)) = (&d.dataset, &d.nosnap_unknown) {

@@ -300,6 +300,7 @@ fn the_dry_run_text_names_each_replica_change() {
             &BookmarkPolicy::parse(&args("h1")).unwrap(),
             replica_state(&[(&h2, 2)], &[(&h1, 1)]),
         ),
+        stale_pending: vec![],
     };
     let text = plan.render_text();
     assert_eq!(
