@@ -148,6 +148,11 @@ pub struct Report {
     /// each is also a warning. Absent from the JSON when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stale_pending: Vec<crate::plan::stale::StalePending>,
+    /// Why this node's status file (`/etc/pve/nodes/<node>/pve-zfs-snap.json`) could not be
+    /// written, if so: `status --cluster` then shows the previous run. A failure (exit 1,
+    /// stderr), never a block on snapshots. Absent from the JSON when it was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_file_error: Option<String>,
     /// Totals.
     pub totals: Totals,
     /// The policy in force per disk, and why (`clusterpolicy`).
@@ -285,7 +290,8 @@ impl Report {
     /// 0 when everything was done, 1 when anything failed (an item, a pool, or a disk left
     /// unprotected).
     pub fn exit_code(&self) -> i32 {
-        if self.totals.failed > 0 || self.protection.failed > 0 {
+        if self.totals.failed > 0 || self.protection.failed > 0 || self.status_file_error.is_some()
+        {
             crate::exit::PARTIAL
         } else {
             crate::exit::OK
@@ -363,10 +369,17 @@ impl Report {
         s
     }
 
-    /// Human-readable failures, one per line, for stderr (even under `--cron`): each disk left
-    /// unprotected, each pool that failed, each change that failed.
+    /// Human-readable failures, one per line, for stderr (even under `--cron`): the node
+    /// status file not written, each disk left unprotected, each pool that failed, each change
+    /// that failed.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if let Some(e) = &self.status_file_error {
+            out.push(format!(
+                "FAILED to write this node's status file: {e}; `status --cluster` and whatever \
+                 watches it show this node's previous run (snapshots are not affected)"
+            ));
+        }
         for d in &self.disks {
             if let State::Failed(why) = &d.state {
                 let what = match &d.dataset {

@@ -267,9 +267,7 @@ pub fn execute(
             v.rules.file.is_some(),
         );
         if let Err(e) = pve::nodestatus::write(root, &status) {
-            out.1.warnings.push(format!(
-                "{e}; `status --cluster` shows this node's previous run (snapshots are not affected)"
-            ));
+            out.1.status_file_error = Some(e.to_string());
         }
     }
     Ok(out)
@@ -477,6 +475,7 @@ pub fn run_host(
         disks,
         protection: Default::default(),
         kept: plan.guests.iter().flat_map(|g| g.kept.clone()).collect(),
+        status_file_error: None,
         stale_pending: plan.stale_pending.clone(),
         totals: Default::default(),
         policies: crate::report::policy_rows(host, &decisions),
