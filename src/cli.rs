@@ -26,8 +26,8 @@ use std::path::PathBuf;
     disable_help_subcommand = true
 )]
 #[command(
-    after_help = "EXIT CODES: 0 all done, 1 some items failed (the rest was done), \
-2 bad usage or configuration (nothing touched), 75 another run holds the lock (nothing touched)."
+    after_help = "EXIT CODES: 0 all done, 1 some items failed or a disk is unprotected, or the \
+metrics or node status file could not be written (the rest was done), 2 bad usage or configuration (nothing touched), 75 another run holds the lock (nothing touched)."
 )]
 pub struct Cli {
     /// Subcommand; without one, the snapshot run.
@@ -78,8 +78,9 @@ yours) and label:nosnap are never touched."
     /// snapshot or bookmark (by guid). Never rolls the target back: a target that diverged
     /// (e.g. after an HA failover) is kept under `<target>-diverged-<time>` and reported.
     #[command(
-        after_help = "EXIT CODES: 0 all done, 1 some disk failed or the source could not be read \
-(the rest was done), 2 bad usage (nothing touched), 75 another pull holds the lock (nothing touched)."
+        after_help = "EXIT CODES: 0 all done, 1 some disk failed or diverged (set aside), the source \
+could not be read or the metrics file not written (the rest was done), 2 bad usage (nothing \
+touched), 75 another pull holds the lock (nothing touched)."
     )]
     Pull(PullArgs),
     /// The cluster-wide policy file /etc/pve/pve-zfs-snap.cfg.

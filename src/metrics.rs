@@ -105,6 +105,14 @@ pub fn render(o: &RunOutcome, duration: Duration, last_success: Option<i64>) -> 
     );
     gauge(
         &mut out,
+        "pve_zfs_snap_last_run_stale_bookmarks_pending",
+        "Bookmarks of ours whose snapshots a rollback had discarded that the last run left in \
+         place (label:nosnap, a guest lock forbidding destroys): a third site could still \
+         resume from them.",
+        &one(t.stale_bookmarks_pending.to_string()),
+    );
+    gauge(
+        &mut out,
         "pve_zfs_snap_last_run_labels_set",
         "label:running changes made by the last run.",
         &one(t.labels_set.to_string()),
@@ -202,6 +210,7 @@ mod tests {
             replica_bookmarks_created: 4,
             replica_bookmarks_destroyed: 1,
             stale_bookmarks_dropped: 0,
+            stale_bookmarks_pending: 0,
             labels_set: 1,
             failed: 0,
             disks: crate::verdict::Counts {
@@ -225,7 +234,7 @@ mod tests {
         insta::assert_snapshot!(text);
         let scrape =
             prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
-        assert_eq!(scrape.samples.len(), 19); // with the stale-bookmark gauge (issue 19)
+        assert_eq!(scrape.samples.len(), 20); // with the stale-bookmark gauges (issues 19, 21)
         let unprotected = scrape
             .samples
             .iter()

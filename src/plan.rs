@@ -25,8 +25,11 @@
 //!   retention; label `stopped` → retention only (the newest snapshot is never destroyed, so the
 //!   `_stopped` marker survives); label names another node → nothing at all, not even destroys:
 //!   the dataset belongs to wherever the guest runs.
-//! * Snapshots with holds or clones are never planned for destroy (note): the destroy would
-//!   fail and, the apply being all-or-nothing per guest, block the guest's new snapshots.
+//! * Expired snapshots that are held, busy (a running `zfs send`) or cloned
+//!   ([`DatasetState::pins`], read by the run for the snapshots a first plan would destroy)
+//!   are not planned for destroy but kept ([`GuestPlan::kept`], with why): the dry run says
+//!   so, and the real run does not attempt them (`destroy.lua` still keeps and reports one
+//!   held since the read).
 //! * Name collisions (the repeated hour at a DST fall-back, a rerun in the same second): the
 //!   name's seconds are moved forward until the name is free among our snapshots and bookmarks
 //!   of the dataset (note); the format stays exactly ours (no sanoid `dst` suffix).
@@ -45,7 +48,7 @@ use crate::host::{Disk, Guest, GuestKind, Host};
 use crate::naming::SnapKind; // for the tests' `use super::*`
 use crate::naming::{Class, Dataset, SnapName};
 use crate::policy::{BookmarkPolicy, DueWhy, Policy, Zone};
-use crate::state::DatasetState;
+use crate::state::{DatasetState, Pin};
 use crate::verdict::State;
 
 /// Everything the planner decides from.
@@ -82,6 +85,10 @@ pub struct Plan {
     /// replicas with something to do or say (absent from the JSON when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<replica::ReplicaPlan>,
+    /// Stale bookmarks ([`stale`]) this run leaves in place, and why (absent from the JSON
+    /// when none): a third site could still resume from them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_pending: Vec<stale::StalePending>,
 }
 
 /// What happens to one guest.
@@ -107,10 +114,41 @@ pub struct GuestPlan {
     /// (serialized as `actions`).
     #[serde(rename = "actions")]
     pub changes: Vec<Planned>,
+    /// Expired snapshots of ours not planned for destroy because a destroy cannot remove them
+    /// now (held, busy, cloned); absent from the JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<KeptExpired>,
     /// Why something was skipped or adjusted.
     pub notes: Vec<String>,
     /// Every disk of the guest and the state the plan leads it to (the protection contract).
     pub disks: Vec<DiskPlan>,
+}
+
+/// An expired snapshot of ours that the run keeps because a destroy cannot remove it now:
+/// what the real run's report counts as "expired kept (held, cloned or busy)".
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct KeptExpired {
+    /// The dataset.
+    pub dataset: Dataset,
+    /// The snapshot.
+    pub name: SnapName,
+    /// Why it cannot be destroyed now.
+    pub pin: Pin,
+    /// Where retention puts it (it would be destroyed otherwise).
+    pub expiry: Expiry,
+}
+
+impl fmt::Display for KeptExpired {
+    /// `expired: <expiry>; kept: held (a later run destroys it once …)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "expired: {}; kept:{} ({})",
+            self.expiry,
+            self.pin,
+            self.pin.until()
+        )
+    }
 }
 
 /// One disk of a guest and what the plan does for its protection.
@@ -333,6 +371,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         guests,
         policy_notes: Vec::new(),
         replicas: Vec::new(),
+        stale_pending: Vec::new(),
     }
 }
 
@@ -347,6 +386,7 @@ fn plan_guest(input: &PlanInput, g: &Guest, seen: &mut BTreeMap<Dataset, String>
         running: g.running,
         policy: input.decisions.and_then(|d| d.guests.get(&g.vmid).cloned()),
         changes: Vec::new(),
+        kept: Vec::new(),
         notes: Vec::new(),
         disks: Vec::new(),
     };
@@ -578,6 +618,13 @@ impl GuestPlan {
             };
             let _ = writeln!(out, "  {line}\n      {}", p.reason);
         }
+        for k in &g.kept {
+            let _ = writeln!(
+                out,
+                "  = kept     {}@{} ({})\n      {k}",
+                k.dataset, k.name, k.pin
+            );
+        }
         if g.template {
             // Intentional, named: not a warning.
             out.push_str("  excluded: template (PVE templates are never snapshotted)\n");
@@ -586,7 +633,7 @@ impl GuestPlan {
                 let _ = writeln!(out, "  ! {n}");
             }
         }
-        if g.changes.is_empty() && g.notes.is_empty() {
+        if g.changes.is_empty() && g.notes.is_empty() && g.kept.is_empty() {
             out.push_str("  nothing to do\n");
         }
     }

@@ -230,6 +230,7 @@ mod tests {
                 })
                 .collect(),
             foreign_snapshots: 0,
+            pins: Default::default(),
         }
     }
 

@@ -98,6 +98,10 @@ pub struct Totals {
     /// discarded ([`crate::plan::stale`]); absent from the JSON when none.
     #[serde(skip_serializing_if = "is_zero")]
     pub stale_bookmarks_dropped: u64,
+    /// Stale bookmarks this run left in place (`label:nosnap`, a lock that forbids destroys):
+    /// a third site could still resume from them; absent from the JSON when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stale_bookmarks_pending: u64,
     /// `label:running` changes.
     pub labels_set: u64,
     /// Items that failed, were dropped, or belong to a pool that failed.
@@ -135,6 +139,20 @@ pub struct Report {
     pub protection: verdict::Counts,
     /// Snapshots of ours dated after the run's clock, over all disks.
     pub future_snapshots: u64,
+    /// Expired snapshots the plan kept because a destroy could not remove them now (held,
+    /// busy, cloned), never attempted; counted into `totals.snapshots_kept` by
+    /// [`Report::finish`] and into their pool's journal line. Absent from the JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<crate::plan::KeptExpired>,
+    /// Stale bookmarks this run left in place, and why ([`crate::plan::stale::StalePending`]);
+    /// each is also a warning. Absent from the JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_pending: Vec<crate::plan::stale::StalePending>,
+    /// Why this node's status file (`/etc/pve/nodes/<node>/pve-zfs-snap.json`) could not be
+    /// written, if so: `status --cluster` then shows the previous run. A failure (exit 1,
+    /// stderr), never a block on snapshots. Absent from the JSON when it was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_file_error: Option<String>,
     /// Totals.
     pub totals: Totals,
     /// The policy in force per disk, and why (`clusterpolicy`).
@@ -210,7 +228,11 @@ pub fn policy_rows(
 impl Report {
     /// Adds up the totals from the pools.
     pub fn finish(mut self) -> Report {
-        let mut t = Totals::default();
+        let mut t = Totals {
+            snapshots_kept: self.kept.len() as u64,
+            stale_bookmarks_pending: self.stale_pending.len() as u64,
+            ..Totals::default()
+        };
         for p in &self.pools {
             if p.error.is_some() {
                 t.failed += p.items.len().max(1) as u64;
@@ -268,7 +290,8 @@ impl Report {
     /// 0 when everything was done, 1 when anything failed (an item, a pool, or a disk left
     /// unprotected).
     pub fn exit_code(&self) -> i32 {
-        if self.totals.failed > 0 || self.protection.failed > 0 {
+        if self.totals.failed > 0 || self.protection.failed > 0 || self.status_file_error.is_some()
+        {
             crate::exit::PARTIAL
         } else {
             crate::exit::OK
@@ -328,6 +351,12 @@ impl Report {
                 t.stale_bookmarks_dropped
             ));
         }
+        if t.stale_bookmarks_pending > 0 {
+            s.push_str(&format!(
+                ", {} stale bookmarks NOT dropped (see the warnings)",
+                t.stale_bookmarks_pending
+            ));
+        }
         if t.snapshots_kept > 0 {
             s.push_str(&format!(
                 ", {} expired kept (held, cloned or busy)",
@@ -340,10 +369,17 @@ impl Report {
         s
     }
 
-    /// Human-readable failures, one per line, for stderr (even under `--cron`): each disk left
-    /// unprotected, each pool that failed, each change that failed.
+    /// Human-readable failures, one per line, for stderr (even under `--cron`): the node
+    /// status file not written, each disk left unprotected, each pool that failed, each change
+    /// that failed.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if let Some(e) = &self.status_file_error {
+            out.push(format!(
+                "FAILED to write this node's status file: {e}; `status --cluster` and whatever \
+                 watches it show this node's previous run (snapshots are not affected)"
+            ));
+        }
         for d in &self.disks {
             if let State::Failed(why) = &d.state {
                 let what = match &d.dataset {
@@ -430,7 +466,12 @@ impl Report {
                 if let Some(e) = &p.error {
                     return format!("pool {}: FAILED ({e}); {disks}", p.pool);
                 }
-                let (mut taken, mut destroyed, mut kept, mut failed) = (0, 0, 0, 0);
+                let mut kept = self
+                    .kept
+                    .iter()
+                    .filter(|k| k.dataset.pool() == p.pool)
+                    .count();
+                let (mut taken, mut destroyed, mut failed) = (0, 0, 0);
                 for i in &p.items {
                     match (&i.change, &i.outcome) {
                         (_, Some(o)) if o.is_failure() => failed += 1,
@@ -441,9 +482,19 @@ impl Report {
                     }
                 }
                 let txg = p.txg.map(|t| format!(" (txg {t})")).unwrap_or_default();
+                let pending = self
+                    .stale_pending
+                    .iter()
+                    .filter(|s| s.dataset.pool() == p.pool)
+                    .count();
+                let pending = if pending > 0 {
+                    format!(", {pending} stale bookmarks NOT dropped")
+                } else {
+                    String::new()
+                };
                 format!(
                     "pool {}: {taken} snapshots taken{txg}, {destroyed} destroyed, {kept} \
-                     expired kept, {} failed; {disks}",
+                     expired kept, {} failed{pending}; {disks}",
                     p.pool,
                     failed + p.program_errors.len()
                 )

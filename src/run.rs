@@ -13,7 +13,7 @@ use crate::cron::CronSchedule;
 use crate::duration;
 use crate::exit::RunError;
 use crate::lock::{LockError, RunLock};
-use crate::naming::{Dataset, ShortName};
+use crate::naming::{Dataset, ShortName, SnapName};
 use crate::plan::{self, Plan, PlanInput};
 use crate::policy::{BookmarkPolicy, Policy, Zone};
 use crate::pve::{self, Host};
@@ -267,9 +267,7 @@ pub fn execute(
             v.rules.file.is_some(),
         );
         if let Err(e) = pve::nodestatus::write(root, &status) {
-            out.1.warnings.push(format!(
-                "{e}; `status --cluster` shows this node's previous run (snapshots are not affected)"
-            ));
+            out.1.status_file_error = Some(e.to_string());
         }
     }
     Ok(out)
@@ -395,19 +393,29 @@ pub fn run_host(
     plan::stale::withdraw(&mut inventory, &stale);
 
     let decisions = v.rules.decide_host(host, &v.pools);
-    let mut plan = plan::plan(&PlanInput {
-        decisions: Some(&decisions),
-        policy: &v.policy,
-        bookmarks: &v.bookmarks,
-        now: v.now,
-        zone: v.zone,
-        host,
-        inventory: &inventory,
-    });
+    let plan_with = |inventory: &BTreeMap<Dataset, DatasetState>| {
+        plan::plan(&PlanInput {
+            decisions: Some(&decisions),
+            policy: &v.policy,
+            bookmarks: &v.bookmarks,
+            now: v.now,
+            zone: v.zone,
+            host,
+            inventory,
+        })
+    };
+    let mut plan = plan_with(&inventory);
+    // The snapshots this plan would destroy that are held, busy or cloned: planned again
+    // with them known, so that the plan keeps them and says why (the dry run too).
+    let (pinned, pin_notes) = read_pins(exec, &plan, setup, &mut inventory);
+    if pinned {
+        plan = plan_with(&inventory);
+    }
     plan.policy_notes.extend(v.rules.override_note());
     plan.replicas = plan::replica::plan_replicas(&v.bookmarks, host, replicas, &inventory);
     plan::stale::add_to_plan(&mut plan, host, &v.bookmarks, replicas, &inventory, &stale);
     let mut notes = notes(host, &plan);
+    notes.extend(pin_notes);
     notes.extend(plan.policy_notes.iter().cloned());
     let mut warnings = warnings(host, &plan);
 
@@ -466,10 +474,59 @@ pub fn run_host(
             .sum(),
         disks,
         protection: Default::default(),
+        kept: plan.guests.iter().flat_map(|g| g.kept.clone()).collect(),
+        status_file_error: None,
+        stale_pending: plan.stale_pending.clone(),
         totals: Default::default(),
         policies: crate::report::policy_rows(host, &decisions),
     };
     (plan, report.finish())
+}
+
+/// Reads (`lua/pins.lua`, per pool) which of the snapshots `plan` would destroy are held,
+/// busy or cloned, into the `inventory` states' `pins`. Returns whether any is, and a note
+/// per pool whose read failed (its destroys are then checked only at apply time, where
+/// `destroy.lua` keeps and reports the same snapshots).
+fn read_pins(
+    exec: &dyn Exec,
+    plan: &Plan,
+    setup: &ReadSetup,
+    inventory: &mut BTreeMap<Dataset, DatasetState>,
+) -> (bool, Vec<String>) {
+    let mut by_pool: BTreeMap<&str, BTreeMap<&Dataset, Vec<SnapName>>> = BTreeMap::new();
+    for p in plan.guests.iter().flat_map(|g| &g.changes) {
+        if let Change::Destroy { dataset, name } = &p.change {
+            by_pool
+                .entry(dataset.pool())
+                .or_default()
+                .entry(dataset)
+                .or_default()
+                .push(*name);
+        }
+    }
+    let (mut pinned, mut notes) = (false, Vec::new());
+    for (pool, candidates) in by_pool {
+        let candidates: Vec<(Dataset, Vec<SnapName>)> = candidates
+            .into_iter()
+            .map(|(d, n)| (d.clone(), n))
+            .collect();
+        let mut stats = inventory::InventoryStats::default();
+        match inventory::read_pins(exec, pool, &candidates, &setup.limits, &mut stats) {
+            Ok(read) => {
+                for (ds, pins) in read {
+                    if let Some(st) = inventory.get_mut(&ds) {
+                        pinned = true;
+                        st.pins.extend(pins);
+                    }
+                }
+            }
+            Err(e) => notes.push(format!(
+                "{pool}: could not read the holds and clones of the snapshots to destroy \
+                 ({e}); they are checked when destroyed"
+            )),
+        }
+    }
+    (pinned, notes)
 }
 
 /// Replicas never cost this node its own snapshots: a pool whose read failed with replicas in
@@ -698,9 +755,18 @@ fn notes(host: &Host, plan: &Plan) -> Vec<String> {
 }
 
 /// What the admin must hear about even when every disk is protected: config lines PVE
-/// ignores too, and snapshots of ours dated after the run's clock (a clock that was ahead).
+/// ignores too, snapshots of ours dated after the run's clock (a clock that was ahead), and
+/// stale bookmarks left in place (a third site could still resume from them).
 fn warnings(host: &Host, plan: &Plan) -> Vec<String> {
     let mut out: Vec<String> = host.warnings.clone();
+    for s in &plan.stale_pending {
+        out.push(format!(
+            "{}#{}: stale bookmark (a rollback discarded its snapshot) NOT dropped: {}; a \
+             third site must not resume from it (a later run drops it once allowed, or: zfs \
+             destroy {}#{})",
+            s.dataset, s.name, s.why, s.dataset, s.name
+        ));
+    }
     for g in &plan.guests {
         for d in &g.disks {
             if let (Some(ds), Some(v)) = (&d.dataset, &d.nosnap_unknown) {

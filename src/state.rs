@@ -2,6 +2,8 @@
 //!
 //! Pure data: produced by `zfs::inventory`, consumed by `plan`. No I/O here.
 
+use std::collections::BTreeMap;
+
 use crate::naming::{Dataset, ShortName};
 
 /// Where the effective value of a user property comes from (`zfs.get_prop`'s source).
@@ -26,8 +28,8 @@ pub struct PropValue {
 }
 
 /// One snapshot whose short name starts with `autosnap_` (the planner decides if it is ours).
-/// Holds and clones are not read here: `apply.lua` checks them for the few snapshots a run
-/// destroys and keeps (and reports) those that are held or cloned.
+/// Holds and clones are not read with it: they are read only for the few snapshots a run
+/// would destroy ([`DatasetState::pins`]).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotInfo {
     /// Short name, the part after `@` (read as ours or not once, [`ShortName::ours`]).
@@ -66,4 +68,57 @@ pub struct DatasetState {
     pub bookmarks: Vec<BookmarkInfo>,
     /// How many other snapshots the dataset has (never touched; reported only).
     pub foreign_snapshots: u64,
+    /// Those of our snapshots the run would destroy that a destroy cannot remove now, and
+    /// why (`lua/pins.lua`, read after a first plan; empty until then and when none is).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub pins: BTreeMap<ShortName, Pin>,
+}
+
+/// Why a snapshot of ours cannot be destroyed now: the words `lua/destroy.lua` reports at
+/// apply time (`kept:held`, …) and `lua/pins.lua` before the plan is final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pin {
+    /// A user hold (`zfs hold`) other than a running `zfs send`'s temporary one.
+    Held,
+    /// Only the temporary `.send-<pid>-<n>` holds of a running `zfs send`.
+    Busy,
+    /// Clones depend on it.
+    Cloned,
+}
+
+impl Pin {
+    /// `held`, `busy` or `cloned`: the word of `destroy.lua`'s `kept:<word>` and the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pin::Held => "held",
+            Pin::Busy => "busy",
+            Pin::Cloned => "cloned",
+        }
+    }
+
+    /// The pin named `word` (`pins.lua`'s words), if any.
+    pub fn parse(word: &str) -> Option<Pin> {
+        match word {
+            "held" => Some(Pin::Held),
+            "busy" => Some(Pin::Busy),
+            "cloned" => Some(Pin::Cloned),
+            _ => None,
+        }
+    }
+
+    /// What releases it, for the plan's sentence.
+    pub fn until(self) -> &'static str {
+        match self {
+            Pin::Held => "a later run destroys it once the hold is released (zfs release)",
+            Pin::Busy => "a later run destroys it once the zfs send using it ends",
+            Pin::Cloned => "a later run destroys it once its clones are gone or promoted",
+        }
+    }
+}
+
+impl std::fmt::Display for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

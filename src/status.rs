@@ -590,6 +590,7 @@ mod tests {
                 ],
                 bookmarks: vec![],
                 foreign_snapshots: 2,
+                pins: Default::default(),
             },
         );
         let g = build(&host, &inv);

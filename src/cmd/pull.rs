@@ -91,15 +91,21 @@ pub fn pull(args: &PullArgs) -> i32 {
     for e in &r.errors {
         eprintln!("pve-zfs-snap pull: FAILED: {e}");
     }
+    // The monitoring depends on the file: a failure to write it is loud and exit 1.
+    let mut code = r.exit_code();
     if let (Some(path), false) = (&args.metrics_file, args.dry_run) {
         let text = report::render_prometheus(&r);
         if let Err(e) =
             crate::fsutil::replace_file(path, text.as_bytes(), 0o644, ".pve-zfs-snap-pull")
         {
-            eprintln!("pve-zfs-snap pull: cannot write {}: {e}", path.display());
+            eprintln!(
+                "pve-zfs-snap pull: FAILED: cannot write the metrics file {}: {e}",
+                path.display()
+            );
+            code = code.max(crate::exit::PARTIAL);
         }
     }
-    r.exit_code()
+    code
 }
 
 fn validate(args: &PullArgs) -> Result<Opts, String> {

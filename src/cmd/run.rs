@@ -109,9 +109,17 @@ pub fn run(args: &RunArgs) -> i32 {
         out(&dryrun::render(&plan, &report, &detail));
     } else if !args.cron || report.exit_code() != 0 {
         out(&format!("{}\n", report.summary()));
+        // Odd but valid policy (the file's defaults overriding the command line's keys): a
+        // line under the summary; the dry run shows it among its counts.
+        for n in &plan.policy_notes {
+            out(&format!("pve-zfs-snap: policy: {n}\n"));
+        }
     }
     for line in report.pool_lines() {
         journal.info(&line);
+    }
+    for n in &plan.policy_notes {
+        journal.info(&format!("policy: {n}"));
     }
     // A bookmark dropped because a rollback discarded its snapshot: the third site's resume
     // point changed; one line each (a failed one is among the failures below).

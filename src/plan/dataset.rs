@@ -11,12 +11,16 @@
 use chrono::DateTime;
 use chrono::Utc;
 
-use super::{Change, DiskPlan, Expiry, GuestPlan, LockMode, PlanInput, Planned, Reason};
+use std::collections::BTreeMap;
+
+use super::{
+    Change, DiskPlan, Expiry, GuestPlan, KeptExpired, LockMode, PlanInput, Planned, Reason,
+};
 use crate::host::Guest;
 use crate::naming::{Dataset, ShortName, SnapKind, SnapName};
 use crate::nosnap::{NosnapValue, nosnap_value};
 use crate::policy::{self, Entry, Verdict};
-use crate::state::DatasetState;
+use crate::state::{DatasetState, Pin};
 use crate::verdict::State;
 
 /// How far the name's seconds may be moved to avoid a collision.
@@ -39,6 +43,8 @@ struct Ctx<'a> {
     snaps: Vec<Ours>,
     /// Our bookmarks, in the inventory's order.
     bms: Vec<Ours>,
+    /// The snapshots a destroy cannot remove now ([`DatasetState::pins`]).
+    pins: &'a BTreeMap<ShortName, Pin>,
 }
 
 /// Plans one existing dataset `st` of guest `g` (whose lock allows `mode`): its label change,
@@ -70,6 +76,7 @@ pub(super) fn plan_dataset(
                 .iter()
                 .map(|b| (&b.name, b.createtxg, b.creation)),
         ),
+        pins: &st.pins,
     };
     dp.future = future_snapshots(input.now, &cx.snaps);
 
@@ -100,7 +107,7 @@ pub(super) fn plan_dataset(
         .any(|p| matches!(p.change, Change::Bookmark { .. }))
         .then_some(new_entry)
         .flatten();
-    let destroys = destroys(&cx, mode, new_entry, new_bm, &mut gp.notes);
+    let destroys = destroys(&cx, mode, new_entry, new_bm, gp);
     // Execution order: SetLabel, Snapshot, Bookmark, Destroy (oldest first), DestroyBookmark.
     gp.changes.extend(labels);
     gp.changes.extend(creates);
@@ -268,15 +275,17 @@ fn create_new(
 }
 
 /// Retention: the expired snapshots (counting `new` as the newest), then the expired
-/// bookmarks when bookmarks are managed (counting `new_bm`), each oldest first. Held or
-/// cloned snapshots are planned too: apply.lua keeps and reports them. While the guest's
-/// lock allows no destroys, none is planned and a note says how many were kept.
+/// bookmarks when bookmarks are managed (counting `new_bm`), each oldest first. An expired
+/// snapshot that is held, busy or cloned ([`Ctx::pins`]) is not planned for destroy but goes
+/// into `gp.kept` with why (`destroy.lua` still checks at apply time, for a hold made since
+/// the read). While the guest's lock allows no destroys, none is planned and a note says how
+/// many were kept.
 fn destroys(
     cx: &Ctx,
     mode: LockMode,
     new: Option<Entry>,
     new_bm: Option<Entry>,
-    notes: &mut Vec<String>,
+    gp: &mut GuestPlan,
 ) -> Vec<Planned> {
     let (input, ds) = (cx.input, cx.ds);
     let mut destroys = Vec::new();
@@ -284,6 +293,13 @@ fn destroys(
     for (o, e) in expired(input.policy.keep(), &cx.snaps, new) {
         if mode == LockMode::NoDestroys {
             held_back += 1;
+        } else if let Some(pin) = cx.pins.get(o.name.to_string().as_str()) {
+            gp.kept.push(KeptExpired {
+                dataset: ds.clone(),
+                name: o.name,
+                pin: *pin,
+                expiry: e,
+            });
         } else {
             destroys.push(Planned {
                 change: Change::Destroy {
@@ -310,7 +326,7 @@ fn destroys(
         }
     }
     if held_back > 0 {
-        notes.push(format!(
+        gp.notes.push(format!(
             "{ds}: {held_back} expired snapshot(s)/bookmark(s) kept while locked"
         ));
     }

@@ -186,12 +186,25 @@ pub fn withdraw(
     }
 }
 
+/// A stale bookmark this run does not drop, and why: the run says so (a warning, the JSON,
+/// a gauge) because a third site could still resume from it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StalePending {
+    /// The dataset.
+    pub dataset: Dataset,
+    /// The bookmark's short name.
+    pub name: SnapName,
+    /// What keeps the run from dropping it (`label:nosnap=nosnap`, the guest's lock, …).
+    pub why: String,
+}
+
 /// Adds a `DestroyBookmark` (reason [`Reason::StaleBookmark`]) for each of `stale` to
 /// `plan`: at the end of the changes of the guest of this node that owns the dataset, or to
 /// the replica's bookmarks (`replicas`, as [`replica_targets`] keeps them: nothing when
-/// bookmarks are off). Left out, and so left for a later run (the caller keeps them pending):
-/// datasets of a guest whose lock forbids destroys, or that `label:nosnap` excludes, and
-/// datasets the run plans nothing for (a template's). Returns how many were added.
+/// bookmarks are off). Left out, and so left for a later run (the caller keeps them pending),
+/// each named in `plan.stale_pending` with why: datasets of a guest whose lock forbids
+/// destroys, or that `label:nosnap` excludes, and datasets the run plans nothing for (a
+/// template's). Returns how many were added.
 pub fn add_to_plan(
     plan: &mut Plan,
     host: &Host,
@@ -203,11 +216,19 @@ pub fn add_to_plan(
     let mut added = 0;
     let targets = replica_targets(bookmarks, host, replicas);
     for (ds, list) in stale.iter().filter(|(_, l)| !l.is_empty()) {
+        let pending = |plan: &mut Plan, why: String| {
+            plan.stale_pending.extend(list.iter().map(|s| StalePending {
+                dataset: ds.clone(),
+                name: s.name,
+                why: why.clone(),
+            }));
+        };
         let excluded = inventory
             .get(ds)
             .and_then(|st| st.nosnap.as_deref())
-            .is_some_and(|v| nosnap_value(v) == NosnapValue::Excludes);
-        if excluded {
+            .filter(|v| nosnap_value(v) == NosnapValue::Excludes);
+        if let Some(v) = excluded {
+            pending(plan, format!("label:nosnap={v} leaves the dataset alone"));
             continue;
         }
         let changes = |list: &[Stale]| -> Vec<Planned> {
@@ -227,9 +248,15 @@ pub fn add_to_plan(
             .find(|g| !g.template && g.disks.iter().any(|d| &d.dataset == ds));
         if let Some(g) = own {
             if lock_mode(g.lock.as_deref()) != LockMode::Normal {
+                let lock = g.lock.as_deref().unwrap_or_default();
+                pending(
+                    plan,
+                    format!("guest {} is locked ({lock}): no destroys", g.vmid),
+                );
                 continue;
             }
             let Some(gp) = plan.guests.iter_mut().find(|p| p.vmid == g.vmid) else {
+                pending(plan, format!("guest {} is not planned", g.vmid));
                 continue;
             };
             gp.changes.extend(changes(list));
@@ -246,6 +273,12 @@ pub fn add_to_plan(
                 }),
             }
             added += list.len();
+        } else {
+            pending(
+                plan,
+                "no guest of this node plans the dataset (a template's, or bookmarks are off)"
+                    .into(),
+            );
         }
     }
     added

@@ -39,6 +39,7 @@ fn state(d: &str, label: Option<&str>, snaps: Vec<SnapshotInfo>) -> DatasetState
         snapshots: snaps,
         bookmarks: vec![],
         foreign_snapshots: 0,
+        pins: Default::default(),
     }
 }
 
@@ -486,9 +487,9 @@ fn fixture_rules() {
     );
 }
 
-/// Holds and clones are not the plan's business any more (the inventory does not read them,
-/// to keep a run cheap on big pools): expired snapshots are planned like any other and
-/// `apply.lua` keeps the held or cloned ones (see `zfs::apply`'s emulated tests).
+/// Without pins (the inventory reads no holds, to keep a run cheap on big pools), expired
+/// snapshots are planned like any other; the run then reads the pins of exactly these
+/// (`lua/pins.lua`) and plans again (next test).
 #[test]
 fn expired_snapshots_are_planned_whatever_holds_or_clones_they_may_have() {
     let (mut host, inventory) = fixture();
@@ -525,6 +526,78 @@ fn expired_snapshots_are_planned_whatever_holds_or_clones_they_may_have() {
         &"destroy rpool/data/subvol-107-disk-0@autosnap_2026-11-18_09:00:00_hourly".to_string()
     ));
     assert!(p.guests[0].notes.is_empty(), "{:?}", p.guests[0].notes);
+}
+
+/// Issue 21: an expired snapshot the inventory knows to be held, busy or cloned is not
+/// planned for destroy but kept, with where retention puts it and why, and the dry run's text
+/// says `= kept … (held)`; the others are destroyed as before. Old code: planned as destroys.
+#[test]
+fn pinned_expired_snapshots_are_kept_with_why() {
+    let (mut host, mut inventory) = fixture();
+    host.guests.retain(|g| g.vmid == 107);
+    let d = ds("rpool/data/subvol-107-disk-0");
+    let st = inventory.get_mut(&d).unwrap();
+    st.pins.insert(
+        "autosnap_2026-11-18_09:15:00_frequently".into(),
+        crate::state::Pin::Held,
+    );
+    st.pins.insert(
+        "autosnap_2026-11-18_09:00:00_hourly".into(),
+        crate::state::Pin::Cloned,
+    );
+    let policy = Policy::parse(&args("f1 h0 d0")).unwrap();
+    let p = run(
+        &policy,
+        &BookmarkPolicy::Disabled,
+        Zone::Utc,
+        &host,
+        &inventory,
+        utc("2026-11-21 14:00:00"),
+    );
+    let o = ops(&p);
+    assert_eq!(o.len(), 2, "4 expired, 2 of them pinned: {o:?}");
+    assert!(
+        !o.iter().any(|op| op.contains("09:15:00_frequently")),
+        "{o:?}"
+    );
+    assert!(!o.iter().any(|op| op.contains("09:00:00_hourly")), "{o:?}");
+    let kept: Vec<(String, &str)> = p.guests[0]
+        .kept
+        .iter()
+        .map(|k| (format!("{}@{}", k.dataset, k.name), k.pin.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (format!("{d}@autosnap_2026-11-18_09:00:00_hourly"), "cloned"),
+            (
+                format!("{d}@autosnap_2026-11-18_09:15:00_frequently"),
+                "held"
+            ),
+        ]
+    );
+    let text = p.render_text();
+    assert!(
+        text.contains(&format!(
+            "  = kept     {d}@autosnap_2026-11-18_09:15:00_frequently (held)\n      expired: "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("; kept:held (a later run destroys it once the hold is released"),
+        "{text}"
+    );
+    // A pin on a snapshot that retention keeps changes nothing.
+    let policy = Policy::parse(&args("f10 h10 d10")).unwrap();
+    let p = run(
+        &policy,
+        &BookmarkPolicy::Disabled,
+        Zone::Utc,
+        &host,
+        &inventory,
+        utc("2026-11-21 14:00:00"),
+    );
+    assert!(p.guests[0].kept.is_empty());
 }
 
 #[test]

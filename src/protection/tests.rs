@@ -152,10 +152,12 @@ fn every_disk_ends_in_exactly_one_state() {
                 running: true,
                 policy: None,
                 changes: vec![],
+                kept: vec![],
                 notes: vec![],
                 disks: vec![disk("scsi0", d, state, snap)],
             }],
             replicas: vec![],
+            stale_pending: vec![],
         };
         let pools = vec![PoolReport {
             pool: "rpool".into(),
@@ -201,6 +203,7 @@ fn unusable_configs_are_failures_of_their_own() {
         policy_notes: vec![],
         guests: vec![],
         replicas: vec![],
+        stale_pending: vec![],
     };
     let got = resolve(&host, &plan, &[]);
     let rows: Vec<(u32, &str, &str, &str)> = got

@@ -78,9 +78,15 @@ pub struct PullReport {
 }
 
 impl PullReport {
-    /// `exit::OK` when every disk is fine and nothing else failed, else `exit::PARTIAL`.
+    /// `exit::OK` when every disk is fine and nothing else failed, else `exit::PARTIAL`. A
+    /// diverged disk counts as not fine (issue 21): its target was set aside (or, in a dry
+    /// run, would be), so C's newest copy was not simply extended and an admin must look.
     pub fn exit_code(&self) -> i32 {
-        if self.errors.is_empty() && !self.disks.iter().any(DiskOutcome::failed) {
+        let diverged = self
+            .disks
+            .iter()
+            .any(|d| d.plan.decision == Decision::Diverged);
+        if self.errors.is_empty() && !diverged && !self.disks.iter().any(DiskOutcome::failed) {
             exit::OK
         } else {
             exit::PARTIAL

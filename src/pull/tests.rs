@@ -455,6 +455,51 @@ fn report_exit_codes_and_renderings() {
     assert_eq!(r.exit_code(), 1);
 }
 
+/// Issue 21: a diverged target that was set aside (the real pull, no error) is exit 1 and
+/// `…_last_run_success 0`, with `state="diverged"`: C's newest copy was not simply extended,
+/// an admin must look at the aside copy the text names. Old code: exit 0, success 1.
+#[test]
+fn a_diverged_disk_set_aside_is_partial_not_ok() {
+    let (a, b, c, d) = (
+        our(0, "hourly"),
+        our(1, "hourly"),
+        our(2, "hourly"),
+        our(3, "hourly"),
+    );
+    let p = plan_of(
+        &source(vec![snap(&a, 1, 10), snap(&b, 2, 11), snap(&c, 3, 20)]),
+        &target(vec![snap(&a, 1, 5), snap(&b, 2, 6), snap(&d, 77, 7)]),
+    );
+    assert_eq!(p.decision, Decision::Diverged);
+    let aside = p.set_aside.as_ref().unwrap().aside.to_string();
+    let mut done = DiskOutcome::new(p);
+    done.received = 1;
+    done.set_aside = Some(aside.clone());
+    let r = PullReport {
+        now: 1_767_225_600,
+        from: "root@pve1".into(),
+        dry_run: false,
+        disks: vec![done],
+        errors: vec![],
+    };
+    assert_eq!(r.exit_code(), crate::exit::PARTIAL);
+    let text = render_text(&r, false);
+    assert!(
+        text.contains(&format!("they are kept on {aside}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("keeps the target as {aside}")),
+        "{text}"
+    );
+    let prom = render_prometheus(&r);
+    assert!(
+        prom.contains("\npve_zfs_snap_pull_last_run_success 0\n"),
+        "{prom}"
+    );
+    assert!(prom.contains("state=\"diverged\"} 1"), "{prom}");
+}
+
 // The property: whatever the source and target hold, a plan never loses a target snapshot.
 // Receives never use `-F`, so the only way a target snapshot could go is a receive into a
 // target whose newest snapshot is not the stream's start: the plan must then have set the

@@ -184,12 +184,18 @@ fn guest_line(g: &GuestPlan, report: &Report) -> String {
             Change::SetLabel { .. } => 4,
         }] += 1;
     }
-    let changes: Vec<String> = kinds
+    let mut changes: Vec<String> = kinds
         .iter()
         .zip(["+snapshot", "+bookmark", "-snapshot", "-bookmark", "~label"])
         .filter(|(n, _)| **n > 0)
         .map(|(n, w)| format!("{w} {n}"))
         .collect();
+    if !g.kept.is_empty() {
+        changes.push(format!(
+            "={} expired kept (held, cloned or busy)",
+            g.kept.len()
+        ));
+    }
     let mut line = format!(
         "{title}: {}; {}",
         if states.is_empty() {

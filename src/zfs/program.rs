@@ -25,6 +25,11 @@ pub const SNAPINFO: Program = Program {
     name: "snapinfo.lua",
     source: include_str!("../../lua/snapinfo.lua"),
 };
+/// `lua/pins.lua`: read-only: which of named snapshots are held, busy or cloned.
+pub const PINS: Program = Program {
+    name: "pins.lua",
+    source: include_str!("../../lua/pins.lua"),
+};
 /// `lua/apply.lua`: phase 1 of a pool's plan (labels, snapshots, bookmarks) in one
 /// transaction group.
 pub const APPLY: Program = Program {
@@ -42,7 +47,7 @@ pub const SCAN: Program = Program {
     source: include_str!("../../lua/scan.lua"),
 };
 /// Every shipped program.
-pub const ALL: [Program; 5] = [INVENTORY, SNAPINFO, APPLY, DESTROY, SCAN];
+pub const ALL: [Program; 6] = [INVENTORY, SNAPINFO, PINS, APPLY, DESTROY, SCAN];
 
 /// OpenZFS' default instruction limit (`-t`).
 pub const DEFAULT_INSTR_LIMIT: u64 = 10_000_000;

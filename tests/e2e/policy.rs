@@ -351,14 +351,62 @@ fn regex_free_hash(s: &str) -> String {
         .collect()
 }
 
+/// The node status file cannot be written: snapshots are taken all the same, and the run is
+/// loud about it (issue 21: `status --cluster` and whatever watches it go stale): a FAILED
+/// line on stderr even under `--cron`, exit 1, `pve_zfs_snap_last_run_success 0`. Old code: a
+/// warning and exit 0.
 #[test]
 fn a_node_status_that_cannot_be_written_never_blocks_snapshots() {
     let env = cluster();
     std::fs::create_dir(env.root.join("etc/pve/nodes/pve1/pve-zfs-snap.json")).unwrap();
-    let (code, _, err) = env.run(t("2026-11-21T00:00:00Z"), &["f4"]);
-    assert_eq!(code, 0, "{err}");
+    let metrics = env.root.join("metrics.prom");
+    let (code, out, err) = env.run(
+        t("2026-11-21T00:00:00Z"),
+        &["--cron", "--metrics-file", metrics.to_str().unwrap(), "f4"],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("pve-zfs-snap: FAILED to write this node's status file: "),
+        "{err}"
+    );
     assert!(err.contains("is not a regular file"), "{err}");
+    assert!(
+        err.contains("`status --cluster` and whatever watches it show this node's previous run"),
+        "{err}"
+    );
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        prom.contains("\npve_zfs_snap_last_run_success 0\n"),
+        "{prom}"
+    );
     assert_eq!(env.snaps("rpool/data/vm-100-disk-0").len(), 1);
+}
+
+/// Odd-but-valid policy (issue 21): the file's `defaults` overriding the command line's keys
+/// is a line in the run's default output (and the journal), not only in `--dry-run`/JSON; a
+/// rule selecting nothing is a warning on stderr, even under `--cron`; neither changes the
+/// exit code. Old code: the real run said nothing of the override.
+#[test]
+fn policy_warnings_are_said_in_the_default_output_and_leave_the_exit_code() {
+    let env = cluster();
+    write_policy(
+        &env,
+        "defaults\n\tkeep f96 h24 d7\n\nrule: gone\n\ttag retired\n\texclude 1\n",
+    );
+    let (code, out, err) = env.run(t("2026-11-21T00:00:00Z"), &["--no-cron", "f4", "h6"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains(
+            "pve-zfs-snap: policy: the command line's keys f4 h6 are overridden by 'keep f96 \
+             h24 d7'"
+        ),
+        "{out}"
+    );
+    assert!(err.contains("warning: policy file: "), "{err}");
+    assert!(err.contains("no guest has tag \"retired\""), "{err}");
+    let (code, out, err) = env.run(t("2026-11-21T00:15:00Z"), &["--cron", "f4", "h6"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("no guest has tag \"retired\""), "{err}");
 }
 
 #[test]

@@ -251,7 +251,9 @@ fn a_real_pull_resumes_from_the_bookmark_and_loses_nothing() {
 }
 
 /// C took its own snapshots after the last common one (or kept the old owner's after a
-/// failover): the dry run says DIVERGED, names what it keeps and where; JSON says the same.
+/// failover): the dry run says DIVERGED, names what it keeps and where; JSON says the same;
+/// exit 1 (issue 21: C's newest copy is not simply extended, an admin must look; exit 0
+/// before).
 #[test]
 fn divergence_is_reported_loudly_and_kept() {
     let s = Sites::new();
@@ -264,7 +266,15 @@ fn divergence_is_reported_loudly_and_kept() {
         T0 + 5 * 3600,
     );
     let r = s.pull(&["--dry-run"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "they are kept on rpool/data/vm-100-disk-0-diverged-20260102T000000Z and the pull \
+             continues"
+        ),
+        "{}",
+        r.stderr
+    );
     assert!(
         r.stdout
             .contains("DIVERGED: rpool/data/vm-100-disk-0 has 1 snapshot(s) after"),
@@ -293,6 +303,25 @@ fn divergence_is_reported_loudly_and_kept() {
         5,
         "nothing touched"
     );
+}
+
+/// A metrics file that cannot be written (here a directory in its place) is a FAILED line on
+/// stderr and exit 1 (issue 21: the monitoring would go stale); the pull itself is done. Old
+/// code: a line on stderr, exit 0.
+#[test]
+fn a_metrics_file_that_cannot_be_written_is_exit_1() {
+    let s = Sites::new();
+    let dir = s.c.root().join("metrics.prom");
+    std::fs::create_dir(&dir).unwrap();
+    let r = s.pull(&["--metrics-file", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("pve-zfs-snap pull: FAILED: cannot write the metrics file"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.snaps_at_c("rpool/data/vm-101-disk-0").len(), 1, "{r:?}");
 }
 
 /// A target with snapshots but nothing in common is never overwritten: refused, exit 1,

@@ -423,6 +423,58 @@ fn held_and_cloned_snapshots_do_not_break_the_run() {
     assert!(!env.snaps(d).contains(&first));
 }
 
+/// Issue 21: the planner sees holds. A held expired snapshot is shown by the dry run as kept
+/// (held), not as `destroy … expired`, and the real run keeps it without sending its destroy
+/// to `destroy.lua` at all (no item for it), counting it as "expired kept" in the summary,
+/// the JSON and the journal line. Old code: the dry run printed `- destroy  …@<held>` and the
+/// run attempted the destroy (an item with outcome `kept:held`).
+#[test]
+fn a_held_snapshot_is_kept_by_the_plan_and_the_dry_run_says_so() {
+    let env = Env::basic();
+    let d = "rpool/data/vm-100-disk-0";
+    let mut now = t("2026-11-21T10:00:00Z");
+    for _ in 0..2 {
+        env.run_ok(now, &["f2"]);
+        now += Duration::minutes(15);
+    }
+    let first = ours(&env.snaps(d))[0].clone();
+    env.zfs(&["hold", "backup", &format!("{d}@{first}")]);
+
+    let out = env.run_ok(now, &["--dry-run", "f2"]);
+    assert!(
+        !out.contains(&format!("- destroy  {d}@{first}")),
+        "the dry run must not plan the held snapshot's destroy:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("  = kept     {d}@{first} (held)")),
+        "{out}"
+    );
+    assert!(out.contains("; kept:held (a later run destroys it once the hold is released"));
+    assert!(
+        out.contains("1 expired kept (held, cloned or busy)"),
+        "{out}"
+    );
+
+    let (code, json, err) = env.run(now, &["--json", "f2"]);
+    assert_eq!(code, 0, "{json}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let items = v["pools"][0]["items"].as_array().unwrap();
+    let held = first.clone();
+    assert!(
+        !items.iter().any(|i| i["action"]["op"] == "destroy"
+            && i["action"]["dataset"] == d
+            && i["action"]["name"] == held.as_str()),
+        "the held snapshot's destroy must not be attempted: {items:#?}"
+    );
+    assert_eq!(v["totals"]["snapshots_kept"], 1, "{json}");
+    assert_eq!(v["totals"]["failed"], 0, "{json}");
+    assert_eq!(v["kept"][0]["pin"], "held", "{json}");
+    assert_eq!(v["kept"][0]["name"], held.as_str(), "{json}");
+    assert!(env.snaps(d).contains(&first));
+    // The other disk rotated as usual.
+    assert_eq!(ours(&env.snaps("rpool/data/vm-100-disk-1")).len(), 2);
+}
+
 #[test]
 fn dry_run_changes_nothing_and_prints_the_plan() {
     let env = Env::basic();

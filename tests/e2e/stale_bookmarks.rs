@@ -183,3 +183,91 @@ fn without_a_previous_listing_nothing_is_dropped_and_nothing_alarming_is_said() 
     );
     assert!(v["warnings"].as_array().unwrap().is_empty(), "{json}");
 }
+
+/// Our newest snapshots of `D` on a fresh owner, taken hourly 10:00-13:00 with their
+/// bookmarks, then the two newest destroyed (what a `zfs rollback -r` to 11:00 does; the
+/// emulator has no rollback command): their bookmarks are stale at the next run.
+fn rolled_back_owner() -> Env {
+    let env = Env::basic();
+    for now in [
+        "2026-11-21T10:00:00Z",
+        "2026-11-21T11:00:00Z",
+        "2026-11-21T12:00:00Z",
+        "2026-11-21T13:00:00Z",
+    ] {
+        run_as(&env, "pve1", t(now), &["h24", "d7"]);
+    }
+    for at in ["13:00", "12:00"] {
+        env.zfs(&["destroy", &format!("{D}@{}", hourly(at))]);
+    }
+    assert!(env.bookmarks(D).contains(&hourly("13:00")));
+    env
+}
+
+/// Issue 21: a stale bookmark that the run may not drop (the dataset excluded by
+/// `label:nosnap`, the guest under a lock that forbids destroys) is pending, and the run says
+/// so: a warning per bookmark on stderr (even under `--cron`) and in the JSON, `N stale
+/// bookmarks NOT dropped` in the summary and the pool's journal line, `stale_pending` and
+/// `totals.stale_bookmarks_pending` in the JSON, and the gauge
+/// `pve_zfs_snap_last_run_stale_bookmarks_pending`. The exit code stays 0. Old code: nothing
+/// at all (the bookmarks stayed, silently).
+#[test]
+fn a_stale_bookmark_left_pending_is_said_not_kept_silently() {
+    let pending = [hourly("12:00"), hourly("13:00")];
+    for how in ["nosnap", "lock"] {
+        let env = rolled_back_owner();
+        let why = if how == "nosnap" {
+            env.zfs(&["set", "label:nosnap=nosnap", D]);
+            "label:nosnap=nosnap leaves the dataset alone"
+        } else {
+            let conf = env.root.join("etc/pve/nodes/pve1/qemu-server/100.conf");
+            let text = std::fs::read_to_string(&conf).unwrap();
+            std::fs::write(&conf, format!("lock: backup\n{text}")).unwrap();
+            "guest 100 is locked (backup): no destroys"
+        };
+        let now = t("2026-11-21T14:00:00Z");
+        let metrics = env.root.join("metrics.prom");
+        let o = env
+            .product(
+                now,
+                &[
+                    "--no-cron",
+                    "--cron",
+                    "--metrics-file",
+                    metrics.to_str().unwrap(),
+                    "h24",
+                    "d7",
+                ],
+            )
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{how}: {err}");
+        for name in &pending {
+            let line = format!(
+                "pve-zfs-snap: warning: {D}#{name}: stale bookmark (a rollback discarded its \
+                 snapshot) NOT dropped: {why}; a third site must not resume from it"
+            );
+            assert!(err.contains(&line), "{how}: {line}\nnot in:\n{err}");
+            assert!(env.bookmarks(D).contains(name), "{how}: kept, pending");
+        }
+        let prom = std::fs::read_to_string(&metrics).unwrap();
+        assert!(
+            prom.contains("\npve_zfs_snap_last_run_stale_bookmarks_pending 2\n"),
+            "{how}: {prom}"
+        );
+
+        // The JSON and the text summary (the cache still remembers them as pending).
+        let later = t("2026-11-21T14:10:00Z");
+        let json = run_as(&env, "pve1", later, &["--json", "h24", "d7"]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["totals"]["stale_bookmarks_pending"], 2, "{how}: {json}");
+        assert_eq!(v["stale_pending"][0]["why"], why, "{how}: {json}");
+        assert_eq!(v["warnings"].as_array().unwrap().len(), 2, "{how}: {json}");
+        let out = run_as(&env, "pve1", t("2026-11-21T14:20:00Z"), &["h24", "d7"]);
+        assert!(
+            out.contains(", 2 stale bookmarks NOT dropped (see the warnings)"),
+            "{how}: {out}"
+        );
+    }
+}

@@ -62,6 +62,7 @@ fn replica_state(snaps: &[(&str, u64)], bms: &[(&str, u64)]) -> DatasetState {
             })
             .collect(),
         foreign_snapshots: 0,
+        pins: Default::default(),
     }
 }
 
@@ -299,6 +300,7 @@ fn the_dry_run_text_names_each_replica_change() {
             &BookmarkPolicy::parse(&args("h1")).unwrap(),
             replica_state(&[(&h2, 2)], &[(&h1, 1)]),
         ),
+        stale_pending: vec![],
     };
     let text = plan.render_text();
     assert_eq!(

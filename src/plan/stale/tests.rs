@@ -33,6 +33,7 @@ fn state(snaps: &[(&str, u64)], bms: &[(&str, u64)]) -> DatasetState {
             })
             .collect(),
         foreign_snapshots: 0,
+        pins: Default::default(),
     }
 }
 

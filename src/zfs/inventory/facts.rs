@@ -38,7 +38,7 @@ impl Which {
     }
 
     /// The program argument: `*`, or the names joined by `/`.
-    fn arg(&self) -> String {
+    pub(super) fn arg(&self) -> String {
         match self {
             Which::All(_) => "*".into(),
             Which::Names(v) => v
@@ -97,7 +97,7 @@ pub fn read_info(
 /// How many of `requests` (with their `encoded` arguments, at most `cap`) the next call
 /// takes: as many as keep it inside every budget (a quarter of each limit by
 /// [`MEASURED_SNAPINFO`], [`ARGV_BUDGET`], [`SNAPSHOTS_PER_CALL`]), and at least one.
-fn chunk_len(
+pub(super) fn chunk_len(
     requests: &[(Dataset, Which)],
     encoded: &[[String; 2]],
     cap: usize,

@@ -155,6 +155,7 @@ pub(super) fn decode(ds: &Dataset, e: &Value) -> Result<Option<Listed>, String> 
             snapshots: vec![],
             bookmarks: vec![],
             foreign_snapshots: 0,
+            pins: Default::default(),
         },
         guid: 0,
         snapshots: vec![],

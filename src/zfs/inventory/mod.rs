@@ -12,8 +12,9 @@
 //!
 //! The pieces, one idea each: `budget.rs` sizes the calls, `list.rs` runs `inventory.lua`,
 //! `facts.rs` runs `snapinfo.lua`, `join.rs` puts names and remembered facts together,
-//! `cache.rs` decides from the [`SnapCache`] what to skip, read and remember, and
-//! `bookmarks.rs` resolves the bookmarks nothing else knows. This module holds the entry point
+//! `cache.rs` decides from the [`SnapCache`] what to skip, read and remember,
+//! `bookmarks.rs` resolves the bookmarks nothing else knows, and `pins.rs` reads which of the
+//! snapshots a first plan would destroy are held, busy or cloned (`lua/pins.lua`). This module holds the entry point
 //! [`read_pool`] (the order of those phases) and re-exports the public names.
 //!
 //! Reads only: every program runs read-only (`-n`), and the cache is refreshed in memory,
@@ -27,6 +28,7 @@ mod cache;
 mod facts;
 mod join;
 mod list;
+mod pins;
 
 pub use budget::{
     ARGV_BUDGET, ASSUMED_SNAPSHOTS, BUDGET_DIVISOR, CostModel, MEASURED, MEASURED_SNAPINFO,
@@ -34,6 +36,7 @@ pub use budget::{
 };
 pub use facts::{InfoRead, Which, read_info};
 pub use list::{Ask, Listed, call_inventory, list_pool};
+pub use pins::{PinsRead, read_pins};
 
 use super::error::ZfsError;
 use super::exec::Exec;
@@ -49,6 +52,8 @@ pub struct InventoryStats {
     pub programs: u64,
     /// `snapinfo.lua` calls made (including retries).
     pub info_programs: u64,
+    /// `pins.lua` calls made (including retries).
+    pub pin_programs: u64,
     /// Calls that hit a limit and were split.
     pub splits: u64,
     /// `zfs list -t bookmark` calls made.

@@ -1,0 +1,119 @@
+//! `pins.lua`: which of the snapshots a run would destroy a destroy cannot remove now (held,
+//! busy, cloned), read after a first plan so that the final plan keeps them and the dry run
+//! says so (issue 21). Read-only; sized like `snapinfo.lua` (two `zfs.get_prop` per snapshot),
+//! split when a call hits a limit anyway.
+
+use super::InventoryStats;
+use super::budget::{ReadLimits, is_limit};
+use super::facts::{Which, chunk_len};
+use crate::naming::{Dataset, ShortName, SnapName};
+use crate::state::Pin;
+use crate::zfs::error::ZfsError;
+use crate::zfs::exec::{Exec, Tool};
+use crate::zfs::program::{self, PINS};
+use serde_json::Value;
+
+/// The pinned snapshots found per dataset (a dataset that vanished meanwhile has none).
+pub type PinsRead = Vec<(Dataset, Vec<(ShortName, Pin)>)>;
+
+/// `pins.lua` for the snapshots `candidates` names (per dataset of `pool`), in chunks bounded
+/// like `snapinfo.lua`'s. Returns only the datasets with a pinned snapshot.
+pub fn read_pins(
+    exec: &dyn Exec,
+    pool: &str,
+    candidates: &[(Dataset, Vec<SnapName>)],
+    limits: &ReadLimits,
+    stats: &mut InventoryStats,
+) -> Result<PinsRead, ZfsError> {
+    let requests: Vec<(Dataset, Which)> = candidates
+        .iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(d, names)| {
+            let names = names.iter().map(|n| ShortName::from(*n)).collect();
+            (d.clone(), Which::Names(names))
+        })
+        .collect();
+    let encoded: Vec<[String; 2]> = requests
+        .iter()
+        .map(|(d, w)| [d.to_string(), w.arg()])
+        .collect();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut cap = usize::MAX;
+    while start < requests.len() {
+        let take = chunk_len(&requests[start..], &encoded[start..], cap, limits);
+        let chunk = &requests[start..start + take];
+        let args: Vec<String> = encoded[start..start + take].concat();
+        stats.pin_programs += 1;
+        match program::run(exec, pool, &PINS, &args, &limits.opts()) {
+            Ok(ret) => {
+                let bad =
+                    |detail: String| ZfsError::parse(Tool::Zfs, &args, detail, &ret.to_string());
+                let entries = program::lua_array(&ret, chunk.len()).map_err(bad)?;
+                for ((ds, _), e) in chunk.iter().zip(entries) {
+                    let e = e.ok_or_else(|| bad(format!("no entry for {ds}")))?;
+                    let pins = decode_pins(e).map_err(|m| bad(format!("{ds}: {m}")))?;
+                    if !pins.is_empty() {
+                        out.push((ds.clone(), pins));
+                    }
+                }
+                start += take;
+            }
+            Err(e) if take > 1 && is_limit(&e) => {
+                stats.splits += 1;
+                cap = take / 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes one `pins.lua` entry.
+fn decode_pins(e: &Value) -> Result<Vec<(ShortName, Pin)>, String> {
+    match e.get("x").and_then(Value::as_i64) {
+        Some(0) => return Ok(vec![]),
+        Some(1) => {}
+        other => return Err(format!("bad existence flag {other:?}")),
+    }
+    let mut out = Vec::new();
+    for line in e
+        .get("p")
+        .and_then(Value::as_str)
+        .ok_or("missing pin list")?
+        .lines()
+    {
+        let (name, word) = line
+            .split_once(' ')
+            .ok_or_else(|| format!("bad pin line {line:?}"))?;
+        let pin = Pin::parse(word).ok_or_else(|| format!("bad pin in {line:?}"))?;
+        out.push((ShortName::new(name), pin));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_pins_and_refuses_what_it_does_not_know() {
+        let e = serde_json::json!({"x": 1, "p": "autosnap_a held\nautosnap_b cloned"});
+        let got = decode_pins(&e).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0.as_str(), got[0].1), ("autosnap_a", Pin::Held));
+        assert_eq!((got[1].0.as_str(), got[1].1), ("autosnap_b", Pin::Cloned));
+        assert!(
+            decode_pins(&serde_json::json!({"x": 0}))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            decode_pins(&serde_json::json!({"x": 1, "p": ""}))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(decode_pins(&serde_json::json!({"x": 1, "p": "a frozen"})).is_err());
+        assert!(decode_pins(&serde_json::json!({"x": 1})).is_err());
+    }
+}
