@@ -89,6 +89,10 @@ pub struct Group {
     pub key: String,
     /// The changes.
     pub changes: Vec<Change>,
+    /// The datasets of these changes on which the plan keeps at least one existing snapshot
+    /// of ours that it does not destroy (the new one not counted): a destroy there never
+    /// leaves the disk without a snapshot of ours, whatever becomes of the new one.
+    pub keeps: Vec<Dataset>,
 }
 
 /// What happened to one change.

@@ -2,6 +2,7 @@
 //! the JSON form (`--json`) and the exit code. Pure: built from values, prints nothing.
 
 use crate::change::{Change, Group, Outcome};
+use crate::naming::Dataset;
 use crate::plan::Plan;
 use crate::verdict::{self, DiskStatus, State};
 use chrono::{DateTime, Utc};
@@ -36,6 +37,9 @@ pub struct PoolReport {
     pub program_errors: Vec<String>,
     /// Items, in execution order.
     pub items: Vec<ItemReport>,
+    /// The datasets on which the plan keeps an existing snapshot of ours ([`Group::keeps`]).
+    #[serde(skip)]
+    pub keeps: Vec<Dataset>,
 }
 
 impl PoolReport {
@@ -50,7 +54,16 @@ impl PoolReport {
                 _ => groups.push(Group {
                     key,
                     changes: vec![item.change.clone()],
+                    keeps: vec![],
                 }),
+            }
+        }
+        for g in &mut groups {
+            for c in &g.changes {
+                let d = c.dataset();
+                if self.keeps.contains(d) && !g.keeps.contains(d) {
+                    g.keeps.push(d.clone());
+                }
             }
         }
         groups
@@ -375,14 +388,39 @@ fn failure_lines(p: &PoolReport, pool_label: &str, item_label: &str, out: &mut V
     for i in &p.items {
         if let Some(o) = i.outcome.as_ref().filter(|o| o.is_failure()) {
             out.push(format!(
-                "{item_label} {} on {}: {}: {:?}",
+                "{item_label} {} on {}: {}: {}",
                 i.vmid,
                 p.pool,
                 i.change.describe(),
-                o
+                failure_text(o)
             ));
         }
     }
+}
+
+/// A failed outcome in words: `check failed (out of space (ENOSPC))` rather than the enum.
+pub fn failure_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Dropped => "dropped (another change of the guest failed)".into(),
+        Outcome::CheckFailed(e) => format!("check failed ({})", errno_text(e)),
+        Outcome::Failed(e) => format!("failed ({})", errno_text(e)),
+        Outcome::Kept(w) => format!("kept ({w})"),
+        Outcome::Ok => "done".into(),
+    }
+}
+
+/// An errno name the admin meets often, with its meaning: `out of space (ENOSPC)`; any other
+/// text as it is.
+pub(crate) fn errno_text(e: &str) -> String {
+    let words = match e {
+        "ENOSPC" => "out of space",
+        "EIO" => "I/O error",
+        "EBUSY" => "busy",
+        "EEXIST" => "already exists",
+        "ENOENT" => "does not exist",
+        _ => return e.to_string(),
+    };
+    format!("{words} ({e})")
 }
 
 /// The replicas' items of the plan ([`Plan::replicas`]), in execution order, with no
@@ -463,8 +501,8 @@ impl Report {
                     Some(Outcome::Ok) => "done".to_string(),
                     Some(Outcome::Kept(why)) => format!("kept ({why}); a later run destroys it"),
                     Some(Outcome::Dropped) => "dropped (another change of the guest failed)".into(),
-                    Some(Outcome::CheckFailed(e)) => format!("check failed ({e})"),
-                    Some(Outcome::Failed(e)) => format!("FAILED ({e})"),
+                    Some(Outcome::CheckFailed(e)) => format!("check failed ({})", errno_text(e)),
+                    Some(Outcome::Failed(e)) => format!("FAILED ({})", errno_text(e)),
                 };
                 format!(
                     "guest {}: {}: {} => {outcome}",
@@ -530,8 +568,11 @@ mod tests {
                 item(100, "tank/b"),
                 item(101, "tank/c"),
             ],
+            keeps: vec![Dataset::new("tank/b").unwrap()],
         };
         let groups = p.groups();
+        assert_eq!(groups[0].keeps, [Dataset::new("tank/b").unwrap()]);
+        assert!(groups[1].keeps.is_empty());
         assert_eq!(
             groups.iter().map(|g| g.key.as_str()).collect::<Vec<_>>(),
             ["100", "101"]
