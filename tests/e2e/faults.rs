@@ -356,12 +356,6 @@ fn a_full_pool_in_the_steady_state_frees_space_and_recovers() {
     let (code, out, err) =
         env.run_faulted(t0() + Duration::minutes(45), &["-v", "f2"], "enospc:rpool");
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(
-        err.contains("on rpool: snapshot rpool/data/vm-100-disk-0@")
-            && err.contains("check failed (out of space (ENOSPC))"),
-        "{err}"
-    );
-    assert!(!err.contains("CheckFailed"), "{err}");
     for d in &disks {
         assert_eq!(
             env.snaps(d),
@@ -369,6 +363,12 @@ fn a_full_pool_in_the_steady_state_frees_space_and_recovers() {
             "{d}: 00:15 destroyed\n{out}\n{err}"
         );
     }
+    assert!(
+        err.contains("on rpool: snapshot rpool/data/vm-100-disk-0@")
+            && err.contains("check failed (out of space (ENOSPC))"),
+        "{err}"
+    );
+    assert!(!err.contains("CheckFailed"), "{err}");
     // Room again: the steady state resumes.
     let out = env.run_ok(t0() + Duration::minutes(60), steady);
     for d in &disks {
