@@ -103,8 +103,9 @@ pub enum Outcome {
     Ok,
     /// Not destroyed: the snapshot is held (`held`), has clones (`cloned`) or is busy
     /// (`busy`: EBUSY without a user hold, a `zfs send` in progress such as a PVE
-    /// replication). Not a failure: a later run destroys it once the hold is released, the
-    /// clone gone or the send finished.
+    /// replication), or is the disk's only snapshot of ours while its new one failed for
+    /// lack of space (`zfs::apply`'s hold-back). Not a failure: a later run destroys it once
+    /// the hold is released, the clone gone, the send finished or the new snapshot made.
     Kept(String),
     /// Not attempted: another change of the group failed its check, or (for a destroy) the
     /// group's labels or snapshots or its dataset's new snapshot did not all succeed.

@@ -96,7 +96,8 @@ pub struct Totals {
     /// Snapshots destroyed.
     pub snapshots_destroyed: u64,
     /// Expired snapshots not destroyed because they are held, have clones or are busy (a
-    /// `zfs send` in progress).
+    /// `zfs send` in progress), or are the disk's only snapshot of ours while its new one
+    /// failed for lack of space.
     pub snapshots_kept: u64,
     /// Bookmarks created.
     pub bookmarks_created: u64,
@@ -551,6 +552,38 @@ mod tests {
             reason: String::new(),
             outcome: None,
         }
+    }
+
+    /// A failed change reads in words on stderr (`out of space (ENOSPC)`, never the enum's
+    /// debug form); a kept destroy (held back for a failed snapshot, say) is no failure line.
+    #[test]
+    fn failure_lines_say_what_failed_in_words() {
+        let mut p = PoolReport {
+            pool: "rpool".into(),
+            txg: None,
+            error: None,
+            program_errors: vec![],
+            items: vec![
+                item(100, "rpool/a"),
+                item(100, "rpool/b"),
+                item(101, "rpool/c"),
+            ],
+            keeps: vec![],
+        };
+        p.items[0].outcome = Some(Outcome::CheckFailed("ENOSPC".into()));
+        p.items[1].outcome = Some(Outcome::Failed("EZZZ".into()));
+        p.items[2].outcome = Some(Outcome::Kept("held".into()));
+        let mut out = Vec::new();
+        failure_lines(&p, "pool", "guest", &mut out);
+        assert_eq!(
+            out,
+            [
+                "guest 100 on rpool: snapshot rpool/a@autosnap_2026-11-21_12:00:00_hourly: \
+                 check failed (out of space (ENOSPC))",
+                "guest 100 on rpool: snapshot rpool/b@autosnap_2026-11-21_12:00:00_hourly: \
+                 failed (EZZZ)",
+            ]
+        );
     }
 
     /// The groups `zfs::apply` gets are the report's own changes, one group per guest, and
