@@ -89,6 +89,10 @@ pub struct Group {
     pub key: String,
     /// The changes.
     pub changes: Vec<Change>,
+    /// The datasets of these changes on which the plan keeps at least one existing snapshot
+    /// of ours that it does not destroy (the new one not counted): a destroy there never
+    /// leaves the disk without a snapshot of ours, whatever becomes of the new one.
+    pub keeps: Vec<Dataset>,
 }
 
 /// What happened to one change.
@@ -99,8 +103,9 @@ pub enum Outcome {
     Ok,
     /// Not destroyed: the snapshot is held (`held`), has clones (`cloned`) or is busy
     /// (`busy`: EBUSY without a user hold, a `zfs send` in progress such as a PVE
-    /// replication). Not a failure: a later run destroys it once the hold is released, the
-    /// clone gone or the send finished.
+    /// replication), or is the disk's only snapshot of ours while its new one failed for
+    /// lack of space (`zfs::apply`'s hold-back). Not a failure: a later run destroys it once
+    /// the hold is released, the clone gone, the send finished or the new snapshot made.
     Kept(String),
     /// Not attempted: another change of the group failed its check, or (for a destroy) the
     /// group's labels or snapshots or its dataset's new snapshot did not all succeed.

@@ -168,6 +168,11 @@ pub struct DiskPlan {
     pub future: Option<(usize, SnapName)>,
     /// A `label:nosnap` value that is not understood (the disk is protected as usual).
     pub nosnap_unknown: Option<String>,
+    /// Existing snapshots of ours on it that the plan keeps (does not destroy), the new one
+    /// not counted: when none, a destroy may leave the disk without a snapshot of ours if the
+    /// new one is not made (`zfs::apply` holds the newest back then).
+    #[serde(skip)]
+    pub kept: usize,
 }
 
 /// One change and why. Serializes as `{action, reason, why}` (`action`: the change) where
@@ -442,6 +447,7 @@ fn disk_plan(key: String, dataset: Option<Dataset>, state: State) -> DiskPlan {
         snapshot: None,
         future: None,
         nosnap_unknown: None,
+        kept: 0,
     }
 }
 

@@ -79,8 +79,8 @@ pub fn resolve(host: &Host, plan: &Plan, pools: &[PoolReport]) -> Vec<DiskStatus
 fn outcome_text(o: &Outcome) -> String {
     match o {
         Outcome::Dropped => "another change of the guest failed its check".into(),
-        Outcome::CheckFailed(e) => format!("check failed ({e})"),
-        Outcome::Failed(e) => format!("failed ({e})"),
+        Outcome::CheckFailed(e) => format!("check failed ({})", crate::report::errno_text(e)),
+        Outcome::Failed(e) => format!("failed ({})", crate::report::errno_text(e)),
         Outcome::Ok => "ok".into(),
         Outcome::Kept(w) => format!("kept ({w})"),
     }

@@ -78,6 +78,7 @@ pub fn plan_removal(
             out.groups.push(Group {
                 key: d.to_string(),
                 changes,
+                keeps: vec![],
             });
         }
         if state

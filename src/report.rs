@@ -2,6 +2,7 @@
 //! the JSON form (`--json`) and the exit code. Pure: built from values, prints nothing.
 
 use crate::change::{Change, Group, Outcome};
+use crate::naming::Dataset;
 use crate::plan::Plan;
 use crate::verdict::{self, DiskStatus, State};
 use chrono::{DateTime, Utc};
@@ -36,6 +37,9 @@ pub struct PoolReport {
     pub program_errors: Vec<String>,
     /// Items, in execution order.
     pub items: Vec<ItemReport>,
+    /// The datasets on which the plan keeps an existing snapshot of ours ([`Group::keeps`]).
+    #[serde(skip)]
+    pub keeps: Vec<Dataset>,
 }
 
 impl PoolReport {
@@ -50,7 +54,16 @@ impl PoolReport {
                 _ => groups.push(Group {
                     key,
                     changes: vec![item.change.clone()],
+                    keeps: vec![],
                 }),
+            }
+        }
+        for g in &mut groups {
+            for c in &g.changes {
+                let d = c.dataset();
+                if self.keeps.contains(d) && !g.keeps.contains(d) {
+                    g.keeps.push(d.clone());
+                }
             }
         }
         groups
@@ -83,7 +96,8 @@ pub struct Totals {
     /// Snapshots destroyed.
     pub snapshots_destroyed: u64,
     /// Expired snapshots not destroyed because they are held, have clones or are busy (a
-    /// `zfs send` in progress).
+    /// `zfs send` in progress), or are the disk's only snapshot of ours while its new one
+    /// failed for lack of space.
     pub snapshots_kept: u64,
     /// Bookmarks created.
     pub bookmarks_created: u64,
@@ -411,14 +425,39 @@ fn failure_lines(p: &PoolReport, pool_label: &str, item_label: &str, out: &mut V
     for i in &p.items {
         if let Some(o) = i.outcome.as_ref().filter(|o| o.is_failure()) {
             out.push(format!(
-                "{item_label} {} on {}: {}: {:?}",
+                "{item_label} {} on {}: {}: {}",
                 i.vmid,
                 p.pool,
                 i.change.describe(),
-                o
+                failure_text(o)
             ));
         }
     }
+}
+
+/// A failed outcome in words: `check failed (out of space (ENOSPC))` rather than the enum.
+pub fn failure_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Dropped => "dropped (another change of the guest failed)".into(),
+        Outcome::CheckFailed(e) => format!("check failed ({})", errno_text(e)),
+        Outcome::Failed(e) => format!("failed ({})", errno_text(e)),
+        Outcome::Kept(w) => format!("kept ({w})"),
+        Outcome::Ok => "done".into(),
+    }
+}
+
+/// An errno name the admin meets often, with its meaning: `out of space (ENOSPC)`; any other
+/// text as it is.
+pub(crate) fn errno_text(e: &str) -> String {
+    let words = match e {
+        "ENOSPC" => "out of space",
+        "EIO" => "I/O error",
+        "EBUSY" => "busy",
+        "EEXIST" => "already exists",
+        "ENOENT" => "does not exist",
+        _ => return e.to_string(),
+    };
+    format!("{words} ({e})")
 }
 
 /// The replicas' items of the plan ([`Plan::replicas`]), in execution order, with no
@@ -514,8 +553,8 @@ impl Report {
                     Some(Outcome::Ok) => "done".to_string(),
                     Some(Outcome::Kept(why)) => format!("kept ({why}); a later run destroys it"),
                     Some(Outcome::Dropped) => "dropped (another change of the guest failed)".into(),
-                    Some(Outcome::CheckFailed(e)) => format!("check failed ({e})"),
-                    Some(Outcome::Failed(e)) => format!("FAILED ({e})"),
+                    Some(Outcome::CheckFailed(e)) => format!("check failed ({})", errno_text(e)),
+                    Some(Outcome::Failed(e)) => format!("FAILED ({})", errno_text(e)),
                 };
                 format!(
                     "guest {}: {}: {} => {outcome}",
@@ -566,6 +605,38 @@ mod tests {
         }
     }
 
+    /// A failed change reads in words on stderr (`out of space (ENOSPC)`, never the enum's
+    /// debug form); a kept destroy (held back for a failed snapshot, say) is no failure line.
+    #[test]
+    fn failure_lines_say_what_failed_in_words() {
+        let mut p = PoolReport {
+            pool: "rpool".into(),
+            txg: None,
+            error: None,
+            program_errors: vec![],
+            items: vec![
+                item(100, "rpool/a"),
+                item(100, "rpool/b"),
+                item(101, "rpool/c"),
+            ],
+            keeps: vec![],
+        };
+        p.items[0].outcome = Some(Outcome::CheckFailed("ENOSPC".into()));
+        p.items[1].outcome = Some(Outcome::Failed("EZZZ".into()));
+        p.items[2].outcome = Some(Outcome::Kept("held".into()));
+        let mut out = Vec::new();
+        failure_lines(&p, "pool", "guest", &mut out);
+        assert_eq!(
+            out,
+            [
+                "guest 100 on rpool: snapshot rpool/a@autosnap_2026-11-21_12:00:00_hourly: \
+                 check failed (out of space (ENOSPC))",
+                "guest 100 on rpool: snapshot rpool/b@autosnap_2026-11-21_12:00:00_hourly: \
+                 failed (EZZZ)",
+            ]
+        );
+    }
+
     /// The groups `zfs::apply` gets are the report's own changes, one group per guest, and
     /// its outcomes (same shape) land on the items they belong to; an item the apply left
     /// without one is failed, never counted as done or as nothing.
@@ -581,8 +652,11 @@ mod tests {
                 item(100, "tank/b"),
                 item(101, "tank/c"),
             ],
+            keeps: vec![Dataset::new("tank/b").unwrap()],
         };
         let groups = p.groups();
+        assert_eq!(groups[0].keeps, [Dataset::new("tank/b").unwrap()]);
+        assert!(groups[1].keeps.is_empty());
         assert_eq!(
             groups.iter().map(|g| g.key.as_str()).collect::<Vec<_>>(),
             ["100", "101"]

@@ -607,6 +607,7 @@ fn replica_reports(
         error: None,
         program_errors: vec![],
         items: vec![],
+        keeps: vec![],
     };
     for (pool, e) in std::mem::take(&mut errors) {
         if e.kind() == Some(zfs::FailureKind::PoolUnavailable) {
@@ -669,6 +670,7 @@ fn pool_reports(
         error,
         program_errors: vec![],
         items: vec![],
+        keeps: vec![],
     };
     let mut reports: BTreeMap<String, PoolReport> = pools
         .keys()
@@ -680,6 +682,15 @@ fn pool_reports(
             reports.insert(pool.to_string(), empty(pool, None));
         }
         reports.get_mut(pool).expect("inserted").items.push(item);
+    }
+    // Where a destroy cannot leave a disk without a snapshot of ours (`zfs::apply` needs it
+    // when the new snapshot fails for lack of space).
+    for d in plan.guests.iter().flat_map(|g| &g.disks) {
+        if let Some(ds) = d.dataset.as_ref().filter(|_| d.kept > 0)
+            && let Some(r) = reports.get_mut(ds.pool())
+        {
+            r.keeps.push(ds.clone());
+        }
     }
     reports
 }
@@ -822,6 +833,7 @@ mod tests {
                 ),
                 item("autosnap_2026-11-21_11:00:00_hourly", Outcome::Ok),
             ],
+            keeps: vec![],
         };
         let notes = gone_since_the_read(&mut report);
         assert_eq!(

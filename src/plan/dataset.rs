@@ -108,6 +108,11 @@ pub(super) fn plan_dataset(
         .then_some(new_entry)
         .flatten();
     let destroys = destroys(&cx, mode, new_entry, new_bm, gp);
+    let destroyed = destroys
+        .iter()
+        .filter(|p| matches!(p.change, Change::Destroy { .. }))
+        .count();
+    dp.kept = cx.snaps.len().saturating_sub(destroyed);
     // Execution order: SetLabel, Snapshot, Bookmark, Destroy (oldest first), DestroyBookmark.
     gp.changes.extend(labels);
     gp.changes.extend(creates);

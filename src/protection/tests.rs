@@ -17,6 +17,7 @@ fn disk(key: &str, d: &str, state: State, snap: bool) -> DiskPlan {
         snapshot: snap.then(|| SnapName::parse("autosnap_2026-11-21_12:00:00_hourly").unwrap()),
         future: None,
         nosnap_unknown: None,
+        kept: 0,
     }
 }
 
@@ -169,6 +170,7 @@ fn every_disk_ends_in_exactly_one_state() {
             } else {
                 vec![]
             },
+            keeps: vec![],
         }];
         let got = resolve(&host, &plan, &pools);
         assert_eq!(got.len(), 1, "{what}");

@@ -186,8 +186,10 @@ impl<'a> Apply<'a> {
 ///    in a channel program), each best effort. A destroy runs only if its group's label and
 ///    snapshot changes all succeeded and its dataset's planned snapshot was made: the plan
 ///    counted on the new snapshot being the newest. When they failed only with ENOSPC, the
-///    destroys run (they free the space) but the newest of each such dataset. A failed destroy program reports its
-///    changes as failed; it never undoes or blocks phase 1.
+///    destroys run (they free the space), except the newest of a dataset where the plan keeps
+///    no other snapshot of ours ([`Group::keeps`]): that one is kept, so a disk never loses
+///    its last snapshot. A failed destroy program reports its changes as failed; it never
+///    undoes or blocks phase 1.
 ///
 /// The programs also report `snapshots_changed` of the datasets in `watch` (OpenZFS >= 2.2
 /// only: pass none on older modules). `Err` when phase 1 failed as a whole (every phase-1

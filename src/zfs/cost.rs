@@ -109,6 +109,7 @@ pub fn snapshot_groups(datasets: &[Dataset], name: &str) -> Vec<Group> {
         .iter()
         .map(|d| Group {
             key: d.leaf().to_string(),
+            keeps: vec![],
             changes: vec![
                 Change::Snapshot {
                     dataset: d.clone(),

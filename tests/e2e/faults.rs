@@ -291,9 +291,9 @@ fn ours_on(all: &BTreeSet<String>, disk: &str) -> Vec<String> {
 }
 
 /// Issue 21: a full pool whose snapshots fail with ENOSPC (at check or at sync) still gets
-/// the destroys of what expired, which is what frees space; the newest of a dataset's
-/// destroys is held back (the snapshot that was to replace it was not made), so every disk
-/// keeps at least one snapshot of ours; the next run without the fault converges.
+/// the destroys of what expired, which is what frees space: all of them, since the plan keeps
+/// other snapshots of ours on every disk (the daily), so none can lose its last one; the next
+/// run without the fault converges.
 #[test]
 fn a_full_pool_still_destroys_what_expired() {
     let control = control();
@@ -319,19 +319,76 @@ fn a_full_pool_still_destroys_what_expired() {
                 !a.contains(&new_snapshot(d)),
                 "{spec}: {d} got its snapshot"
             );
-            // The control destroyed some of them; so did the faulted run, all but one.
+            // The control destroyed some of them; so did the faulted run, every one.
             let expired: Vec<&String> = b.iter().filter(|n| !c.contains(n)).collect();
             assert!(expired.len() >= 2, "{spec}: {d}: {expired:?}");
-            let destroyed = b.iter().filter(|n| !a.contains(n)).count();
-            assert_eq!(
-                destroyed,
-                expired.len() - 1,
-                "{spec}: {d}: before {b:?} after {a:?}"
-            );
+            let destroyed: Vec<&String> = b.iter().filter(|n| !a.contains(n)).collect();
+            assert_eq!(destroyed, expired, "{spec}: {d}: before {b:?} after {a:?}");
             assert!(!a.is_empty(), "{spec}: {d} kept nothing");
         }
         let (code, out, err) = env.run(t1(), CUT);
         assert_eq!(code, 0, "{spec}: rerun\n{out}\n{err}");
         assert_eq!(names(&env), control, "{spec}: the rerun converges");
     }
+}
+
+/// Issue 21, the steady state: under `f2` exactly one snapshot per disk expires per run. On a
+/// full pool the run's snapshot fails with ENOSPC and that one expired snapshot must still be
+/// destroyed (the disk keeps its other one), or nothing is ever freed and every later run
+/// fails alike; the next run, with room again, snapshots as usual. Under `f1` (no other
+/// snapshot of ours) the expired one is the disk's last and stays, reported as kept with the
+/// reason, not as a failure.
+#[test]
+fn a_full_pool_in_the_steady_state_frees_space_and_recovers() {
+    let env = Env::basic();
+    let steady = &["f2"];
+    for m in [15, 30] {
+        env.run_ok(t0() + Duration::minutes(m), steady);
+    }
+    let disks: Vec<&str> = RUNNING_DISKS
+        .into_iter()
+        .filter(|d| d.starts_with("rpool/"))
+        .collect();
+    let snap = |hm: &str| format!("autosnap_2026-11-21_{hm}:00_frequently");
+    for d in &disks {
+        assert_eq!(env.snaps(d), [snap("00:15"), snap("00:30")], "{d}");
+    }
+    let (code, out, err) =
+        env.run_faulted(t0() + Duration::minutes(45), &["-v", "f2"], "enospc:rpool");
+    assert_eq!(code, 1, "{out}\n{err}");
+    for d in &disks {
+        assert_eq!(
+            env.snaps(d),
+            [snap("00:30")],
+            "{d}: 00:15 destroyed\n{out}\n{err}"
+        );
+    }
+    assert!(
+        err.contains("on rpool: snapshot rpool/data/vm-100-disk-0@")
+            && err.contains("check failed (out of space (ENOSPC))"),
+        "{err}"
+    );
+    assert!(!err.contains("CheckFailed"), "{err}");
+    // Room again: the steady state resumes.
+    let out = env.run_ok(t0() + Duration::minutes(60), steady);
+    for d in &disks {
+        assert_eq!(env.snaps(d), [snap("00:30"), snap("01:00")], "{d}\n{out}");
+    }
+
+    // f1: the one expired snapshot is the disk's only one: it stays, said why, not a failure.
+    let (code, out, err) =
+        env.run_faulted(t0() + Duration::minutes(75), &["-v", "f1"], "enospc:rpool");
+    assert_eq!(code, 1, "{out}\n{err}");
+    for d in &disks {
+        assert_eq!(env.snaps(d), [snap("01:00")], "{d}\n{out}\n{err}");
+    }
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("kept (the disk's only snapshot while the new one failed (ENOSPC))"),
+        "{all}"
+    );
+    assert!(
+        !err.lines().any(|l| l.contains("on rpool: destroy ")),
+        "a held-back destroy is not a failure: {err}"
+    );
 }

@@ -87,10 +87,11 @@ ROWS+=("$(printf '%-46s %6ss  %s' "drill: fetch syncoid (apt, host)" $(($(date +
 
 # ---- jobs --------------------------------------------------------------------------------
 # Two kinds of job per flavor, each one VM boot: the drill, and the suite (tests/vm/suite.sh:
-# conformance's kernel side, e2e-main, the package's install check). They are queued longest
-# first (the drills, ~1,000-1,500 VM-seconds, then the suites) and VM_SLOTS run at a time, each
-# as soon as its flavor's image exists: with whole lanes per flavor, the third lane started only
-# when one of the first two ended, and two cores idled while it ran alone.
+# conformance's kernel side, e2e-main, the full pool (enospc.sh), the package's install
+# check). They are queued longest first (the drills, ~1,000-1,500 VM-seconds, then the
+# suites) and VM_SLOTS run at a time, each as soon as its flavor's image exists: with whole
+# lanes per flavor, the third lane started only when one of the first two ended, and two cores
+# idled while it ran alone.
 SLOTS=${VM_SLOTS:-2}
 JOBDIR=$CACHE/jobs
 rm -rf "$JOBDIR"
@@ -133,7 +134,7 @@ job() { # job <kind> <flavor>: one VM; its output in $JOBDIR/<kind>-<flavor>.log
             deb=$(deb_for_vm) || { r=1; deb=""; }
             rm -rf "$HERE/cache/suite-$f"
             "$HERE/run.sh" "$f" --out "$HERE/cache/suite-$f" --timeout 3000 -- /work/tests/vm/suite.sh "$deb" || r=$?
-            printf '%-46s %6ss  %s\n' "suite $f (conformance cases, e2e-main, .deb)" $(($(date +%s) - t0)) \
+            printf '%-46s %6ss  %s\n' "suite $f (conformance, e2e-main, enospc, deb)" $(($(date +%s) - t0)) \
                 "$([ $r = 0 ] && echo ok || echo "FAILED (exit $r)")" >"$rows"
             [ -z "$deb" ] && printf '%-46s %6ss  %s\n' "  package install check $f" 0 "FAILED (no .deb)" >>"$rows"
             local t1 c=0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One VM boot per flavor for everything but the drill (tests/vm/ci.sh's "suite" job): the
-# conformance cases' kernel side, the main run's end-to-end scenarios and, given a .deb, the
-# package's install check. Each boot costs ~20-30 CPU-seconds under TCG, so one boot replaces
+# conformance cases' kernel side, the main run's end-to-end scenarios, a full pool and, given a
+# .deb, the package's install check. Each boot costs ~20-30 CPU-seconds under TCG, so one boot replaces
 # three (the old lanes: smoke, conformance, e2e-main).
 #
 #   tests/vm/run.sh <flavor> --pool tank --out DIR -- /work/tests/vm/suite.sh [path/to/pkg.deb]
@@ -11,7 +11,8 @@
 #      destroyed at the end); the host compares it with the emulator afterwards
 #      (conformance.sh <flavor> --kernel-results DIR/conformance);
 #   2. a fresh `rpool` on the same disk, then e2e-main.sh (its output in /out/e2e-main.log);
-#   3. packaging/install-check.sh <deb> (dpkg -i, --version, man, completion, remove, purge) —
+#   3. enospc.sh: a small file-backed pool filled up (its output in /out/enospc.log);
+#   4. packaging/install-check.sh <deb> (dpkg -i, --version, man, completion, remove, purge) —
 #      last, since it installs into the VM's (throw-away) root file system.
 # Exit 0 only when every part passed; a summary line per part at the end.
 set -uo pipefail
@@ -56,6 +57,8 @@ if part "rpool for e2e-main" rpool.log make_rpool; then
 else
     SUMMARY+=("$(printf '%-34s %6ss  %s' "main run e2e (e2e-main.sh)" 0 "NOT RUN (no rpool)")")
 fi
+# Its own pool on tmpfs: needs neither rpool nor tank.
+part "full pool (enospc.sh)" enospc.log bash tests/vm/enospc.sh
 
 if [ -n "$DEB" ]; then
     # The image's dpkg leaves out man pages and docs (build-image.sh, /etc/dpkg/dpkg.cfg.d/90vm,

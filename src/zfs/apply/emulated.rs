@@ -61,10 +61,12 @@ fn a_snapshot_failing_at_sync_time_drops_its_guests_destroys() {
     let groups = vec![
         Group {
             key: "1".into(),
+            keeps: vec![],
             changes: vec![snap("tank/a", "n1")],
         },
         Group {
             key: "2".into(),
+            keeps: vec![],
             changes: vec![snap("tank/a", "n2"), destroy("tank/a", "old2")],
         },
     ];
@@ -86,6 +88,7 @@ fn a_failed_check_drops_the_whole_group_and_only_it() {
     let groups = vec![
         Group {
             key: "100".into(),
+            keeps: vec![],
             changes: vec![
                 Change::SetLabel {
                     dataset: ds("tank/a"),
@@ -98,6 +101,7 @@ fn a_failed_check_drops_the_whole_group_and_only_it() {
         },
         Group {
             key: "200".into(),
+            keeps: vec![],
             changes: vec![snap("tank/c", "new"), destroy("tank/c", "old1")],
         },
     ];
@@ -136,6 +140,7 @@ fn a_snapshot_in_a_running_send_is_kept_as_busy_not_held() {
     ));
     let groups = vec![Group {
         key: "100".into(),
+        keeps: vec![],
         changes: vec![
             snap("tank/a", "n"),
             destroy("tank/a", "old1"),
@@ -158,6 +163,7 @@ fn a_snapshot_in_a_running_send_is_kept_as_busy_not_held() {
     x.world_mut().set_faults(None);
     let again = vec![Group {
         key: "100".into(),
+        keeps: vec![],
         changes: vec![destroy("tank/a", "old1")],
     }];
     let applied = apply_pool(&x, "tank", &again, &[]).unwrap();
@@ -177,6 +183,7 @@ fn held_and_cloned_are_kept_missing_is_fine_and_bookmarks_go_through_zfs_destroy
         .unwrap();
     let groups = vec![Group {
         key: "100".into(),
+        keeps: vec![],
         changes: vec![
             snap("tank/a", "n"),
             Change::Bookmark {
@@ -233,6 +240,7 @@ fn all_snapshots_of_one_apply_share_one_txg() {
         .iter()
         .map(|d| Group {
             key: d.to_string(),
+            keeps: vec![],
             changes: vec![snap(d, "same")],
         })
         .collect();

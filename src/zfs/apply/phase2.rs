@@ -19,8 +19,10 @@ use std::ops::Range;
 /// dropped. None of a group whose labels or snapshots did not all succeed, none on a dataset
 /// whose planned snapshot was not made (the plan counted on it being the newest) — except when
 /// what failed was only for lack of space (ENOSPC, see [`short_of_space`]): then the destroys
-/// are what frees the space, and they run but for the newest one of each such dataset (the
-/// snapshot that was to replace it was not made, so at least that one stays).
+/// are what frees the space, and they all run, except on a dataset where the plan keeps no
+/// other snapshot of ours ([`Group::keeps`](crate::change::Group::keeps)): there the newest
+/// destroy is held back ([`HELD_FOR_ENOSPC`]), since the snapshot that was to replace it was
+/// not made and the disk must not lose its last one.
 pub(super) fn select(a: &mut Apply) -> (Vec<At>, Vec<At>) {
     let ok = |o: &Option<Outcome>| o.as_ref() == Some(&Outcome::Ok);
     let short: Vec<bool> = a
@@ -39,7 +41,9 @@ pub(super) fn select(a: &mut Apply) -> (Vec<At>, Vec<At>) {
             _ => None,
         })
         .collect();
-    // Per dataset whose snapshot was not made for lack of space: its newest destroy, kept.
+    let keeps: HashSet<&Dataset> = a.groups.iter().flat_map(|g| &g.keeps).collect();
+    // Per dataset whose snapshot was not made for lack of space and where the plan keeps no
+    // other snapshot of ours: its newest destroy, kept.
     let mut held_back: std::collections::HashMap<&Dataset, (&SnapName, At)> =
         std::collections::HashMap::new();
     for (gi, g) in a.groups.iter().enumerate() {
@@ -49,6 +53,7 @@ pub(super) fn select(a: &mut Apply) -> (Vec<At>, Vec<At>) {
         for (k, c) in g.changes.iter().enumerate() {
             if let Change::Destroy { dataset, name } = c
                 && not_made.contains(dataset)
+                && !keeps.contains(dataset)
             {
                 let e = held_back.entry(dataset).or_insert((name, (gi, k)));
                 if name.to_string() > e.0.to_string() {
@@ -59,6 +64,7 @@ pub(super) fn select(a: &mut Apply) -> (Vec<At>, Vec<At>) {
     }
     let held_back: HashSet<At> = held_back.into_values().map(|(_, at)| at).collect();
     let (mut snapshots, mut bookmarks, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    let mut kept = Vec::new();
     for (gi, g) in a.groups.iter().enumerate() {
         let group_ok =
             g.changes.iter().zip(&a.outcomes[gi]).all(|(c, o)| {
@@ -71,7 +77,11 @@ pub(super) fn select(a: &mut Apply) -> (Vec<At>, Vec<At>) {
                 _ => continue,
             };
             let may = if short[gi] {
-                !held_back.contains(&(gi, k))
+                if held_back.contains(&(gi, k)) {
+                    kept.push((gi, k));
+                    continue;
+                }
+                true
             } else {
                 group_ok && !not_made.contains(c.dataset())
             };
@@ -85,8 +95,15 @@ pub(super) fn select(a: &mut Apply) -> (Vec<At>, Vec<At>) {
     for at in dropped {
         a.set(at, Outcome::Dropped);
     }
+    for at in kept {
+        a.set(at, Outcome::Kept(HELD_FOR_ENOSPC.into()));
+    }
     (snapshots, bookmarks)
 }
+
+/// Why a destroy was held back by [`select`] (an [`Outcome::Kept`]: not a failure; a later
+/// run that makes its snapshot destroys it).
+pub const HELD_FOR_ENOSPC: &str = "the disk's only snapshot while the new one failed (ENOSPC)";
 
 /// True when the group's labels and snapshots that did not succeed failed only for lack of
 /// space: each is ENOSPC (at check or at sync) or dropped because another change of the group
@@ -293,4 +310,114 @@ fn destroy_bookmark(
     } else {
         Outcome::Failed(out.stderr.trim().to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::sn;
+    use super::*;
+    use crate::change::Group;
+    use crate::zfs::exec::Output;
+
+    /// [`select`] decides from the outcomes alone: nothing may be spawned.
+    struct NoProcess;
+    impl Exec for NoProcess {
+        fn run(&self, _: Tool, args: &[String], _: Option<&str>) -> Result<Output, ZfsError> {
+            panic!("select spawned {args:?}")
+        }
+        fn commands_run(&self) -> u64 {
+            0
+        }
+    }
+
+    /// Issue 21: which destroys of a dataset run when its new snapshot failed, by what it
+    /// failed with and whether the plan keeps another snapshot of ours there. A destroy held
+    /// back says why and is not a failure.
+    #[test]
+    fn a_snapshot_short_of_space_holds_back_only_a_disks_last_snapshot() {
+        let held = || Some(Outcome::Kept(HELD_FOR_ENOSPC.into()));
+        let run = || None; // selected: phase 2 runs it
+        #[allow(clippy::type_complexity)]
+        let cases: [(&str, Outcome, &[&str], bool, Vec<Option<Outcome>>); 7] = [
+            (
+                "f2 steady state, full pool: the one expired snapshot is destroyed (another stays)",
+                Outcome::CheckFailed("ENOSPC".into()),
+                &["old1"],
+                true,
+                vec![run()],
+            ),
+            (
+                "the same, ENOSPC at sync",
+                Outcome::Failed("ENOSPC".into()),
+                &["old1"],
+                true,
+                vec![run()],
+            ),
+            (
+                "several expired, another stays: all destroyed",
+                Outcome::CheckFailed("ENOSPC".into()),
+                &["old1", "old2", "old"],
+                true,
+                vec![run(), run(), run()],
+            ),
+            (
+                "f1: the only expired snapshot is the disk's last one: held back",
+                Outcome::CheckFailed("ENOSPC".into()),
+                &["old1"],
+                false,
+                vec![held()],
+            ),
+            (
+                "every one expires: the newest held back, the older destroyed",
+                Outcome::Failed("ENOSPC".into()),
+                &["old1", "old2", "old"],
+                false,
+                vec![run(), run(), held()],
+            ),
+            (
+                "another failure than ENOSPC: nothing destroyed, survivors or not",
+                Outcome::CheckFailed("EIO".into()),
+                &["old1", "old2"],
+                true,
+                vec![Some(Outcome::Dropped), Some(Outcome::Dropped)],
+            ),
+            (
+                "snapshot made: every destroy runs",
+                Outcome::Ok,
+                &["old1", "old2"],
+                false,
+                vec![run(), run()],
+            ),
+        ];
+        for (what, snap, destroys, keeps, want) in cases {
+            let d = Dataset::new("tank/a").unwrap();
+            let mut changes = vec![Change::Snapshot {
+                dataset: d.clone(),
+                name: sn("new"),
+            }];
+            changes.extend(destroys.iter().map(|t| Change::Destroy {
+                dataset: d.clone(),
+                name: sn(t),
+            }));
+            let groups = [Group {
+                key: "100".into(),
+                changes,
+                keeps: if keeps { vec![d.clone()] } else { vec![] },
+            }];
+            let mut a = Apply::new(&NoProcess, "tank", &groups, &[]);
+            a.set((0, 0), snap);
+            let (selected, bookmarks) = select(&mut a);
+            assert!(bookmarks.is_empty(), "{what}");
+            for (k, w) in want.iter().enumerate() {
+                let at = (0, k + 1);
+                assert_eq!(&a.outcomes[0][k + 1], w, "{what}: {}", destroys[k]);
+                assert_eq!(
+                    selected.contains(&at),
+                    w.is_none(),
+                    "{what}: {}",
+                    destroys[k]
+                );
+            }
+        }
+    }
 }

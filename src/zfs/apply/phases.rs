@@ -222,6 +222,7 @@ fn failures_in_phase_two_keep_the_new_snapshots() {
         });
         let groups = vec![Group {
             key: "100".into(),
+            keeps: vec![],
             changes: vec![
                 Change::Snapshot {
                     dataset: ds("tank/a"),

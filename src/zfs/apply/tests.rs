@@ -38,6 +38,7 @@ fn encode_groups() {
     let groups = vec![
         Group {
             key: "100".into(),
+            keeps: vec![],
             changes: vec![
                 Change::SetLabel {
                     dataset: ds("t/a"),
@@ -63,6 +64,7 @@ fn encode_groups() {
         },
         Group {
             key: "101".into(),
+            keeps: vec![],
             changes: vec![Change::DestroyBookmark {
                 dataset: ds("t/b"),
                 name: sn("x"),
