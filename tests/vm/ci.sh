@@ -174,6 +174,13 @@ while [ ${#QUEUE[@]} -gt 0 ]; do
     picked=-1
     for i in "${!QUEUE[@]}"; do
         read -r kind f <<<"${QUEUE[$i]}"
+        # A suite waits until every drill has started (the drills are the long jobs: a suite
+        # taking a slot first would hold back the longest one) and until the .deb is there (or
+        # failed) rather than holding a slot while it waits.
+        if [ "$kind" = suite ]; then
+            [[ " ${QUEUE[*]} " == *" drill "* ]] && continue
+            [ -s "$DEB_FILE" ] || [ -e "$DEB_FILE.failed" ] || continue
+        fi
         case $(image_state "$f") in
             ok) picked=$i; break ;;
             FAILED)
