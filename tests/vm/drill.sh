@@ -380,7 +380,7 @@ pull_plain_all() { # C pulls every running owner's disks: one `zfs list` decides
 # a guest, A receives B's replication and bookmarks what it receives). Every pull: exit status,
 # each disk's decision (JSON), and whether C/pzs lost any snapshot it had (by guid, asides
 # included): it must never.
-PZS_N=0 PZS_LOST=0 PZS_LOSTAT="" PZS_RCBAD=""
+PZS_N=0 PZS_LOST=0 PZS_LOSTAT="" PZS_RCBAD="" PZS_DIVERGED_RC=none
 declare -A PZS_HOW=()
 mkdir -p "$W/root-c/run"
 pull_pzs() { # pull_pzs [pull options…]: one pull of A/data into C/pzs
@@ -395,12 +395,12 @@ pull_pzs() { # pull_pzs [pull options…]: one pull of A/data into C/pzs
         PZS_LOST=$((PZS_LOST + lost))
         [ -n "$PZS_LOSTAT" ] || PZS_LOSTAT="$NOW: $lost"
     fi
-    if [ "$rc" != 0 ]; then
-        [ -n "$PZS_RCBAD" ] || PZS_RCBAD="$NOW exit $rc: $(tr '\n' ' ' <"$W/pzs.err" | cut -c1-300)"
-    fi
     # one line per disk: <leaf> <decision>[:<kind of the common point>]
+    local div=""
     while read -r d how; do
-        [ -n "$d" ] && PZS_HOW[$d]=$how
+        [ -n "$d" ] || continue
+        PZS_HOW[$d]=$how
+        case $how in diverged*) div=1 ;; esac
     done < <(python3 -c '
 import json, sys
 try:
@@ -412,6 +412,14 @@ for o in r.get("disks", []):
     c = p.get("common") or {}
     print(p["target"].rsplit("/", 1)[1], p["decision"] + (":" + c["kind"] if c else ""))
 ' "$W/pzs.json")
+    # A pull that set a diverged copy aside exits 1 (PARTIAL: an admin must look, issue 21);
+    # any other non-zero exit is a failed pull.
+    if [ -n "$div" ]; then
+        PZS_DIVERGED_RC=$rc
+        [ "$rc" = 1 ] || [ -n "$PZS_RCBAD" ] || PZS_RCBAD="$NOW exit $rc (diverged): $(tr '\n' ' ' <"$W/pzs.err" | cut -c1-300)"
+    elif [ "$rc" != 0 ]; then
+        [ -n "$PZS_RCBAD" ] || PZS_RCBAD="$NOW exit $rc: $(tr '\n' ' ' <"$W/pzs.err" | cut -c1-300)"
+    fi
     log "pzs pull $*: exit $rc, lost $lost: $(for k in "${!PZS_HOW[@]}"; do printf '%s=%s ' "$k" "${PZS_HOW[$k]}"; done)"
     return "$rc"
 }
@@ -811,6 +819,7 @@ check "5 HA: before the rollback, A keeps its bookmark of the 06:00 hourly (stil
     "$(zfs list -H -o name -t bookmark "$STALE_BM" 2>/dev/null)" "$STALE_BM"
 advance 2026-11-21T09:00:00Z # the 09:00 replication B -> A, then C's pull
 check "5 HA: pve-zfs-snap pull set C's diverged copy of vm-102-disk-0 aside, from a common snapshot (never A's stale bookmark)" "${PZS_HOW[vm-102-disk-0]:-none}" diverged:snapshot
+check "5 HA: that pull exited 1 (partial: an admin must look at the aside copy)" "$PZS_DIVERGED_RC" 1
 aside=$(zfs list -H -o name -r C/pzs | grep -E '^C/pzs/vm-102-disk-0-diverged-' | head -n 1)
 check "5 HA: the aside copy keeps A's 06:00 and 06:05 snapshots" \
     "$([ -n "$aside" ] && zfs list -H -o name -t snapshot -d 1 "$aside" | grep -c -E '_2026-11-21_06:00:00_hourly|_2026-11-21_06:05:00_frequently')" 2
@@ -929,7 +938,7 @@ for v in $GUESTS; do
     done
 done
 check "C (pve-zfs-snap pull): $PZS_N pulls lost none of C's snapshots" "$PZS_LOST${PZS_LOSTAT:+ first: $PZS_LOSTAT}" 0
-check "C (pve-zfs-snap pull): every pull exited 0" "${PZS_RCBAD:-none}" none
+check "C (pve-zfs-snap pull): every pull exited 0 but the diverged one (1)" "${PZS_RCBAD:-none}" none
 
 # The peers admins use are part of what the drill proves (scenario 2): not running them is a
 # failure, never a silent pass (tests/vm/drill/fetch-syncoid.sh brings them).
