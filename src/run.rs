@@ -405,9 +405,15 @@ pub fn run_host(
         })
     };
     let mut plan = plan_with(&inventory);
-    // The snapshots this plan would destroy that are held, busy or cloned: planned again
-    // with them known, so that the plan keeps them and says why (the dry run too).
-    let (pinned, pin_notes) = read_pins(exec, &plan, setup, &mut inventory);
+    // The dry run reads which snapshots this plan would destroy are held, busy or cloned, and
+    // plans again with them known, so that it shows them kept and says why. A real run does
+    // not: its snapshots never wait for a read that only serves destroys; `destroy.lua` checks
+    // the same at apply time and reports the same snapshots as kept (held, cloned or busy).
+    let (pinned, pin_notes) = if dry_run {
+        read_pins(exec, &plan, setup, &mut inventory)
+    } else {
+        (false, Vec::new())
+    };
     if pinned {
         plan = plan_with(&inventory);
     }

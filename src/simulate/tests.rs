@@ -136,10 +136,9 @@ fn check_against_model(keys: &str, days: u32, every: &str) {
     assert_eq!(out.snapshot_txgs, sc.runs);
     assert_eq!(out.end_txgs, out.end_runs);
     assert_eq!(out.end_runs as usize, snaps.len());
-    // Per run: inventory.lua, snapinfo.lua (the last run's snapshots), apply.lua, and when
-    // the run prunes pins.lua (are the snapshots to destroy held or cloned? issue 21) and
-    // destroy.lua (destroys run after the snapshots, issue 16).
-    assert!(out.programs <= 5 * out.runs, "{} programs", out.programs);
+    // Per run: inventory.lua, snapinfo.lua (the last run's snapshots), apply.lua, and
+    // destroy.lua when the run prunes (destroys run after the snapshots, issue 16).
+    assert!(out.programs <= 4 * out.runs, "{} programs", out.programs);
 }
 
 #[test]
@@ -285,9 +284,8 @@ fn every_run_runs_the_real_programs() {
     let disks = (0..DISKS_PER_GUEST).map(|n| format!("{POOL}/data/vm-{FIRST_VMID}-disk-{n}"));
     let ages: Vec<i64> = disks.map(|d| crate::zfs::snapcache::max_age(&d)).collect();
     let refresh = ages.iter().any(|&a| a <= 18 * 3600);
-    // Runs 3 and 4 prune (f2): one destroy.lua program each, after the snapshots (issue 16),
-    // and before the plan is final one pins.lua each (held or cloned ones are kept, issue 21).
-    assert_eq!(out.programs, 4 * 2 + 2 * 2 + u64::from(refresh), "{ages:?}");
+    // Runs 3 and 4 prune (f2): one destroy.lua program each, after the snapshots (issue 16).
+    assert_eq!(out.programs, 4 * 2 + 2 + u64::from(refresh), "{ages:?}");
 }
 
 /// What the report says, as an admin reads it (golden, the wall time fixed): `f100 h24 d7`
