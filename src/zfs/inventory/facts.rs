@@ -12,7 +12,7 @@ use super::budget::{
 use crate::naming::{Dataset, ShortName};
 use crate::zfs::error::ZfsError;
 use crate::zfs::exec::{Exec, Tool};
-use crate::zfs::program::{self, SNAPINFO};
+use crate::zfs::program::{self, Program, SNAPINFO};
 use crate::zfs::snapcache::Facts;
 use serde_json::Value;
 
@@ -59,6 +59,31 @@ pub fn read_info(
     limits: &ReadLimits,
     stats: &mut InventoryStats,
 ) -> Result<InfoRead, ZfsError> {
+    let calls: fn(&mut InventoryStats) -> &mut u64 = |s| &mut s.info_programs;
+    run_chunked(
+        exec,
+        pool,
+        (&SNAPINFO, calls),
+        requests,
+        limits,
+        stats,
+        |e| decode_info(e).map(Some),
+    )
+}
+
+/// Runs the read-only `prog` (`snapinfo.lua`, `pins.lua`: two arguments per dataset, the
+/// dataset and its [`Which`]) over `requests` in chunks bounded by [`chunk_len`], halving a
+/// chunk that hits a limit anyway. `decode` turns a dataset's entry into its result, `None`
+/// when there is nothing to report; `calls` names the counter of `stats` `prog`'s calls go to.
+pub(super) fn run_chunked<T>(
+    exec: &dyn Exec,
+    pool: &str,
+    (prog, calls): (&Program, fn(&mut InventoryStats) -> &mut u64),
+    requests: &[(Dataset, Which)],
+    limits: &ReadLimits,
+    stats: &mut InventoryStats,
+    decode: impl Fn(&Value) -> Result<Option<T>, String>,
+) -> Result<Vec<(Dataset, T)>, ZfsError> {
     // Each request's two arguments, encoded once (the byte budget counts them too).
     let encoded: Vec<[String; 2]> = requests
         .iter()
@@ -71,16 +96,17 @@ pub fn read_info(
         let take = chunk_len(&requests[start..], &encoded[start..], cap, limits);
         let chunk = &requests[start..start + take];
         let args: Vec<String> = encoded[start..start + take].concat();
-        stats.info_programs += 1;
-        match program::run(exec, pool, &SNAPINFO, &args, &limits.opts()) {
+        *calls(stats) += 1;
+        match program::run(exec, pool, prog, &args, &limits.opts()) {
             Ok(ret) => {
                 let bad =
                     |detail: String| ZfsError::parse(Tool::Zfs, &args, detail, &ret.to_string());
                 let entries = program::lua_array(&ret, chunk.len()).map_err(bad)?;
                 for ((ds, _), e) in chunk.iter().zip(entries) {
                     let e = e.ok_or_else(|| bad(format!("no entry for {ds}")))?;
-                    let facts = decode_info(e).map_err(|m| bad(format!("{ds}: {m}")))?;
-                    out.push((ds.clone(), facts));
+                    if let Some(v) = decode(e).map_err(|m| bad(format!("{ds}: {m}")))? {
+                        out.push((ds.clone(), v));
+                    }
                 }
                 start += take;
             }

@@ -4,13 +4,13 @@
 //! split when a call hits a limit anyway.
 
 use super::InventoryStats;
-use super::budget::{ReadLimits, is_limit};
-use super::facts::{Which, chunk_len};
+use super::budget::ReadLimits;
+use super::facts::{Which, run_chunked};
 use crate::naming::{Dataset, ShortName, SnapName};
 use crate::state::Pin;
 use crate::zfs::error::ZfsError;
-use crate::zfs::exec::{Exec, Tool};
-use crate::zfs::program::{self, PINS};
+use crate::zfs::exec::Exec;
+use crate::zfs::program::PINS;
 use serde_json::Value;
 
 /// The pinned snapshots found per dataset (a dataset that vanished meanwhile has none).
@@ -33,40 +33,10 @@ pub fn read_pins(
             (d.clone(), Which::Names(names))
         })
         .collect();
-    let encoded: Vec<[String; 2]> = requests
-        .iter()
-        .map(|(d, w)| [d.to_string(), w.arg()])
-        .collect();
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut cap = usize::MAX;
-    while start < requests.len() {
-        let take = chunk_len(&requests[start..], &encoded[start..], cap, limits);
-        let chunk = &requests[start..start + take];
-        let args: Vec<String> = encoded[start..start + take].concat();
-        stats.pin_programs += 1;
-        match program::run(exec, pool, &PINS, &args, &limits.opts()) {
-            Ok(ret) => {
-                let bad =
-                    |detail: String| ZfsError::parse(Tool::Zfs, &args, detail, &ret.to_string());
-                let entries = program::lua_array(&ret, chunk.len()).map_err(bad)?;
-                for ((ds, _), e) in chunk.iter().zip(entries) {
-                    let e = e.ok_or_else(|| bad(format!("no entry for {ds}")))?;
-                    let pins = decode_pins(e).map_err(|m| bad(format!("{ds}: {m}")))?;
-                    if !pins.is_empty() {
-                        out.push((ds.clone(), pins));
-                    }
-                }
-                start += take;
-            }
-            Err(e) if take > 1 && is_limit(&e) => {
-                stats.splits += 1;
-                cap = take / 2;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
+    let calls: fn(&mut InventoryStats) -> &mut u64 = |s| &mut s.pin_programs;
+    run_chunked(exec, pool, (&PINS, calls), &requests, limits, stats, |e| {
+        decode_pins(e).map(|pins| (!pins.is_empty()).then_some(pins))
+    })
 }
 
 /// Decodes one `pins.lua` entry.
