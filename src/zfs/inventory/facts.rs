@@ -154,20 +154,25 @@ pub(super) fn chunk_len(
     take
 }
 
+/// The lines of a per-dataset entry of `snapinfo.lua`/`pins.lua` (`{x = 0|1, <key> = text}`):
+/// none when the dataset is gone (`x = 0`); `what` names the list in the error.
+pub(super) fn entry_lines<'a>(e: &'a Value, key: &str, what: &str) -> Result<Vec<&'a str>, String> {
+    match e.get("x").and_then(Value::as_i64) {
+        Some(0) => Ok(vec![]),
+        Some(1) => Ok(e
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("missing {what}"))?
+            .lines()
+            .collect()),
+        other => Err(format!("bad existence flag {other:?}")),
+    }
+}
+
 /// Decodes one `snapinfo.lua` entry.
 pub(super) fn decode_info(e: &Value) -> Result<Vec<(ShortName, Facts)>, String> {
-    match e.get("x").and_then(Value::as_i64) {
-        Some(0) => return Ok(vec![]),
-        Some(1) => {}
-        other => return Err(format!("bad existence flag {other:?}")),
-    }
     let mut out = Vec::new();
-    for line in e
-        .get("s")
-        .and_then(Value::as_str)
-        .ok_or("missing snapshot list")?
-        .lines()
-    {
+    for line in entry_lines(e, "s", "snapshot list")? {
         let f: Vec<&str> = line.split(' ').collect();
         let [name, txg, creation] = f[..] else {
             return Err(format!("bad snapshot line {line:?}"));

@@ -5,7 +5,7 @@
 
 use super::InventoryStats;
 use super::budget::ReadLimits;
-use super::facts::{Which, run_chunked};
+use super::facts::{Which, entry_lines, run_chunked};
 use crate::naming::{Dataset, ShortName, SnapName};
 use crate::state::Pin;
 use crate::zfs::error::ZfsError;
@@ -41,18 +41,8 @@ pub fn read_pins(
 
 /// Decodes one `pins.lua` entry.
 fn decode_pins(e: &Value) -> Result<Vec<(ShortName, Pin)>, String> {
-    match e.get("x").and_then(Value::as_i64) {
-        Some(0) => return Ok(vec![]),
-        Some(1) => {}
-        other => return Err(format!("bad existence flag {other:?}")),
-    }
     let mut out = Vec::new();
-    for line in e
-        .get("p")
-        .and_then(Value::as_str)
-        .ok_or("missing pin list")?
-        .lines()
-    {
+    for line in entry_lines(e, "p", "pin list")? {
         let (name, word) = line
             .split_once(' ')
             .ok_or_else(|| format!("bad pin line {line:?}"))?;
